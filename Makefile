@@ -1,0 +1,63 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+WORKERS ?= 2
+PYTEST_ARGS ?=
+
+.PHONY: install run serve test test-unit test-browser lint format lock check-deploy chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Installs exactly what requirements.lock pins (runtime and test tools alike).
+$(VENV)/.installed: requirements.lock | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:$(PORT) — sign in as advanced@acme.test / acme-demo-2026"
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+# Production-like: gunicorn, collected static files, DEBUG=0 (needs SECRET_KEY and KEY_PEPPERS).
+serve: install
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/gunicorn portal.wsgi:application --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --config gunicorn.conf.py
+
+chromium:
+	@bash scripts/ensure-chromium
+
+test: install chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; if [ $$status -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$status
+
+test-browser: install chromium
+	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Re-pin after editing pyproject.toml.
+lock: | $(BIN)/python
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile -q --extra dev --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+check-deploy: install
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-check-deploy-$$(head -c 48 /dev/urandom | base64 | tr -d '/+=')} \
+	KEY_PEPPERS=$${KEY_PEPPERS:-check-deploy-pepper} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-portal.example.com} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""Setting up an organization's applications and scope catalogues (used by seed_demo and tests)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from accounts.models import Application, Environment, Organization, Role, Scope, ScopeAction
+
+PORTAL_SCOPES: list[tuple[str, str, str, int]] = [
+    ("api-keys", ScopeAction.READ, "List and read API keys", Role.SUPPORT),
+    ("api-keys", ScopeAction.WRITE, "Create, regenerate and revoke API keys", Role.ADMIN_API),
+    ("api-keys", ScopeAction.VERIFY, "Verify keys presented to your own services", Role.ADMIN),
+]
+
+
+def ensure_portal_application(organization: Organization) -> Application:
+    """Every organization has the portal application with the api-keys:* catalogue (SPEC §2)."""
+    application, _ = Application.objects.get_or_create(
+        organization=organization,
+        is_portal=True,
+        defaults={
+            "name": "API Key Portal",
+            "slug": "portal",
+            "environment": Environment.LIVE,
+            "base_url": getattr(settings, "PORTAL_BASE_URL", "http://127.0.0.1:8000"),
+            "description": "This portal's own REST API: manage and verify API keys.",
+        },
+    )
+    for position, (resource, action, description, min_role) in enumerate(PORTAL_SCOPES):
+        Scope.objects.get_or_create(
+            application=application,
+            resource=resource,
+            action=action,
+            defaults={"description": description, "min_role": min_role, "position": position},
+        )
+    return application
+
+
+def ensure_application(
+    organization: Organization,
+    *,
+    name: str,
+    slug: str,
+    base_url: str,
+    resources: list[str],
+    environment: str = Environment.LIVE,
+    description: str = "",
+) -> Application:
+    """An application whose catalogue holds ``<resource>:read`` and ``<resource>:write`` for each resource."""
+    application, _ = Application.objects.get_or_create(
+        organization=organization,
+        slug=slug,
+        defaults={"name": name, "base_url": base_url, "environment": environment, "description": description},
+    )
+    position = 0
+    for resource in resources:
+        for action in (ScopeAction.READ, ScopeAction.WRITE):
+            label = resource.replace("-", " ")
+            Scope.objects.get_or_create(
+                application=application,
+                resource=resource,
+                action=action,
+                defaults={
+                    "description": f"{'Read' if action == ScopeAction.READ else 'Change'} {label}",
+                    "min_role": Role.VIEWER if action == ScopeAction.READ else Role.ADMIN,
+                    "position": position,
+                },
+            )
+            position += 1
+    return application

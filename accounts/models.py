@@ -1,0 +1,349 @@
+"""Tenants, the account tree, users, roles and applications (SPEC §2).
+
+Nothing here knows about API keys: the ``keys`` app builds on this one, never the other way round.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models, transaction
+from django.utils import timezone
+
+
+class Role(models.IntegerChoices):
+    """Ordered: each role includes every role below it. The numbers leave room between roles."""
+
+    VIEWER = 10, "Viewer"
+    SUPPORT = 20, "Support"
+    ADMIN = 30, "Admin"
+    ADMIN_API = 40, "Admin + API"
+    ADVANCED_ADMIN = 50, "Advanced Admin"
+
+    @classmethod
+    def at_most(cls, role: int) -> list[Role]:
+        """Roles a holder of ``role`` may hand out, highest first."""
+        return [r for r in sorted(cls, reverse=True) if r <= role]
+
+    @classmethod
+    def from_name(cls, value: str) -> Role:
+        """Accepts ``advanced_admin``, ``Advanced Admin``, ``admin+api``, ``50`` and the like."""
+        text = str(value).strip()
+        if text.isdigit() and int(text) in cls.values:
+            return cls(int(text))
+        wanted = re.sub(r"[^a-z]", "", text.lower().replace("+", "plus"))
+        for role in cls:
+            names = {
+                re.sub(r"[^a-z]", "", role.name.lower()),
+                re.sub(r"[^a-z]", "", role.label.lower().replace("+", "plus")),
+                re.sub(r"[^a-z]", "", role.label.lower()),
+            }
+            if wanted in names:
+                return role
+        raise ValueError(f"Unknown role {value!r}; choose one of: {', '.join(r.name.lower() for r in cls)}")
+
+
+class Plan(models.TextChoices):
+    PROFESSIONAL = "professional", "Professional"
+    ENTERPRISE = "enterprise", "Enterprise"
+
+
+# key_limit None means unlimited.
+PLAN_LIMITS: dict[str, dict[str, int | None]] = {
+    Plan.PROFESSIONAL: {"key_limit": 10, "rate_limit_per_minute": 100},
+    Plan.ENTERPRISE: {"key_limit": None, "rate_limit_per_minute": 500},
+}
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.PROFESSIONAL)
+    key_limit_override = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides the plan's key limit when set."
+    )
+    rate_limit_override = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Overrides the plan's requests per minute per key when set.",
+    )
+    rotation_policy_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1)])
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def key_limit(self) -> int | None:
+        if self.key_limit_override is not None:
+            return self.key_limit_override
+        return PLAN_LIMITS[self.plan]["key_limit"]
+
+    @property
+    def rate_limit_per_minute(self) -> int:
+        if self.rate_limit_override is not None:
+            return self.rate_limit_override
+        return int(PLAN_LIMITS[self.plan]["rate_limit_per_minute"] or 0)
+
+    @property
+    def root_account(self) -> Account:
+        return self.accounts.get(parent__isnull=True)
+
+
+class Account(models.Model):
+    """A node of the organization's account tree.
+
+    ``path`` is a materialized path of primary keys (``"1/4/9/"``) so that "this account and its
+    descendants" is one indexed prefix query, whatever the depth.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="accounts")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    name = models.CharField(max_length=200)
+    path = models.CharField(max_length=1000, editable=False, db_index=True, default="")
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization"], condition=models.Q(parent__isnull=True), name="one_root_per_org"
+            ),
+            models.UniqueConstraint(fields=["organization", "name"], name="account_name_unique_in_org"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/") - 1
+
+    def clean(self) -> None:
+        if self.parent_id is not None:
+            if self.parent.organization_id != self.organization_id:
+                raise ValidationError({"parent": "The parent account belongs to another organization."})
+            if self.pk and self.parent.path.startswith(self.path):
+                raise ValidationError({"parent": "An account cannot be moved below itself."})
+        elif self.organization_id:
+            roots = Account.objects.filter(organization_id=self.organization_id, parent__isnull=True)
+            if roots.exclude(pk=self.pk).exists():
+                raise ValidationError({"parent": "The organization already has a root account."})
+
+    def save(self, *args, **kwargs) -> None:
+        with transaction.atomic():
+            old_path = self.path
+            if self.pk is None:
+                self.path = ""
+                super().save(*args, **kwargs)
+                kwargs.pop("force_insert", None)
+            prefix = self.parent.path if self.parent_id else ""
+            self.path = f"{prefix}{self.pk}/"
+            super().save(update_fields=["path", "parent", "name", "organization"])
+            if old_path and old_path != self.path:
+                # Moved: rewrite the paths of every descendant in the same transaction.
+                for child in Account.objects.filter(path__startswith=old_path).exclude(pk=self.pk):
+                    child.path = self.path + child.path[len(old_path) :]
+                    Account.objects.filter(pk=child.pk).update(path=child.path)
+
+    def subtree(self) -> models.QuerySet[Account]:
+        return Account.objects.filter(organization_id=self.organization_id, path__startswith=self.path)
+
+    def contains(self, other: Account) -> bool:
+        """True when ``other`` is this account or one of its descendants."""
+        return other.organization_id == self.organization_id and other.path.startswith(self.path)
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        return self._create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        return self.get(email__iexact=username)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in to the portal with an email address and a password."""
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="users",
+        help_text="The tenant this user works in. Empty only for platform superusers.",
+    )
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="May sign in to the Django admin.")
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    def memberships_with_accounts(self) -> list[Membership]:
+        """Memberships with their accounts, loaded once per request object."""
+        cached = getattr(self, "_memberships_cache", None)
+        if cached is None:
+            cached = list(self.memberships.select_related("account").order_by("account__path"))
+            self._memberships_cache = cached
+        return cached
+
+    @property
+    def highest_membership(self) -> Membership | None:
+        """The membership nearest the root (SPEC §2); the create form pre-fills its account."""
+        memberships = self.memberships_with_accounts()
+        if not memberships:
+            return None
+        return min(memberships, key=lambda m: (m.account.depth, -m.role, m.account.path))
+
+    @property
+    def top_role(self) -> int:
+        return max((m.role for m in self.memberships_with_accounts()), default=0)
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.PositiveSmallIntegerField(choices=Role.choices)
+
+    class Meta:
+        ordering = ["account__path", "user__email"]
+        constraints = [models.UniqueConstraint(fields=["user", "account"], name="one_membership_per_account")]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} on {self.account}"
+
+    def clean(self) -> None:
+        if self.user_id and self.account_id and self.user.organization_id != self.account.organization_id:
+            raise ValidationError({"account": "The account belongs to another organization than the user."})
+
+
+class Environment(models.TextChoices):
+    LIVE = "live", "Live"
+    TEST = "test", "Test"
+
+
+class Application(models.Model):
+    """Something an organization's keys are for, with the catalogue of scopes its keys may carry."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="applications")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=64)
+    environment = models.CharField(max_length=8, choices=Environment.choices, default=Environment.LIVE)
+    base_url = models.URLField(max_length=300)
+    description = models.TextField(blank=True)
+    is_portal = models.BooleanField(
+        default=False, editable=False, help_text="The portal's own application (api-keys:* scopes)."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-is_portal", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "slug"], name="application_slug_unique_in_org"),
+            models.UniqueConstraint(
+                fields=["organization"], condition=models.Q(is_portal=True), name="one_portal_app_per_org"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url.rstrip("/") + "/api"
+
+    def scope_names(self) -> list[str]:
+        return [str(s) for s in self.scopes.all()]
+
+    def grouped_scopes(self) -> list[tuple[str, list[Scope]]]:
+        """The catalogue grouped by resource, in catalogue order, for forms and pages."""
+        groups: dict[str, list[Scope]] = defaultdict(list)
+        for scope in self.scopes.all():
+            groups[scope.resource].append(scope)
+        return list(groups.items())
+
+
+scope_part = RegexValidator(r"^[a-z][a-z0-9-]{0,62}$", "Lower-case letters, digits and dashes.")
+
+
+class ScopeAction(models.TextChoices):
+    READ = "read", "read"
+    WRITE = "write", "write"
+    VERIFY = "verify", "verify"
+
+
+class Scope(models.Model):
+    """One entry of an application's catalogue: ``<resource>:<action>``.
+
+    ``min_role`` is the lowest key role that may carry the scope. Write scopes default to Admin, so
+    Support and Viewer keys get read scopes only (SPEC §2).
+    """
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="scopes")
+    resource = models.CharField(max_length=63, validators=[scope_part])
+    action = models.CharField(max_length=8, choices=ScopeAction.choices)
+    description = models.CharField(max_length=200, blank=True)
+    min_role = models.PositiveSmallIntegerField(choices=Role.choices, default=Role.VIEWER)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "resource", "action"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "resource", "action"], name="scope_unique_in_app")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource}:{self.action}"
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+    def save(self, *args, **kwargs) -> None:
+        if self.action != ScopeAction.READ and self.min_role < Role.ADMIN:
+            self.min_role = Role.ADMIN
+        super().save(*args, **kwargs)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_GET
+
+from accounts.forms import EmailAuthenticationForm
+from accounts.models import Application
+from accounts.permissions import can_view_applications, can_view_keys
+
+
+@method_decorator(login_not_required, name="dispatch")
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    http_method_names = ["post", "options"]
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("password_change_done")
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "accounts/password_change_done.html"
+
+
+def login_locked_out(request: HttpRequest, credentials: dict | None = None, *args, **kwargs) -> HttpResponse:
+    """Shown by django-axes instead of checking the password once the limit is reached."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    form = EmailAuthenticationForm(request, data=request.POST or None)
+    form.is_valid()  # bind the submitted email back into the form
+    form.errors.clear()
+    form.add_error(
+        None,
+        f"Too many failed sign-in attempts. Sign-in is locked for {minutes} minutes for this account "
+        "and this network address; try again later or ask an administrator.",
+    )
+    return render(request, "accounts/login.html", {"form": form, "locked_out": True}, status=429)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if can_view_keys(request.user):
+        return redirect("keys:list")
+    if can_view_applications(request.user):
+        return redirect("applications")
+    if request.user.is_superuser:
+        return redirect("admin:index")
+    raise PermissionDenied("Your account has no role in any organization yet.")
+
+
+def _organization_applications(request: HttpRequest):
+    if not can_view_applications(request.user):
+        raise PermissionDenied("Only members of an organization can see its applications.")
+    return Application.objects.filter(organization_id=request.user.organization_id)
+
+
+@require_GET
+def application_list(request: HttpRequest) -> HttpResponse:
+    applications = _organization_applications(request).prefetch_related("scopes")
+    return render(request, "accounts/application_list.html", {"applications": applications})
+
+
+@require_GET
+def application_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    application = get_object_or_404(_organization_applications(request).prefetch_related("scopes"), slug=slug)
+    api_base = request.build_absolute_uri("/api/v1")
+    return render(
+        request,
+        "accounts/application_detail.html",
+        {"application": application, "api_base": api_base},
+    )

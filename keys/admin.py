@@ -1,0 +1,88 @@
+"""The Django admin for keys and audit events: superusers only; no secret or digest anywhere,
+revocation through ``revoke_key``, and audit events strictly read-only."""
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from keys import services
+from keys.actors import Actor
+from keys.models import ApiKey, AuditEvent, KeyUsageDay
+from portal.network import client_ip
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "client_id", "organization", "application", "account", "role", "status", "created_at", "last_used_at", "expires_at")
+    list_filter = ("organization", "application", "role", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "client_id")
+    list_select_related = ("organization", "application", "account")
+    # Everything is read-only: a key's powers are fixed at creation, and its secret is never here.
+    fields = (
+        "name", "client_id", "organization", "application", "account", "role", "scopes", "expires_at",
+        "rate_limit_override", "created_at", "created_by", "regenerated_at", "revoked_at", "revoked_by_label",
+        "last_used_at", "recent_ips",
+    )
+    readonly_fields = fields
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are created in the portal, the API or `create_api_key`, where the secret is shown
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # revoke instead: the audit trail keeps pointing at the key
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Revoke selected keys (irreversible)")
+    def revoke_selected(self, request: HttpRequest, queryset) -> None:
+        revoked = 0
+        for key in queryset.select_related("organization", "application", "account"):
+            actor = Actor(
+                organization_id=key.organization_id,
+                user=request.user,
+                label=f"{request.user.email} (Django admin)",
+                ip=client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+                is_system=True,
+            )
+            if key.revoked_at is None:
+                services.revoke_key(actor=actor, key=key)
+                revoked += 1
+        self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("occurred_at", "organization", "action", "actor_label", "key", "ip")
+    list_filter = ("action", "organization")
+    search_fields = ("actor_label", "key__name", "key__client_id", "ip")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("organization", "key")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(KeyUsageDay)
+class KeyUsageDayAdmin(admin.ModelAdmin):
+    list_display = ("key", "day", "total", "success", "client_errors", "denied", "rate_limited", "server_errors")
+    list_filter = ("day",)
+    search_fields = ("key__name", "key__client_id")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

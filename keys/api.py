@@ -1,0 +1,398 @@
+"""The REST API of SPEC §5 (``/api/v1``), built with django-ninja.
+
+Authentication happens once, in :class:`keys.middleware.ApiKeyMiddleware`; the auth classes here
+only read its result and describe the two header forms in the OpenAPI document. Every failure
+leaves as the SPEC §4 error body.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import Field, NinjaAPI, Query, Schema
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import APIKeyHeader, HttpBearer
+from pydantic import ConfigDict
+
+from accounts.models import Account, Application, Role
+from keys import errors, selectors, services, usage
+from keys.actors import Actor
+from keys.models import ApiKey, KeyStatus
+from keys.ratelimit import limiter
+from keys.scopes import PORTAL_READ, PORTAL_VERIFY, PORTAL_WRITE
+from keys.services import ServiceError
+from keys.verification import VerifiedKey, verify_secret
+from keys.credentials import parse_presented
+from portal.network import client_ip
+
+
+class BearerKey(HttpBearer):
+    """``Authorization: Bearer <secret>`` or ``Bearer <client_id>:<secret>``."""
+
+    def __call__(self, request: HttpRequest):
+        return getattr(request, "api_key", None)
+
+    def authenticate(self, request: HttpRequest, token: str):  # pragma: no cover - see __call__
+        return getattr(request, "api_key", None)
+
+
+class HeaderKey(APIKeyHeader):
+    """``X-API-Key: <secret>`` or ``X-API-Key: <client_id>:<secret>``."""
+
+    param_name = "X-API-Key"
+
+    def __call__(self, request: HttpRequest):
+        return getattr(request, "api_key", None)
+
+    def authenticate(self, request: HttpRequest, key: str | None):  # pragma: no cover
+        return getattr(request, "api_key", None)
+
+
+api = NinjaAPI(
+    title="API Key Portal",
+    version="1.0.0",
+    description=(
+        "Manage an organization's API keys and verify keys presented to your own services. "
+        "Authenticate every call with an API key: `Authorization: Bearer <client_secret>` "
+        "(or `<client_id>:<client_secret>`), or the same value in `X-API-Key`. "
+        'Every error is `{"error": {"code": ..., "message": ...}}`.'
+    ),
+    urls_namespace="api_v1",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    auth=[BearerKey(), HeaderKey()],
+)
+
+
+# ---- errors: one body for everything ----
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return errors.unauthorized()
+
+
+@api.exception_handler(NinjaValidationError)
+def _invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    problems = []
+    for error in exc.errors[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "payload"))
+        problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
+    return errors.error_response(400, "validation_error", "; ".join(problems) or "The request is not valid.")
+
+
+@api.exception_handler(ServiceError)
+def _refused(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+    return errors.error_response(exc.status, exc.code, exc.message)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return errors.error_response(404, "not_found", "Nothing found at this address.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = {400: "validation_error", 401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(
+        exc.status_code, "error"
+    )
+    message = str(exc) if exc.status_code != 400 else f"The request body is not valid JSON: {exc}"
+    return errors.error_response(exc.status_code, code, message)
+
+
+# ---- schemas ----
+
+RoleName = Literal["advanced_admin", "admin_api", "admin", "support", "viewer"]
+ROLE_NAMES: dict[int, str] = {
+    Role.ADVANCED_ADMIN: "advanced_admin",
+    Role.ADMIN_API: "admin_api",
+    Role.ADMIN: "admin",
+    Role.SUPPORT: "support",
+    Role.VIEWER: "viewer",
+}
+
+
+class ErrorDetail(Schema):
+    code: str
+    message: str
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+class KeyOut(Schema):
+    id: str
+    name: str
+    client_id: str
+    scopes: list[str]
+    application: str = Field(description="The application's slug")
+    account: str = Field(description="The account's name")
+    role: RoleName
+    status: Literal["active", "expired", "revoked"]
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+class IssuedKeyOut(KeyOut):
+    key: str = Field(description="The Client Secret. Shown in this response only; store it now.")
+
+
+class KeyListOut(Schema):
+    data: list[KeyOut]
+    total: int
+
+
+class RateLimitOut(Schema):
+    limit: int
+    remaining: int
+    reset: int
+
+
+class OwnKeyOut(KeyOut):
+    rate_limit: RateLimitOut
+
+
+class CreateKeyIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    scopes: list[str] = Field(min_length=1, max_length=100)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    application: str | None = Field(default=None, max_length=64, description="Slug; default: the caller's")
+    account: str | None = Field(default=None, max_length=200, description="Name; default: the caller's")
+    role: RoleName | None = Field(default=None, description="Default: the caller's role")
+
+
+class RegenerateIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_period_seconds: int = Field(default=0, ge=0, le=604800)
+
+
+class VerifyIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(max_length=200)
+    required_scopes: list[str] = Field(default_factory=list, max_length=100)
+
+
+class VerifyOut(Schema):
+    valid: bool
+    code: Literal["valid", "unauthorized", "insufficient_scope", "rate_limited"]
+    key: KeyOut | None
+
+
+class ScopeOut(Schema):
+    name: str
+    resource: str
+    action: str
+    description: str
+
+
+class CatalogueOut(Schema):
+    application: str
+    environment: str
+    endpoint: str
+    scopes: list[ScopeOut]
+
+
+class ListQuery(Schema):
+    limit: int = Field(default=50, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+    status: Literal["active", "expired", "revoked"] | None = None
+    search: str | None = Field(default=None, max_length=128)
+
+
+# ---- helpers ----
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut}
+
+
+def _key(request: HttpRequest) -> VerifiedKey:
+    return request.auth
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.for_key(
+        _key(request), ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")
+    )
+
+
+def _require(request: HttpRequest, scope: str) -> Actor:
+    key = _key(request)
+    actor = _actor(request)
+    if not key.has_scope(scope):
+        services.record_denied(actor=actor, what=f"API call needing {scope}")
+        raise ServiceError("forbidden", f"This key lacks the {scope} scope.", status=403)
+    return actor
+
+
+def key_out(key: ApiKey) -> dict:
+    return {
+        "id": str(key.id),
+        "name": key.name,
+        "client_id": key.client_id,
+        "scopes": list(key.scopes),
+        "application": key.application.slug,
+        "account": key.account.name,
+        "role": ROLE_NAMES[key.role],
+        "status": key.status,
+        "created_at": key.created_at,
+        "last_used_at": key.last_used_at,
+        "expires_at": key.expires_at,
+    }
+
+
+def verified_key_out(key: VerifiedKey) -> dict:
+    return {
+        "id": str(key.id),
+        "name": key.name,
+        "client_id": key.client_id,
+        "scopes": list(key.scopes),
+        "application": key.application_slug,
+        "account": key.account_name,
+        "role": ROLE_NAMES[key.role],
+        "status": KeyStatus.ACTIVE,
+        "created_at": key.created_at,
+        "last_used_at": key.last_used_at,
+        "expires_at": key.expires_at,
+    }
+
+
+# ---- endpoints ----
+
+
+@api.get("/org/api-keys", response={200: KeyListOut, **ERRORS}, tags=["keys"], summary="List keys")
+def list_keys(request: HttpRequest, filters: Query[ListQuery]):
+    actor = _require(request, PORTAL_READ)
+    keys = selectors.visible_keys(actor).select_related("organization", "application", "account")
+    if filters.status:
+        keys = keys.with_status(filters.status)
+    if filters.search:
+        term = filters.search.strip()
+        keys = keys.filter(Q(name__icontains=term) | Q(client_id=term))
+    total = keys.count()
+    page = keys.order_by("-created_at", "id")[filters.offset : filters.offset + filters.limit]
+    return {"data": [key_out(k) for k in page], "total": total}
+
+
+@api.post(
+    "/org/api-keys", response={201: IssuedKeyOut, **ERRORS}, tags=["keys"], summary="Create a key"
+)
+def create_key(request: HttpRequest, payload: CreateKeyIn):
+    actor = _require(request, PORTAL_WRITE)
+    caller = _key(request)
+    applications = Application.objects.filter(organization_id=caller.organization_id)
+    application = (
+        applications.filter(slug=payload.application).first()
+        if payload.application
+        else applications.filter(pk=caller.application_id).first()
+    )
+    if application is None:
+        raise ServiceError("validation_error", f"No application with slug {payload.application!r}.")
+    accounts = Account.objects.filter(organization_id=caller.organization_id)
+    account = (
+        accounts.filter(name=payload.account).first()
+        if payload.account
+        else accounts.filter(pk=caller.account_id).first()
+    )
+    if account is None:
+        raise ServiceError("validation_error", f"No account named {payload.account!r}.")
+    role = Role.from_name(payload.role) if payload.role else Role(caller.role)
+    issued = services.create_key(
+        actor=actor,
+        application=application,
+        account=account,
+        role=role,
+        name=payload.name,
+        scopes=payload.scopes,
+        expires_in_days=payload.expires_in_days,
+    )
+    return 201, {**key_out(issued.key), "key": issued.secret}
+
+
+@api.get("/org/api-keys/{key_id}", response={200: KeyOut, **ERRORS}, tags=["keys"], summary="Get a key")
+def get_key(request: HttpRequest, key_id: str):
+    actor = _require(request, PORTAL_READ)
+    return key_out(selectors.get_visible_key(actor, key_id))
+
+
+@api.post(
+    "/org/api-keys/{key_id}/regenerate",
+    response={200: IssuedKeyOut, **ERRORS},
+    tags=["keys"],
+    summary="Regenerate a key's secret",
+)
+def regenerate_key(request: HttpRequest, key_id: str, payload: RegenerateIn | None = None):
+    actor = _require(request, PORTAL_WRITE)
+    key = selectors.get_visible_key(actor, key_id)
+    grace = timedelta(seconds=payload.grace_period_seconds if payload else 0)
+    issued = services.regenerate_key(actor=actor, key=key, grace_period=grace)
+    return {**key_out(issued.key), "key": issued.secret}
+
+
+@api.delete(
+    "/org/api-keys/{key_id}", response={204: None, **ERRORS}, tags=["keys"], summary="Revoke a key"
+)
+def revoke_key(request: HttpRequest, key_id: str):
+    actor = _require(request, PORTAL_WRITE)
+    key = selectors.get_visible_key(actor, key_id)
+    services.revoke_key(actor=actor, key=key)
+    return 204, None
+
+
+@api.get("/key", response={200: OwnKeyOut, **ERRORS}, tags=["self"], summary="The calling key")
+def own_key(request: HttpRequest):
+    key = _key(request)
+    decision = getattr(request, "rate_limit", None) or limiter().peek(str(key.id), key.rate_limit)
+    return {
+        **verified_key_out(key),
+        "rate_limit": {"limit": decision.limit, "remaining": decision.remaining, "reset": decision.reset_seconds},
+    }
+
+
+@api.get("/scopes", response={200: CatalogueOut, **ERRORS}, tags=["self"], summary="Scope catalogue")
+def scopes(request: HttpRequest):
+    key = _key(request)
+    application = Application.objects.prefetch_related("scopes").get(pk=key.application_id)
+    return {
+        "application": application.slug,
+        "environment": application.environment,
+        "endpoint": application.endpoint,
+        "scopes": [
+            {"name": str(s), "resource": s.resource, "action": s.action, "description": s.description}
+            for s in application.scopes.all()
+        ],
+    }
+
+
+@api.post("/keys/verify", response={200: VerifyOut, **ERRORS}, tags=["verify"], summary="Verify a key")
+def verify(request: HttpRequest, payload: VerifyIn):
+    """For services that receive keys: is this key valid, and does it carry these scopes?
+
+    Counts as a use of the verified key: its usage, last used time and rate limit.
+    """
+    _require(request, PORTAL_VERIFY)
+    caller = _key(request)
+    parsed = parse_presented(payload.key)
+    verified = verify_secret(parsed) if parsed is not None else None
+    # A key of another organization is as unknown as a key that does not exist.
+    if verified is None or verified.organization_id != caller.organization_id:
+        return {"valid": False, "code": "unauthorized", "key": None}
+    decision = limiter().hit(str(verified.id), verified.rate_limit)
+    ip = client_ip(request)
+    if not decision.allowed:
+        usage.buffer.record(verified.id, 429, ip)
+        return {"valid": False, "code": "rate_limited", "key": verified_key_out(verified)}
+    missing = [s for s in payload.required_scopes if not verified.has_scope(s)]
+    if missing:
+        usage.buffer.record(verified.id, 403, ip)
+        return {"valid": False, "code": "insufficient_scope", "key": verified_key_out(verified)}
+    usage.buffer.record(verified.id, 200, ip)
+    return {"valid": True, "code": "valid", "key": verified_key_out(verified)}

@@ -1,0 +1,259 @@
+"""API keys, their audit trail and their usage counters.
+
+How secrets are stored, and why:
+
+* A key has a public **Client ID** (``ck_live_…``) and a **Client Secret** (``sk_live_…``): 256 random
+  bits in base62 followed by a CRC32 checksum, so a mistyped or truncated secret is refused before
+  any look-up and a leaked one is found by a regular expression (see ``keys.credentials``).
+* The secret is shown once and never stored. We keep ``HMAC-SHA256(pepper, secret)``, the pepper
+  coming from the environment (``KEY_PEPPERS``), never from the database, so a stolen database dump
+  alone verifies nothing. A 256-bit random secret cannot be brute-forced, so a slow hash (Argon2)
+  would add cost to every API request and no safety; the HMAC makes the look-up a single indexed
+  equality.
+* ``pepper_id`` records which pepper made the digest, so peppers can be rotated: new digests use
+  the first pepper, old ones keep working while their pepper is still listed.
+* During a regeneration grace period the old digest lives on in ``previous_digest`` until
+  ``previous_expires_at``; revocation clears it.
+
+What a key may do (application, account, role, scopes) is fixed at creation: there is no service
+that widens a key, only ``rename`` and an earlier expiry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from accounts.models import Account, Application, Organization, Role
+
+
+class KeyStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+EXPIRING_SOON = timedelta(days=7)
+IDLE_AFTER = timedelta(days=90)
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def with_status(self, status: str, now: datetime | None = None) -> ApiKeyQuerySet:
+        now = now or timezone.now()
+        if status == KeyStatus.REVOKED:
+            return self.filter(revoked_at__isnull=False)
+        if status == KeyStatus.EXPIRED:
+            return self.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if status == KeyStatus.ACTIVE:
+            return self.filter(revoked_at__isnull=True).filter(
+                models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+            )
+        return self
+
+    def in_use(self, now: datetime | None = None) -> ApiKeyQuerySet:
+        """Keys that count against the plan's key limit: neither revoked nor expired."""
+        return self.with_status(KeyStatus.ACTIVE, now)
+
+
+class ApiKey(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="api_keys")
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="api_keys")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="api_keys")
+    role = models.PositiveSmallIntegerField(choices=Role.choices)
+    name = models.CharField(max_length=128)
+    scopes = models.JSONField(default=list, help_text="Scope strings, fixed at creation.")
+
+    client_id = models.CharField(max_length=64, unique=True, editable=False)
+    secret_digest = models.CharField(max_length=64, unique=True, editable=False)
+    pepper_id = models.CharField(max_length=16, editable=False)
+    previous_digest = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    previous_pepper_id = models.CharField(max_length=16, blank=True, default="", editable=False)
+    previous_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    rate_limit_override = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per minute for this key; empty uses the plan's."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by_key = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    regenerated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoked_by_label = models.CharField(max_length=200, blank=True, default="", editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    recent_ips = models.JSONField(
+        default=list, blank=True, editable=False, help_text='[{"ip": "...", "seen": "ISO time"}], newest first'
+    )
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                "organization",
+                condition=models.Q(revoked_at__isnull=True),
+                name="key_name_unique_among_live_keys",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="key_org_created"),
+            models.Index(fields=["organization", "name"], name="key_org_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.client_id})"
+
+    # ---- derived state shown in the portal ----
+    def status_at(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return KeyStatus.REVOKED
+        if self.expires_at is not None and self.expires_at <= now:
+            return KeyStatus.EXPIRED
+        return KeyStatus.ACTIVE
+
+    @property
+    def status(self) -> str:
+        return self.status_at(timezone.now())
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == KeyStatus.ACTIVE
+
+    @property
+    def expiring_soon(self) -> bool:
+        now = timezone.now()
+        return self.status_at(now) == KeyStatus.ACTIVE and (
+            self.expires_at is not None and self.expires_at - now < EXPIRING_SOON
+        )
+
+    @property
+    def rotation_due(self) -> bool:
+        last_rotation = self.regenerated_at or self.created_at
+        days = self.organization.rotation_policy_days
+        return self.is_active and timezone.now() - last_rotation > timedelta(days=days)
+
+    @property
+    def idle(self) -> bool:
+        seen = self.last_used_at or self.created_at
+        return self.is_active and timezone.now() - seen > IDLE_AFTER
+
+    @property
+    def grace_active(self) -> bool:
+        return (
+            self.previous_digest is not None
+            and self.previous_expires_at is not None
+            and self.previous_expires_at > timezone.now()
+            and self.revoked_at is None
+        )
+
+    @property
+    def rate_limit_per_minute(self) -> int:
+        if self.rate_limit_override is not None:
+            return self.rate_limit_override
+        return self.organization.rate_limit_per_minute
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("keys:detail", args=[self.pk])
+
+
+class AuditAction(models.TextChoices):
+    KEY_CREATED = "key.created", "Key created"
+    KEY_REGENERATED = "key.regenerated", "Key regenerated"
+    KEY_REVOKED = "key.revoked", "Key revoked"
+    KEY_UPDATED = "key.updated", "Key updated"
+    KEY_AUTH_FAILED = "key.auth_failed", "Key authentication failed"
+    PERMISSION_DENIED = "permission.denied", "Permission denied"
+    LOGIN_SUCCEEDED = "login.succeeded", "Signed in"
+    LOGIN_FAILED = "login.failed", "Sign-in failed"
+    LOGOUT = "logout", "Signed out"
+
+
+class AppendOnlyError(Exception):
+    """Audit events are never changed or deleted."""
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
+
+    _raw_delete = delete
+
+
+class AuditEvent(models.Model):
+    """One thing that happened, who did it, from where. Append-only: see the queryset above."""
+
+    occurred_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_label = models.CharField(max_length=200, help_text="Who, as shown: email, key name or 'system'.")
+    key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-occurred_at"], name="audit_org_time")]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_label}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None or kwargs.get("force_update") or kwargs.get("update_fields"):
+            raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
+
+
+class KeyUsageDay(models.Model):
+    """Calls of one key on one UTC day, written in batches from the per-process buffer."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="usage_days")
+    day = models.DateField()
+    total = models.PositiveBigIntegerField(default=0)
+    success = models.PositiveBigIntegerField(default=0)
+    client_errors = models.PositiveBigIntegerField(default=0)
+    denied = models.PositiveBigIntegerField(default=0)
+    rate_limited = models.PositiveBigIntegerField(default=0)
+    server_errors = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["key", "day"]
+        constraints = [models.UniqueConstraint(fields=["key", "day"], name="one_usage_row_per_key_day")]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.day}: {self.total}"

@@ -1,0 +1,230 @@
+"""Per-key, per-minute rate limits: a sliding-window log.
+
+Why a log and not a fixed window or GCRA: a fixed window lets 2× the limit through at its edge, and
+GCRA with a full burst lets a burst plus a minute of refill through in one 60-second span. The log
+remembers when each accepted request happened and accepts a new one only while fewer than
+``limit`` fall in the last 60 seconds, so **no 60-second window ever holds more than the limit**.
+
+Two stores, one rule:
+
+* :class:`LocalWindow` — per process, used when no Redis is configured (one machine; with several
+  worker processes each enforces the limit on its own: a system check warns about that).
+* :class:`RedisWindow` — one sorted set per key, updated by one atomic Lua script that reads the
+  clock from Redis itself, so every worker and every machine share one limit. If Redis cannot be
+  reached, the limiter falls back to :class:`LocalWindow` (logged once), retries Redis every few
+  seconds, and ``/readyz`` reports ``degraded``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int  # until the oldest counted request leaves the window (a slot frees)
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.reset_seconds))
+        return headers
+
+
+class LocalWindow:
+    def __init__(self) -> None:
+        self._logs: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key_id: str, limit: int, now: float | None = None) -> Decision:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            log_ = self._logs.get(key_id)
+            if log_ is None:
+                log_ = self._logs[key_id] = deque()
+            cutoff = now - WINDOW_SECONDS
+            while log_ and log_[0] <= cutoff:
+                log_.popleft()
+            allowed = len(log_) < limit
+            if allowed:
+                log_.append(now)
+            oldest = log_[0] if log_ else now
+            reset = max(0, math.ceil(oldest + WINDOW_SECONDS - now))
+            return Decision(allowed, limit, max(0, limit - len(log_)), reset)
+
+    def peek(self, key_id: str, limit: int) -> Decision:
+        now = time.monotonic()
+        with self._lock:
+            log_ = self._logs.get(key_id) or deque()
+            count = sum(1 for t in log_ if t > now - WINDOW_SECONDS)
+            oldest = next((t for t in log_ if t > now - WINDOW_SECONDS), now)
+        reset = max(0, math.ceil(oldest + WINDOW_SECONDS - now)) if count else 0
+        return Decision(count < limit, limit, max(0, limit - count), reset)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._logs.clear()
+
+
+# KEYS[1] the key's log; ARGV: window ms, limit, a unique member, 1 to record or 0 to peek.
+# Returns {allowed, count, oldest score ms, now ms}.
+_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local allowed = 0
+if count < limit then
+  allowed = 1
+  if ARGV[4] == '1' then
+    redis.call('ZADD', KEYS[1], now, ARGV[3])
+    count = count + 1
+  end
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], window)
+local first = now
+if oldest[2] then first = tonumber(oldest[2]) end
+return {allowed, count, first, now}
+"""
+
+
+class RedisUnavailable(Exception):
+    pass
+
+
+class RedisWindow:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
+        self._script = self._client.register_script(_LUA)
+        self._prefix = "akp:rl:"
+
+    def _run(self, key_id: str, limit: int, record: bool) -> Decision:
+        import redis
+
+        try:
+            allowed, count, oldest, now = self._script(
+                keys=[self._prefix + key_id],
+                args=[WINDOW_SECONDS * 1000, limit, uuid.uuid4().hex, "1" if record else "0"],
+            )
+        except redis.RedisError as exc:
+            raise RedisUnavailable(str(exc)) from exc
+        reset = max(0, math.ceil((int(oldest) + WINDOW_SECONDS * 1000 - int(now)) / 1000)) if count else 0
+        return Decision(bool(allowed), limit, max(0, limit - int(count)), reset)
+
+    def hit(self, key_id: str, limit: int) -> Decision:
+        return self._run(key_id, limit, True)
+
+    def peek(self, key_id: str, limit: int) -> Decision:
+        return self._run(key_id, limit, False)
+
+    def ping(self) -> bool:
+        import redis
+
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
+
+class RateLimiter:
+    """Redis when configured and reachable, this process's memory otherwise."""
+
+    RETRY_REDIS_AFTER = 5.0
+
+    def __init__(self, redis_url: str = "") -> None:
+        self.local = LocalWindow()
+        self.shared = RedisWindow(redis_url) if redis_url else None
+        self._redis_down_since: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def degraded(self) -> bool:
+        return self.shared is not None and self._redis_down_since is not None
+
+    @property
+    def backend(self) -> str:
+        if self.shared is None:
+            return "local"
+        return "local (Redis unreachable)" if self.degraded else "redis"
+
+    def _use_shared(self) -> bool:
+        if self.shared is None:
+            return False
+        down = self._redis_down_since
+        return down is None or time.monotonic() - down >= self.RETRY_REDIS_AFTER
+
+    def _mark_down(self, exc: Exception) -> None:
+        with self._lock:
+            if self._redis_down_since is None:
+                log.error("Redis unreachable (%s); rate limits fall back to per-process counting", exc)
+            self._redis_down_since = time.monotonic()
+
+    def _mark_up(self) -> None:
+        if self._redis_down_since is not None:
+            with self._lock:
+                self._redis_down_since = None
+            log.warning("Redis reachable again; rate limits are shared across processes")
+
+    def hit(self, key_id: str, limit: int) -> Decision:
+        if self._use_shared():
+            try:
+                decision = self.shared.hit(key_id, limit)
+            except RedisUnavailable as exc:
+                self._mark_down(exc)
+            else:
+                self._mark_up()
+                return decision
+        return self.local.hit(key_id, limit)
+
+    def peek(self, key_id: str, limit: int) -> Decision:
+        if self._use_shared():
+            try:
+                return self.shared.peek(key_id, limit)
+            except RedisUnavailable as exc:
+                self._mark_down(exc)
+        return self.local.peek(key_id, limit)
+
+    def check_shared(self) -> bool | None:
+        """For /readyz: None without Redis, else whether it answers right now."""
+        if self.shared is None:
+            return None
+        ok = self.shared.ping()
+        if ok:
+            self._mark_up()
+        else:
+            self._mark_down(RedisUnavailable("ping failed"))
+        return ok
+
+
+@lru_cache(maxsize=1)
+def _limiter(redis_url: str) -> RateLimiter:
+    return RateLimiter(redis_url)
+
+
+def limiter() -> RateLimiter:
+    return _limiter(settings.REDIS_URL)

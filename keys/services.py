@@ -1,0 +1,436 @@
+"""The key lifecycle: every write to an API key goes through here.
+
+Portal views, the REST API, the Django admin and the management commands all call these functions;
+none of them touches a digest. Each write runs in one transaction together with its audit event,
+and the role and scope rules of SPEC §2 are enforced here whoever the caller is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Account, Application, Organization, Role
+from keys import credentials
+from keys.actors import Actor
+from keys.models import ApiKey, AuditAction, AuditEvent
+from keys.verification import VerifiedKey, verified_keys, verify_secret
+
+MAX_NAME_LENGTH = 128
+MAX_EXPIRY_DAYS = 3650
+MAX_GRACE_PERIOD = timedelta(days=7)
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ServiceError(Exception):
+    """A refusal with the SPEC §4 code, a sentence for people, and the field it is about."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        if status is not None:
+            self.status = status
+
+
+class KeyNotFound(ServiceError):
+    def __init__(self, message: str = "No API key with that id.") -> None:
+        super().__init__("not_found", message, status=404)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key and its secret, returned once to the caller that must show it once."""
+
+    key: ApiKey
+    secret: str
+
+    def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
+        return f"IssuedKey(key={self.key.pk}, secret='***')"
+
+
+# ---- audit ----
+
+
+def record_event(
+    *,
+    actor: Actor,
+    action: str,
+    organization_id: int | None = None,
+    key: ApiKey | None = None,
+    account: Account | None = None,
+    details: dict | None = None,
+) -> AuditEvent:
+    actor_key_id = actor.key.id if actor.key is not None else None
+    return AuditEvent.objects.create(
+        organization_id=organization_id if organization_id is not None else (actor.organization_id or None),
+        action=action,
+        actor_user=actor.user if actor.user is not None and actor.user.pk else None,
+        actor_key_id=actor_key_id,
+        actor_label=actor.label[:200],
+        key=key,
+        account=account or (key.account if key is not None else None),
+        ip=actor.ip,
+        user_agent=actor.user_agent[:300],
+        details=details or {},
+    )
+
+
+def record_denied(*, actor: Actor, what: str, key: ApiKey | None = None, details: dict | None = None) -> None:
+    """A refused permission check is an audit event too (SPEC §6)."""
+    record_event(
+        actor=actor,
+        action=AuditAction.PERMISSION_DENIED,
+        key=key,
+        details={"attempted": what, **(details or {})},
+    )
+
+
+def _deny(actor: Actor, what: str, message: str, key: ApiKey | None = None, **details) -> ServiceError:
+    # The refusal is recorded outside the caller's transaction so that it survives its rollback.
+    record_denied(actor=actor, what=what, key=key, details=details)
+    return ServiceError("forbidden", message, status=403)
+
+
+# ---- validation shared by create and update ----
+
+
+def clean_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("validation_error", "Give the key a name.", field="name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ServiceError(
+            "validation_error",
+            f"The name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}.",
+            field="name",
+        )
+    if _CONTROL_CHARS.search(name):
+        raise ServiceError("validation_error", "The name may not contain control characters.", field="name")
+    return name
+
+
+def expiry_from_days(days: int | None, *, now: datetime) -> datetime | None:
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_EXPIRY_DAYS:
+        raise ServiceError(
+            "validation_error",
+            f"Expiry must be between 1 and {MAX_EXPIRY_DAYS} days, or never.",
+            field="expires_in_days",
+        )
+    return now + timedelta(days=days)
+
+
+def clean_scopes(application: Application, role: int, scopes: list[str] | None) -> list[str]:
+    if not scopes:
+        raise ServiceError("validation_error", "Choose at least one scope.", field="scopes")
+    wanted = list(dict.fromkeys(str(s).strip() for s in scopes))
+    catalogue = {str(s): s for s in application.scopes.all()}
+    unknown = [s for s in wanted if s not in catalogue]
+    if unknown:
+        raise ServiceError(
+            "invalid_scope",
+            f"Not in the {application.name} catalogue: {', '.join(unknown)}.",
+            field="scopes",
+        )
+    too_high = [s for s in wanted if catalogue[s].min_role > role]
+    if too_high:
+        raise ServiceError(
+            "invalid_scope",
+            f"A {Role(role).label} key may not carry {', '.join(too_high)}.",
+            field="scopes",
+        )
+    order = list(catalogue)
+    return sorted(wanted, key=order.index)
+
+
+def _name_taken(organization_id: int, name: str, *, exclude_pk=None) -> bool:
+    live = ApiKey.objects.filter(organization_id=organization_id, revoked_at__isnull=True, name__iexact=name)
+    if exclude_pk is not None:
+        live = live.exclude(pk=exclude_pk)
+    return live.exists()
+
+
+def _name_taken_error(name: str) -> ServiceError:
+    return ServiceError(
+        "name_taken", f"A key named “{name}” already exists. Choose another name.", field="name"
+    )
+
+
+def key_quota(organization: Organization) -> tuple[int, int | None]:
+    """(keys in use, limit or None for unlimited)."""
+    return ApiKey.objects.filter(organization=organization).in_use().count(), organization.key_limit
+
+
+def quota_message(in_use: int, limit: int) -> str:
+    return f"{in_use} of {limit} keys in use — revoke a key or upgrade the plan."
+
+
+# ---- the lifecycle ----
+
+
+def create_key(
+    *,
+    actor: Actor,
+    application: Application,
+    account: Account,
+    role: int,
+    name: str,
+    scopes: list[str],
+    expires_in_days: int | None = None,
+    rate_limit: int | None = None,
+) -> IssuedKey:
+    """Create a key; the returned secret exists nowhere else."""
+    now = timezone.now()
+    if application.organization_id != actor.organization_id or account.organization_id != actor.organization_id:
+        raise ServiceError("not_found", "No such application or account in your organization.", status=404)
+    try:
+        role = Role(int(role))
+    except (TypeError, ValueError):
+        raise ServiceError("validation_error", "Unknown role.", field="role") from None
+    name = clean_name(name)
+    expires_at = expiry_from_days(expires_in_days, now=now)
+    if rate_limit is not None and (isinstance(rate_limit, bool) or not 1 <= int(rate_limit) <= 1_000_000):
+        raise ServiceError(
+            "validation_error", "The rate limit must be 1 to 1,000,000 per minute.", field="rate_limit"
+        )
+    if not actor.may_create(role=role, account=account):
+        raise _deny(
+            actor,
+            "create key",
+            f"You may not create a {role.label} key on {account.name}.",
+            role=int(role),
+            account=account.name,
+        )
+    scopes = clean_scopes(application, role, scopes)
+
+    environment = application.environment
+    secret = credentials.new_secret(environment)
+    pepper = credentials.current_pepper()
+    try:
+        with transaction.atomic():
+            # Lock the organization row: concurrent creations queue here, so the count below and
+            # the insert after it cannot race past the plan's key limit.
+            organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
+            limit = organization.key_limit
+            if limit is not None:
+                in_use = ApiKey.objects.filter(organization=organization).in_use(now).count()
+                if in_use >= limit:
+                    raise ServiceError(
+                        "key_limit_reached", quota_message(in_use, limit), status=403, field="__all__"
+                    )
+            if _name_taken(organization.pk, name):
+                raise _name_taken_error(name)
+            key = ApiKey.objects.create(
+                organization=organization,
+                application=application,
+                account=account,
+                role=role,
+                name=name,
+                scopes=scopes,
+                client_id=credentials.new_client_id(environment),
+                secret_digest=credentials.digest(secret, pepper),
+                pepper_id=pepper.id,
+                expires_at=expires_at,
+                rate_limit_override=rate_limit,
+                created_at=now,
+                created_by=actor.user if actor.user is not None else None,
+                created_by_key_id=actor.key.id if actor.key is not None else None,
+            )
+            record_event(
+                actor=actor,
+                action=AuditAction.KEY_CREATED,
+                key=key,
+                details={
+                    "name": name,
+                    "application": application.slug,
+                    "role": role.label,
+                    "account": account.name,
+                    "scopes": scopes,
+                    "expires_at": expires_at.isoformat() if expires_at else None,
+                },
+            )
+    except IntegrityError as exc:
+        # Only the live-name constraint can fire here: the organization lock serializes the rest.
+        raise _name_taken_error(name) from exc
+    return IssuedKey(key=key, secret=secret)
+
+
+def _locked(key: ApiKey) -> ApiKey:
+    return (
+        ApiKey.objects.select_for_update(of=("self",))
+        .select_related("organization", "application", "account")
+        .get(pk=key.pk)
+    )
+
+
+def regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = timedelta(0)) -> IssuedKey:
+    """Issue a new secret. The old one stops at once, or after ``grace_period`` (at most 7 days,
+    never past the key's own expiry)."""
+    if not timedelta(0) <= grace_period <= MAX_GRACE_PERIOD:
+        raise ServiceError(
+            "validation_error",
+            "The grace period must be between 0 seconds and 7 days.",
+            field="grace_period_seconds",
+        )
+    if not actor.may_manage(key):
+        raise _deny(actor, "regenerate key", "You may not regenerate this key.", key=key)
+    secret = credentials.new_secret(key.application.environment)
+    pepper = credentials.current_pepper()
+    with transaction.atomic():
+        locked = _locked(key)
+        now = timezone.now()
+        if locked.status_at(now) != "active":
+            raise ServiceError(
+                "validation_error", f"This key is {locked.status_at(now)}; it cannot be regenerated."
+            )
+        if grace_period > timedelta(0):
+            ends = now + grace_period
+            if locked.expires_at is not None:
+                ends = min(ends, locked.expires_at)
+            locked.previous_digest = locked.secret_digest
+            locked.previous_pepper_id = locked.pepper_id
+            locked.previous_expires_at = ends
+        else:
+            locked.previous_digest = None
+            locked.previous_pepper_id = ""
+            locked.previous_expires_at = None
+        locked.secret_digest = credentials.digest(secret, pepper)
+        locked.pepper_id = pepper.id
+        locked.regenerated_at = now
+        locked.save(
+            update_fields=[
+                "previous_digest",
+                "previous_pepper_id",
+                "previous_expires_at",
+                "secret_digest",
+                "pepper_id",
+                "regenerated_at",
+            ]
+        )
+        record_event(
+            actor=actor,
+            action=AuditAction.KEY_REGENERATED,
+            key=locked,
+            details={
+                "grace_period_seconds": int(grace_period.total_seconds()),
+                "old_secret_valid_until": (
+                    locked.previous_expires_at.isoformat() if locked.previous_expires_at else None
+                ),
+            },
+        )
+        transaction.on_commit(lambda: verified_keys.drop_key(locked.pk))
+    return IssuedKey(key=locked, secret=secret)
+
+
+def revoke_key(*, actor: Actor, key: ApiKey) -> ApiKey:
+    """Irreversible and immediate; also ends any grace period. Revoking twice changes nothing."""
+    if not actor.may_manage(key):
+        raise _deny(actor, "revoke key", "You may not revoke this key.", key=key)
+    with transaction.atomic():
+        locked = _locked(key)
+        if locked.revoked_at is not None:
+            return locked
+        locked.revoked_at = timezone.now()
+        locked.revoked_by = actor.user if actor.user is not None else None
+        locked.revoked_by_label = actor.label[:200]
+        locked.previous_digest = None
+        locked.previous_pepper_id = ""
+        locked.previous_expires_at = None
+        locked.save(
+            update_fields=[
+                "revoked_at",
+                "revoked_by",
+                "revoked_by_label",
+                "previous_digest",
+                "previous_pepper_id",
+                "previous_expires_at",
+            ]
+        )
+        record_event(actor=actor, action=AuditAction.KEY_REVOKED, key=locked, details={"name": locked.name})
+        transaction.on_commit(lambda: verified_keys.drop_key(locked.pk))
+    return locked
+
+
+def update_key(
+    *, actor: Actor, key: ApiKey, name: str | None = None, expires_at: datetime | None = None
+) -> ApiKey:
+    """Rename a key or bring its expiry earlier; nothing else about a deployed key can change."""
+    if not actor.may_manage(key):
+        raise _deny(actor, "update key", "You may not change this key.", key=key)
+    changes: dict[str, list[str | None]] = {}
+    try:
+        with transaction.atomic():
+            locked = _locked(key)
+            now = timezone.now()
+            if locked.revoked_at is not None:
+                raise ServiceError("validation_error", "A revoked key cannot be changed.")
+            if name is not None:
+                new_name = clean_name(name)
+                if new_name != locked.name:
+                    if _name_taken(locked.organization_id, new_name, exclude_pk=locked.pk):
+                        raise _name_taken_error(new_name)
+                    changes["name"] = [locked.name, new_name]
+                    locked.name = new_name
+            if expires_at is not None:
+                if expires_at <= now:
+                    raise ServiceError(
+                        "validation_error", "The new expiry must be in the future.", field="expires_at"
+                    )
+                if locked.expires_at is not None and expires_at > locked.expires_at:
+                    raise ServiceError(
+                        "validation_error",
+                        "Expiry can only be brought earlier; create a new key for a longer life.",
+                        field="expires_at",
+                    )
+                changes["expires_at"] = [
+                    locked.expires_at.isoformat() if locked.expires_at else None,
+                    expires_at.isoformat(),
+                ]
+                locked.expires_at = expires_at
+                if locked.previous_expires_at is not None and locked.previous_expires_at > expires_at:
+                    locked.previous_expires_at = expires_at
+            if not changes:
+                return locked
+            locked.save(update_fields=["name", "expires_at", "previous_expires_at"])
+            record_event(actor=actor, action=AuditAction.KEY_UPDATED, key=locked, details=changes)
+            transaction.on_commit(lambda: verified_keys.drop_key(locked.pk))
+    except IntegrityError as exc:
+        raise _name_taken_error(name or "") from exc
+    return locked
+
+
+def suggest_key_name(organization: Organization, application: Application) -> str:
+    """A readable default that no live key of the organization uses yet: "InCharge key 3"."""
+    base = f"{application.name} key"
+    taken = {
+        n.lower()
+        for n in ApiKey.objects.filter(
+            organization=organization, revoked_at__isnull=True, name__istartswith=base
+        ).values_list("name", flat=True)
+    }
+    number = 1
+    while f"{base} {number}".lower() in taken:
+        number += 1
+    return f"{base} {number}"
+
+
+def verify_key(*, presented: str, client_id: str | None = None) -> VerifiedKey | None:
+    """The key a presented credential (``<secret>`` or ``<client_id>:<secret>``) belongs to, if it may
+    be used now; None for every kind of failure alike (no key enumeration)."""
+    parsed = credentials.parse_presented(presented)
+    if parsed is None:
+        return None
+    if client_id is not None:
+        if parsed.client_id is not None and parsed.client_id != client_id:
+            return None
+        parsed = credentials.PresentedCredentials(secret=parsed.secret, client_id=client_id)
+    return verify_secret(parsed)

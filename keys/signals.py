@@ -1,0 +1,45 @@
+"""Sign-ins and sign-outs go into the audit log (SPEC §6)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from accounts.models import User
+from keys.actors import Actor
+from keys.models import AuditAction
+from keys.services import record_event
+from portal.network import client_ip
+
+
+def _actor(user: User | None, request, label: str | None = None) -> Actor:
+    ip = client_ip(request) if request is not None else None
+    agent = request.META.get("HTTP_USER_AGENT", "") if request is not None else ""
+    if user is not None:
+        return Actor.for_user(user, ip=ip, user_agent=agent)
+    return Actor(organization_id=0, label=label or "anonymous", ip=ip, user_agent=agent[:300])
+
+
+@receiver(user_logged_in)
+def _logged_in(sender, request, user: User, **kwargs) -> None:
+    record_event(actor=_actor(user, request), action=AuditAction.LOGIN_SUCCEEDED, organization_id=user.organization_id)
+
+
+@receiver(user_logged_out)
+def _logged_out(sender, request, user: User | None, **kwargs) -> None:
+    if user is not None:
+        record_event(actor=_actor(user, request), action=AuditAction.LOGOUT, organization_id=user.organization_id)
+
+
+@receiver(user_login_failed)
+def _login_failed(sender, credentials: dict, request=None, **kwargs) -> None:
+    # Attribute the attempt to the organization of the email tried, when it exists, so that its
+    # admins see it; the password is never recorded.
+    email = str(credentials.get("username") or credentials.get("email") or "")[:200]
+    user = User.objects.filter(email__iexact=email).only("organization_id").first() if email else None
+    record_event(
+        actor=_actor(None, request, label=email or "anonymous"),
+        action=AuditAction.LOGIN_FAILED,
+        organization_id=user.organization_id if user else None,
+        details={"email": email},
+    )

@@ -1,0 +1,168 @@
+"""Counting what keys do without a database write per request.
+
+Each process keeps a buffer: per key and UTC day, counters by outcome; per key, when it was last
+used and from which addresses. The buffer is written in one batch (an ``INSERT … ON CONFLICT DO
+UPDATE`` that adds to the day's row) at most every ``USAGE_FLUSH_INTERVAL_SECONDS`` (5 s) by the
+request that finds it due, on a clean shutdown (``atexit`` and gunicorn's ``worker_exit``), and by
+``manage.py flush_usage`` for the process that runs it. ``last_used_at`` and the recent IPs of a key
+are written at most once per ``LAST_USED_WRITE_INTERVAL_SECONDS`` (60 s) per process.
+
+Bound on loss: a worker killed without a clean shutdown loses at most the counts of its last
+flush interval. Counting never fails a request: a failed flush is logged and its counts are kept
+for the next try.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, date, datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+
+log = logging.getLogger(__name__)
+
+# Counter columns of KeyUsageDay, in this order.
+FIELDS = ("total", "success", "client_errors", "denied", "rate_limited", "server_errors")
+RECENT_IPS = 5
+
+
+def outcome_index(status: int) -> int:
+    if status == 429:
+        return 4
+    if status in (401, 403):
+        return 3
+    if status >= 500:
+        return 5
+    if status >= 400:
+        return 2
+    return 1
+
+
+class UsageBuffer:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[object, date], list[int]] = defaultdict(lambda: [0] * len(FIELDS))
+        self._seen: dict[object, tuple[datetime, dict[str, datetime]]] = {}
+        self._last_used_written: dict[object, float] = {}
+        self._last_flush = time.monotonic()
+
+    def record(self, key_id: object, status: int, ip: str | None, now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
+        with self._lock:
+            row = self._counts[(key_id, now.date())]
+            row[0] += 1
+            row[outcome_index(status)] += 1
+            last, ips = self._seen.get(key_id, (now, {}))
+            if ip:
+                ips[ip] = now
+                if len(ips) > RECENT_IPS:
+                    for old in sorted(ips, key=ips.__getitem__)[: len(ips) - RECENT_IPS]:
+                        del ips[old]
+            self._seen[key_id] = (max(last, now), ips)
+
+    def pending(self) -> int:
+        with self._lock:
+            return sum(row[0] for row in self._counts.values())
+
+    def maybe_flush(self) -> None:
+        if time.monotonic() - self._last_flush >= settings.USAGE_FLUSH_INTERVAL_SECONDS:
+            self.flush()
+
+    def flush(self, *, force_last_used: bool = False) -> int:
+        """Write what is buffered; returns the number of requests written. Never raises."""
+        now_mono = time.monotonic()
+        with self._lock:
+            self._last_flush = now_mono
+            counts = dict(self._counts)
+            self._counts.clear()
+            interval = settings.LAST_USED_WRITE_INTERVAL_SECONDS
+            due = {
+                key_id: seen
+                for key_id, seen in self._seen.items()
+                if force_last_used or now_mono - self._last_used_written.get(key_id, -1e12) >= interval
+            }
+            for key_id in due:
+                del self._seen[key_id]
+                self._last_used_written[key_id] = now_mono
+        if not counts and not due:
+            return 0
+        try:
+            with transaction.atomic():
+                _write_counts(counts)
+                _write_last_used(due)
+        except Exception:
+            log.exception("Writing usage counters failed; keeping them for the next flush")
+            with self._lock:
+                for k, row in counts.items():
+                    mine = self._counts[k]
+                    for i, value in enumerate(row):
+                        mine[i] += value
+                for key_id, (last, ips) in due.items():
+                    self._seen.setdefault(key_id, (last, ips))
+                    self._last_used_written.pop(key_id, None)
+            return 0
+        return sum(row[0] for row in counts.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self._seen.clear()
+            self._last_used_written.clear()
+
+
+def _write_counts(counts: dict[tuple[object, date], list[int]]) -> None:
+    if not counts:
+        return
+    from keys.models import ApiKey, KeyUsageDay
+
+    table = connection.ops.quote_name(KeyUsageDay._meta.db_table)
+    pk_field = ApiKey._meta.pk
+    columns = ", ".join(FIELDS)
+    updates = ", ".join(f"{f} = {table}.{f} + excluded.{f}" for f in FIELDS)
+    placeholders = ", ".join(["%s"] * (2 + len(FIELDS)))
+    sql = (
+        f"INSERT INTO {table} (key_id, day, {columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT (key_id, day) DO UPDATE SET {updates}"
+    )
+    rows = [
+        [pk_field.get_db_prep_value(key_id, connection), day, *values]
+        for (key_id, day), values in counts.items()
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _write_last_used(due: dict[object, tuple[datetime, dict[str, datetime]]]) -> None:
+    if not due:
+        return
+    from keys.models import ApiKey
+
+    current = dict(ApiKey.objects.filter(pk__in=list(due)).values_list("pk", "recent_ips"))
+    for key_id, (last, ips) in due.items():
+        if key_id not in current:
+            continue
+        merged: dict[str, str] = {e["ip"]: e["seen"] for e in current[key_id] or [] if "ip" in e}
+        for ip, seen in ips.items():
+            merged[ip] = max(merged.get(ip, ""), seen.isoformat(timespec="microseconds"))
+        newest = sorted(merged.items(), key=lambda item: item[1], reverse=True)[:RECENT_IPS]
+        ApiKey.objects.filter(pk=key_id).update(
+            last_used_at=last, recent_ips=[{"ip": ip, "seen": seen} for ip, seen in newest]
+        )
+
+
+buffer = UsageBuffer()
+
+
+def _flush_at_exit() -> None:
+    try:
+        buffer.flush(force_last_used=True)
+    except Exception:  # the interpreter is going away; never make shutdown fail
+        log.exception("Final usage flush failed")
+
+
+atexit.register(_flush_at_exit)

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts import views as account_views
+from keys.api import api
+from portal import views
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("login/", account_views.LoginView.as_view(), name="login"),
+    path("logout/", account_views.LogoutView.as_view(), name="logout"),
+    path("password/", account_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/done/", account_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("settings/applications/", account_views.application_list, name="applications"),
+    path(
+        "settings/applications/<slug:slug>/", account_views.application_detail, name="application_detail"
+    ),
+    path("settings/", include("keys.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+]
+
+handler400 = "portal.views.bad_request"
+handler403 = "portal.views.permission_denied"
+handler404 = "portal.views.page_not_found"
+handler500 = "portal.views.server_error"
