@@ -14,8 +14,12 @@ from typing import Protocol
 
 from accounts.models import Account, Organization, Role, User
 
-VIEW_KEYS_ROLE = Role.SUPPORT
 MANAGE_KEYS_ROLE = Role.ADMIN_API
+
+
+def role_sees_keys(role: int) -> bool:
+    """SPEC §1 is not a simple threshold here: Support reads keys, Admin (above it) does not."""
+    return role >= MANAGE_KEYS_ROLE or role == Role.SUPPORT
 
 
 class KeyLike(Protocol):
@@ -47,8 +51,10 @@ def top_role(user: User, organization: Organization | None = None) -> int:
 
 
 def can_view_keys(user: User, organization: Organization | None = None) -> bool:
-    """May open Settings → API Keys at all: Support and above."""
-    return top_role(user, organization) >= VIEW_KEYS_ROLE
+    """May open Settings → API Keys at all: Advanced Admin, Admin + API and Support."""
+    if top_role(user, organization) == 0:
+        return False
+    return any(role_sees_keys(m.role) for m in user.memberships_with_accounts())
 
 
 def can_manage_keys(user: User, organization: Organization | None = None) -> bool:
@@ -75,7 +81,7 @@ def key_view_grants(user: User) -> list[tuple[str, int | None]]:
     return [
         (m.account.path, None if m.role < MANAGE_KEYS_ROLE else m.role)
         for m in user.memberships_with_accounts()
-        if m.role >= VIEW_KEYS_ROLE
+        if role_sees_keys(m.role)
     ]
 
 
@@ -121,7 +127,7 @@ def visible_accounts(user: User) -> list[Account]:
     """Accounts whose keys and audit events the user may read, in tree order."""
     if not _is_member(user):
         return []
-    roots = [m.account for m in user.memberships_with_accounts() if m.role >= VIEW_KEYS_ROLE]
+    roots = [m.account for m in user.memberships_with_accounts() if role_sees_keys(m.role)]
     return _accounts_below(user.organization_id, roots)
 
 

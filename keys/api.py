@@ -12,11 +12,12 @@ from typing import Literal
 
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import Field, NinjaAPI, Query, Schema
+from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import APIKeyHeader, HttpBearer
 from pydantic import ConfigDict
+from pydantic import ValidationError as PydanticValidationError
 
 from accounts.models import Account, Application, Role
 from keys import errors, selectors, services, usage
@@ -314,7 +315,7 @@ def create_key(request: HttpRequest, payload: CreateKeyIn):
         scopes=payload.scopes,
         expires_in_days=payload.expires_in_days,
     )
-    return 201, {**key_out(issued.key), "key": issued.secret}
+    return Status(201, {**key_out(issued.key), "key": issued.secret})
 
 
 @api.get("/org/api-keys/{key_id}", response={200: KeyOut, **ERRORS}, tags=["keys"], summary="Get a key")
@@ -328,13 +329,33 @@ def get_key(request: HttpRequest, key_id: str):
     response={200: IssuedKeyOut, **ERRORS},
     tags=["keys"],
     summary="Regenerate a key's secret",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": RegenerateIn.model_json_schema()}},
+        }
+    },
 )
-def regenerate_key(request: HttpRequest, key_id: str, payload: RegenerateIn | None = None):
+def regenerate_key(request: HttpRequest, key_id: str):
+    """The body is optional (``{}`` or none at all means: the old secret stops at once)."""
     actor = _require(request, PORTAL_WRITE)
     key = selectors.get_visible_key(actor, key_id)
-    grace = timedelta(seconds=payload.grace_period_seconds if payload else 0)
+    options = _optional_body(request, RegenerateIn)
+    grace = timedelta(seconds=options.grace_period_seconds)
     issued = services.regenerate_key(actor=actor, key=key, grace_period=grace)
     return {**key_out(issued.key), "key": issued.secret}
+
+
+def _optional_body(request: HttpRequest, schema: type[Schema]) -> Schema:
+    raw = request.body.strip()
+    if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        if request.POST or request.FILES:
+            raise ServiceError("validation_error", "Send the request body as JSON (application/json).")
+        raw = b""
+    try:
+        return schema.model_validate_json(raw) if raw else schema()
+    except PydanticValidationError as exc:
+        raise NinjaValidationError(exc.errors(include_url=False)) from None
 
 
 @api.delete(
@@ -344,7 +365,7 @@ def revoke_key(request: HttpRequest, key_id: str):
     actor = _require(request, PORTAL_WRITE)
     key = selectors.get_visible_key(actor, key_id)
     services.revoke_key(actor=actor, key=key)
-    return 204, None
+    return Status(204, None)
 
 
 @api.get("/key", response={200: OwnKeyOut, **ERRORS}, tags=["self"], summary="The calling key")

@@ -264,6 +264,13 @@ def create_key(
     return IssuedKey(key=key, secret=secret)
 
 
+def _forget_verified(key_id) -> None:
+    """Drop this process's cached verification now and again at commit: a request served between
+    the two could have cached the state from before this write."""
+    verified_keys.drop_key(key_id)
+    transaction.on_commit(lambda: verified_keys.drop_key(key_id))
+
+
 def _locked(key: ApiKey) -> ApiKey:
     return (
         ApiKey.objects.select_for_update(of=("self",))
@@ -327,7 +334,7 @@ def regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = timed
                 ),
             },
         )
-        transaction.on_commit(lambda: verified_keys.drop_key(locked.pk))
+        _forget_verified(locked.pk)
     return IssuedKey(key=locked, secret=secret)
 
 
@@ -356,7 +363,7 @@ def revoke_key(*, actor: Actor, key: ApiKey) -> ApiKey:
             ]
         )
         record_event(actor=actor, action=AuditAction.KEY_REVOKED, key=locked, details={"name": locked.name})
-        transaction.on_commit(lambda: verified_keys.drop_key(locked.pk))
+        _forget_verified(locked.pk)
     return locked
 
 
@@ -402,7 +409,7 @@ def update_key(
                 return locked
             locked.save(update_fields=["name", "expires_at", "previous_expires_at"])
             record_event(actor=actor, action=AuditAction.KEY_UPDATED, key=locked, details=changes)
-            transaction.on_commit(lambda: verified_keys.drop_key(locked.pk))
+            _forget_verified(locked.pk)
     except IntegrityError as exc:
         raise _name_taken_error(name or "") from exc
     return locked

@@ -1,0 +1,287 @@
+"""The key lifecycle services: rules, quotas, grace periods, revocation, audit rows, digest-only storage."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import Role
+from keys import credentials, services
+from keys.actors import Actor
+from keys.models import ApiKey, AppendOnlyError, AuditAction, AuditEvent
+from keys.services import ServiceError, create_key, regenerate_key, revoke_key, update_key, verify_key
+
+pytestmark = pytest.mark.django_db
+
+
+def user_actor(demo, email="advanced@acme.test"):
+    return Actor.for_user(demo.user(email), ip="203.0.113.7", user_agent="pytest")
+
+
+def create(demo, actor=None, **overrides):
+    params = dict(
+        application=demo.incharge,
+        account=demo.north,
+        role=Role.ADMIN_API,
+        name="ERP integration",
+        scopes=["billing:read", "charge-points:write"],
+        expires_in_days=30,
+    )
+    params.update(overrides)
+    return create_key(actor=actor or user_actor(demo), **params)
+
+
+def test_create_stores_only_a_digest_and_writes_an_audit_event(demo):
+    issued = create(demo)
+    key = ApiKey.objects.get(pk=issued.key.pk)
+    assert key.secret_digest == credentials.digest(issued.secret, credentials.current_pepper())
+    assert key.pepper_id == credentials.current_pepper().id
+    assert key.client_id.startswith("ck_live_")
+    assert issued.secret.startswith("sk_live_")
+    assert key.scopes == ["charge-points:write", "billing:read"]  # catalogue order
+    assert key.created_by.email == "advanced@acme.test"
+    assert timedelta(days=29, hours=23) < key.expires_at - timezone.now() <= timedelta(days=30)
+    # The plaintext is in no column of any table.
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')
+            assert issued.secret not in repr(cursor.fetchall())
+    event = AuditEvent.objects.get(action=AuditAction.KEY_CREATED)
+    assert (event.key, event.actor_label, event.ip, event.organization) == (
+        key,
+        "advanced@acme.test",
+        "203.0.113.7",
+        demo.acme,
+    )
+    assert issued.secret not in repr(issued)
+
+
+def test_verify_accepts_the_secret_and_client_id_pair(demo):
+    issued = create(demo)
+    assert verify_key(presented=issued.secret).id == issued.key.pk
+    assert verify_key(presented=f"{issued.key.client_id}:{issued.secret}").id == issued.key.pk
+    other = create(demo, name="other")
+    assert verify_key(presented=f"{other.key.client_id}:{issued.secret}") is None
+    assert verify_key(presented=credentials.new_secret("live")) is None
+
+
+def test_write_implies_read(demo):
+    key = verify_key(presented=create(demo).secret)
+    assert key.has_scope("charge-points:write") and key.has_scope("charge-points:read")
+    assert not key.has_scope("billing:write")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code", "field"),
+    [
+        ({"name": ""}, "validation_error", "name"),
+        ({"name": "x" * 129}, "validation_error", "name"),
+        ({"name": "bad\x00name"}, "validation_error", "name"),
+        ({"scopes": []}, "validation_error", "scopes"),
+        ({"scopes": ["billing:read", "nope:read"]}, "invalid_scope", "scopes"),
+        ({"scopes": ["api-keys:read"]}, "invalid_scope", "scopes"),  # another application's scope
+        ({"expires_in_days": 0}, "validation_error", "expires_in_days"),
+        ({"expires_in_days": 3651}, "validation_error", "expires_in_days"),
+        ({"role": Role.SUPPORT, "scopes": ["billing:write"]}, "invalid_scope", "scopes"),
+        ({"role": Role.VIEWER, "scopes": ["sessions:write"]}, "invalid_scope", "scopes"),
+        ({"role": 99}, "validation_error", "role"),
+    ],
+)
+def test_create_refusals(demo, overrides, code, field):
+    with pytest.raises(ServiceError) as refused:
+        create(demo, **overrides)
+    assert (refused.value.code, refused.value.field) == (code, field)
+    assert not ApiKey.objects.exists()
+
+
+def test_name_is_unique_among_live_keys_only(demo):
+    first = create(demo, name="Nightly export")
+    with pytest.raises(ServiceError) as refused:
+        create(demo, name="nightly EXPORT")
+    assert refused.value.code == "name_taken"
+    revoke_key(actor=user_actor(demo), key=first.key)
+    assert create(demo, name="Nightly export").key.name == "Nightly export"
+    # Another organization may use the same name.
+    globex = Actor.for_user(demo.user("advanced@globex.test"))
+    create_key(
+        actor=globex,
+        application=demo.globex_portal,
+        account=demo.globex_root,
+        role=Role.ADMIN,
+        name="Nightly export",
+        scopes=["api-keys:read"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("email", "role", "account_name", "allowed"),
+    [
+        ("advanced@acme.test", Role.ADVANCED_ADMIN, "Acme South", True),
+        ("adminapi@acme.test", Role.ADMIN_API, "Acme South", True),
+        ("adminapi@acme.test", Role.ADVANCED_ADMIN, "Acme South", False),
+        ("admin@acme.test", Role.VIEWER, "Acme South", False),
+        ("support@acme.test", Role.VIEWER, "Acme South", False),
+        ("viewer@acme.test", Role.VIEWER, "Acme South", False),
+    ],
+)
+def test_role_rules_enforced_in_the_service(demo, email, role, account_name, allowed):
+    from accounts.models import Account
+
+    actor = user_actor(demo, email)
+    account = Account.objects.get(organization=demo.acme, name=account_name)
+    if allowed:
+        assert create(demo, actor=actor, role=role, account=account, scopes=["billing:read"]).key.role == role
+    else:
+        with pytest.raises(ServiceError) as refused:
+            create(demo, actor=actor, role=role, account=account, scopes=["billing:read"])
+        assert (refused.value.code, refused.value.status) == ("forbidden", 403)
+        assert AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED, actor_label=email).exists()
+
+
+def test_other_organizations_objects_are_not_found(demo):
+    globex = Actor.for_user(demo.user("advanced@globex.test"))
+    with pytest.raises(ServiceError) as refused:
+        create(demo, actor=globex)
+    assert refused.value.status == 404
+
+
+def test_key_limit_of_the_plan(demo, make_key):
+    demo.acme.key_limit_override = 2
+    demo.acme.save()
+    make_key()
+    make_key()
+    with pytest.raises(ServiceError) as refused:
+        make_key()
+    assert refused.value.code == "key_limit_reached"
+    assert refused.value.message == "2 of 2 keys in use — revoke a key or upgrade the plan."
+    revoke_key(actor=Actor.system(demo.acme.pk), key=ApiKey.objects.first())
+    make_key()  # a revoked key frees its slot
+
+
+def test_professional_plan_allows_ten_keys(demo, make_key):
+    for _ in range(10):
+        make_key(organization=demo.globex)
+    with pytest.raises(ServiceError, match="10 of 10 keys in use"):
+        make_key(organization=demo.globex)
+
+
+def test_regenerate_without_grace_stops_the_old_secret_at_once(demo):
+    issued = create(demo)
+    assert verify_key(presented=issued.secret) is not None  # now cached in this process
+    renewed = regenerate_key(actor=user_actor(demo), key=issued.key)
+    assert verify_key(presented=issued.secret) is None
+    assert verify_key(presented=renewed.secret).id == issued.key.pk
+    assert renewed.key.client_id == issued.key.client_id
+    assert AuditEvent.objects.filter(action=AuditAction.KEY_REGENERATED, key=issued.key).count() == 1
+
+
+def test_grace_period_keeps_the_old_secret_until_it_ends(demo):
+    issued = create(demo)
+    renewed = regenerate_key(actor=user_actor(demo), key=issued.key, grace_period=timedelta(hours=1))
+    old = verify_key(presented=issued.secret)
+    assert old is not None and old.via_grace_period
+    assert verify_key(presented=renewed.secret) is not None
+    # Run the clock past the grace period.
+    ApiKey.objects.filter(pk=issued.key.pk).update(previous_expires_at=timezone.now() - timedelta(seconds=1))
+    services.verified_keys.clear()
+    assert verify_key(presented=issued.secret) is None
+    assert verify_key(presented=renewed.secret) is not None
+
+
+def test_grace_period_never_outlives_the_key(demo):
+    issued = create(demo, expires_in_days=1)
+    regenerate_key(actor=user_actor(demo), key=issued.key, grace_period=timedelta(days=7))
+    key = ApiKey.objects.get(pk=issued.key.pk)
+    assert key.previous_expires_at == key.expires_at
+
+
+def test_grace_period_bounds(demo):
+    issued = create(demo)
+    for bad in (timedelta(seconds=-1), timedelta(days=7, seconds=1)):
+        with pytest.raises(ServiceError):
+            regenerate_key(actor=user_actor(demo), key=issued.key, grace_period=bad)
+
+
+def test_revoke_is_immediate_and_ends_the_grace_period(demo):
+    issued = create(demo)
+    renewed = regenerate_key(actor=user_actor(demo), key=issued.key, grace_period=timedelta(days=1))
+    assert verify_key(presented=issued.secret) is not None
+    revoked = revoke_key(actor=user_actor(demo), key=renewed.key)
+    assert revoked.status == "revoked" and revoked.revoked_by_label == "advanced@acme.test"
+    assert verify_key(presented=issued.secret) is None
+    assert verify_key(presented=renewed.secret) is None
+    # Twice changes nothing; a revoked key cannot be regenerated.
+    revoke_key(actor=user_actor(demo), key=revoked)
+    assert AuditEvent.objects.filter(action=AuditAction.KEY_REVOKED).count() == 1
+    with pytest.raises(ServiceError, match="revoked"):
+        regenerate_key(actor=user_actor(demo), key=revoked)
+
+
+def test_expired_key_is_refused(demo):
+    issued = create(demo)
+    ApiKey.objects.filter(pk=issued.key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert verify_key(presented=issued.secret) is None
+    assert ApiKey.objects.get(pk=issued.key.pk).status == "expired"
+
+
+def test_pepper_rotation(demo, settings):
+    settings.KEY_PEPPERS = ["old-pepper"]
+    old_key = create(demo, name="made under the old pepper")
+    settings.KEY_PEPPERS = ["new-pepper", "old-pepper"]
+    services.verified_keys.clear()
+    assert verify_key(presented=old_key.secret) is not None
+    new_key = create(demo, name="made under the new pepper")
+    assert ApiKey.objects.get(pk=new_key.key.pk).pepper_id == credentials.current_pepper().id
+    # Once the old pepper is removed, keys made under it stop working.
+    settings.KEY_PEPPERS = ["new-pepper"]
+    services.verified_keys.clear()
+    assert verify_key(presented=old_key.secret) is None
+    assert verify_key(presented=new_key.secret) is not None
+
+
+def test_update_renames_and_only_shortens(demo):
+    issued = create(demo, expires_in_days=30)
+    actor = user_actor(demo)
+    key = update_key(actor=actor, key=issued.key, name="Renamed")
+    assert key.name == "Renamed"
+    sooner = timezone.now() + timedelta(days=3)
+    assert update_key(actor=actor, key=key, expires_at=sooner).expires_at == sooner
+    with pytest.raises(ServiceError, match="earlier"):
+        update_key(actor=actor, key=key, expires_at=timezone.now() + timedelta(days=10))
+    assert AuditEvent.objects.filter(action=AuditAction.KEY_UPDATED).count() == 2
+
+
+def test_admin_api_cannot_manage_an_advanced_key(demo):
+    issued = create(demo, role=Role.ADVANCED_ADMIN)
+    actor = user_actor(demo, "adminapi@acme.test")
+    for attempt in (
+        lambda: regenerate_key(actor=actor, key=issued.key),
+        lambda: revoke_key(actor=actor, key=issued.key),
+        lambda: update_key(actor=actor, key=issued.key, name="mine now"),
+    ):
+        with pytest.raises(ServiceError) as refused:
+            attempt()
+        assert refused.value.status == 403
+    assert verify_key(presented=issued.secret) is not None
+
+
+def test_audit_events_are_append_only(demo):
+    create(demo)
+    event = AuditEvent.objects.get()
+    event.actor_label = "someone else"
+    with pytest.raises(AppendOnlyError):
+        event.save()
+    with pytest.raises(AppendOnlyError):
+        event.delete()
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.all().update(actor_label="x")
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.all().delete()
+    assert AuditEvent.objects.get().actor_label == "advanced@acme.test"
+
+
+def test_suggested_names_are_unique(demo, make_key):
+    assert services.suggest_key_name(demo.acme, demo.incharge) == "InCharge key 1"
+    make_key(application=demo.incharge, name="InCharge key 1", scopes=["billing:read"])
+    assert services.suggest_key_name(demo.acme, demo.incharge) == "InCharge key 2"
