@@ -15,3 +15,8 @@ def worker_exit(server, worker):
     from keys import usage
 
     usage.buffer.flush(force_last_used=True)
+
+
+# Long query strings get a JSON 400 from the API instead of gunicorn's HTML 414 (8190 is gunicorn's
+# maximum; a front proxy usually has its own limit too).
+limit_request_line = 8190

@@ -13,7 +13,14 @@ class AccountInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "plan", "key_limit_display", "rate_limit_per_minute", "rotation_policy_days")
+    list_display = (
+        "name",
+        "slug",
+        "plan",
+        "key_limit_display",
+        "rate_limit_per_minute",
+        "rotation_policy_days",
+    )
     list_filter = ("plan",)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -54,7 +61,9 @@ class UserAdmin(DjangoUserAdmin):
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "organization", "password1", "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "organization", "password1", "password2")}),
+    )
     inlines = [MembershipInline]
 
 

@@ -12,15 +12,39 @@ from portal.network import client_ip
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "client_id", "organization", "application", "account", "role", "status", "created_at", "last_used_at", "expires_at")
+    list_display = (
+        "name",
+        "client_id",
+        "organization",
+        "application",
+        "account",
+        "role",
+        "status",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+    )
     list_filter = ("organization", "application", "role", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "client_id")
     list_select_related = ("organization", "application", "account")
     # Everything is read-only: a key's powers are fixed at creation, and its secret is never here.
     fields = (
-        "name", "client_id", "organization", "application", "account", "role", "scopes", "expires_at",
-        "rate_limit_override", "created_at", "created_by", "regenerated_at", "revoked_at", "revoked_by_label",
-        "last_used_at", "recent_ips",
+        "name",
+        "client_id",
+        "organization",
+        "application",
+        "account",
+        "role",
+        "scopes",
+        "expires_at",
+        "rate_limit_override",
+        "created_at",
+        "created_by",
+        "regenerated_at",
+        "revoked_at",
+        "revoked_by_label",
+        "last_used_at",
+        "recent_ips",
     )
     readonly_fields = fields
     actions = ["revoke_selected"]
@@ -74,7 +98,16 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 @admin.register(KeyUsageDay)
 class KeyUsageDayAdmin(admin.ModelAdmin):
-    list_display = ("key", "day", "total", "success", "client_errors", "denied", "rate_limited", "server_errors")
+    list_display = (
+        "key",
+        "day",
+        "total",
+        "success",
+        "client_errors",
+        "denied",
+        "rate_limited",
+        "server_errors",
+    )
     list_filter = ("day",)
     search_fields = ("key__name", "key__client_id")
 

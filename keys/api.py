@@ -8,7 +8,7 @@ leaves as the SPEC §4 error body.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,13 +22,15 @@ from pydantic import ValidationError as PydanticValidationError
 from accounts.models import Account, Application, Role
 from keys import errors, selectors, services, usage
 from keys.actors import Actor
+from keys.credentials import parse_presented
 from keys.models import ApiKey, KeyStatus
 from keys.ratelimit import limiter
-from keys.scopes import PORTAL_READ, PORTAL_VERIFY, PORTAL_WRITE
+from keys.scopes import PORTAL_READ, PORTAL_VERIFY, PORTAL_WRITE, SCOPE_SYNTAX
 from keys.services import ServiceError
 from keys.verification import VerifiedKey, verify_secret
-from keys.credentials import parse_presented
 from portal.network import client_ip
+
+SCOPE_PATTERN = SCOPE_SYNTAX.pattern
 
 
 class BearerKey(HttpBearer):
@@ -81,7 +83,9 @@ def _unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
 def _invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     problems = []
     for error in exc.errors[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "payload"))
+        where = ".".join(
+            str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "payload")
+        )
         problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
     return errors.error_response(400, "validation_error", "; ".join(problems) or "The request is not valid.")
 
@@ -163,7 +167,9 @@ class CreateKeyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128)
-    scopes: list[str] = Field(min_length=1, max_length=100)
+    scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
+        min_length=1, max_length=100
+    )
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
     application: str | None = Field(default=None, max_length=64, description="Slug; default: the caller's")
     account: str | None = Field(default=None, max_length=200, description="Name; default: the caller's")
@@ -180,7 +186,9 @@ class VerifyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     key: str = Field(max_length=200)
-    required_scopes: list[str] = Field(default_factory=list, max_length=100)
+    required_scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
+        default_factory=list, max_length=100
+    )
 
 
 class VerifyOut(Schema):
@@ -213,6 +221,7 @@ class ListQuery(Schema):
 # ---- helpers ----
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut}
+REGENERATE_ERRORS = {**ERRORS, 409: ErrorOut}
 
 
 def _key(request: HttpRequest) -> VerifiedKey:
@@ -283,9 +292,7 @@ def list_keys(request: HttpRequest, filters: Query[ListQuery]):
     return {"data": [key_out(k) for k in page], "total": total}
 
 
-@api.post(
-    "/org/api-keys", response={201: IssuedKeyOut, **ERRORS}, tags=["keys"], summary="Create a key"
-)
+@api.post("/org/api-keys", response={201: IssuedKeyOut, **ERRORS}, tags=["keys"], summary="Create a key")
 def create_key(request: HttpRequest, payload: CreateKeyIn):
     actor = _require(request, PORTAL_WRITE)
     caller = _key(request)
@@ -326,7 +333,7 @@ def get_key(request: HttpRequest, key_id: str):
 
 @api.post(
     "/org/api-keys/{key_id}/regenerate",
-    response={200: IssuedKeyOut, **ERRORS},
+    response={200: IssuedKeyOut, **REGENERATE_ERRORS},
     tags=["keys"],
     summary="Regenerate a key's secret",
     openapi_extra={
@@ -358,9 +365,7 @@ def _optional_body(request: HttpRequest, schema: type[Schema]) -> Schema:
         raise NinjaValidationError(exc.errors(include_url=False)) from None
 
 
-@api.delete(
-    "/org/api-keys/{key_id}", response={204: None, **ERRORS}, tags=["keys"], summary="Revoke a key"
-)
+@api.delete("/org/api-keys/{key_id}", response={204: None, **ERRORS}, tags=["keys"], summary="Revoke a key")
 def revoke_key(request: HttpRequest, key_id: str):
     actor = _require(request, PORTAL_WRITE)
     key = selectors.get_visible_key(actor, key_id)
@@ -374,7 +379,11 @@ def own_key(request: HttpRequest):
     decision = getattr(request, "rate_limit", None) or limiter().peek(str(key.id), key.rate_limit)
     return {
         **verified_key_out(key),
-        "rate_limit": {"limit": decision.limit, "remaining": decision.remaining, "reset": decision.reset_seconds},
+        "rate_limit": {
+            "limit": decision.limit,
+            "remaining": decision.remaining,
+            "reset": decision.reset_seconds,
+        },
     }
 
 

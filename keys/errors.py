@@ -9,7 +9,9 @@ UNAUTHORIZED_MESSAGE = (
 )
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JsonResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
     response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
     for name, value in (headers or {}).items():
         response[name] = value

@@ -95,7 +95,10 @@ class ApiKey(models.Model):
     revoked_by_label = models.CharField(max_length=200, blank=True, default="", editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     recent_ips = models.JSONField(
-        default=list, blank=True, editable=False, help_text='[{"ip": "...", "seen": "ISO time"}], newest first'
+        default=list,
+        blank=True,
+        editable=False,
+        help_text='[{"ip": "...", "seen": "ISO time"}], newest first',
     )
 
     objects = ApiKeyQuerySet.as_manager()

@@ -190,7 +190,10 @@ def create_key(
 ) -> IssuedKey:
     """Create a key; the returned secret exists nowhere else."""
     now = timezone.now()
-    if application.organization_id != actor.organization_id or account.organization_id != actor.organization_id:
+    if (
+        application.organization_id != actor.organization_id
+        or account.organization_id != actor.organization_id
+    ):
         raise ServiceError("not_found", "No such application or account in your organization.", status=404)
     try:
         role = Role(int(role))
@@ -296,8 +299,11 @@ def regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = timed
         locked = _locked(key)
         now = timezone.now()
         if locked.status_at(now) != "active":
+            # 409: the request is well-formed; the key's state forbids it (SPEC §4 has no row for this).
             raise ServiceError(
-                "validation_error", f"This key is {locked.status_at(now)}; it cannot be regenerated."
+                "key_not_active",
+                f"This key is {locked.status_at(now)}; it cannot be regenerated. Create a new key instead.",
+                status=409,
             )
         if grace_period > timedelta(0):
             ends = now + grace_period

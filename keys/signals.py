@@ -22,13 +22,17 @@ def _actor(user: User | None, request, label: str | None = None) -> Actor:
 
 @receiver(user_logged_in)
 def _logged_in(sender, request, user: User, **kwargs) -> None:
-    record_event(actor=_actor(user, request), action=AuditAction.LOGIN_SUCCEEDED, organization_id=user.organization_id)
+    record_event(
+        actor=_actor(user, request), action=AuditAction.LOGIN_SUCCEEDED, organization_id=user.organization_id
+    )
 
 
 @receiver(user_logged_out)
 def _logged_out(sender, request, user: User | None, **kwargs) -> None:
     if user is not None:
-        record_event(actor=_actor(user, request), action=AuditAction.LOGOUT, organization_id=user.organization_id)
+        record_event(
+            actor=_actor(user, request), action=AuditAction.LOGOUT, organization_id=user.organization_id
+        )
 
 
 @receiver(user_login_failed)

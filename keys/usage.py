@@ -125,10 +125,9 @@ def _write_counts(counts: dict[tuple[object, date], list[int]]) -> None:
     columns = ", ".join(FIELDS)
     updates = ", ".join(f"{f} = {table}.{f} + excluded.{f}" for f in FIELDS)
     placeholders = ", ".join(["%s"] * (2 + len(FIELDS)))
-    sql = (
-        f"INSERT INTO {table} (key_id, day, {columns}) VALUES ({placeholders}) "
-        f"ON CONFLICT (key_id, day) DO UPDATE SET {updates}"
-    )
+    # Only constant identifiers are interpolated; every value travels as a parameter.
+    sql = f"INSERT INTO {table} (key_id, day, {columns}) VALUES ({placeholders}) "  # noqa: S608
+    sql += f"ON CONFLICT (key_id, day) DO UPDATE SET {updates}"
     rows = [
         [pk_field.get_db_prep_value(key_id, connection), day, *values]
         for (key_id, day), values in counts.items()

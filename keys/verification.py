@@ -147,9 +147,7 @@ def verify_secret(presented: credentials.PresentedCredentials) -> VerifiedKey | 
     if row is None:
         return None
     via_grace = False
-    if row.secret_digest in digests and hmac.compare_digest(
-        digests[row.secret_digest], row.pepper_id
-    ):
+    if row.secret_digest in digests and hmac.compare_digest(digests[row.secret_digest], row.pepper_id):
         matched = row.secret_digest
     elif (
         row.previous_digest in digests

@@ -12,9 +12,7 @@ urlpatterns = [
     path("password/", account_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", account_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("settings/applications/", account_views.application_list, name="applications"),
-    path(
-        "settings/applications/<slug:slug>/", account_views.application_detail, name="application_detail"
-    ),
+    path("settings/applications/<slug:slug>/", account_views.application_detail, name="application_detail"),
     path("settings/", include("keys.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),

@@ -202,7 +202,10 @@ def test_malformed_json_and_wrong_content(client, make_key):
     issued = make_key()
     for body in ("{bad", "[1, 2", "", "null", '"text"'):
         response = client.post(
-            "/api/v1/org/api-keys", data=body, content_type="application/json", **{"HTTP_X_API_KEY": issued.secret}
+            "/api/v1/org/api-keys",
+            data=body,
+            content_type="application/json",
+            **{"HTTP_X_API_KEY": issued.secret},
         )
         assert_error(response, 400, "validation_error")
 
@@ -212,7 +215,12 @@ def test_key_limit_reached(api, make_key, demo):
     for _ in range(9):
         make_key(organization=demo.globex)
     body = assert_error(
-        api("post", "/api/v1/org/api-keys", caller.secret, json={"name": "eleventh", "scopes": ["api-keys:read"]}),
+        api(
+            "post",
+            "/api/v1/org/api-keys",
+            caller.secret,
+            json={"name": "eleventh", "scopes": ["api-keys:read"]},
+        ),
         403,
         "key_limit_reached",
     )
@@ -232,7 +240,9 @@ def test_scope_enforcement(api, make_key):
     assert_error(
         api("post", f"/api/v1/org/api-keys/{target.key.pk}/regenerate", reader.secret), 403, "forbidden"
     )
-    assert_error(api("post", "/api/v1/keys/verify", writer.secret, json={"key": target.secret}), 403, "forbidden")
+    assert_error(
+        api("post", "/api/v1/keys/verify", writer.secret, json={"key": target.secret}), 403, "forbidden"
+    )
     # write implies read
     assert api("get", "/api/v1/org/api-keys", writer.secret).status_code == 200
     assert AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count() == 4
@@ -243,10 +253,18 @@ def test_not_found_for_malformed_foreign_and_out_of_subtree_ids(api, make_key, d
     foreign = make_key(organization=demo.globex)
     south = make_key(account=demo.south, role=Role.ADMIN, scopes=["api-keys:read"])
     above = make_key(account=demo.north, role=Role.ADVANCED_ADMIN)
-    for key_id in ("not-a-uuid", "00000000-0000-0000-0000-000000000000", foreign.key.pk, south.key.pk, above.key.pk):
+    for key_id in (
+        "not-a-uuid",
+        "00000000-0000-0000-0000-000000000000",
+        foreign.key.pk,
+        south.key.pk,
+        above.key.pk,
+    ):
         assert_error(api("get", f"/api/v1/org/api-keys/{key_id}", caller.secret), 404, "not_found")
         assert_error(api("delete", f"/api/v1/org/api-keys/{key_id}", caller.secret), 404, "not_found")
-        assert_error(api("post", f"/api/v1/org/api-keys/{key_id}/regenerate", caller.secret), 404, "not_found")
+        assert_error(
+            api("post", f"/api/v1/org/api-keys/{key_id}/regenerate", caller.secret), 404, "not_found"
+        )
     listed = {k["id"] for k in api("get", "/api/v1/org/api-keys", caller.secret).json()["data"]}
     assert listed == {str(caller.key.pk)}
     assert_error(api("get", "/api/v1/no-such-endpoint", caller.secret), 404, "not_found")
@@ -263,7 +281,10 @@ def test_regenerate_and_grace_period(api, make_key):
     assert api("get", "/api/v1/key", new_secret).status_code == 200
 
     response = api(
-        "post", f"/api/v1/org/api-keys/{target.key.pk}/regenerate", caller.secret, json={"grace_period_seconds": 3600}
+        "post",
+        f"/api/v1/org/api-keys/{target.key.pk}/regenerate",
+        caller.secret,
+        json={"grace_period_seconds": 3600},
     )
     newest = response.json()["key"]
     assert api("get", "/api/v1/key", new_secret).status_code == 200  # old one, in its grace period
@@ -303,7 +324,9 @@ def test_own_key_and_scopes(api, make_key, demo):
     assert body["application"] == "incharge" and body["rate_limit"]["limit"] == 42
     assert body["rate_limit"]["remaining"] == 41
     catalogue = api("get", "/api/v1/scopes", issued.secret).json()
-    assert catalogue["application"] == "incharge" and catalogue["endpoint"] == "https://incharge.acme.test/api"
+    assert (
+        catalogue["application"] == "incharge" and catalogue["endpoint"] == "https://incharge.acme.test/api"
+    )
     assert [s["name"] for s in catalogue["scopes"]][:2] == ["charge-points:read", "charge-points:write"]
 
 

@@ -27,7 +27,9 @@ def test_login_and_logout(client, demo):
     response = client.post("/login/", {"username": "advanced@acme.test", "password": PASSWORD})
     assert response.status_code == 302
     assert client.get("/settings/api-keys/").status_code == 200
-    assert AuditEvent.objects.filter(action=AuditAction.LOGIN_SUCCEEDED, actor_label="advanced@acme.test").exists()
+    assert AuditEvent.objects.filter(
+        action=AuditAction.LOGIN_SUCCEEDED, actor_label="advanced@acme.test"
+    ).exists()
     assert client.get("/logout/").status_code == 405  # logout is a POST
     assert client.post("/logout/").status_code == 302
     assert client.get("/settings/api-keys/").status_code == 302
@@ -50,16 +52,24 @@ def test_repeated_failures_lock_the_account_and_the_address(client, demo, settin
     for _ in range(settings.AXES_FAILURE_LIMIT):
         client.post("/login/", {"username": "support@acme.test", "password": "wrong"}, REMOTE_ADDR="10.0.0.9")
     # Even the right password is refused now, with a clear message.
-    response = client.post("/login/", {"username": "support@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9")
+    response = client.post(
+        "/login/", {"username": "support@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9"
+    )
     assert response.status_code == 429
     assert "Too many failed sign-in attempts" in response.content.decode()
     # The same account from another address is locked too (per account)...
-    other = client.post("/login/", {"username": "support@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.10")
+    other = client.post(
+        "/login/", {"username": "support@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.10"
+    )
     assert other.status_code == 429
     # ...and so is another account from the locked address (per IP).
-    same_ip = client.post("/login/", {"username": "viewer@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9")
+    same_ip = client.post(
+        "/login/", {"username": "viewer@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9"
+    )
     assert same_ip.status_code == 429
-    fresh = client.post("/login/", {"username": "viewer@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.11")
+    fresh = client.post(
+        "/login/", {"username": "viewer@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.11"
+    )
     assert fresh.status_code == 302
 
 
@@ -67,7 +77,11 @@ def test_password_change(client, demo):
     client.force_login(demo.user("viewer@acme.test"))
     response = client.post(
         "/password/",
-        {"old_password": PASSWORD, "new_password1": "a-much-longer-passphrase-42", "new_password2": "a-much-longer-passphrase-42"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-much-longer-passphrase-42",
+            "new_password2": "a-much-longer-passphrase-42",
+        },
     )
     assert response.status_code == 302
     assert User.objects.get(email="viewer@acme.test").check_password("a-much-longer-passphrase-42")
@@ -82,7 +96,9 @@ def test_passwords_are_argon2id(settings, db):
     assert user.password.startswith("argon2$argon2id$")
 
 
-@pytest.mark.parametrize("path", ["/", "/settings/api-keys/", "/settings/applications/", "/settings/audit-log/", "/password/"])
+@pytest.mark.parametrize(
+    "path", ["/", "/settings/api-keys/", "/settings/applications/", "/settings/audit-log/", "/password/"]
+)
 def test_every_page_requires_login(client, path):
     response = client.get(path)
     assert response.status_code == 302 and response["Location"].startswith("/login/")
@@ -152,10 +168,27 @@ def test_applications_of_another_organization_are_not_found(login, demo):
 
 def test_seed_demo_matches_the_spec(demo):
     assert (demo.acme.name, demo.acme.plan, demo.globex.plan) == ("Acme Corp", "enterprise", "professional")
-    assert {a.name for a in Account.objects.filter(organization=demo.acme)} == {"Acme Corp", "Acme North", "Acme South"}
+    assert {a.name for a in Account.objects.filter(organization=demo.acme)} == {
+        "Acme Corp",
+        "Acme North",
+        "Acme South",
+    }
     assert demo.north.parent == demo.acme_root and demo.south.parent == demo.acme_root
-    assert {s.resource for s in demo.incharge.scopes.all()} == {"charge-points", "billing", "analytics", "webhooks", "sessions"}
-    assert {s.resource for s in demo.infodeck.scopes.all()} == {"work-orders", "assets", "locations", "forms", "iot", "users"}
+    assert {s.resource for s in demo.incharge.scopes.all()} == {
+        "charge-points",
+        "billing",
+        "analytics",
+        "webhooks",
+        "sessions",
+    }
+    assert {s.resource for s in demo.infodeck.scopes.all()} == {
+        "work-orders",
+        "assets",
+        "locations",
+        "forms",
+        "iot",
+        "users",
+    }
     assert set(demo.portal.scope_names()) == {"api-keys:read", "api-keys:write", "api-keys:verify"}
     globex_infodeck = Application.objects.get(organization=demo.globex, slug="infodeck")
     assert set(globex_infodeck.scope_names()) == set(demo.infodeck.scope_names())
@@ -181,7 +214,11 @@ def test_seed_demo_twice_changes_nothing(demo):
 
 
 def _start_django(env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "KEY_PEPPERS", "DEBUG", "ALLOWED_HOSTS"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "KEY_PEPPERS", "DEBUG", "ALLOWED_HOSTS"}
+    }
     return subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,

@@ -33,7 +33,9 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new objects)."))
         else:
             self.stdout.write("Demo data already present; nothing changed.")
-        self.stdout.write("Sign in at /login/ as advanced@acme.test (or adminapi@, admin@, support@, viewer@).")
+        self.stdout.write(
+            "Sign in at /login/ as advanced@acme.test (or adminapi@, admin@, support@, viewer@)."
+        )
 
     def _seed(self, password: str) -> int:
         self.created = 0
@@ -43,11 +45,19 @@ class Command(BaseCommand):
         self._account(acme, "Acme South", root)
         ensure_portal_application(acme)
         incharge = ensure_application(
-            acme, name="InCharge", slug="incharge", base_url="https://incharge.acme.test", resources=INCHARGE,
+            acme,
+            name="InCharge",
+            slug="incharge",
+            base_url="https://incharge.acme.test",
+            resources=INCHARGE,
             description="EV charging: charge points, sessions, billing.",
         )
         ensure_application(
-            acme, name="Infodeck", slug="infodeck", base_url="https://infodeck.acme.test", resources=INFODECK,
+            acme,
+            name="Infodeck",
+            slug="infodeck",
+            base_url="https://infodeck.acme.test",
+            resources=INFODECK,
             description="Facilities: work orders, assets, locations, IoT.",
         )
         del incharge
@@ -58,10 +68,16 @@ class Command(BaseCommand):
         globex_root = self._account(globex, "Globex", None)
         ensure_portal_application(globex)
         ensure_application(
-            globex, name="Infodeck", slug="infodeck", base_url="https://infodeck.globex.test", resources=INFODECK,
+            globex,
+            name="Infodeck",
+            slug="infodeck",
+            base_url="https://infodeck.globex.test",
+            resources=INFODECK,
             description="Facilities: work orders, assets, locations, IoT.",
         )
-        self._member("advanced@globex.test", "Gina Globex", globex, globex_root, Role.ADVANCED_ADMIN, password)
+        self._member(
+            "advanced@globex.test", "Gina Globex", globex, globex_root, Role.ADVANCED_ADMIN, password
+        )
 
         if not User.objects.filter(email="root@acme.test").exists():
             User.objects.create_superuser("root@acme.test", password, full_name="Root")
@@ -81,7 +97,9 @@ class Command(BaseCommand):
             self.created += 1
         return account
 
-    def _member(self, email: str, full_name: str, org: Organization, account: Account, role: int, password: str) -> None:
+    def _member(
+        self, email: str, full_name: str, org: Organization, account: Account, role: int, password: str
+    ) -> None:
         user = User.objects.filter(email=email).first()
         if user is None:
             user = User.objects.create_user(email, password, full_name=full_name, organization=org)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from django.core.serializers.json import DjangoJSONEncoder
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.serializers.json import DjangoJSONEncoder
 
 from accounts.models import Application, Organization, Role
 from keys.actors import Actor
@@ -20,10 +19,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--organization", required=True, help="Organization slug, e.g. acme")
         parser.add_argument("--name", required=True)
-        parser.add_argument("--scope", action="append", required=True, dest="scopes", help="Repeat for each scope")
+        parser.add_argument(
+            "--scope", action="append", required=True, dest="scopes", help="Repeat for each scope"
+        )
         parser.add_argument("--expires-in-days", type=int, default=None)
         parser.add_argument("--application", default=None, help="Application slug (default: the portal)")
-        parser.add_argument("--role", default="advanced_admin", help="e.g. advanced_admin, admin_api, support")
+        parser.add_argument(
+            "--role", default="advanced_admin", help="e.g. advanced_admin, admin_api, support"
+        )
         parser.add_argument("--account", default=None, help="Account name (default: the root account)")
         parser.add_argument("--rate-limit", type=int, default=None, help="Requests per minute for this key")
         parser.add_argument("--json", action="store_true", help="Print only the API's 201 body as JSON")
@@ -37,13 +40,19 @@ class Command(BaseCommand):
             application = applications.filter(slug=opts["application"]).first()
             if application is None:
                 slugs = ", ".join(applications.values_list("slug", flat=True))
-                raise CommandError(f"No application {opts['application']!r} in {organization}; choose from {slugs}.")
+                raise CommandError(
+                    f"No application {opts['application']!r} in {organization}; choose from {slugs}."
+                )
         else:
             application = applications.filter(is_portal=True).first()
             if application is None:
                 raise CommandError(f"{organization} has no portal application; run seed_demo or add one.")
         accounts = organization.accounts.all()
-        account = accounts.filter(name=opts["account"]).first() if opts["account"] else accounts.filter(parent__isnull=True).first()
+        account = (
+            accounts.filter(name=opts["account"]).first()
+            if opts["account"]
+            else accounts.filter(parent__isnull=True).first()
+        )
         if account is None:
             raise CommandError(f"No account {opts['account']!r} in {organization}.")
         try:
