@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install run serve test test-unit test-browser lint format lock check-deploy chromium clean
+.PHONY: install run serve test test-browser lint format lock check-deploy chromium clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,3 +61,8 @@ check-deploy: install
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+
+# Hot-path benchmark: ratios to /healthz from one run (see docs/benchmarks.md). Installs wrk if missing.
+bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	$(BIN)/python scripts/bench.py

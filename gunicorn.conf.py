@@ -15,8 +15,29 @@ def worker_exit(server, worker):
     from keys import usage
 
     usage.buffer.flush(force_last_used=True)
+    if getattr(worker, "bench_writes_file", None):
+        with open(worker.bench_writes_file, "w") as f:
+            f.write(str(worker.bench_writes))
 
 
 # Long query strings get a JSON 400 from the API instead of gunicorn's HTML 414 (8190 is gunicorn's
 # maximum; a front proxy usually has its own limit too).
 limit_request_line = 8190
+
+
+def post_worker_init(worker):
+    # `make bench` counts this worker's database writes (INSERT/UPDATE/DELETE) into a file.
+    directory = os.environ.get("BENCH_COUNT_WRITES")
+    if not directory:
+        return
+    from django.db import connection
+
+    worker.bench_writes = 0
+
+    def count(execute, sql, params, many, context):
+        if sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            worker.bench_writes += len(params) if many and params else 1
+        return execute(sql, params, many, context)
+
+    connection.execute_wrappers.append(count)
+    worker.bench_writes_file = os.path.join(directory, f"{os.getpid()}.count")

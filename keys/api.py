@@ -7,6 +7,7 @@ leaves as the SPEC §4 error body.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -375,16 +376,30 @@ def revoke_key(request: HttpRequest, key_id: str):
 
 @api.get("/key", response={200: OwnKeyOut, **ERRORS}, tags=["self"], summary="The calling key")
 def own_key(request: HttpRequest):
+    # The hot path of every integration's health check: the key object was rendered to JSON once
+    # when the key was verified (``render_key_json``), so only the rate-limit figures are added here.
+    # tests/integration/test_api.py checks that the body still matches OwnKeyOut.
     key = _key(request)
     decision = getattr(request, "rate_limit", None) or limiter().peek(str(key.id), key.rate_limit)
-    return {
-        **verified_key_out(key),
-        "rate_limit": {
-            "limit": decision.limit,
-            "remaining": decision.remaining,
-            "reset": decision.reset_seconds,
-        },
-    }
+    body = b'%s, "rate_limit": {"limit": %d, "remaining": %d, "reset": %d}}' % (
+        key.json[:-1],
+        decision.limit,
+        decision.remaining,
+        decision.reset_seconds,
+    )
+    return HttpResponse(body, content_type="application/json; charset=utf-8")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def render_key_json(key: VerifiedKey) -> bytes:
+    """The SPEC §5 key object of a verified key as JSON bytes (a test holds it to KeyOut)."""
+    body = verified_key_out(key)
+    for field in ("created_at", "last_used_at", "expires_at"):
+        body[field] = _iso(body[field])
+    return json.dumps(body).encode()
 
 
 @api.get("/scopes", response={200: CatalogueOut, **ERRORS}, tags=["self"], summary="Scope catalogue")

@@ -26,6 +26,8 @@ def _fast_and_isolated(settings):
     verified_keys.clear()
     usage.buffer.clear()
     ratelimit.limiter().local.clear()
+    if ratelimit.limiter().shared is not None:
+        ratelimit.limiter().shared.clear()
     yield
     verified_keys.clear()
     usage.buffer.clear()

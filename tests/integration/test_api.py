@@ -483,3 +483,14 @@ def test_readyz_answers_503_when_the_database_is_down(client, monkeypatch):
 
 def test_wrong_method_is_refused(api, make_key):
     assert api("put", "/api/v1/key", make_key().secret).status_code == 405
+
+
+def test_fast_own_key_body_matches_the_documented_schema(api, make_key):
+    from keys.api import OwnKeyOut
+
+    issued = make_key(expires_in_days=10)
+    response = api("get", "/api/v1/key", issued.secret)
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert OwnKeyOut.model_validate(body).model_dump(mode="json") == body
+    assert body["expires_at"].endswith("Z") or "+00:00" in body["expires_at"]

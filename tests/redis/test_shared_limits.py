@@ -86,3 +86,42 @@ def test_limiter_recovers_when_redis_returns():
     limiter._redis_down_since -= RateLimiter.RETRY_REDIS_AFTER
     limiter.hit(f"test-{uuid.uuid4()}", 5)
     assert limiter.backend == "redis"
+
+
+def test_batched_permits_stay_within_the_documented_overshoot_bound():
+    """Two workers (two limiters) hammering one key: limit + P × (max_batch − 1) at most."""
+    from keys.ratelimit import BatchedRedisWindow, max_batch
+
+    limit, workers = 1000, 2
+    key = f"test-{uuid.uuid4()}"
+    limiters = [BatchedRedisWindow(RedisWindow(REDIS_URL)) for _ in range(workers)]
+    accepted = sum(limiters[i % workers].hit(key, limit).allowed for i in range(3000))
+    bound = limit + workers * (max_batch(limit) - 1)
+    assert limit - workers * max_batch(limit) <= accepted <= bound, (accepted, bound)
+    assert max_batch(limit) == 10
+
+
+def test_small_limits_are_exact_across_workers():
+    from keys.ratelimit import BatchedRedisWindow
+
+    key = f"test-{uuid.uuid4()}"
+    limiters = [BatchedRedisWindow(RedisWindow(REDIS_URL)) for _ in range(3)]
+    assert sum(limiters[i % 3].hit(key, 10).allowed for i in range(50)) == 10
+
+
+def test_batching_saves_round_trips():
+    from keys.ratelimit import BatchedRedisWindow
+
+    window = RedisWindow(REDIS_URL)
+    calls = {"n": 0}
+    reserve = window.reserve
+
+    def counting(*args):
+        calls["n"] += 1
+        return reserve(*args)
+
+    window.reserve = counting
+    limiter = BatchedRedisWindow(window)
+    key = f"test-{uuid.uuid4()}"
+    assert all(limiter.hit(key, 100_000).allowed for _ in range(2000))
+    assert calls["n"] < 200, calls

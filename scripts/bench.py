@@ -1,0 +1,340 @@
+"""`make bench`: the hot path measured against /healthz, as ratios from one run on this machine.
+
+It builds a throw-away SQLite database (demo data + 10,000 keys), starts gunicorn with production
+settings and 2 sync workers, loads it with wrk on loopback, and prints (and writes to
+docs/benchmarks.md) requests/s as the median of interleaved runs, p50/p99 latency, and each
+scenario's ratio to /healthz measured in the same run. Timings are never asserted: the machines
+are shared and noisy; the ratios are what we compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.cookiejar
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+PASSWORD = "acme-demo-2026"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env(work: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CACHE_URL", "DATABASE_URL"}}
+    env.update(
+        DEBUG="0",
+        SECRET_KEY="bench-" + "x" * 60,
+        KEY_PEPPERS="bench-pepper-current,bench-pepper-old",
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="0",
+        SESSION_COOKIE_SECURE="0",
+        CSRF_COOKIE_SECURE="0",
+        SECURE_HSTS_SECONDS="0",
+        DATABASE_URL=f"sqlite:///{work / 'bench.sqlite3'}",
+        LOG_LEVEL="WARNING",
+        DEMO_PASSWORD=PASSWORD,
+        DJANGO_SETTINGS_MODULE="portal.settings",
+    )
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+SEED_KEYS = r"""
+import sys, django
+django.setup()
+from accounts.models import Account, Application, Organization, Role
+from keys import credentials
+from keys.models import ApiKey
+count = int(sys.argv[1])
+org = Organization.objects.get(slug="acme")
+apps = list(Application.objects.filter(organization=org))
+accounts = list(Account.objects.filter(organization=org))
+pepper = credentials.current_pepper()
+rows = []
+for i in range(count):
+    app = apps[i % len(apps)]
+    scope = str(app.scopes.first()) if i < len(apps) else None
+    rows.append(ApiKey(
+        organization=org, application=app, account=accounts[i % len(accounts)],
+        role=[Role.VIEWER, Role.SUPPORT, Role.ADMIN, Role.ADMIN_API, Role.ADVANCED_ADMIN][i % 5],
+        name=f"bulk key {i:05d}", scopes=[scope or "api-keys:read"],
+        client_id=credentials.new_client_id(app.environment),
+        secret_digest=credentials.digest(credentials.new_secret(app.environment), pepper),
+        pepper_id=pepper.id,
+    ))
+ApiKey.objects.bulk_create(rows, batch_size=2000)
+print(ApiKey.objects.count())
+"""
+
+
+class Server:
+    """gunicorn with production settings; stopped with SIGTERM so workers flush their buffers."""
+
+    def __init__(self, env: dict[str, str], name: str, workers: int = 2) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(env["BENCH_WORK"]) / f"{name}.log"
+        self.proc = subprocess.Popen(
+            [
+                GUNICORN,
+                "portal.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for _ in range(100):
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
+                break
+            time.sleep(0.1)
+        else:
+            sys.exit(f"gunicorn did not start; see {self.log}")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def wrk(url: str, seconds: int, headers: dict[str, str] | None = None, connections: int = 16) -> dict:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    for name, value in (headers or {}).items():
+        cmd[1:1] = ["-H", f"{name}: {value}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def percentile(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return {
+        "rps": rps,
+        "requests": requests,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "p50": percentile("50"),
+        "p99": percentile("99"),
+    }
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except Exception:
+        return False
+
+
+def login_session(base: str) -> urllib.request.OpenerDirector:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(base + "/login/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": token, "username": "advanced@acme.test", "password": PASSWORD}
+    ).encode()
+    opener.open(urllib.request.Request(base + "/login/", data=data, headers={"Referer": base + "/login/"}))
+    return opener
+
+
+def time_page(opener: urllib.request.OpenerDirector, url: str, n: int = 15) -> float:
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        response = opener.open(url)
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url}: {response.status}")
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def count_writes(env: dict[str, str], secret: str, seconds: int) -> tuple[int, int]:
+    """(database writes, requests) for one key under load, counted by every worker."""
+    counts = Path(env["BENCH_WORK"]) / "writes"
+    counts.mkdir(exist_ok=True)
+    server = Server({**env, "BENCH_COUNT_WRITES": str(counts)}, "writes")
+    try:
+        result = wrk(server.url + "/api/v1/key", seconds, {"Authorization": f"Bearer {secret}"})
+    finally:
+        server.stop()
+    writes = sum(int(p.read_text() or 0) for p in counts.glob("*.count"))
+    return writes, result["requests"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "5")))
+    parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
+    parser.add_argument("--keys", type=int, default=10_000)
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+
+    work = Path(tempfile.mkdtemp(prefix="akp-bench-"))
+    env = base_env(work)
+    env["BENCH_WORK"] = str(work)
+    print(f"Preparing a fresh database with {args.keys:,} keys in {work} …", flush=True)
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "seed_demo")
+    manage(env, "collectstatic", "--noinput", "-v0")
+    subprocess.run([PYTHON, "-c", SEED_KEYS, str(args.keys)], cwd=ROOT, env=env, check=True)
+    created = json.loads(
+        manage(
+            env,
+            "create_api_key",
+            "--organization",
+            "acme",
+            "--name",
+            "bench",
+            "--scope",
+            "api-keys:read",
+            "--rate-limit",
+            "1000000",
+            "--json",
+        )
+    )
+    secret = created["key"]
+    auth = {"Authorization": f"Bearer {secret}"}
+    bad_checksum = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    servers = {
+        "warm": Server(env, "warm"),
+        "cold": Server({**env, "KEY_CACHE_TTL_SECONDS": "0"}, "cold"),
+    }
+    if redis_answers(redis_url):
+        servers["redis"] = Server({**env, "REDIS_URL": redis_url}, "redis")
+    scenarios = [
+        ("/healthz (baseline)", "warm", "/healthz", None),
+        ("/api/v1/key, valid key, warm", "warm", "/api/v1/key", auth),
+        ("/api/v1/key, verification cache off (cold)", "cold", "/api/v1/key", auth),
+        ("/api/v1/key, malformed key", "warm", "/api/v1/key", {"Authorization": "Bearer not-a-key"}),
+        ("/api/v1/key, bad checksum", "warm", "/api/v1/key", {"Authorization": f"Bearer {bad_checksum}"}),
+    ]
+    if "redis" in servers:
+        scenarios.append(("/api/v1/key, rate limits shared in Redis", "redis", "/api/v1/key", auth))
+        scenarios.append(("/healthz on the Redis server", "redis", "/healthz", None))
+
+    results: dict[str, list[dict]] = {name: [] for name, *_ in scenarios}
+    try:
+        for _, server, path, headers in scenarios:  # warm-up
+            wrk(servers[server].url + path, 1, headers)
+        for run in range(args.runs):
+            print(f"run {run + 1}/{args.runs}", flush=True)
+            for name, server, path, headers in scenarios:
+                results[name].append(wrk(servers[server].url + path, args.seconds, headers))
+        list_url = servers["warm"].url + "/settings/api-keys/"
+        try:
+            opener = login_session(servers["warm"].url)
+            list_times = {
+                "unfiltered": time_page(opener, list_url),
+                "filtered (search + status + role)": time_page(
+                    opener, list_url + "?search=bulk+key+01&status=active&role=40"
+                ),
+            }
+        except Exception as exc:  # report the failure in the table instead of losing the run
+            list_times = {f"not measured ({exc})": float("nan")}
+    finally:
+        for server in servers.values():
+            server.stop()
+    writes, requests = count_writes(env, secret, args.seconds)
+
+    baseline = statistics.median(r["rps"] for r in results["/healthz (baseline)"])
+    rows = []
+    for name, runs in results.items():
+        rps = statistics.median(r["rps"] for r in runs)
+        rows.append(
+            (
+                name,
+                rps,
+                statistics.median(r["p50"] for r in runs),
+                statistics.median(r["p99"] for r in runs),
+                rps / baseline,
+                sum(r["non2xx"] for r in runs),
+            )
+        )
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor() or "unknown",
+    )
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu} ({os.cpu_count()} cores) by `make bench`:",
+        f"gunicorn, 2 sync workers, production settings, SQLite with {args.keys:,} keys; "
+        "wrk -t2 -c16 on loopback",
+        "(load generator and server share the machine); "
+        f"median of {args.runs} interleaved runs of {args.seconds} s.",
+        "",
+        "| scenario | requests/s | p50 ms | p99 ms | × /healthz | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, rps, p50, p99, ratio, non2xx in rows:
+        lines.append(f"| {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {ratio:.2f} | {non2xx:,} |")
+    lines += [
+        "",
+        "Database writes per 1,000 authenticated requests of one key: "
+        f"**{writes * 1000 / max(requests, 1):.3f}** ({writes} writes for {requests:,} requests).",
+        "",
+        f"API Keys list page with {args.keys:,} keys (median of 15, signed in as Advanced Admin):",
+        "",
+    ]
+    for name, ms in list_times.items():
+        lines.append(f"- {name}: {ms:.1f} ms")
+    lines.append("")
+    report = "\n".join(lines)
+    print("\n" + report)
+    Path(args.output).parent.mkdir(exist_ok=True)
+    Path(args.output).write_text(report)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Across worker processes: gunicorn with 2 workers on a throw-away SQLite database.
+
+Proves what a single-process test cannot: a revocation reaches every worker within the verified-key
+cache TTL (1 s), and with Redis a rate limit holds across workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    """A database with the demo data, and a way to start gunicorn on it."""
+    work = tmp_path_factory.mktemp("workers")
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CACHE_URL"}}
+    env.update(
+        DEBUG="0",
+        SECRET_KEY="workers-test-" + "k" * 50,
+        KEY_PEPPERS="workers-test-pepper",
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="0",
+        DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}",
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="portal.settings",
+    )
+
+    def manage(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    manage("migrate", "--noinput", "-v0")
+    manage("seed_demo")
+    return work, env, manage
+
+
+def _new_key(manage, name: str, *extra: str) -> dict:
+    return json.loads(
+        manage(
+            "create_api_key",
+            "--organization",
+            "acme",
+            "--name",
+            name,
+            "--scope",
+            "api-keys:read",
+            "--scope",
+            "api-keys:write",
+            "--json",
+            *extra,
+        )
+    )
+
+
+class Gunicorn:
+    def __init__(self, work: Path, env: dict[str, str], name: str) -> None:
+        self.port = _port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.access_log = work / f"{name}-access.log"
+        self.proc = subprocess.Popen(
+            [
+                GUNICORN,
+                "portal.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                str(self.access_log),
+                "--access-logformat",
+                "%(p)s %(s)s %(U)s",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(20)
+
+    def status(self, path: str, secret: str, method: str = "GET") -> int:
+        request = urllib.request.Request(
+            self.url + path, method=method, headers={"Authorization": f"Bearer {secret}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def pids_by_status(self, since_line: int = 0) -> dict[int, set[str]]:
+        seen: dict[int, set[str]] = {}
+        lines = self.access_log.read_text().splitlines()[since_line:]
+        for line in lines:
+            pid, status, path = line.split(" ", 2)
+            if path == "/api/v1/key":
+                seen.setdefault(int(status), set()).add(pid)
+        return seen
+
+    def log_lines(self) -> int:
+        return len(self.access_log.read_text().splitlines()) if self.access_log.exists() else 0
+
+
+def _parallel(fn, n: int) -> list:
+    results: list = [None] * n
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = fn()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def _until_both_workers(server: Gunicorn, secret: str, status: int, since_line: int = 0) -> list[int]:
+    """Keep 8 clients calling until both workers have answered ``status`` (at most 10 s)."""
+    statuses: list[int] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        statuses += _parallel(lambda: server.status("/api/v1/key", secret), 8)
+        if len(server.pids_by_status(since_line).get(status, set())) == 2:
+            return statuses
+    raise AssertionError(f"only one worker answered {status}: {server.pids_by_status(since_line)}")
+
+
+def test_revocation_reaches_every_worker_within_one_second(deployment):
+    work, env, manage = deployment
+    target = _new_key(manage, "revocation target")
+    admin = _new_key(manage, "revoking admin")
+    server = Gunicorn(work, env, "revocation")
+    try:
+        # Both workers verify the key and keep it in their caches.
+        assert set(_until_both_workers(server, target["key"], 200)) == {200}
+
+        assert server.status(f"/api/v1/org/api-keys/{target['id']}", admin["key"], "DELETE") == 204
+        revoked_at = time.monotonic()
+        mark = server.log_lines()
+        time.sleep(max(0.0, revoked_at + 1.05 - time.monotonic()))
+        # From one TTL after the revocation on, every worker refuses it.
+        assert set(_until_both_workers(server, target["key"], 401, mark)) == {401}
+    finally:
+        server.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_URL")
+def test_rate_limit_holds_across_workers_with_redis(deployment):
+    work, env, manage = deployment
+    server = Gunicorn(work, {**env, "REDIS_URL": REDIS_URL}, "ratelimit")
+    try:
+        for attempt in range(5):
+            limited = _new_key(manage, f"limited to ten {attempt}", "--rate-limit", "10")
+            mark = server.log_lines()
+            secret = limited["key"]
+            statuses = _parallel(lambda secret=secret: server.status("/api/v1/key", secret), 50)
+            # Under 200/minute every request is counted in Redis itself: no batching overshoot.
+            assert statuses.count(200) == 10, statuses
+            assert statuses.count(429) == 40
+            if (
+                len(server.pids_by_status(mark).get(200, set()) | server.pids_by_status(mark).get(429, set()))
+                == 2
+            ):
+                break
+        else:
+            pytest.fail("the 50 requests never reached both workers")
+        pids = server.pids_by_status(mark)
+        assert len(pids[200] | pids[429]) == 2  # the count was shared, not per worker
+    finally:
+        server.stop()
