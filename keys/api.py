@@ -11,6 +11,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
+from django.db import DatabaseError
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Query, Schema, Status
@@ -94,6 +95,13 @@ def _invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
 @api.exception_handler(ServiceError)
 def _refused(request: HttpRequest, exc: ServiceError) -> HttpResponse:
     return errors.error_response(exc.status, exc.code, exc.message)
+
+
+@api.exception_handler(DatabaseError)
+def _database_down(request: HttpRequest, exc: Exception) -> HttpResponse:
+    from keys.middleware import service_unavailable
+
+    return service_unavailable()
 
 
 @api.exception_handler(Http404)
@@ -420,6 +428,9 @@ def scopes(request: HttpRequest):
 @api.post("/keys/verify", response={200: VerifyOut, **ERRORS}, tags=["verify"], summary="Verify a key")
 def verify(request: HttpRequest, payload: VerifyIn):
     """For services that receive keys: is this key valid, and does it carry these scopes?
+
+    (No @sensitive_variables here: ninja resolves the annotations through the function itself.
+    The exception reporter filter scrubs secret-shaped values from every frame instead.)
 
     Counts as a use of the verified key: its usage, last used time and rate limit.
     """

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SECRET_RANDOM_LENGTH = 43  # 62**43 > 2**256
@@ -86,6 +87,7 @@ class PresentedCredentials:
         return f"PresentedCredentials(client_id={self.client_id!r}, secret='***')"
 
 
+@sensitive_variables("value", "secret", "client_id")
 def parse_presented(value: str) -> PresentedCredentials | None:
     """``<secret>`` or ``<client_id>:<secret>``; None when malformed or the checksum fails."""
     if not isinstance(value, str) or len(value) > 200:

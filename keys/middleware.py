@@ -6,7 +6,13 @@ and only under ``/api/``, so portal pages and ``/admin/`` ignore keys entirely.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.debug import sensitive_variables
 
 from keys import credentials, errors, usage
 from keys.ratelimit import limiter
@@ -21,6 +27,66 @@ QUERY_KEY_MESSAGE = (
 
 _NO_CREDENTIALS = object()
 _MALFORMED = object()
+log = logging.getLogger(__name__)
+
+
+class FailedAuthRecorder:
+    """Failed key authentications go to the audit log, throttled so that a flood of bad keys
+    cannot fill the disk: per worker, at most one event per client address per minute and at most
+    ``PER_MINUTE`` events a minute in all. The presented value itself is never recorded."""
+
+    PER_MINUTE = 30
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._window_start = 0.0
+        self._count = 0
+        self._seen: dict[str | None, float] = {}
+
+    def should_record(self, ip: str | None, now: float) -> bool:
+        with self._lock:
+            if now - self._window_start >= 60:
+                self._window_start, self._count = now, 0
+                self._seen = {k: t for k, t in self._seen.items() if now - t < 60}
+            if self._count >= self.PER_MINUTE or now - self._seen.get(ip, -1e9) < 60:
+                return False
+            self._count += 1
+            self._seen[ip] = now
+            return True
+
+    def record(self, request: HttpRequest, reason: str) -> None:
+        ip = client_ip(request)
+        if not self.should_record(ip, time.monotonic()):
+            return
+        from keys.actors import Actor
+        from keys.models import AuditAction
+        from keys.services import record_event
+
+        try:
+            record_event(
+                actor=Actor(
+                    organization_id=0,
+                    label="unauthenticated API client",
+                    ip=ip,
+                    user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+                ),
+                action=AuditAction.KEY_AUTH_FAILED,
+                details={"reason": reason, "path": request.path_info[:200], "method": request.method},
+            )
+        except DatabaseError:
+            log.warning("Could not record a failed key authentication (database unavailable)")
+
+
+failed_auth = FailedAuthRecorder()
+
+
+def service_unavailable() -> HttpResponse:
+    return errors.error_response(
+        503,
+        "service_unavailable",
+        "The service is briefly unavailable (its database does not answer). Retry in a few seconds.",
+        {"Retry-After": "5"},
+    )
 
 
 def presented_credentials(request: HttpRequest):
@@ -54,21 +120,31 @@ class ApiKeyMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
+    @sensitive_variables("presented")
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
         request.api_key = None
         if _secret_in_query(request):
+            failed_auth.record(request, "key in the URL")
             return errors.unauthorized(QUERY_KEY_MESSAGE)
         presented = presented_credentials(request)
         if presented is _NO_CREDENTIALS:
             # Public API paths (the OpenAPI document, the docs) answer; the rest say 401 themselves.
             return self.get_response(request)
-        key = None if presented is _MALFORMED else verify_secret(presented)
-        if key is None:
-            # Same answer for malformed, unknown, wrong, expired and revoked: no key enumeration.
-            return errors.unauthorized()
-        return self._call_with_key(request, key)
+        try:
+            key = None if presented is _MALFORMED else verify_secret(presented)
+            if key is None:
+                # Same answer for malformed, unknown, wrong, expired and revoked: no key enumeration.
+                failed_auth.record(
+                    request, "malformed" if presented is _MALFORMED else "unknown or not valid"
+                )
+                return errors.unauthorized()
+            return self._call_with_key(request, key)
+        except DatabaseError:
+            # The database went away mid-request: a clear, retryable JSON answer, never a 500 page.
+            log.exception("Database error while serving %s", request.path_info)
+            return service_unavailable()
 
     def _call_with_key(self, request: HttpRequest, key: VerifiedKey) -> HttpResponse:
         decision = limiter().hit(str(key.id), key.rate_limit)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Account, Application, Organization, Role
 from keys import credentials
@@ -177,6 +178,7 @@ def quota_message(in_use: int, limit: int) -> str:
 # ---- the lifecycle ----
 
 
+@sensitive_variables("secret")
 def create_key(
     *,
     actor: Actor,
@@ -282,6 +284,7 @@ def _locked(key: ApiKey) -> ApiKey:
     )
 
 
+@sensitive_variables("secret")
 def regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = timedelta(0)) -> IssuedKey:
     """Issue a new secret. The old one stops at once, or after ``grace_period`` (at most 7 days,
     never past the key's own expiry)."""
@@ -436,6 +439,7 @@ def suggest_key_name(organization: Organization, application: Application) -> st
     return f"{base} {number}"
 
 
+@sensitive_variables("presented", "parsed")
 def verify_key(*, presented: str, client_id: str | None = None) -> VerifiedKey | None:
     """The key a presented credential (``<secret>`` or ``<client_id>:<secret>``) belongs to, if it may
     be used now; None for every kind of failure alike (no key enumeration)."""

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connections, router
 from django.db.models import Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import PLAN_LIMITS
 from keys import credentials
@@ -224,6 +225,7 @@ def snapshot(row: tuple, *, via_grace_period: bool) -> VerifiedKey:
     return dataclasses.replace(verified, json=render_key_json(verified))
 
 
+@sensitive_variables("presented")
 def verify_secret(presented: credentials.PresentedCredentials) -> VerifiedKey | None:
     """The key this secret (and Client ID, when given) belongs to, if it may be used right now."""
     now = timezone.now()

@@ -1,0 +1,212 @@
+"""Secrets leak nowhere, bad input never becomes a 500, failures are audited without flooding."""
+
+import json
+import logging
+import sys
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.cache import cache
+from django.core.management import call_command
+from django.test import RequestFactory
+from django.views.debug import ExceptionReporter
+
+from keys import usage
+from keys.middleware import FailedAuthRecorder
+from keys.models import AuditAction, AuditEvent
+from keys.redaction import REDACTED, ScrubSecretsFilter, scrub
+
+pytestmark = pytest.mark.django_db
+
+
+def test_secrets_appear_nowhere_after_a_full_scenario(api, make_key, demo, caplog, tmp_path, login):
+    caplog.set_level(logging.DEBUG)
+    admin = make_key(name="admin")
+    created = api(
+        "post", "/api/v1/org/api-keys", admin.secret, json={"name": "erp", "scopes": ["api-keys:read"]}
+    )
+    first = created.json()["key"]
+    key_id = created.json()["id"]
+    regenerated = api(
+        "post", f"/api/v1/org/api-keys/{key_id}/regenerate", admin.secret, json={"grace_period_seconds": 3600}
+    ).json()["key"]
+    secrets = [admin.secret, first, regenerated]
+    later = [
+        api("get", "/api/v1/key", first),
+        api("get", "/api/v1/key", regenerated),
+        api("get", "/api/v1/key", first[:-1] + "0"),
+        api("get", f"/api/v1/key?token={first}"),
+        api("post", "/api/v1/keys/verify", admin.secret, json={"key": first}),
+        api("post", "/api/v1/org/api-keys", admin.secret, json={"name": "erp", "scopes": ["api-keys:read"]}),
+        api("get", f"/api/v1/org/api-keys/{key_id}", admin.secret),
+        api("get", "/api/v1/org/api-keys", admin.secret),
+        api("delete", f"/api/v1/org/api-keys/{key_id}", admin.secret),
+        api("get", "/api/v1/key", first),
+    ]
+    client = login("advanced@acme.test")
+    later += [
+        client.get("/settings/api-keys/"),
+        client.get(f"/settings/api-keys/{key_id}/"),
+        client.get("/settings/audit-log/"),
+    ]
+    usage.buffer.flush(force_last_used=True)
+
+    dump = tmp_path / "dump.json"
+    with open(dump, "w") as out:
+        call_command("dumpdata", "--all", stdout=out)
+    haystacks = {
+        "database": dump.read_text(),
+        "log": caplog.text,
+        "cache": repr(getattr(cache, "_cache", {})),
+        "email": "".join(m.body + m.subject for m in mail.outbox),
+        "responses after the reveal": "".join(r.content.decode() + str(r.headers) for r in later),
+    }
+    for where, text in haystacks.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret is in the {where}"
+            assert secret[8:40] not in text, f"part of a secret is in the {where}"
+
+
+def test_exception_reports_scrub_secrets(settings, make_key):
+    issued = make_key()
+    request = RequestFactory().post(
+        "/api/v1/keys/verify",
+        data=json.dumps({"key": issued.secret}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {issued.secret}",
+        HTTP_X_API_KEY=issued.secret,
+    )
+
+    def failing(presented_value):
+        raise ValueError("boom")
+
+    try:
+        failing(issued.secret)
+    except ValueError:
+        reporter = ExceptionReporter(request, *sys.exc_info())
+        html = reporter.get_traceback_html()
+        text = reporter.get_traceback_text()
+    assert issued.secret not in html and issued.secret not in text
+    assert REDACTED in text or "********************" in text
+
+
+def test_log_lines_are_scrubbed():
+    record = logging.LogRecord(
+        "x", logging.WARNING, __file__, 1, "bad key %s", ("sk_live_" + "a" * 49,), None
+    )
+    ScrubSecretsFilter().filter(record)
+    assert "a" * 20 not in record.getMessage() and REDACTED in record.getMessage()
+    assert scrub("no secrets here") == "no secrets here"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"{" + b'"a":' * 0 + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json"),  # deeply nested
+        (b'{"name": "\xff\xfe", "scopes": ["api-keys:read"]}', "application/json"),  # invalid UTF-8
+        (b'{"name": "nul\\u0000byte", "scopes": ["api-keys:read"]}', "application/json"),
+        (b'{"name": "' + b"x" * 5000 + b'", "scopes": ["api-keys:read"]}', "application/json"),
+        (b'{"name": "ok", "scopes": ["api-keys:read"], "expires_in_days": 1e309}', "application/json"),
+        (b"name=ok&scopes=api-keys:read", "application/x-www-form-urlencoded"),
+        (b"\x00\x01\x02", "application/octet-stream"),
+    ],
+)
+def test_bad_bodies_get_a_clear_400(client, make_key, body, content_type):
+    issued = make_key()
+    response = client.post(
+        "/api/v1/org/api-keys",
+        data=body,
+        content_type=content_type,
+        HTTP_AUTHORIZATION=f"Bearer {issued.secret}",
+    )
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_oversized_body_is_refused_with_json(client, make_key):
+    issued = make_key()
+    body = json.dumps({"name": "big", "scopes": ["api-keys:read"], "pad": "x" * (1024 * 1024 + 10)})
+    response = client.post(
+        "/api/v1/org/api-keys",
+        data=body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {issued.secret}",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=99999999999999999999", "offset=99999999999999999999", "offset=1e9", "limit=-5", "search=%00"],
+)
+def test_huge_or_strange_paging_values(api, make_key, query):
+    response = api("get", f"/api/v1/org/api-keys?{query}", make_key().secret)
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_database_errors_become_503_json(api, make_key, monkeypatch):
+    from django.db import DatabaseError
+
+    from keys import verification
+
+    issued = make_key()
+
+    def down(*args, **kwargs):
+        raise DatabaseError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(verification.key_lookup, "fetch", down)
+    response = api("get", "/api/v1/key", issued.secret)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable" and response["Retry-After"] == "5"
+
+
+def test_database_errors_inside_api_views_become_503_json(api, make_key, monkeypatch):
+    from django.db import DatabaseError
+
+    from keys import selectors
+
+    issued = make_key()
+    api("get", "/api/v1/key", issued.secret)  # cache the key: verification needs no database now
+
+    def down(*args, **kwargs):
+        raise DatabaseError("connection refused")
+
+    monkeypatch.setattr(selectors, "visible_keys", down)
+    response = api("get", "/api/v1/org/api-keys", issued.secret)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "service_unavailable"
+
+
+def test_failed_key_authentications_are_audited_but_throttled(api):
+    for i in range(5):
+        api("get", "/api/v1/key", "sk_live_" + "x" * 49, REMOTE_ADDR="203.0.113.50")
+    api("get", "/api/v1/key", "garbage", REMOTE_ADDR="203.0.113.51")
+    events = AuditEvent.objects.filter(action=AuditAction.KEY_AUTH_FAILED)
+    assert events.count() == 2  # one per address per minute
+    assert {e.ip for e in events} == {"203.0.113.50", "203.0.113.51"}
+    assert all("x" * 10 not in json.dumps(e.details) for e in events)
+
+
+def test_failed_auth_recorder_caps_events_per_minute():
+    recorder = FailedAuthRecorder()
+    accepted = sum(recorder.should_record(f"198.51.100.{i}", 1000.0) for i in range(100))
+    assert accepted == FailedAuthRecorder.PER_MINUTE
+    assert recorder.should_record("192.0.2.1", 1061.0)  # a new minute
+
+
+def test_grace_period_is_clamped_by_an_earlier_expiry_change(make_key, demo):
+    from django.utils import timezone
+
+    from keys.actors import Actor
+    from keys.models import ApiKey
+    from keys.services import regenerate_key, update_key
+
+    issued = make_key(expires_in_days=30)
+    actor = Actor.system(demo.acme.pk)
+    regenerate_key(actor=actor, key=issued.key, grace_period=timedelta(days=7))
+    sooner = timezone.now() + timedelta(days=1)
+    update_key(actor=actor, key=ApiKey.objects.get(pk=issued.key.pk), expires_at=sooner)
+    assert ApiKey.objects.get(pk=issued.key.pk).previous_expires_at == sooner
