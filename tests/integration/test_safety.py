@@ -181,7 +181,7 @@ def test_database_errors_inside_api_views_become_503_json(api, make_key, monkeyp
 
 
 def test_failed_key_authentications_are_audited_but_throttled(api):
-    for i in range(5):
+    for _ in range(5):
         api("get", "/api/v1/key", "sk_live_" + "x" * 49, REMOTE_ADDR="203.0.113.50")
     api("get", "/api/v1/key", "garbage", REMOTE_ADDR="203.0.113.51")
     events = AuditEvent.objects.filter(action=AuditAction.KEY_AUTH_FAILED)
