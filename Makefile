@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install run serve test test-browser lint format lock check-deploy chromium clean bench
+.PHONY: install run serve test test-browser test-faults lint format lock check-deploy chromium clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,3 +66,7 @@ clean:
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python scripts/bench.py
+
+# Faults under traffic on a private PostgreSQL and Redis (stopped and started by the tests).
+test-faults: install
+	$(BIN)/python -m pytest tests/faults -s -o addopts="-q --strict-markers" $(PYTEST_ARGS)
