@@ -346,8 +346,10 @@ def test_worker_killed_mid_flush_loses_at_most_one_interval(stack):
             [
                 sys.executable,
                 "-c",
-                "import django; django.setup(); from django.db.models import Sum; from keys.models import KeyUsageDay; "
-                f"print(KeyUsageDay.objects.filter(key_id='{key['id']}').aggregate(s=Sum('total'))['s'] or 0)",
+                "import django; django.setup(); from django.db.models import Sum; "
+                "from keys.models import KeyUsageDay; "
+                f"print(KeyUsageDay.objects.filter(key_id='{key['id']}')"
+                ".aggregate(s=Sum('total'))['s'] or 0)",
             ],
             cwd=ROOT,
             env=env,
