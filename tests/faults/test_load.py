@@ -5,7 +5,6 @@ Zero 5xx, zero errors in the server log, and each worker's memory flat (start an
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
