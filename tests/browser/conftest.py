@@ -55,8 +55,20 @@ def page(browser, live_server, transactional_db) -> Iterator[object]:
     )
     context.set_default_timeout(10_000)
     page = context.new_page()
+    # Chromium reports every Content Security Policy violation on the console; collect them across
+    # navigations and fail the test if the portal's own pages caused any.
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(f"{message.text} at {message.location}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     context.close()
+    assert not violations, f"CSP violations: {violations}"
 
 
 @pytest.fixture

@@ -210,3 +210,52 @@ def test_grace_period_is_clamped_by_an_earlier_expiry_change(make_key, demo):
     sooner = timezone.now() + timedelta(days=1)
     update_key(actor=actor, key=ApiKey.objects.get(pk=issued.key.pk), expires_at=sooner)
     assert ApiKey.objects.get(pk=issued.key.pk).previous_expires_at == sooner
+
+
+def test_security_headers_on_portal_pages(login, demo):
+    response = login("advanced@acme.test").get("/settings/api-keys/")
+    csp = response["Content-Security-Policy"]
+    for directive in ("object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "default-src 'self'"):
+        assert directive in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_post_without_csrf_token_is_refused(demo):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(demo.user("advanced@acme.test"))
+    response = client.post("/logout/")
+    assert response.status_code == 403 and "expired" in response.content.decode()
+    anonymous = Client(enforce_csrf_checks=True)
+    assert anonymous.post("/login/", {"username": "a@b.c", "password": "x"}).status_code == 403
+
+
+def test_production_cookie_and_transport_settings():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, "
+        "s.CSRF_COOKIE_HTTPONLY, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_AGE)"
+    )
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "s" * 60,
+        "KEY_PEPPERS": "p",
+        "ALLOWED_HOSTS": "x",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
+    for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS"):
+        env.pop(name, None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["True", "True", "True", "True", "True", "31536000", "28800"]
