@@ -1,0 +1,341 @@
+"""Forms of the API key pages. They validate input only: the views hand the cleaned values to
+``keys.services``, which enforce the rules again and are the only code that creates or changes a key
+(a form never sees, saves or keeps a secret)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from accounts import permissions
+from accounts.models import Account, Application, Role, User
+from keys import services
+from keys.models import AuditAction, KeyStatus
+
+NEVER = "never"
+CUSTOM = "custom"
+EXPIRY_CHOICES = [
+    (NEVER, "Never"),
+    ("30", "30 days"),
+    ("90", "90 days"),
+    ("365", "365 days"),
+    (CUSTOM, "Custom…"),
+]
+
+EXPIRY_RANGE_MESSAGE = f"Expiry must be between 1 and {services.MAX_EXPIRY_DAYS} days, or never."
+
+GRACE_PERIODS: dict[str, tuple[str, timedelta]] = {
+    "0": ("Stop now", timedelta(0)),
+    "3600": ("After 1 hour", timedelta(hours=1)),
+    "86400": ("After 24 hours", timedelta(hours=24)),
+    "604800": ("After 7 days", timedelta(days=7)),
+}
+
+
+class ErrorsDescribedMixin:
+    """Point each invalid widget's ``aria-describedby`` at its error message (``partials/field.html``
+    renders it with the id ``<field id>_error``), so a screen reader reads the error with the field."""
+
+    def add_error(self, field, error) -> None:
+        super().add_error(field, error)
+        for name in self._errors or {}:
+            if name not in self.fields:
+                continue
+            bound = self[name]
+            ids = [f"{bound.auto_id}_error"]
+            if bound.help_text:
+                ids.append(f"{bound.auto_id}_helptext")
+            self.fields[name].widget.attrs["aria-describedby"] = " ".join(ids)
+
+
+def _indented(account: Account) -> str:
+    return "\u2003" * account.depth + account.name
+
+
+class AccountChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Account) -> str:
+        return _indented(obj)
+
+
+def manageable_roles(user: User) -> list[Role]:
+    """Roles the user may give a key somewhere: up to their highest managing membership.
+
+    The service checks the role against the chosen account again (a user may manage one account
+    with a lower role than another)."""
+    managing = [m.role for m in user.memberships_with_accounts() if m.role >= permissions.MANAGE_KEYS_ROLE]
+    return Role.at_most(max(managing)) if managing else []
+
+
+def default_account(user: User, accounts: list[Account]) -> Account | None:
+    """The user's highest account (SPEC §2) when they may create keys on it, else the first one."""
+    highest = user.highest_membership
+    if highest is not None and any(a.pk == highest.account_id for a in accounts):
+        return highest.account
+    return accounts[0] if accounts else None
+
+
+class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
+    application = forms.ModelChoiceField(queryset=Application.objects.none(), empty_label=None)
+    role = forms.TypedChoiceField(coerce=int, choices=())
+    account = AccountChoiceField(queryset=Account.objects.none(), empty_label=None)
+    name = forms.CharField(
+        required=False,
+        strip=True,
+        help_text="Something that says where the key is used, e.g. “ERP production”.",
+        widget=forms.TextInput(attrs={"maxlength": services.MAX_NAME_LENGTH, "autocomplete": "off"}),
+    )
+    expiry = forms.ChoiceField(label="Expiry", choices=EXPIRY_CHOICES, initial=NEVER)
+    # The stateless rules are checked here too, so that every such error shows at once; the
+    # service checks them again with the same words, and adds the ones that need the database.
+    expiry_days = forms.IntegerField(
+        label="Days until expiry",
+        required=False,
+        min_value=1,
+        max_value=services.MAX_EXPIRY_DAYS,
+        error_messages={
+            "min_value": EXPIRY_RANGE_MESSAGE,
+            "max_value": EXPIRY_RANGE_MESSAGE,
+        },
+        help_text=f"For a custom expiry: 1 to {services.MAX_EXPIRY_DAYS} days.",
+        widget=forms.NumberInput(attrs={"min": 1, "max": services.MAX_EXPIRY_DAYS, "inputmode": "numeric"}),
+    )
+    scopes = forms.MultipleChoiceField(
+        choices=(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one scope."},
+    )
+
+    def __init__(self, user: User, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        applications = Application.objects.filter(organization_id=user.organization_id).prefetch_related(
+            "scopes"
+        )
+        self.applications = list(applications)
+        self.accounts = permissions.manageable_accounts(user)
+        self.roles = manageable_roles(user)
+
+        self.fields["application"].queryset = applications
+        self.fields["account"].queryset = Account.objects.filter(pk__in=[a.pk for a in self.accounts])
+        self.fields["role"].choices = [(int(r), r.label) for r in self.roles]
+        if not self.is_bound:
+            if self.applications and "application" not in self.initial:
+                self.initial["application"] = self.applications[0].pk
+            if self.roles and "role" not in self.initial:
+                self.initial["role"] = int(self.roles[0])
+            account = default_account(user, self.accounts)
+            if account is not None and "account" not in self.initial:
+                self.initial["account"] = account.pk
+        self.chosen_application = self._chosen_application()
+        application = self.chosen_application
+        # A readable unique name is suggested for the chosen application; when the application
+        # changes, a suggestion the user did not edit follows it.
+        self.name_replaced = False
+        if self.is_bound:
+            self.suggested_name = self.data.get("suggested_name", "")
+        else:
+            self.suggested_name = (
+                services.suggest_key_name(user.organization, application) if application else ""
+            )
+            kept = self.initial.get("name")
+            if not kept or kept == self.initial.get("suggested_name"):
+                self.name_replaced = kept != self.suggested_name
+                self.initial["name"] = self.suggested_name
+        self.fields["scopes"].choices = [
+            (str(s), str(s)) for s in (application.scopes.all() if application else [])
+        ]
+        # Changing the application or the role re-draws the scope checkboxes (htmx; without
+        # JavaScript the form's "Show scopes" button does it).
+        refresh = {
+            "hx-get": reverse("keys:form_scopes"),
+            "hx-target": "#scope-fields",
+            "hx-swap": "outerHTML",
+            "hx-trigger": "change",
+            "hx-sync": "closest form:abort",
+        }
+        keep = "[name=scopes], #id_name, [name=suggested_name]"
+        self.fields["application"].widget.attrs.update(refresh, **{"hx-include": f"#id_role, {keep}"})
+        self.fields["role"].widget.attrs.update(refresh, **{"hx-include": f"#id_application, {keep}"})
+
+    # ---- what the template needs to draw the scope catalogue ----
+    def _chosen_application(self) -> Application | None:
+        wanted = self.data.get("application") if self.is_bound else self.initial.get("application")
+        for application in self.applications:
+            if str(application.pk) == str(getattr(wanted, "pk", wanted)):
+                return application
+        return self.applications[0] if self.applications else None
+
+    def chosen_role(self) -> int:
+        raw = self.data.get("role") if self.is_bound else self.initial.get("role")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            return int(self.roles[0]) if self.roles else 0
+
+    def chosen_scopes(self) -> set[str]:
+        if self.is_bound:
+            return set(self.data.getlist("scopes")) if hasattr(self.data, "getlist") else set()
+        return set(self.initial.get("scopes") or [])
+
+    def scope_groups(self) -> list[dict]:
+        """The catalogue grouped by resource, each scope with whether it is checked or too high."""
+        if self.chosen_application is None:
+            return []
+        chosen, role = self.chosen_scopes(), self.chosen_role()
+        return [
+            {
+                "resource": resource,
+                "scopes": [
+                    {
+                        "name": str(scope),
+                        "description": scope.description,
+                        "checked": str(scope) in chosen and scope.min_role <= role,
+                        "allowed": scope.min_role <= role,
+                        "min_role": Role(scope.min_role).label,
+                        "id": f"scope-{str(scope).replace(':', '-')}",
+                    }
+                    for scope in scopes
+                ],
+            }
+            for resource, scopes in self.chosen_application.grouped_scopes()
+        ]
+
+    # ---- validation ----
+    def clean_name(self) -> str:
+        name = self.cleaned_data.get("name") or ""
+        if not name:
+            return ""  # filled with a suggestion by the view
+        try:
+            return services.clean_name(name)
+        except services.ServiceError as err:
+            raise forms.ValidationError(err.message) from None
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        expiry = cleaned.get("expiry")
+        if expiry == CUSTOM:
+            if cleaned.get("expiry_days") is None and "expiry_days" not in self.errors:
+                self.add_error("expiry_days", "Enter the number of days, or choose another expiry.")
+            cleaned["expires_in_days"] = cleaned.get("expiry_days")
+        elif expiry and expiry != NEVER:
+            cleaned["expires_in_days"] = int(expiry)
+        else:
+            cleaned["expires_in_days"] = None
+        return cleaned
+
+    # Where a service refusal belongs on this form.
+    SERVICE_FIELDS = {
+        "name": "name",
+        "scopes": "scopes",
+        "expires_in_days": "expiry_days",
+        "role": "role",
+    }
+
+    def add_service_error(self, err: services.ServiceError) -> None:
+        field = self.SERVICE_FIELDS.get(err.field or "")
+        if field == "expiry_days" and self.cleaned_data.get("expiry") != CUSTOM:
+            field = "expiry"
+        self.add_error(field, err.message)
+
+
+class RegenerateForm(forms.Form):
+    grace_period = forms.ChoiceField(
+        label="When should the current secret stop working?",
+        choices=[(value, label) for value, (label, _) in GRACE_PERIODS.items()],
+        initial="0",
+        widget=forms.RadioSelect,
+    )
+
+    @property
+    def grace(self) -> timedelta:
+        return GRACE_PERIODS[self.cleaned_data["grace_period"]][1]
+
+
+# ---- filters (GET forms: a bookmarkable URL holds the whole state) ----
+
+KEY_SORTS = {
+    "name": "name",
+    "application": "application__name",
+    "role": "role",
+    "account": "account__path",
+    "created": "created_at",
+    "last_used": "last_used_at",
+    "expires": "expires_at",
+}
+DEFAULT_KEY_SORT = "-created"
+
+
+class KeyFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    status = forms.ChoiceField(label="Status", required=False)
+    application = forms.TypedChoiceField(label="Application", required=False, coerce=int, empty_value=None)
+    role = forms.TypedChoiceField(label="Role", required=False, coerce=int, empty_value=None)
+    account = forms.TypedChoiceField(label="Account", required=False, coerce=int, empty_value=None)
+    created_by = forms.TypedChoiceField(label="Created by", required=False, coerce=int, empty_value=None)
+    sort = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(
+        self,
+        data,
+        *,
+        applications: list[Application],
+        roles: list[Role],
+        accounts: list[Account],
+        creators: list[User],
+    ) -> None:
+        # Its own ids: the list page also holds the create form, whose fields share these names.
+        super().__init__(data, auto_id="filter-%s")
+        self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Name or Client ID"})
+        self.fields["status"].choices = [("", "Any status"), *KeyStatus.choices]
+        self.fields["application"].choices = [("", "Any application")] + [
+            (a.pk, a.name) for a in applications
+        ]
+        self.fields["role"].choices = [("", "Any role")] + [(int(r), r.label) for r in roles]
+        self.fields["account"].choices = [("", "Any account")] + [(a.pk, _indented(a)) for a in accounts]
+        self.fields["created_by"].choices = [("", "Anyone")] + [(u.pk, u.email) for u in creators]
+
+    def value(self, name: str):
+        """The cleaned value, or None for a missing or invalid one (a bad URL shows everything)."""
+        if not hasattr(self, "cleaned_data"):
+            self.is_valid()
+        return self.cleaned_data.get(name) or None
+
+    @property
+    def sort_order(self) -> str:
+        wanted = self.value("sort") or DEFAULT_KEY_SORT
+        return wanted if wanted.lstrip("-") in KEY_SORTS else DEFAULT_KEY_SORT
+
+    @property
+    def is_filtered(self) -> bool:
+        return any(self.value(n) for n in ("q", "status", "application", "role", "account", "created_by"))
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(label="Action", required=False)
+    actor = forms.CharField(label="Actor", required=False, max_length=200)
+    key = forms.CharField(label="Key", required=False, max_length=200)
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, data) -> None:
+        super().__init__(data, auto_id="filter-%s")
+        self.fields["action"].choices = [("", "Any action"), *AuditAction.choices]
+        self.fields["actor"].widget.attrs.update({"type": "search", "placeholder": "Email or key name"})
+        self.fields["key"].widget.attrs.update({"type": "search", "placeholder": "Key name or Client ID"})
+
+    def value(self, name: str):
+        if not hasattr(self, "cleaned_data"):
+            self.is_valid()
+        return self.cleaned_data.get(name) or None
+
+    @property
+    def is_filtered(self) -> bool:
+        return any(self.value(n) for n in ("action", "actor", "key", "date_from", "date_to"))
+
+
+def creators_of(keys: QuerySet) -> list[User]:
+    """People who created one of these keys, for the "Created by" filter: one query."""
+    return list(User.objects.filter(pk__in=keys.values("created_by")).order_by("email"))

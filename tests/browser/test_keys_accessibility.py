@@ -1,0 +1,91 @@
+"""axe-core (vendored from the npm package, tests/browser/vendor/axe.min.js) on every key screen:
+no serious or critical violation. Also: the list is usable at phone width."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_keys_portal import (
+    fill_create_form,
+    key_rows,
+    open_create_dialog,
+    reveal_dialog,
+    seed_keys,
+)
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+BLOCKING = {"serious", "critical"}
+
+
+def run_axe(page: Page, name: str) -> list[dict]:
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        # Through the DevTools protocol: the portal's CSP (rightly) refuses inline <script> tags.
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Runtime.evaluate", {"expression": AXE.read_text()})
+        cdp.detach()
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    violations = result["violations"]
+    by_impact: dict[str, int] = {}
+    for violation in violations:
+        by_impact[violation["impact"]] = by_impact.get(violation["impact"], 0) + 1
+    summary = ", ".join(f"{impact}: {count}" for impact, count in sorted(by_impact.items())) or "none"
+    print(f"\naxe-core {name}: {len(violations)} violations ({summary})")
+    for violation in violations:
+        targets = [node["target"] for node in violation["nodes"]][:3]
+        print(f"  [{violation['impact']}] {violation['id']}: {violation['help']} {targets}")
+    return [v for v in violations if v["impact"] in BLOCKING]
+
+
+def test_axe_on_every_key_screen(sign_in, demo, make_key):
+    keys = seed_keys(demo, make_key)
+    page = sign_in("advanced@acme.test")
+    results = {}
+
+    page.goto("/settings/api-keys/")
+    expect(key_rows(page)).to_have_count(4)
+    results["list"] = run_axe(page, "list")
+
+    dialog = open_create_dialog(page)
+    results["form"] = run_axe(page, "form dialog")
+    fill_create_form(dialog, name="Axe check", scopes=("charge-points:read",))
+    dialog.get_by_label("Name", exact=True).fill("ERP production")  # taken: an error on the form
+    dialog.get_by_role("button", name="Create").click()
+    expect(dialog.locator("#id_name_error")).to_be_visible()
+    results["form with errors"] = run_axe(page, "form dialog with errors")
+    dialog.get_by_label("Name", exact=True).fill("Axe check")
+    dialog.get_by_role("button", name="Create").click()
+    reveal = reveal_dialog(page)
+    results["reveal"] = run_axe(page, "reveal dialog")
+    reveal.get_by_role("button", name="Done").click()
+
+    page.goto(f"/settings/api-keys/{keys['scada'].key.pk}/")
+    results["detail"] = run_axe(page, "detail")
+    page.get_by_role("button", name="Regenerate").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    results["regenerate"] = run_axe(page, "regenerate dialog")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    results["revoke"] = run_axe(page, "revoke dialog")
+    page.keyboard.press("Escape")
+
+    page.goto("/settings/audit-log/")
+    results["audit log"] = run_axe(page, "audit log")
+
+    blocking = {name: [v["id"] for v in found] for name, found in results.items() if found}
+    assert not blocking, blocking
+
+
+@pytest.mark.parametrize("path", ["/settings/api-keys/", "/settings/audit-log/", "detail"])
+def test_phone_width_has_no_sideways_scrolling(sign_in, demo, make_key, path):
+    keys = seed_keys(demo, make_key)
+    page = sign_in("advanced@acme.test")
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.goto(f"/settings/api-keys/{keys['scada'].key.pk}/" if path == "detail" else path)
+    expect(page.locator("h1")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    if path == "detail":
+        assert not run_axe(page, "detail at phone width")

@@ -1,0 +1,706 @@
+"""Issue 4: the portal's API key pages — partial vs full page, every form error, the role matrix,
+the one-time reveal, and a list page whose query count does not grow with the number of keys."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from django.core.cache import caches
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import Role
+from keys import credentials
+from keys.models import ApiKey, AuditAction, AuditEvent, KeyUsageDay
+from tests.conftest import ROLE_EMAILS
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+SECRET = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{49}")
+
+
+def is_full_page(response) -> bool:
+    return b"<!doctype html>" in response.content[:200].lower()
+
+
+def form_data(demo, **overrides) -> dict:
+    data = {
+        "application": demo.incharge.pk,
+        "role": int(Role.ADVANCED_ADMIN),
+        "account": demo.acme_root.pk,
+        "name": "ERP production",
+        "expiry": "never",
+        "expiry_days": "",
+        "scopes": ["charge-points:read", "billing:write"],
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def field_error(response, field: str) -> str:
+    match = re.search(rf'id="id_{field}_error">([^<]*)<', response.content.decode())
+    return match.group(1) if match else ""
+
+
+def secret_in(response) -> str:
+    match = SECRET.search(response.content.decode())
+    assert match, "no secret in the response"
+    return match.group(0)
+
+
+# ---------------------------------------------------------------- list
+
+
+def test_list_full_page_and_htmx_partial(demo, login, make_key):
+    make_key(name="alpha")
+    client = login("advanced@acme.test")
+    full = client.get("/settings/api-keys/")
+    assert full.status_code == 200 and is_full_page(full)
+    html = full.content.decode()
+    assert 'id="key-table"' in html and "alpha" in html
+    assert ">+ Add API Key</a>" in html
+    assert 'role="search"' in html and ">Search</label>" in html
+    for label in ("Status", "Application", "Role", "Account", "Created by"):
+        assert f">{label}</label>" in html
+    partial = client.get("/settings/api-keys/", **HX)
+    assert partial.status_code == 200 and not is_full_page(partial)
+    body = partial.content.decode()
+    assert body.lstrip().startswith('<div id="key-table"')
+    assert re.search(r'<span id="quota-badge" [^>]*hx-swap-oob="true"', body)  # the quota follows
+    assert 'id="key-table"' in body and "alpha" in body and "<form" not in body
+    assert "HX-Request" in partial.headers["Vary"]
+
+
+def test_history_restore_request_gets_the_full_page(demo, login):
+    client = login("advanced@acme.test")
+    response = client.get("/settings/api-keys/", HTTP_HX_HISTORY_RESTORE_REQUEST="true", **HX)
+    assert is_full_page(response)
+
+
+def test_list_columns_badges_and_links(demo, login, make_key):
+    issued = make_key(name="charger sync", scopes=["api-keys:read"])
+    client = login("advanced@acme.test")
+    html = client.get("/settings/api-keys/").content.decode()
+    for column in ("Name", "Client ID", "Application", "Role", "Account", "Scopes", "Status", "Created"):
+        assert column in html
+    assert "Last used" in html and "Expires" in html
+    assert f'href="/settings/api-keys/{issued.key.pk}/"' in html
+    assert issued.key.client_id in html
+    assert "api-keys:read" in html and ">Active<" in html
+
+
+def test_badges_for_revoked_expired_expiring_rotation_and_idle(demo, login, make_key):
+    revoked = make_key(name="gone").key
+    ApiKey.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    expired = make_key(name="old", expires_in_days=1).key
+    ApiKey.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    make_key(name="soon", expires_in_days=3)
+    stale = make_key(name="stale").key
+    ApiKey.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(days=120))
+    client = login("advanced@acme.test")
+    html = client.get("/settings/api-keys/").content.decode()
+    for badge in ("Revoked", "Expired", "Expiring soon", "Rotation due", "Idle"):
+        assert f">{badge}</span>" in html, badge
+
+
+def test_quota_badge_enterprise_and_professional(demo, login, make_key, make_user):
+    make_key(name="one")
+    make_key(name="two")
+    client = login("advanced@acme.test")
+    assert "2 keys · unlimited" in client.get("/settings/api-keys/").content.decode()
+    for n in range(9):
+        make_key(organization=demo.globex, name=f"g{n}")
+    client = login("advanced@globex.test")
+    assert "9 of 10 keys in use" in client.get("/settings/api-keys/").content.decode()
+
+
+def test_empty_state_tells_a_new_admin_what_to_do(demo, login):
+    html = login("advanced@acme.test").get("/settings/api-keys/").content.decode()
+    assert "No API keys yet" in html and "Create your first key" in html
+    html = login("support@acme.test").get("/settings/api-keys/").content.decode()
+    assert "No API keys yet" in html and "Create your first key" not in html
+
+
+def test_filters_search_status_and_selects(demo, login, make_key):
+    alpha = make_key(name="alpha erp", application=demo.incharge, scopes=["billing:read"]).key
+    beta = make_key(name="beta bi", role=Role.SUPPORT, scopes=["api-keys:read"]).key
+    gamma = make_key(name="gamma", account=demo.north).key
+    ApiKey.objects.filter(pk=gamma.pk).update(revoked_at=timezone.now())
+    client = login("advanced@acme.test")
+
+    def names(**params) -> set[str]:
+        html = client.get("/settings/api-keys/", params, **HX).content.decode()
+        return set(re.findall(r'class="key-name" href="[^"]+">([^<]+)<', html))
+
+    assert names() == {"alpha erp", "beta bi", "gamma"}
+    assert names(q="ALPHA") == {"alpha erp"}
+    assert names(q=beta.client_id[:14]) == {"beta bi"}
+    assert names(status="revoked") == {"gamma"}
+    assert names(status="active") == {"alpha erp", "beta bi"}
+    assert names(application=demo.incharge.pk) == {"alpha erp"}
+    assert names(role=int(Role.SUPPORT)) == {"beta bi"}
+    assert names(account=demo.north.pk) == {"gamma"}
+    client.post("/settings/api-keys/new/", form_data(demo, name="delta"))
+    assert names(created_by=demo.user("advanced@acme.test").pk) == {"delta"}
+    assert names(status="bogus", role="x") == {"alpha erp", "beta bi", "gamma", "delta"}  # bad URL: all
+    html = client.get("/settings/api-keys/", {"q": "nothing-like-this"}, **HX).content.decode()
+    assert "No keys match these filters" in html
+    assert alpha  # used
+
+
+def test_sorting_and_pagination(demo, login, make_key):
+    for n in range(30):
+        make_key(name=f"key {n:02d}")
+    client = login("advanced@acme.test")
+    html = client.get("/settings/api-keys/", {"sort": "name"}).content.decode()
+    shown = re.findall(r'class="key-name" href="[^"]+">([^<]+)<', html)
+    assert shown == [f"key {n:02d}" for n in range(25)]
+    assert 'aria-sort="ascending"' in html
+    assert "Showing 1–25 of 30 keys" in html
+    assert 'href="?sort=-name"' in html  # the active column flips
+    page2 = client.get("/settings/api-keys/", {"sort": "-name", "page": "2"}, **HX).content.decode()
+    shown = re.findall(r'class="key-name" href="[^"]+">([^<]+)<', page2)
+    assert shown == [f"key {n:02d}" for n in range(4, -1, -1)]
+    assert 'aria-current="page"' in page2 and "Showing 26–30 of 30 keys" in page2
+    # Links keep the filters and work without JavaScript (href) and with htmx (hx-get).
+    assert 'href="?sort=-name&amp;page=1"' in page2
+    assert 'hx-get="/settings/api-keys/?sort=-name&amp;page=1"' in page2
+    # A bad page number or sort falls back instead of failing.
+    assert client.get("/settings/api-keys/", {"page": "999", "sort": "evil"}).status_code == 200
+
+
+def test_list_query_count_does_not_grow_with_keys(demo, login, make_key):
+    client = login("advanced@acme.test")
+    make_key(name="first")
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/settings/api-keys/").status_code == 200
+        return len(queries)
+
+    few = count()
+    user = demo.user("advanced@acme.test")
+    pepper = credentials.current_pepper()
+    ApiKey.objects.bulk_create(
+        ApiKey(
+            organization=demo.acme,
+            application=[demo.portal, demo.incharge, demo.infodeck][n % 3],
+            account=[demo.acme_root, demo.north, demo.south][n % 3],
+            role=Role.ADMIN_API,
+            name=f"bulk {n:04d}",
+            scopes=["api-keys:read"],
+            client_id=credentials.new_client_id("live"),
+            secret_digest=credentials.digest(credentials.new_secret("live"), pepper),
+            pepper_id=pepper.id,
+            created_by=user,
+            last_used_at=timezone.now() if n % 2 else None,
+        )
+        for n in range(1000)
+    )
+    many = count()
+    print(f"\nlist page queries: {few} with 1 key, {many} with 1,001 keys")
+    assert many == few
+    assert many <= 15
+    # The htmx partial too, with a filter and a sort.
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/settings/api-keys/", {"q": "bulk", "sort": "-last_used", "page": "7"}, **HX)
+    assert len(queries) <= many
+
+
+# ---------------------------------------------------------------- the create form
+
+
+def test_create_form_full_page_and_dialog(demo, login):
+    client = login("advanced@acme.test")
+    full = client.get("/settings/api-keys/new/")
+    assert full.status_code == 200 and is_full_page(full)
+    html = full.content.decode()
+    for label in ("Application", "Role", "Account", "Name", "Expiry"):
+        assert f">{label}</label>" in html
+    assert ">Create</button>" in html
+    assert "no-store" in full.headers["Cache-Control"]
+    dialog = client.get("/settings/api-keys/new/", **HX)
+    assert not is_full_page(dialog)
+    body = dialog.content.decode()
+    assert (
+        'role="dialog"' in body and 'aria-modal="true"' in body and 'aria-labelledby="key-form-title"' in body
+    )
+    assert 'hx-post="/settings/api-keys/new/"' in body
+
+
+def test_create_form_defaults(demo, login, make_key):
+    make_key(name="API Key Portal key 1")
+    html = login("advanced@acme.test").get("/settings/api-keys/new/").content.decode()
+    # First application, own role, highest account, a free readable name.
+    assert re.search(rf'<option value="{demo.portal.pk}" selected>API Key Portal</option>', html)
+    assert '<option value="50" selected>Advanced Admin</option>' in html
+    assert re.search(rf'<option value="{demo.acme_root.pk}" selected>Acme Corp</option>', html)
+    assert 'value="API Key Portal key 2"' in html
+    # One checkbox per scope, labelled with the scope string, in a fieldset per resource.
+    assert '<label for="scope-api-keys-read">api-keys:read</label>' in html
+    assert "<legend>api-keys</legend>" in html
+    for days in ("never", "30", "90", "365", "custom"):
+        assert f'<option value="{days}"' in html
+
+
+def test_admin_api_is_offered_only_roles_up_to_its_own(demo, login):
+    html = login("adminapi@acme.test").get("/settings/api-keys/new/").content.decode()
+    assert "Advanced Admin" not in html
+    assert '<option value="40" selected>Admin + API</option>' in html
+    response = login("adminapi@acme.test").post("/settings/api-keys/new/", form_data(demo, role=50))
+    assert "Select a valid choice" in field_error(response, "role")
+    assert not ApiKey.objects.exists()
+
+
+def test_scope_catalogue_switches_with_the_application(demo, login):
+    client = login("advanced@acme.test")
+    response = client.get(
+        "/settings/api-keys/new/scopes/",
+        {"application": demo.infodeck.pk, "role": 50, "scopes": ["work-orders:read"]},
+        **HX,
+    )
+    html = response.content.decode()
+    assert not is_full_page(response)
+    assert html.lstrip().startswith('<div id="scope-fields"') or 'id="name-field"' in html
+    assert "work-orders:write" in html and "charge-points:read" not in html
+    assert re.search(r'value="work-orders:read" id="[^"]+" checked', html)
+    # A Support key gets read scopes only: the write ones are shown disabled.
+    html = client.get("/settings/api-keys/new/scopes/", {"application": demo.infodeck.pk, "role": 20}).content
+    assert re.search(rb'value="assets:write" id="[^"]+" disabled', html)
+
+
+def test_untouched_name_suggestion_follows_the_application(demo, login):
+    client = login("advanced@acme.test")
+    html = client.get(
+        "/settings/api-keys/new/scopes/",
+        {
+            "application": demo.incharge.pk,
+            "name": "API Key Portal key 1",
+            "suggested_name": "API Key Portal key 1",
+        },
+    ).content.decode()
+    assert 'hx-swap-oob="true"' in html and 'value="InCharge key 1"' in html
+    html = client.get(
+        "/settings/api-keys/new/scopes/",
+        {"application": demo.incharge.pk, "name": "my own", "suggested_name": "API Key Portal key 1"},
+    ).content.decode()
+    assert "hx-swap-oob" not in html
+
+
+def test_without_javascript_show_scopes_redraws_the_form(demo, login):
+    client = login("advanced@acme.test")
+    response = client.post(
+        "/settings/api-keys/new/", form_data(demo, application=demo.infodeck.pk, action="refresh", scopes=[])
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and is_full_page(response)
+    assert "work-orders:read" in html and "field-error" not in html
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"name": "x" * 129}, "name", "the limit is 128"),
+        ({"name": "tab\there"}, "name", "control characters"),
+        ({"scopes": []}, "scopes", "Choose at least one scope."),
+        ({"scopes": ["nope:read"]}, "scopes", "Select a valid choice"),
+        ({"role": 20, "scopes": ["billing:write"]}, "scopes", "may not carry billing:write"),
+        ({"expiry": "custom", "expiry_days": "0"}, "expiry_days", "between 1 and 3650 days"),
+        ({"expiry": "custom", "expiry_days": "3651"}, "expiry_days", "between 1 and 3650 days"),
+        ({"expiry": "custom", "expiry_days": ""}, "expiry_days", "Enter the number of days"),
+        ({"expiry": "custom", "expiry_days": "soon"}, "expiry_days", "Enter a whole number"),
+        ({"expiry": "forever"}, "expiry", "Select a valid choice"),
+    ],
+)
+@pytest.mark.parametrize("htmx", [False, True])
+def test_form_errors_are_shown_next_to_their_field(demo, login, overrides, field, message, htmx):
+    client = login("advanced@acme.test")
+    response = client.post("/settings/api-keys/new/", form_data(demo, **overrides), **(HX if htmx else {}))
+    assert response.status_code == 200
+    assert is_full_page(response) is not htmx
+    if field == "scopes":
+        assert message in re.search(r'id="scopes-error">([^<]*)<', response.content.decode()).group(1)
+    else:
+        assert message in field_error(response, field)
+        assert f'aria-describedby="id_{field}_error' in response.content.decode()
+        assert 'aria-invalid="true"' in response.content.decode()
+    assert not SECRET.search(response.content.decode())
+    assert not ApiKey.objects.exists()
+
+
+def test_name_taken_is_an_error_next_to_the_name(demo, login, make_key):
+    make_key(name="ERP Production")
+    response = login("advanced@acme.test").post("/settings/api-keys/new/", form_data(demo), **HX)
+    assert "already exists" in field_error(response, "name")
+    assert ApiKey.objects.count() == 1
+
+
+def test_key_limit_reached_is_a_form_error(demo, login, make_key):
+    for n in range(10):
+        make_key(organization=demo.globex, name=f"g{n}")
+    client = login("advanced@globex.test")
+    data = form_data(
+        demo, application=demo.globex_portal.pk, account=demo.globex_root.pk, scopes=["api-keys:read"]
+    )
+    response = client.post("/settings/api-keys/new/", data, **HX)
+    html = response.content.decode()
+    assert 'class="alert alert-error" role="alert"' in html
+    assert "10 of 10 keys in use — revoke a key or upgrade the plan." in html
+    assert ApiKey.objects.filter(organization=demo.globex).count() == 10
+    # The same with a superuser's lower override.
+    demo.acme.key_limit_override = 0
+    demo.acme.save()
+    response = login("advanced@acme.test").post("/settings/api-keys/new/", form_data(demo))
+    assert "0 of 0 keys in use" in response.content.decode()
+
+
+def test_blank_name_gets_the_suggestion(demo, login):
+    response = login("advanced@acme.test").post("/settings/api-keys/new/", form_data(demo, name=""))
+    assert response.status_code == 200
+    assert ApiKey.objects.get().name == "InCharge key 1"
+
+
+# ---------------------------------------------------------------- the one-time reveal
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_create_reveals_the_secret_once(demo, login, api, htmx):
+    client = login("advanced@acme.test")
+    response = client.post(
+        "/settings/api-keys/new/", form_data(demo, expiry="custom", expiry_days="45"), **(HX if htmx else {})
+    )
+    assert response.status_code == 200
+    assert "no-store" in response.headers["Cache-Control"]
+    assert is_full_page(response) is not htmx
+    html = response.content.decode()
+    secret = secret_in(response)
+    key = ApiKey.objects.get()
+    assert key.client_id in html and key.name == "ERP production"
+    assert key.scopes == ["charge-points:read", "billing:write"]
+    assert key.expires_at.date() == (timezone.now() + timedelta(days=45)).date()
+    assert key.created_by == demo.user("advanced@acme.test")
+    assert 'role="dialog"' in html and 'aria-labelledby="reveal-title"' in html
+    assert ('aria-modal="true"' in html) is htmx
+    assert "will not be shown again" in html and ">Done</button>" in html
+    assert html.count("data-copy-target=") == 2
+    assert "<code>https://incharge.acme.test/api</code>" in html
+    assert 'hx-history="false"' in html  # htmx never snapshots the page holding the secret
+    event = AuditEvent.objects.get(action=AuditAction.KEY_CREATED)
+    assert event.actor_label == "advanced@acme.test" and event.ip == "127.0.0.1"
+    assert secret not in str(event.details)
+    # The secret works (InCharge keys have no portal scope, but /api/v1/key answers any valid key).
+    client.logout()
+    assert api("get", "/api/v1/key", secret).status_code == 200
+
+
+def test_the_secret_appears_in_no_later_response(demo, login, settings):
+    client = login("advanced@acme.test")
+    created = client.post("/settings/api-keys/new/", form_data(demo))
+    secret = secret_in(created)
+    key = ApiKey.objects.get()
+    later = [
+        client.get("/settings/api-keys/"),  # Done, or a reload of the list
+        client.get("/settings/api-keys/", **HX),  # Done refreshing the table
+        client.get(f"/settings/api-keys/{key.pk}/"),
+        client.get(f"/settings/api-keys/{key.pk}/", **HX),
+        client.get(f"/settings/api-keys/{key.pk}/regenerate/"),
+        client.get(f"/settings/api-keys/{key.pk}/revoke/", **HX),
+        client.get("/settings/api-keys/new/"),
+        client.get("/settings/audit-log/"),
+    ]
+    for response in later:
+        assert response.status_code == 200
+        assert secret not in response.content.decode()
+        assert not SECRET.search(response.content.decode())
+    # Nowhere else either: not the session, not a message, not the cache, not a cookie.
+    session = client.session
+    assert all(secret not in str(value) for value in session.values())
+    assert all(secret not in morsel.value for morsel in client.cookies.values())
+    cache = caches["default"]
+    stored = getattr(cache, "_cache", {})
+    assert all(secret.encode() not in value for value in stored.values() if isinstance(value, bytes))
+    assert secret not in key.secret_digest
+
+
+def test_regenerate_dialog_and_reveal(demo, login, make_key, api):
+    old = make_key(name="rotating")
+    client = login("advanced@acme.test")
+    dialog = client.get(f"/settings/api-keys/{old.key.pk}/regenerate/", **HX)
+    html = dialog.content.decode()
+    assert not is_full_page(dialog) and 'role="dialog"' in html
+    assert "Integrations using the current secret will stop working" in html
+    for label in ("Stop now", "After 1 hour", "After 24 hours", "After 7 days"):
+        assert label in html
+    assert re.search(r'value="0"[^>]* checked', html)
+    assert ">Regenerate</button>" in html
+    assert is_full_page(client.get(f"/settings/api-keys/{old.key.pk}/regenerate/"))
+
+    response = client.post(f"/settings/api-keys/{old.key.pk}/regenerate/", {"grace_period": "0"}, **HX)
+    assert "no-store" in response.headers["Cache-Control"]
+    new_secret = secret_in(response)
+    assert new_secret != old.secret and "has stopped working" in response.content.decode()
+    assert "<code>http://testserver/api/v1</code>" in response.content.decode()  # a portal key
+    client.logout()
+    assert api("get", "/api/v1/key", old.secret).status_code == 401
+    assert api("get", "/api/v1/key", new_secret).status_code == 200
+
+
+def test_regenerate_with_grace_keeps_the_old_secret(demo, login, make_key, api):
+    old = make_key(name="rolling")
+    client = login("advanced@acme.test")
+    response = client.post(f"/settings/api-keys/{old.key.pk}/regenerate/", {"grace_period": "3600"})
+    assert is_full_page(response)
+    new_secret = secret_in(response)
+    assert "keeps working until" in response.content.decode()
+    key = ApiKey.objects.get()
+    assert timedelta(minutes=59) < key.previous_expires_at - timezone.now() <= timedelta(hours=1)
+    detail = client.get(f"/settings/api-keys/{key.pk}/").content.decode()
+    assert "The previous secret still works until" in detail
+    client.logout()
+    assert api("get", "/api/v1/key", old.secret).status_code == 200
+    assert api("get", "/api/v1/key", new_secret).status_code == 200
+
+
+def test_regenerate_bad_grace_and_revoked_key_are_errors(demo, login, make_key):
+    issued = make_key(name="r")
+    client = login("advanced@acme.test")
+    response = client.post(f"/settings/api-keys/{issued.key.pk}/regenerate/", {"grace_period": "99"}, **HX)
+    assert 'id="grace-error"' in response.content.decode()
+    assert not SECRET.search(response.content.decode())
+    ApiKey.objects.filter(pk=issued.key.pk).update(revoked_at=timezone.now())
+    response = client.post(f"/settings/api-keys/{issued.key.pk}/regenerate/", {"grace_period": "0"}, **HX)
+    assert "it cannot be regenerated" in response.content.decode()
+    assert not SECRET.search(response.content.decode())
+
+
+def test_revoke_confirmation_and_result(demo, login, make_key, api):
+    issued = make_key(name="doomed")
+    client = login("advanced@acme.test")
+    dialog = client.get(f"/settings/api-keys/{issued.key.pk}/revoke/", **HX).content.decode()
+    assert 'role="dialog"' in dialog and "cannot be undone and takes effect at once" in dialog
+    assert ">Revoke</button>" in dialog
+    response = client.post(f"/settings/api-keys/{issued.key.pk}/revoke/", **HX)
+    assert response.status_code == 200 and response["HX-Redirect"] == f"/settings/api-keys/{issued.key.pk}/"
+    detail = client.get(f"/settings/api-keys/{issued.key.pk}/").content.decode()
+    assert "Revoked</strong> by advanced@acme.test on" in detail
+    assert "is revoked" in detail  # the message
+    assert ">Revoke</button>" not in detail and ">Regenerate</button>" not in detail
+    client.logout()
+    assert api("get", "/api/v1/key", issued.secret).status_code == 401
+
+
+def test_revoke_without_javascript_redirects_to_the_detail(demo, login, make_key):
+    issued = make_key(name="doomed")
+    client = login("advanced@acme.test")
+    assert is_full_page(client.get(f"/settings/api-keys/{issued.key.pk}/revoke/"))
+    response = client.post(f"/settings/api-keys/{issued.key.pk}/revoke/")
+    assert response.status_code == 302 and response.url == f"/settings/api-keys/{issued.key.pk}/"
+
+
+# ---------------------------------------------------------------- detail
+
+
+def test_detail_full_and_partial_with_usage(demo, login, make_key):
+    issued = make_key(name="busy", scopes=["api-keys:read", "api-keys:write"])
+    key = issued.key
+    today = timezone.now().date()
+    KeyUsageDay.objects.create(
+        key=key, day=today, total=100, success=90, client_errors=4, denied=2, rate_limited=3, server_errors=1
+    )
+    KeyUsageDay.objects.create(key=key, day=today - timedelta(days=3), total=20, success=20)
+    KeyUsageDay.objects.create(key=key, day=date(2000, 1, 1), total=5, success=5)  # counted, not charted
+    seen = timezone.now() - timedelta(minutes=5)
+    ApiKey.objects.filter(pk=key.pk).update(
+        last_used_at=seen,
+        recent_ips=[{"ip": "203.0.113.7", "seen": seen.isoformat()}, {"ip": "198.51.100.2"}],
+    )
+    client = login("support@acme.test")
+    response = client.get(f"/settings/api-keys/{key.pk}/")
+    assert is_full_page(response)
+    html = response.content.decode()
+    assert key.client_id in html and "api-keys:write" in html
+    assert "<dt>Total calls</dt><dd>125</dd>" in html
+    assert "<dt>Success rate</dt><dd>92.0%</dd>" in html
+    assert "<dt>Errors</dt><dd>7</dd>" in html
+    assert "<dt>Rate-limited calls</dt><dd>3</dd>" in html
+    assert "203.0.113.7" in html and "198.51.100.2" in html
+    assert '<svg class="usage-chart"' in html and 'role="img"' in html
+    assert '<title id="usage-chart-title">' in html and '<desc id="usage-chart-desc">' in html
+    assert "120 calls in the last 30 days" in html
+    assert "Key created" in html  # its audit events
+    # Support: no actions.
+    assert ">Regenerate</button>" not in html and ">Revoke</button>" not in html
+    partial = client.get(f"/settings/api-keys/{key.pk}/", **HX)
+    assert not is_full_page(partial) and 'id="key-detail-body"' in partial.content.decode()
+
+
+def test_detail_of_someone_elses_key_is_not_found(demo, login, make_key):
+    globex_key = make_key(organization=demo.globex, name="theirs").key
+    advanced_key = make_key(name="above", role=Role.ADVANCED_ADMIN).key
+    client = login("advanced@acme.test")
+    assert client.get(f"/settings/api-keys/{globex_key.pk}/").status_code == 404
+    assert client.get("/settings/api-keys/not-a-uuid/").status_code == 404
+    client = login("adminapi@acme.test")
+    assert client.get(f"/settings/api-keys/{advanced_key.pk}/").status_code == 404
+    assert client.post(f"/settings/api-keys/{advanced_key.pk}/revoke/").status_code == 404
+    assert "above" not in client.get("/settings/api-keys/").content.decode()
+    assert ApiKey.objects.get(pk=advanced_key.pk).revoked_at is None
+
+
+# ---------------------------------------------------------------- roles × views × methods
+
+ALLOWED = {"advanced", "adminapi"}
+READERS = {"advanced", "adminapi", "support"}
+
+
+def _views(key_id):
+    """(name, method, path, data, who gets the success status, success status)."""
+    return [
+        ("list", "get", "/settings/api-keys/", None, READERS, 200),
+        ("create form", "get", "/settings/api-keys/new/", None, ALLOWED, 200),
+        ("scopes", "get", "/settings/api-keys/new/scopes/", None, ALLOWED, 200),
+        ("create", "post", "/settings/api-keys/new/", "create", ALLOWED, 200),
+        ("detail", "get", f"/settings/api-keys/{key_id}/", None, READERS, 200),
+        ("regenerate form", "get", f"/settings/api-keys/{key_id}/regenerate/", None, ALLOWED, 200),
+        (
+            "regenerate",
+            "post",
+            f"/settings/api-keys/{key_id}/regenerate/",
+            {"grace_period": "0"},
+            ALLOWED,
+            200,
+        ),
+        ("revoke form", "get", f"/settings/api-keys/{key_id}/revoke/", None, ALLOWED, 200),
+        ("revoke", "post", f"/settings/api-keys/{key_id}/revoke/", {}, ALLOWED, 302),
+        ("audit log", "get", "/settings/audit-log/", None, READERS, 200),
+    ]
+
+
+VIEW_NAMES = [v[0] for v in _views("x")]
+WHO = {
+    "advanced": ROLE_EMAILS[Role.ADVANCED_ADMIN],
+    "adminapi": ROLE_EMAILS[Role.ADMIN_API],
+    "admin": ROLE_EMAILS[Role.ADMIN],
+    "support": ROLE_EMAILS[Role.SUPPORT],
+    "viewer": ROLE_EMAILS[Role.VIEWER],
+}
+
+
+@pytest.mark.parametrize("view", VIEW_NAMES)
+@pytest.mark.parametrize("who", [*WHO, "anonymous", "superuser"])
+def test_role_matrix(demo, client, make_key, who, view):
+    # An Admin + API key on the root account: every manager may act on it.
+    key = make_key(name="shared", role=Role.ADMIN_API).key
+    name, method, path, data, allowed, success = next(v for v in _views(key.pk) if v[0] == view)
+    if data == "create":
+        data = form_data(demo, role=int(Role.ADMIN_API))
+    if who == "anonymous":
+        pass
+    elif who == "superuser":
+        client.force_login(demo.user("root@acme.test"))
+    else:
+        client.force_login(demo.user(WHO[who]))
+    before = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count()
+    response = getattr(client, method)(path, data or {})
+    if who == "anonymous":
+        assert response.status_code == 302 and response.url.startswith("/login/")
+        return
+    expected = success if who in allowed else 403
+    assert response.status_code == expected, (who, name, response.status_code)
+    denied = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED)
+    if expected == 403:
+        # Every refusal is an audit event, with who, what and from where.
+        assert denied.count() == before + 1
+        event = denied.latest("occurred_at")
+        assert event.details["path"] == path and event.ip == "127.0.0.1"
+        assert (
+            event.actor_label == (demo.user("root@acme.test") if who == "superuser" else WHO[who]).__str__()
+        )
+        assert "Not allowed" in response.content.decode()
+    else:
+        assert denied.count() == before
+
+
+@pytest.mark.parametrize("who", ["support", "admin", "viewer"])
+def test_htmx_requests_are_refused_too(demo, login, make_key, who):
+    key = make_key(name="k", role=Role.ADMIN_API).key
+    client = login(WHO[who])
+    assert client.get("/settings/api-keys/new/", **HX).status_code == 403
+    assert client.post(f"/settings/api-keys/{key.pk}/revoke/", **HX).status_code == 403
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+
+
+def test_support_sees_no_manage_controls(demo, login, make_key):
+    make_key(name="visible")
+    html = login("support@acme.test").get("/settings/api-keys/").content.decode()
+    assert "visible" in html and "+ Add API Key" not in html
+
+
+def test_settings_menu_hides_what_the_role_cannot_use(demo, login):
+    html = login("support@acme.test").get("/settings/api-keys/").content.decode()
+    assert 'href="/settings/api-keys/">API Keys</a>' in html and ">Audit log</a>" in html
+
+
+# ---------------------------------------------------------------- audit log
+
+
+def test_audit_log_full_partial_filters_and_pagination(demo, login, make_key):
+    issued = make_key(name="audited")
+    client = login("advanced@acme.test")
+    client.post(f"/settings/api-keys/{issued.key.pk}/revoke/")
+    login("viewer@acme.test").get("/settings/api-keys/")  # a refusal
+    client = login("advanced@acme.test")
+    full = client.get("/settings/audit-log/")
+    assert is_full_page(full)
+    html = full.content.decode()
+    for label in ("Action", "Actor", "Key", "From", "To"):
+        assert f">{label}</label>" in html
+    assert "Key revoked" in html and "Permission denied" in html
+    partial = client.get("/settings/audit-log/", {"action": "key.revoked"}, **HX)
+    body = partial.content.decode()
+    assert not is_full_page(partial) and body.lstrip().startswith('<div id="audit-table"')
+    assert "Key revoked" in body and "Permission denied</span>" not in body
+    assert f'<a href="/settings/api-keys/{issued.key.pk}/">audited</a>' in body
+
+    def rows(**params) -> int:
+        return client.get("/settings/audit-log/", params, **HX).content.decode().count("<tr>") - 1
+
+    assert rows(actor="viewer@", action="permission.denied") == 1
+    assert rows(key="audited") == 2  # created (by the test system actor) and revoked
+    assert rows(key=issued.key.client_id[:12]) == 2
+    today = timezone.now().date()
+    assert rows(date_from=today.isoformat(), date_to=today.isoformat()) >= 3
+    assert "No events match" in client.get("/settings/audit-log/", {"date_to": "2000-01-01"}).content.decode()
+    assert client.get("/settings/audit-log/", {"date_from": "not a date"}).status_code == 200
+
+
+def test_audit_log_is_newest_first_and_paginated(demo, login, make_key):
+    for n in range(55):
+        make_key(name=f"k{n:02d}")
+    client = login("advanced@acme.test")
+    html = client.get("/settings/audit-log/", {"action": "key.created"}).content.decode()
+    assert "Showing 1–50 of 55 events" in html
+    names = re.findall(r"name: (k\d\d)", html)
+    assert names[0] == "k54" and names == sorted(names, reverse=True)
+    page2 = client.get("/settings/audit-log/", {"action": "key.created", "page": 2}, **HX).content.decode()
+    assert "Showing 51–55 of 55 events" in page2
+
+
+def test_audit_log_of_another_tenant_is_not_shown(demo, login, make_key):
+    make_key(organization=demo.globex, name="globex secret project")
+    html = login("advanced@acme.test").get("/settings/audit-log/").content.decode()
+    assert "globex secret project" not in html
+
+
+def test_audit_log_hides_keys_above_an_admin_api_users_role(demo, login, make_key):
+    above = make_key(name="top secret integration", role=Role.ADVANCED_ADMIN).key
+    mine = make_key(name="team integration", role=Role.ADMIN_API).key
+    html = login("adminapi@acme.test").get("/settings/audit-log/", {"action": "key.created"}).content.decode()
+    assert "team integration" in html and mine.client_id in html
+    assert "top secret integration" not in html and above.client_id not in html
+    assert "A key above your role" in html
