@@ -294,7 +294,8 @@ class Application(models.Model):
 
     @property
     def endpoint(self) -> str:
-        return self.base_url.rstrip("/") + "/api"
+        # SPEC §2: base_url + "/api"; the portal's own REST API is versioned under it.
+        return self.base_url.rstrip("/") + ("/api/v1" if self.is_portal else "/api")
 
     def scope_names(self) -> list[str]:
         return [str(s) for s in self.scopes.all()]

@@ -58,15 +58,21 @@ def get_visible_key(actor: Actor, key_id: str | uuid.UUID) -> ApiKey:
 
 
 def visible_audit_events(actor: Actor) -> QuerySet[AuditEvent]:
-    """The organization's events; for non-root users only those of their account subtree."""
+    """The organization's events: for a non-root user only those of its account subtree, and for a
+    manager no events about keys above its own role (the same rule as :func:`visible_keys`)."""
     events = AuditEvent.objects.filter(organization_id=actor.organization_id)
     if actor.is_system:
         return events
     if actor.user is None:
         return events.none()
-    paths = [path for path, _ in permissions.key_view_grants(actor.user)]
-    if not paths:
+    grants = permissions.key_view_grants(actor.user)
+    if not grants:
         return events.none()
-    if any(path.count("/") == 1 for path in paths):  # a root membership sees everything
-        return events
-    return events.filter(reduce(or_, [Q(account__path__startswith=p) for p in paths]))
+    parts = []
+    for path, max_role in grants:
+        # A root membership also sees events tied to no account (sign-ins, refusals).
+        where = Q() if path.count("/") == 1 else Q(account__path__startswith=path)
+        if max_role is not None:
+            where &= Q(key__isnull=True) | Q(key__role__lte=max_role)
+        parts.append(where)
+    return events.filter(reduce(or_, parts))

@@ -171,3 +171,18 @@ def test_audit_log_of_a_branch_user_shows_only_its_subtree(client, demo, make_us
     client.force_login(demo.user("north-admin@acme.test"))
     body = client.get("/settings/audit-log/").content.decode()
     assert "north-key" in body and "south-key" not in body
+
+
+def test_audit_log_hides_events_about_keys_above_the_users_role(client, demo, make_key):
+    from keys.actors import Actor
+    from keys.selectors import visible_audit_events
+    from keys.services import revoke_key
+
+    above = make_key(name="very-secret-advanced-key", role=Role.ADVANCED_ADMIN)
+    revoke_key(actor=Actor.system(demo.acme.pk), key=above.key)
+    events = visible_audit_events(Actor.for_user(demo.user(API)))
+    assert not events.filter(key=above.key).exists()
+    assert visible_audit_events(Actor.for_user(demo.user(ADV))).filter(key=above.key).count() == 2
+    assert visible_audit_events(Actor.for_user(demo.user(SUP))).filter(key=above.key).count() == 2
+    client.force_login(demo.user(API))
+    assert "very-secret-advanced-key" not in client.get("/settings/audit-log/").content.decode()
