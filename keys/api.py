@@ -11,7 +11,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Query, Schema, Status
@@ -95,6 +95,14 @@ def _invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
 @api.exception_handler(ServiceError)
 def _refused(request: HttpRequest, exc: ServiceError) -> HttpResponse:
     return errors.error_response(exc.status, exc.code, exc.message)
+
+
+@api.exception_handler(DataError)
+def _unstorable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # e.g. a NUL character, which PostgreSQL text cannot hold: the input is wrong, not the server.
+    return errors.error_response(
+        400, "validation_error", "The request contains characters that are not allowed."
+    )
 
 
 @api.exception_handler(DatabaseError)
@@ -224,7 +232,8 @@ class ListQuery(Schema):
     limit: int = Field(default=50, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=1_000_000)
     status: Literal["active", "expired", "revoked"] | None = None
-    search: str | None = Field(default=None, max_length=128)
+    # No NUL: PostgreSQL text cannot hold one, and no key name contains one.
+    search: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00]*$")
 
 
 # ---- helpers ----

@@ -259,3 +259,10 @@ def test_production_cookie_and_transport_settings():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout
     assert out.split() == ["True", "True", "True", "True", "True", "31536000", "28800"]
+
+
+@pytest.mark.parametrize("field", ["account", "application"])
+def test_nul_characters_in_lookups_are_a_400(api, make_key, field):
+    body = {"name": "n", "scopes": ["api-keys:read"], field: "bad\x00value"}
+    response = api("post", "/api/v1/org/api-keys", make_key().secret, json=body)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
