@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+from tests.deployment import ROOT, free_port, manage_command, production_env, start_gunicorn
+
 PG_BIN = next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)), None)
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -39,12 +39,6 @@ if not PG_BIN or not REDIS_SERVER:
     pytest.skip("needs PostgreSQL server binaries and redis-server", allow_module_level=True)
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _as_postgres(*cmd: str) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
 
@@ -52,7 +46,7 @@ def _as_postgres(*cmd: str) -> list[str]:
 class PrivatePostgres:
     def __init__(self, base: Path) -> None:
         self.dir = base / "pgdata"
-        self.port = _port()
+        self.port = free_port()
         base.chmod(0o777)
         subprocess.run(
             _as_postgres(f"{PG_BIN}/initdb", "-D", str(self.dir), "-A", "trust", "-U", "postgres"),
@@ -96,7 +90,7 @@ class PrivatePostgres:
 
 class PrivateRedis:
     def __init__(self) -> None:
-        self.port = _port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
         self.start()
@@ -136,32 +130,10 @@ def stack():
     base = Path(tempfile.mkdtemp(prefix="akp-faults-"))
     pg = PrivatePostgres(base)
     redis = PrivateRedis()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CACHE_URL"}}
-    env.update(
-        DEBUG="0",
-        SECRET_KEY="faults-" + "f" * 60,
-        KEY_PEPPERS="faults-pepper",
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=pg.url,
-        REDIS_URL=redis.url,
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        USAGE_FLUSH_INTERVAL_SECONDS="1",
-        CONN_MAX_AGE="60",
+    env = production_env(
+        pg.url, "faults", REDIS_URL=redis.url, USAGE_FLUSH_INTERVAL_SECONDS="1", CONN_MAX_AGE="60"
     )
-
-    def manage(*args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+    manage = manage_command(env)
 
     manage("migrate", "--noinput", "-v0")
     manage("seed_demo")
@@ -179,23 +151,8 @@ def stack():
             "--json",
         )
     )
-    port = _port()
     log = base / "gunicorn.log"
-    server = subprocess.Popen(
-        [GUNICORN, "portal.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.1)
+    server, url = start_gunicorn(env, stdout=log.open("w"))
     yield {
         "url": url,
         "secret": key["key"],

@@ -9,17 +9,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+from tests.deployment import ROOT, manage_command, production_env, start_gunicorn
+
 SECONDS = int(os.environ.get("LOAD_SECONDS", "60"))
 
 pytestmark = pytest.mark.faults
@@ -60,30 +57,8 @@ def _rss_kb(pid: int) -> int:
 
 
 def test_sustained_load_has_no_errors_and_flat_memory(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CACHE_URL"}}
-    env.update(
-        DEBUG="0",
-        SECRET_KEY="load-" + "l" * 60,
-        KEY_PEPPERS="load-pepper",
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="portal.settings",
-    )
-
-    def manage(*args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
+    env = production_env(f"sqlite:///{tmp_path / 'db.sqlite3'}", "load")
+    manage = manage_command(env)
     manage("migrate", "--noinput", "-v0")
     manage("seed_demo")
     made = subprocess.run(
@@ -93,26 +68,9 @@ def test_sustained_load_has_no_errors_and_flat_memory(tmp_path):
     assert len(secrets) == 20
     script = tmp_path / "keys.lua"
     script.write_text(LUA % ", ".join(f'"{s}"' for s in secrets))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path / "server.log"
-    server = subprocess.Popen(
-        [GUNICORN, "portal.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_gunicorn(env, stdout=log.open("w"))
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
         subprocess.run(
             ["wrk", "-t2", "-c16", "-d3s", "-s", str(script), url], check=True, capture_output=True
         )

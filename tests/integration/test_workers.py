@@ -9,9 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -20,45 +17,17 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+from tests.deployment import manage_command, production_env, start_gunicorn
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
     """A database with the demo data, and a way to start gunicorn on it."""
     work = tmp_path_factory.mktemp("workers")
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CACHE_URL"}}
-    env.update(
-        DEBUG="0",
-        SECRET_KEY="workers-test-" + "k" * 50,
-        KEY_PEPPERS="workers-test-pepper",
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="portal.settings",
-    )
-
-    def manage(*args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
+    env = production_env(f"sqlite:///{work / 'db.sqlite3'}", "workers-test")
+    manage = manage_command(env)
     manage("migrate", "--noinput", "-v0")
     manage("seed_demo")
     return work, env, manage
@@ -84,37 +53,11 @@ def _new_key(manage, name: str, *extra: str) -> dict:
 
 class Gunicorn:
     def __init__(self, work: Path, env: dict[str, str], name: str) -> None:
-        self.port = _port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.access_log = work / f"{name}-access.log"
-        self.proc = subprocess.Popen(
-            [
-                GUNICORN,
-                "portal.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "2",
-                "--access-logfile",
-                str(self.access_log),
-                "--access-logformat",
-                "%(p)s %(s)s %(U)s",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        self.proc, self.url = start_gunicorn(
+            env,
+            extra_args=["--access-logfile", str(self.access_log), "--access-logformat", "%(p)s %(s)s %(U)s"],
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("gunicorn did not start")
 
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
