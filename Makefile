@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install run serve test test-browser test-faults lint format lock check-deploy chromium clean bench
+.PHONY: install run serve test test-browser test-faults lint format lock check-deploy chromium clean bench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: install chromium
 test-browser: install chromium
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
+# Refresh the screenshots in docs/ that the README links to (taken by the browser tests).
+screenshots: install chromium
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -k "reveal or grace" $(PYTEST_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -69,4 +73,4 @@ bench: install
 
 # Faults under traffic on a private PostgreSQL and Redis (stopped and started by the tests).
 test-faults: install
-	$(BIN)/python -m pytest tests/faults -s -o addopts="-q --strict-markers" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/faults -s -o addopts="--strict-markers -ra" $(PYTEST_ARGS)
