@@ -281,6 +281,26 @@ def test_audit_events_are_append_only(demo):
     assert AuditEvent.objects.get().actor_label == "advanced@acme.test"
 
 
+def test_the_database_itself_refuses_to_change_audit_events(demo):
+    """Raw SQL, past the ORM: a trigger refuses UPDATE (both databases) and DELETE (PostgreSQL)."""
+    from django.db import DatabaseError, connection, transaction
+
+    create(demo)
+    event = AuditEvent.objects.get()
+    table = AuditEvent._meta.db_table
+    statements = [f"UPDATE {table} SET actor_label = 'someone else' WHERE id = %s"]
+    if connection.vendor == "postgresql":
+        statements.append(f"DELETE FROM {table} WHERE id = %s")
+    for statement in statements:
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement, [event.pk])
+    assert AuditEvent.objects.get().actor_label == "advanced@acme.test"
+
+
 def test_suggested_names_are_unique(demo, make_key):
     assert services.suggest_key_name(demo.acme, demo.incharge) == "InCharge key 1"
     make_key(application=demo.incharge, name="InCharge key 1", scopes=["billing:read"])
