@@ -1,0 +1,137 @@
+"""Bad input in the portal's forms and filters: a clear form error or a 404, never a 500, and
+nothing written (issue 6, item 6). Runs on SQLite and PostgreSQL (which refuses NUL in text)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from keys.models import ApiKey
+from tests.integration.test_portal_keys import HX, field_error, form_data
+
+pytestmark = pytest.mark.django_db
+
+NUL = "\x00"
+LONG = "x" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"name": f"nul{NUL}name"}, "name", "Null characters are not allowed"),
+        ({"name": LONG}, "name", "the limit is 128"),
+        ({"name": "é" * 129}, "name", "the limit is 128"),
+        ({"application": NUL}, "application", "Null characters are not allowed"),
+        ({"application": "9" * 400}, "application", "Select a valid choice"),
+        ({"account": f"1{NUL}"}, "account", "Null characters are not allowed"),
+        ({"role": NUL}, "role", "Select a valid choice"),
+        ({"expiry": "custom", "expiry_days": "9" * 500}, "expiry_days", "between 1 and 3650 days"),
+        ({"expiry": "custom", "expiry_days": f"3{NUL}"}, "expiry_days", "Enter a whole number"),
+        ({"expiry": NUL}, "expiry", "Select a valid choice"),
+    ],
+)
+@pytest.mark.parametrize("htmx", [False, True])
+def test_create_form_bad_values_are_errors_next_to_their_field(demo, login, overrides, field, message, htmx):
+    response = login("advanced@acme.test").post(
+        "/settings/api-keys/new/", form_data(demo, **overrides), **(HX if htmx else {})
+    )
+    assert response.status_code == 200
+    assert message in field_error(response, field)
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize("scopes", [[f"api-keys:read{NUL}"], [LONG], ["api-keys:read"] * 5_000])
+def test_create_form_bad_scopes_are_refused(demo, login, scopes):
+    response = login("advanced@acme.test").post("/settings/api-keys/new/", form_data(demo, scopes=scopes))
+    body = response.content.decode()
+    if len(scopes) > 1_000:  # DATA_UPLOAD_MAX_NUMBER_FIELDS: Django's 400 page, before any view
+        assert response.status_code == 400 and "Bad request" in body
+    else:
+        assert response.status_code == 200
+        assert 'id="scopes-error"' in body and "Select a valid choice" in body
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"q": NUL},
+        {"q": LONG},
+        {"status": NUL},
+        {"application": NUL, "role": "9" * 400, "account": "-1", "created_by": "x"},
+        {"sort": NUL},
+        {"sort": "-" + LONG},
+        {"page": "9" * 30},
+        {"page": NUL},
+        {"page": "-1"},
+    ],
+)
+@pytest.mark.parametrize("htmx", [False, True])
+def test_key_list_with_bad_filters_still_answers(demo, login, make_key, query, htmx):
+    make_key(name="still listed")
+    response = login("advanced@acme.test").get("/settings/api-keys/", query, **(HX if htmx else {}))
+    assert response.status_code == 200
+    # A filter value that cannot be valid is ignored, not an error page: the key is still listed.
+    assert "still listed" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"actor": NUL, "key": NUL},
+        {"actor": LONG},
+        {"action": NUL},
+        {"date_from": "2026-13-45", "date_to": "9" * 100},
+        {"page": "9" * 30},
+    ],
+)
+def test_audit_log_with_bad_filters_still_answers(demo, login, query):
+    response = login("advanced@acme.test").get("/settings/audit-log/", query)
+    assert response.status_code == 200
+
+
+def test_scope_catalogue_fragment_with_a_bad_application(demo, login):
+    response = login("advanced@acme.test").get("/settings/api-keys/new/scopes/", {"application": NUL}, **HX)
+    assert response.status_code in (200, 400)
+
+
+@pytest.mark.parametrize("grace", [NUL, LONG, "-1", "604801"])
+def test_regenerate_with_a_bad_grace_period_changes_nothing(demo, login, make_key, grace):
+    from keys.services import verify_key
+
+    issued = make_key()
+    response = login("advanced@acme.test").post(
+        f"/settings/api-keys/{issued.key.pk}/regenerate/", {"grace_period": grace}
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert verify_key(presented=issued.secret) is not None
+
+
+@pytest.mark.parametrize("path", ["/settings/api-keys/%00/", "/settings/applications/%00/"])
+def test_nul_in_a_path_is_not_found(demo, login, path):
+    assert login("advanced@acme.test").get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"username": f"advanced{NUL}@acme.test", "password": "acme-demo-2026"},
+        {"username": LONG, "password": "p" * 100_000},
+        {"username": "advanced@acme.test", "password": NUL},
+    ],
+)
+def test_login_with_bad_input_is_a_form_error(demo, data):
+    response = Client().post("/login/", data)
+    assert response.status_code == 200
+    assert "_auth_user_id" not in response.wsgi_request.session
+
+
+def test_password_change_with_bad_input_is_a_form_error(demo, login):
+    client = login("advanced@acme.test")
+    response = client.post(
+        "/password/", {"old_password": NUL, "new_password1": LONG, "new_password2": f"b{NUL}"}
+    )
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode() or "field-error" in response.content.decode()
+    assert demo.user("advanced@acme.test").check_password("acme-demo-2026")
