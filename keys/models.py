@@ -100,6 +100,9 @@ class ApiKey(models.Model):
         editable=False,
         help_text='[{"ip": "...", "seen": "ISO time"}], newest first',
     )
+    expiry_notice_sent_for = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="The expiry that notify_expiring_keys announced."
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 

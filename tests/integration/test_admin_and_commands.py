@@ -1,14 +1,16 @@
 """The Django admin (superusers only, no secrets, append-only audit) and the management commands."""
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from keys import credentials, usage
+from keys.actors import Actor
 from keys.models import ApiKey, AuditAction, AuditEvent, KeyUsageDay
-from keys.services import verify_key
+from keys.services import revoke_key, update_key, verify_key
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +188,60 @@ def test_flush_usage_command(api, make_key):
     assert "Flushed 1" in out.getvalue()
     assert KeyUsageDay.objects.get(key=issued.key).total == 1
     assert usage.buffer.pending() == 0
+
+
+# ---- notify_expiring_keys ----
+
+
+def _notify(*args: str) -> str:
+    out = StringIO()
+    call_command("notify_expiring_keys", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_expiring_keys_are_announced_once_to_everyone_who_may_manage_them(demo, make_key):
+    from django.core import mail
+
+    from accounts.models import Role
+
+    soon = make_key(name="erp nightly", role=Role.ADMIN_API, expires_in_days=3)
+    above = make_key(name="scada bridge", role=Role.ADVANCED_ADMIN, expires_in_days=5)
+    make_key(name="later", expires_in_days=30)
+    make_key(name="forever")
+    revoked = make_key(name="gone", expires_in_days=2)
+    revoke_key(actor=Actor.system(demo.acme.pk), key=revoked.key)
+    make_key(name="globex soon", organization=demo.globex, expires_in_days=1)
+
+    assert "Would send 3 email(s) about 3 key(s)" in _notify("--dry-run")
+    assert mail.outbox == []
+    assert "Sent 3 email(s) about 3 key(s) expiring within 7 days." in _notify()
+    by_recipient = {m.to[0]: m for m in mail.outbox}
+    # Advanced Admin may manage both Acme keys, Admin + API only the one at its role; Admin,
+    # Support and Viewer manage nothing; Globex hears only about its own key.
+    assert set(by_recipient) == {"advanced@acme.test", "adminapi@acme.test", "advanced@globex.test"}
+    advanced = by_recipient["advanced@acme.test"]
+    assert advanced.subject == "2 API keys expire soon"
+    assert "erp nightly" in advanced.body and "scada bridge" in advanced.body
+    assert soon.key.client_id in advanced.body and f"/settings/api-keys/{soon.key.pk}/" in advanced.body
+    assert "scada bridge" not in by_recipient["adminapi@acme.test"].body
+    assert by_recipient["adminapi@acme.test"].subject == "1 API key expires soon"
+    assert "erp nightly" not in by_recipient["advanced@globex.test"].body
+    for message in mail.outbox:
+        for issued in (soon, above):
+            assert issued.secret not in message.body
+
+    # Running again announces nothing new; an earlier expiry is announced again.
+    assert "Sent 0 email(s) about 0 key(s)" in _notify()
+    update_key(
+        actor=Actor.system(demo.acme.pk),
+        key=ApiKey.objects.get(pk=soon.key.pk),
+        expires_at=soon.key.expires_at - timedelta(days=2),
+    )
+    assert "Sent 2 email(s) about 1 key(s)" in _notify()
+    # "later" expires in 30 days and only an Advanced Admin may manage it.
+    assert _notify("--days", "30").startswith("Sent 1 email(s) about 1 key(s) expiring within 30 days")
+
+
+def test_notify_expiring_keys_refuses_a_bad_window(demo):
+    with pytest.raises(CommandError, match="invalid choice"):
+        call_command("notify_expiring_keys", "--days", "0")
