@@ -266,3 +266,109 @@ def test_nul_characters_in_lookups_are_a_400(api, make_key, field):
     body = {"name": "n", "scopes": ["api-keys:read"], field: "bad\x00value"}
     response = api("post", "/api/v1/org/api-keys", make_key().secret, json=body)
     assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
+
+
+def test_sessions_time_out_and_logout_ends_them_on_the_server(demo, settings):
+    """The session cookie carries SESSION_COOKIE_AGE; the server refuses the session once it is
+    older than that (even if a client keeps sending the cookie), and after logout a copied cookie
+    is worth nothing."""
+    from django.contrib.sessions.models import Session
+    from django.test import Client
+    from django.utils import timezone
+
+    client = Client()
+    response = client.post("/login/", {"username": "advanced@acme.test", "password": "acme-demo-2026"})
+    assert response.status_code == 302
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert int(cookie["max-age"]) == settings.SESSION_COOKIE_AGE == 8 * 3600
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert client.get("/settings/api-keys/").status_code == 200
+
+    session = Session.objects.get(session_key=cookie.value)
+    assert session.expire_date <= timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    Session.objects.filter(pk=session.pk).update(expire_date=timezone.now() - timedelta(seconds=1))
+    expired = client.get("/settings/api-keys/")
+    assert expired.status_code == 302 and expired["Location"].startswith("/login/")
+
+    client = Client()
+    client.post("/login/", {"username": "advanced@acme.test", "password": "acme-demo-2026"})
+    copied = client.cookies[settings.SESSION_COOKIE_NAME].value
+    client.post("/logout/")
+    replay = Client()
+    replay.cookies[settings.SESSION_COOKIE_NAME] = copied
+    response = replay.get("/settings/api-keys/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_every_audited_action_records_actor_organization_key_utc_time_and_ip(demo, make_key):
+    """Issue 6, item 9: each create, regenerate, revoke, failed key authentication, refused
+    permission and sign-in writes one event, through the interfaces people and programs use."""
+    from datetime import UTC
+
+    from django.test import Client
+
+    from accounts.models import Role
+    from keys.models import ApiKey
+
+    admin_key = make_key(name="automation")
+    reader = make_key(name="reader only", role=Role.SUPPORT, scopes=["api-keys:read"])
+    api_client = Client(REMOTE_ADDR="198.51.100.7")
+    start = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
+
+    def api(method, path, secret, body=None):
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+        if method == "get":
+            return api_client.get(path, **auth)
+        return getattr(api_client, method)(
+            path, data=json.dumps(body or {}), content_type="application/json", **auth
+        )
+
+    created = api(
+        "post", "/api/v1/org/api-keys", admin_key.secret, {"name": "erp", "scopes": ["api-keys:read"]}
+    )
+    key_id = created.json()["id"]
+    api("post", f"/api/v1/org/api-keys/{key_id}/regenerate", admin_key.secret)
+    api("post", "/api/v1/org/api-keys", reader.secret, {"name": "denied", "scopes": ["api-keys:read"]})
+    api("get", "/api/v1/key", "sk_live_" + "0" * 49)
+    api("delete", f"/api/v1/org/api-keys/{key_id}", admin_key.secret)
+
+    people = Client(REMOTE_ADDR="203.0.113.9")
+    people.post("/login/", {"username": "viewer@acme.test", "password": "wrong"})
+    people.post("/login/", {"username": "viewer@acme.test", "password": "acme-demo-2026"})
+    people.get("/settings/api-keys/")  # a Viewer may not see keys: refused and recorded
+    people.post("/logout/")
+
+    erp = ApiKey.objects.get(pk=key_id)
+    automation = f"key automation ({admin_key.key.client_id})"
+    reader_label = f"key reader only ({reader.key.client_id})"
+    expected = [
+        (AuditAction.KEY_CREATED, automation, erp, "198.51.100.7"),
+        (AuditAction.KEY_REGENERATED, automation, erp, "198.51.100.7"),
+        (AuditAction.PERMISSION_DENIED, reader_label, None, "198.51.100.7"),
+        (AuditAction.KEY_AUTH_FAILED, "unauthenticated API client", None, "198.51.100.7"),
+        (AuditAction.KEY_REVOKED, automation, erp, "198.51.100.7"),
+        (AuditAction.LOGIN_FAILED, "viewer@acme.test", None, "203.0.113.9"),
+        (AuditAction.LOGIN_SUCCEEDED, "viewer@acme.test", None, "203.0.113.9"),
+        (AuditAction.PERMISSION_DENIED, "viewer@acme.test", None, "203.0.113.9"),
+        (AuditAction.LOGOUT, "viewer@acme.test", None, "203.0.113.9"),
+    ]
+    events = list(AuditEvent.objects.filter(id__gt=start).order_by("id"))
+    assert [(e.action, e.actor_label, e.key, e.ip) for e in events] == expected
+    before = timezone_now()
+    for event in events:
+        assert event.occurred_at.utcoffset() == timedelta(0) and event.occurred_at.tzinfo is not None
+        assert before - timedelta(minutes=1) < event.occurred_at.astimezone(UTC) <= before
+        if event.action == AuditAction.KEY_AUTH_FAILED:
+            assert event.organization is None  # an unknown key names no organization
+        else:
+            assert event.organization == demo.acme, event.action
+        if event.actor_label == automation:
+            assert event.actor_key == admin_key.key
+        if event.actor_label == "viewer@acme.test" and event.action != AuditAction.LOGIN_FAILED:
+            assert event.actor_user == demo.user("viewer@acme.test")
+
+
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()
