@@ -211,6 +211,10 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         try:
             return services.clean_name(name)
         except services.ServiceError as err:
+            if services.looks_like_secret(name):
+                # Not echoed back into the re-rendered form: the page must not carry a secret.
+                self.data = self.data.copy()
+                self.data[self.add_prefix("name")] = ""
             raise forms.ValidationError(err.message) from None
 
     def clean(self) -> dict:

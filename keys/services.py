@@ -25,6 +25,7 @@ MAX_NAME_LENGTH = 128
 MAX_EXPIRY_DAYS = 3650
 MAX_GRACE_PERIOD = timedelta(days=7)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_SECRET_IN_TEXT = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{8,}")
 
 
 class ServiceError(Exception):
@@ -103,6 +104,10 @@ def _deny(actor: Actor, what: str, message: str, key: ApiKey | None = None, **de
 # ---- validation shared by create and update ----
 
 
+def looks_like_secret(text: str) -> bool:
+    return _SECRET_IN_TEXT.search(text) is not None
+
+
 def clean_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name:
@@ -115,6 +120,14 @@ def clean_name(name: str | None) -> str:
         )
     if _CONTROL_CHARS.search(name):
         raise ServiceError("validation_error", "The name may not contain control characters.", field="name")
+    if looks_like_secret(name):
+        # Names are shown in lists, emails and the audit log: a secret pasted here would leak.
+        raise ServiceError(
+            "validation_error",
+            "The name looks like a Client Secret. Names are shown to everyone who can see the key: "
+            "never put a secret in one (and regenerate that key if the secret is real).",
+            field="name",
+        )
     return name
 
 

@@ -145,6 +145,12 @@ def _page(request: HttpRequest, items: QuerySet, per_page: int) -> Page:
 @require_GET
 def key_list(request: HttpRequest) -> HttpResponse:
     _require_view(request, "view keys")
+    pasted_secret = services.looks_like_secret(request.GET.get("q", ""))
+    if pasted_secret:
+        # Only a digest is stored, so a secret cannot be searched for; and it must not be echoed
+        # back into the search box, the sort and page links, or (htmx) the pushed URL.
+        request.GET = request.GET.copy()
+        del request.GET["q"]
     actor = _actor(request)
     visible = selectors.visible_keys(actor)
     filters = KeyFilterForm(
@@ -177,8 +183,13 @@ def key_list(request: HttpRequest) -> HttpResponse:
         "quota": _quota(request),
         "can_manage": permissions.can_manage_keys(request.user),
         "this_year": timezone.now().year,  # dates of this year are shown without it
+        "pasted_secret": pasted_secret,
     }
-    return _render(request, "keys/key_list.html", "key-table", context)
+    response = _render(request, "keys/key_list.html", "key-table", context)
+    if pasted_secret and _wants_partial(request):
+        query = request.GET.urlencode()
+        response["HX-Replace-Url"] = request.path + (f"?{query}" if query else "")
+    return response
 
 
 COLUMNS = [

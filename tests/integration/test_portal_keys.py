@@ -713,3 +713,37 @@ def _cache_contents() -> list[bytes]:
         return [v for v in store.values() if isinstance(v, bytes)]
     client = cache._cache.get_client(None, write=False)  # Django's RedisCache
     return [client.get(k) or b"" for k in client.scan_iter(count=1000) if client.type(k) == b"string"]
+
+
+# ---------------------------------------------------------------- a secret pasted in the wrong place
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_secret_pasted_as_a_name_is_refused_and_not_echoed(demo, login, make_key, api, htmx):
+    pasted = make_key().secret
+    client = login("advanced@acme.test")
+    response = client.post(
+        "/settings/api-keys/new/", form_data(demo, name=f"prod {pasted}"), **(HX if htmx else {})
+    )
+    assert "looks like a Client Secret" in field_error(response, "name")
+    assert pasted not in response.content.decode() and pasted[8:30] not in response.content.decode()
+    assert not ApiKey.objects.filter(name__contains="sk_live").exists()
+    refused = api("post", "/api/v1/org/api-keys", pasted, json={"name": pasted, "scopes": ["api-keys:read"]})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "validation_error"
+    assert pasted not in refused.content.decode()
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_secret_pasted_into_search_is_not_searched_or_echoed(demo, login, make_key, htmx):
+    issued = make_key(name="findable")
+    client = login("advanced@acme.test")
+    response = client.get(
+        "/settings/api-keys/", {"q": issued.secret, "status": "active"}, **(HX if htmx else {})
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and "looked like a Client Secret" in html
+    assert issued.secret[8:30] not in html and "findable" in html  # the other filters still apply
+    if htmx:
+        assert response["HX-Replace-Url"] == "/settings/api-keys/?status=active"
+    else:
+        assert 'name="q"' in html and f'value="{issued.secret}"' not in html
