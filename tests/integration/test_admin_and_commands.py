@@ -180,7 +180,8 @@ def test_create_api_key_command_obeys_the_key_limit(demo, make_key):
         )
 
 
-def test_flush_usage_command(api, make_key):
+def test_flush_usage_command(api, make_key, settings):
+    settings.USAGE_FLUSH_INTERVAL_SECONDS = 3600  # so that the request cannot flush the buffer itself
     issued = make_key()
     api("get", "/api/v1/key", issued.secret)
     out = StringIO()
