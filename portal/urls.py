@@ -1,9 +1,19 @@
 from django.contrib import admin
+from django.http import HttpRequest
 from django.urls import include, path
 
 from accounts import views as account_views
 from keys.api import api
 from portal import views
+
+
+def _superusers_only(request: HttpRequest) -> bool:
+    # SPEC §1: the Django admin is for platform superusers. It is not tenant-aware, so a tenant's
+    # staff user must get nothing there, even if someone grants it model permissions.
+    return request.user.is_active and request.user.is_superuser
+
+
+admin.site.has_permission = _superusers_only
 
 urlpatterns = [
     path("", account_views.home, name="home"),
