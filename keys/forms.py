@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import forms
 from django.db.models import QuerySet
@@ -13,7 +13,7 @@ from django.urls import reverse
 from accounts import permissions
 from accounts.models import Account, Application, Role, User
 from keys import services
-from keys.models import AuditAction, KeyStatus
+from keys.models import ApiKey, AuditAction, KeyStatus
 
 NEVER = "never"
 CUSTOM = "custom"
@@ -243,6 +243,80 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         if field == "expiry_days" and self.cleaned_data.get("expiry") != CUSTOM:
             field = "expiry"
         self.add_error(field, err.message)
+
+
+class KeyEditForm(ErrorsDescribedMixin, forms.Form):
+    """Rename a key, or bring its expiry earlier: all that may change about a deployed key (SPEC §3)."""
+
+    name = forms.CharField(
+        strip=True,
+        max_length=services.MAX_NAME_LENGTH,
+        error_messages={"required": "Give the key a name."},
+        widget=forms.TextInput(attrs={"maxlength": services.MAX_NAME_LENGTH, "autocomplete": "off"}),
+    )
+    expires_at = forms.DateTimeField(
+        label="Expires at (UTC)",
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"invalid": "Enter a date and time, e.g. 2026-12-31 17:00."},
+    )
+
+    def __init__(self, key: ApiKey, data=None) -> None:
+        self.key = key
+        initial = {"name": key.name, "expires_at": _to_minute(key.expires_at)}
+        super().__init__(data, initial=initial)
+        if key.expires_at is None:
+            self.fields[
+                "expires_at"
+            ].help_text = (
+                "Never expires now. Set a date to make it stop working then; it cannot be extended later."
+            )
+        else:
+            self.fields[
+                "expires_at"
+            ].help_text = (
+                "Only earlier than now set: a key's life cannot be extended (create a new key for that)."
+            )
+
+    def clean_name(self) -> str:
+        try:
+            return services.clean_name(self.cleaned_data["name"])
+        except services.ServiceError as err:
+            if services.looks_like_secret(self.cleaned_data["name"]):
+                self.data = self.data.copy()
+                self.data[self.add_prefix("name")] = ""
+            raise forms.ValidationError(err.message) from None
+
+    def clean_expires_at(self) -> datetime | None:
+        value = self.cleaned_data.get("expires_at")
+        if value is None:
+            if self.key.expires_at is not None:
+                raise forms.ValidationError(
+                    "A key with an expiry cannot be made to never expire; create a new key for that."
+                )
+            return None
+        return value
+
+    @property
+    def new_name(self) -> str | None:
+        name = self.cleaned_data["name"]
+        return name if name != self.key.name else None
+
+    @property
+    def new_expiry(self) -> datetime | None:
+        """The new expiry, or None when the field still shows the current one (to the minute)."""
+        value = self.cleaned_data.get("expires_at")
+        if value is None or value == _to_minute(self.key.expires_at):
+            return None
+        return value
+
+    def add_service_error(self, err: services.ServiceError) -> None:
+        self.add_error(err.field if err.field in self.fields else None, err.message)
+
+
+def _to_minute(moment: datetime | None) -> datetime | None:
+    return moment.replace(second=0, microsecond=0) if moment is not None else None
 
 
 class RegenerateForm(forms.Form):

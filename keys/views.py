@@ -36,6 +36,7 @@ from keys.forms import (
     KEY_SORTS,
     AuditFilterForm,
     KeyCreateForm,
+    KeyEditForm,
     KeyFilterForm,
     RegenerateForm,
     creators_of,
@@ -371,6 +372,7 @@ def _detail_context(request: HttpRequest, key: ApiKey) -> dict:
         "events": events[:KEY_EVENTS_SHOWN],
         "more_events": len(events) > KEY_EVENTS_SHOWN,
         "can_regenerate": can_manage and key.is_active,
+        "can_edit": can_manage and key.revoked_at is None,
         "can_revoke": can_manage and key.revoked_at is None,
         "scope_groups": _group_scopes(key.scopes),
     }
@@ -388,6 +390,32 @@ def key_detail(request: HttpRequest, key_id: str) -> HttpResponse:
     _require_view(request, "view key")
     key = _visible_key(request, key_id)
     return _render(request, "keys/key_detail.html", "key-detail-body", _detail_context(request, key))
+
+
+# ---- edit: rename, or bring the expiry earlier ----
+
+
+@require_http_methods(["GET", "POST"])
+def key_edit(request: HttpRequest, key_id: str) -> HttpResponse:
+    key = _manageable_key(request, key_id, "edit key")
+    if key.revoked_at is not None:
+        raise Http404("A revoked key cannot be changed.")
+    form = KeyEditForm(key, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_key(
+                actor=_actor(request), key=key, name=form.new_name, expires_at=form.new_expiry
+            )
+        except services.ServiceError as err:
+            form.add_service_error(err)
+        else:
+            if form.new_name or form.new_expiry:
+                messages.success(request, "Saved. What the key may do is unchanged.")
+            if _wants_partial(request):
+                return HttpResponseClientRedirect(key.get_absolute_url())
+            return redirect(key)
+    context = {"key": key, "form": form, "cancel_url": key.get_absolute_url()}
+    return _render(request, "keys/key_edit.html", "edit-dialog", context)
 
 
 # ---- regenerate and revoke: a confirmation (dialog or page), then the service ----
@@ -426,6 +454,9 @@ def key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
 # ---- audit log ----
 
 
+UPDATABLE_FIELDS = ("name", "expires_at")
+
+
 def _describe(details: dict) -> str:
     """An event's details as one readable line: "scopes: a, b · expires at: never"."""
     parts = []
@@ -433,6 +464,10 @@ def _describe(details: dict) -> str:
         label = name.replace("_", " ")
         if name == "grace_period_seconds" and isinstance(value, int):
             label, value = "grace period", _duration(value)
+        elif name in UPDATABLE_FIELDS and isinstance(value, list) and len(value) == 2:
+            # An update records [before, after].
+            before, after = (_describe({name: v}).split(": ", 1)[1] for v in value)
+            value = f"{before} → {after}"
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value) or "none"
         elif value is None:

@@ -71,6 +71,13 @@ def test_axe_on_every_key_screen(sign_in, demo, make_key):
     expect(page.get_by_role("dialog")).to_be_visible()
     results["revoke"] = run_axe(page, "revoke dialog")
     page.keyboard.press("Escape")
+    page.get_by_role("button", name="Edit").click()
+    edit = page.get_by_role("dialog")
+    edit.get_by_label("Name").fill("")
+    edit.get_by_role("button", name="Save").click()
+    expect(edit.locator("#id_name_error")).to_be_visible()
+    results["edit with errors"] = run_axe(page, "edit dialog with errors")
+    page.keyboard.press("Escape")
 
     page.goto("/settings/audit-log/")
     results["audit log"] = run_axe(page, "audit log")

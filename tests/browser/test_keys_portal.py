@@ -378,3 +378,26 @@ def test_keyboard_only_creation(sign_in, demo, live_server):
     expect(key_rows(page).filter(has_text="Typed by keyboard")).to_have_count(1)
     assert secret not in page.content()
     assert api_status(page, live_server, secret) == 200
+
+
+def test_edit_renames_and_brings_the_expiry_earlier_from_the_dialog(sign_in, demo, make_key, live_server):
+    issued = make_key(name="Warehouse sync", expires_in_days=60)
+    page = sign_in("advanced@acme.test")
+    page.goto(f"/settings/api-keys/{issued.key.pk}/")
+    page.get_by_role("button", name="Edit").click()
+    dialog = page.get_by_role("dialog", name="Edit “Warehouse sync”")
+    expect(dialog).to_contain_text("to change what a key may do, create a new key")
+    page.keyboard.press("Escape")  # closes without saving
+    expect(dialog).to_have_count(0)
+    page.get_by_role("button", name="Edit").click()
+    dialog = page.get_by_role("dialog", name="Edit “Warehouse sync”")
+    dialog.get_by_label("Expires at (UTC)").fill("2999-01-01T00:00")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator(".field-error")).to_contain_text("can only be brought earlier")
+    sooner = (issued.key.expires_at - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    dialog.get_by_label("Name").fill("Warehouse sync (EU)")
+    dialog.get_by_label("Expires at (UTC)").fill(sooner)
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Warehouse sync (EU)")
+    expect(page.get_by_text("Saved. What the key may do is unchanged.")).to_be_visible()
+    assert api_status(page, live_server, issued.secret) == 200  # same secret, still working

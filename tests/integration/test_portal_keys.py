@@ -747,3 +747,141 @@ def test_a_secret_pasted_into_search_is_not_searched_or_echoed(demo, login, make
         assert response["HX-Replace-Url"] == "/settings/api-keys/?status=active"
     else:
         assert 'name="q"' in html and f'value="{issued.secret}"' not in html
+
+
+# ---------------------------------------------------------------- edit: rename, expiry earlier
+
+
+def _edit(client, key, htmx=False, **data):
+    return client.post(f"/settings/api-keys/{key.pk}/edit/", data, **(HX if htmx else {}))
+
+
+def test_edit_dialog_full_page_and_partial(demo, login, make_key):
+    issued = make_key(name="erp", expires_in_days=30)
+    client = login("advanced@acme.test")
+    detail = client.get(f"/settings/api-keys/{issued.key.pk}/").content.decode()
+    assert 'id="edit-button"' in detail
+    page = client.get(f"/settings/api-keys/{issued.key.pk}/edit/")
+    assert page.status_code == 200 and is_full_page(page)
+    partial = client.get(f"/settings/api-keys/{issued.key.pk}/edit/", **HX)
+    html = partial.content.decode()
+    assert not is_full_page(partial) and 'role="dialog"' in html
+    assert 'value="erp"' in html and 'type="datetime-local"' in html
+    assert issued.key.expires_at.strftime("%Y-%m-%dT%H:%M") in html
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_rename_and_bring_expiry_earlier(demo, login, make_key, api, htmx):
+    from datetime import timedelta
+
+    issued = make_key(name="erp", expires_in_days=30)
+    client = login("advanced@acme.test")
+    sooner = (issued.key.expires_at - timedelta(days=10)).replace(second=0, microsecond=0)
+    response = _edit(
+        client, issued.key, htmx, name="ERP nightly", expires_at=sooner.strftime("%Y-%m-%dT%H:%M")
+    )
+    if htmx:
+        assert response["HX-Redirect"] == f"/settings/api-keys/{issued.key.pk}/"
+    else:
+        assert response.status_code == 302
+    key = ApiKey.objects.get(pk=issued.key.pk)
+    assert key.name == "ERP nightly" and key.expires_at == sooner
+    event = AuditEvent.objects.get(key=key, action=AuditAction.KEY_UPDATED)
+    assert event.details["name"] == ["erp", "ERP nightly"] and event.actor_label == "advanced@acme.test"
+    assert api("get", "/api/v1/key", issued.secret).status_code == 200  # the secret is unchanged
+    detail = client.get(f"/settings/api-keys/{key.pk}/").content.decode()
+    assert "Saved." in detail and "ERP nightly" in detail
+
+
+def test_saving_unchanged_values_records_nothing(demo, login, make_key):
+    issued = make_key(name="erp", expires_in_days=30)
+    client = login("advanced@acme.test")
+    response = _edit(
+        client, issued.key, name="erp", expires_at=issued.key.expires_at.strftime("%Y-%m-%dT%H:%M")
+    )
+    assert response.status_code == 302
+    assert not AuditEvent.objects.filter(action=AuditAction.KEY_UPDATED).exists()
+    assert ApiKey.objects.get(pk=issued.key.pk).expires_at == issued.key.expires_at
+
+
+@pytest.mark.parametrize(
+    ("expires_in_days", "data", "field", "message"),
+    [
+        (30, {"name": ""}, "name", "Give the key a name."),
+        (30, {"name": "x" * 129}, "name", "at most 128 characters"),
+        (30, {"name": "taken"}, "name", "already exists"),
+        (30, {"expires_at": "2999-01-01T00:00"}, "expires_at", "can only be brought earlier"),
+        (30, {"expires_at": "2001-01-01T00:00"}, "expires_at", "must be in the future"),
+        (30, {"expires_at": "soon"}, "expires_at", "Enter a date and time"),
+        (30, {"expires_at": ""}, "expires_at", "cannot be made to never expire"),
+        (30, {"expires_at": "\x00"}, "expires_at", "Enter a date and time"),
+    ],
+)
+@pytest.mark.parametrize("htmx", [False, True])
+def test_edit_errors_are_next_to_their_field(
+    demo, login, make_key, expires_in_days, data, field, message, htmx
+):
+    make_key(name="taken")
+    issued = make_key(name="erp", expires_in_days=expires_in_days)
+    values = {"name": "erp", "expires_at": issued.key.expires_at.strftime("%Y-%m-%dT%H:%M"), **data}
+    response = _edit(login("advanced@acme.test"), issued.key, htmx, **values)
+    assert response.status_code == 200 and is_full_page(response) is not htmx
+    assert message in field_error(response, field)
+    key = ApiKey.objects.get(pk=issued.key.pk)
+    assert key.name == "erp" and key.expires_at == issued.key.expires_at
+
+
+def test_a_key_that_never_expires_can_be_given_an_expiry(demo, login, make_key):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    issued = make_key(name="forever")
+    when = (timezone.now() + timedelta(days=3)).replace(second=0, microsecond=0)
+    client = login("advanced@acme.test")
+    assert _edit(client, issued.key, name="forever", expires_at="").status_code == 302  # stays never
+    assert ApiKey.objects.get(pk=issued.key.pk).expires_at is None
+    assert (
+        _edit(client, issued.key, name="forever", expires_at=when.strftime("%Y-%m-%dT%H:%M")).status_code
+        == 302
+    )
+    assert ApiKey.objects.get(pk=issued.key.pk).expires_at == when
+
+
+def test_edit_is_for_those_who_may_manage_the_key(demo, client, make_key):
+    from accounts.models import Role
+
+    above = make_key(name="above", role=Role.ADVANCED_ADMIN)
+    managed = make_key(name="managed", role=Role.ADMIN_API)
+    foreign = make_key(name="foreign", organization=demo.globex)
+    revoked = make_key(name="revoked")
+    from keys.actors import Actor
+    from keys.services import revoke_key
+
+    revoke_key(actor=Actor.system(demo.acme.pk), key=revoked.key)
+    cases = [
+        ("adminapi@acme.test", managed, 200),
+        ("adminapi@acme.test", above, 404),
+        ("support@acme.test", managed, 403),
+        ("viewer@acme.test", managed, 403),
+        ("advanced@globex.test", managed, 404),
+        ("advanced@acme.test", foreign, 404),
+        ("advanced@acme.test", revoked, 404),
+    ]
+    for email, issued, expected in cases:
+        client.force_login(demo.user(email))
+        assert client.get(f"/settings/api-keys/{issued.key.pk}/edit/").status_code == expected, email
+        if expected != 200:
+            assert _edit(client, issued.key, name="hijacked").status_code == expected, email
+    assert not ApiKey.objects.filter(name="hijacked").exists()
+    client.force_login(demo.user("support@acme.test"))
+    assert 'id="edit-button"' not in client.get(f"/settings/api-keys/{managed.key.pk}/").content.decode()
+
+
+def test_an_edit_reads_as_before_and_after_in_the_audit_log(demo, login, make_key):
+    issued = make_key(name="erp", expires_in_days=30)
+    client = login("advanced@acme.test")
+    _edit(client, issued.key, name="ERP nightly", expires_at="2026-12-01T10:00")
+    html = client.get("/settings/audit-log/").content.decode()
+    assert "name: erp → ERP nightly" in html
+    assert f"expires at: {issued.key.expires_at:%b %-d, %Y %H:%M} UTC → Dec 1, 2026 10:00 UTC" in html
