@@ -8,7 +8,10 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 20
 accesslog = os.environ.get("ACCESS_LOG") or None
-# Requests are counted in a per-process buffer; write it before a worker goes away.
+# Requests are counted in a per-process buffer; write it before a worker goes away. gunicorn calls
+# worker_exit in the worker after a graceful stop (SIGTERM), a reload (SIGHUP: the old workers get
+# SIGTERM) and a quick shutdown (SIGQUIT, SIGINT); only a kill (SIGKILL, OOM) skips it. See the
+# keys/usage.py docstring and tests/faults/test_faults.py.
 
 
 def worker_exit(server, worker):

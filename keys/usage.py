@@ -5,20 +5,31 @@ used and from which addresses. The buffer is written in one batch (an ``INSERT â
 UPDATE`` that adds to the day's row) at most every ``USAGE_FLUSH_INTERVAL_SECONDS`` (5 s) by the
 request that finds it due, on a clean shutdown (``atexit`` and gunicorn's ``worker_exit``), and by
 ``manage.py flush_usage`` for the process that runs it. ``last_used_at`` and the recent IPs of a key
-are written at most once per ``LAST_USED_WRITE_INTERVAL_SECONDS`` (60 s) per process.
+are written at most once per ``LAST_USED_WRITE_INTERVAL_SECONDS`` (60 s) per process. An idle
+process writes nothing: its last batch waits for its next request or its shutdown.
 
-Bound on loss: a worker killed without a clean shutdown loses at most the counts of its last
-flush interval. Counting never fails a request: a failed flush is logged and its counts are kept
-for the next try.
+Bound on loss: a worker killed without a clean shutdown (SIGKILL, OOM) loses at most the counts of
+its last flush interval. Counting never fails a request: a failed flush is logged and its counts are
+kept for the next try. gunicorn's signals (``tests/faults`` proves each with a sync worker):
+
+- SIGTERM (graceful stop) and SIGHUP (reload: new workers start, the old ones get SIGTERM) lose
+  nothing: a worker finishes its request, leaves its loop and flushes in ``worker_exit``.
+- SIGQUIT and SIGINT (quick shutdown) lose nothing either: the worker raises ``SystemExit`` wherever
+  it is, then flushes in ``worker_exit``. A flush holds those signals (and SIGABRT, a worker timeout)
+  until its write is done: interrupted, the write would roll back with its batch already out of the
+  buffer. A request cut by a quick shutdown may be counted although its client got an error.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import signal
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 from django.conf import settings
@@ -29,6 +40,11 @@ log = logging.getLogger(__name__)
 # Counter columns of KeyUsageDay, in this order.
 FIELDS = ("total", "success", "client_errors", "denied", "rate_limited", "server_errors")
 RECENT_IPS = 5
+# Signals whose Python handlers raise wherever the main thread is: KeyboardInterrupt, and gunicorn's
+# quick shutdown and worker timeout (SystemExit).
+HELD_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGQUIT", "SIGABRT") if hasattr(signal, name)
+)
 
 
 def outcome_index(status: int) -> int:
@@ -74,7 +90,12 @@ class UsageBuffer:
             self.flush()
 
     def flush(self, *, force_last_used: bool = False) -> int:
-        """Write what is buffered; returns the number of requests written. Never raises."""
+        """Write what is buffered; returns the number of requests written. Never raises, but a held
+        signal (see signals_held) is delivered once the write is done, and its handler may raise."""
+        with signals_held():
+            return self._flush(force_last_used=force_last_used)
+
+    def _flush(self, *, force_last_used: bool) -> int:
         now_mono = time.monotonic()
         with self._lock:
             self._last_flush = now_mono
@@ -113,6 +134,48 @@ class UsageBuffer:
             self._counts.clear()
             self._seen.clear()
             self._last_used_written.clear()
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold HELD_SIGNALS back while the block runs, then deliver them.
+
+    Python runs signal handlers in the main thread only, between two bytecodes or inside a blocking
+    call (e.g. psycopg waiting for the server): a handler that raises there ends the block halfway.
+    Signals without a Python handler (default action, ignored) are left alone, as are other threads:
+    no handler ever interrupts them.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = {}
+    try:
+        with _blocked(HELD_SIGNALS):  # no handler runs halfway through the swap
+            for sig in HELD_SIGNALS:
+                handler = signal.getsignal(sig)
+                if callable(handler):
+                    held[sig] = handler
+                    signal.signal(sig, lambda signum, frame: caught.append(signum))
+        yield
+    finally:
+        with _blocked(HELD_SIGNALS):
+            for sig, handler in held.items():
+                signal.signal(sig, handler)
+        for sig in dict.fromkeys(caught):
+            signal.raise_signal(sig)  # runs the restored handler now
+
+
+@contextmanager
+def _blocked(signals: tuple[int, ...]) -> Iterator[None]:
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _write_counts(counts: dict[tuple[object, date], list[int]]) -> None:
