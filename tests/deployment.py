@@ -3,6 +3,7 @@ the test's own, manage.py commands against it, and gunicorn started on a free lo
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -74,7 +75,13 @@ def start_gunicorn(env: dict[str, str], *, extra_args: Sequence[str] = (), stdou
         try:
             urllib.request.urlopen(url + "/healthz", timeout=1).read()
             return process, url
-        except OSError:
+        except (OSError, http.client.HTTPException):  # refused, reset, timed out, cut mid-answer
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("gunicorn did not start")
+
+
+def worker_pids(process: subprocess.Popen) -> list[int]:
+    """The pids of the gunicorn master's children (its workers)."""
+    found = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
