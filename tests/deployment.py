@@ -4,6 +4,7 @@ the test's own, manage.py commands against it, and gunicorn started on a free lo
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -85,3 +86,8 @@ def worker_pids(process: subprocess.Popen) -> list[int]:
     """The pids of the gunicorn master's children (its workers)."""
     found = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True)
     return [int(p) for p in found.stdout.split()]
+
+
+def new_key(manage: Callable[..., str], name: str, *options: str) -> dict:
+    """A key of the demo organization Acme made by `create_api_key`; its 201 body, secret included."""
+    return json.loads(manage("create_api_key", "--organization", "acme", "--name", name, *options, "--json"))

@@ -31,6 +31,7 @@ from tests.deployment import (
     ROOT,
     free_port,
     manage_command,
+    new_key,
     production_env,
     start_gunicorn,
     worker_pids,
@@ -250,20 +251,7 @@ class Traffic:
 
 
 def create_key(manage, name: str) -> dict:
-    return json.loads(
-        manage(
-            "create_api_key",
-            "--organization",
-            "acme",
-            "--name",
-            name,
-            "--scope",
-            "api-keys:read",
-            "--rate-limit",
-            "1000000",
-            "--json",
-        )
-    )
+    return new_key(manage, name, "--scope", "api-keys:read", "--rate-limit", "1000000")
 
 
 def usage_total(env: dict[str, str], key_id: str) -> int:

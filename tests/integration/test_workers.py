@@ -6,7 +6,6 @@ cache TTL (1 s), and with Redis a rate limit holds across workers.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deployment import manage_command, production_env, start_gunicorn
+from tests.deployment import manage_command, new_key, production_env, start_gunicorn
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -34,21 +33,7 @@ def deployment(tmp_path_factory):
 
 
 def _new_key(manage, name: str, *extra: str) -> dict:
-    return json.loads(
-        manage(
-            "create_api_key",
-            "--organization",
-            "acme",
-            "--name",
-            name,
-            "--scope",
-            "api-keys:read",
-            "--scope",
-            "api-keys:write",
-            "--json",
-            *extra,
-        )
-    )
+    return new_key(manage, name, "--scope", "api-keys:read", "--scope", "api-keys:write", *extra)
 
 
 class Gunicorn:
