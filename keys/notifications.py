@@ -2,19 +2,22 @@
 
 One email per person per run, listing every key of theirs that expires within the window. A key
 is announced once per expiry date: ``ApiKey.expiry_notice_sent_for`` remembers the date that was
-announced, so running the command every hour sends nothing new, while bringing the expiry earlier
-announces the new date. The emails carry what identifies a key (name, Client ID, application,
-account, expiry, a link to it); there is no secret to leak, as none is stored.
+announced (set before sending, so the guarantee is at most once), so running the command every
+hour sends nothing new, while bringing the expiry earlier announces the new date. The emails
+carry what identifies a key (name, Client ID, application, account, expiry, a link to it); there
+is no secret to leak, as none is stored.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -22,22 +25,27 @@ from accounts import permissions
 from accounts.models import User
 from keys.models import EXPIRING_SOON, ApiKey
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class NoticeRun:
     keys: int
     emails: int
+    failed: tuple[str, ...] = ()
 
 
-def keys_due_a_notice(now: datetime, within: timedelta) -> list[ApiKey]:
+def keys_due_a_notice(now: datetime, within: timedelta, *, lock: bool = False) -> list[ApiKey]:
     """Active keys expiring within the window whose current expiry has not been announced."""
-    return list(
+    due = (
         ApiKey.objects.in_use(now)
         .filter(expires_at__lte=now + within)
         .filter(Q(expiry_notice_sent_for__isnull=True) | ~Q(expiry_notice_sent_for=F("expires_at")))
-        .select_related("organization", "application", "account", "created_by")
         .order_by("expires_at", "name")
     )
+    if lock:
+        due = due.select_for_update(skip_locked=True, of=("self",))
+    return list(due.select_related("organization", "application", "account"))
 
 
 def recipients_for(key: ApiKey, members: list[User]) -> list[User]:
@@ -68,11 +76,24 @@ def _email(user: User, keys: list[ApiKey], now: datetime) -> EmailMessage:
     return EmailMessage(subject=subject, body="\n".join(lines), to=[user.email])
 
 
+def _claim(now: datetime, within: timedelta) -> list[ApiKey]:
+    """Mark the due keys as announced before anything is sent, in one transaction with the rows
+    locked (skipping rows another run holds): two overlapping runs never announce a key twice."""
+    with transaction.atomic():
+        due = keys_due_a_notice(now, within, lock=True)
+        for key in due:
+            ApiKey.objects.filter(pk=key.pk).update(expiry_notice_sent_for=key.expires_at)
+    return due
+
+
 def notify_expiring_keys(
     *, now: datetime | None = None, within: timedelta = EXPIRING_SOON, dry_run: bool = False
 ) -> NoticeRun:
+    """Each due key is announced at most once per expiry date: keys are claimed first, then one
+    email per person is sent on its own, so a refused recipient neither stops the others nor makes
+    a later run send the same emails again. Refused recipients are returned to be reported."""
     now = now or timezone.now()
-    due = keys_due_a_notice(now, within)
+    due = keys_due_a_notice(now, within) if dry_run else _claim(now, within)
     members_by_org: dict[int, list[User]] = {}
     per_user: dict[User, list[ApiKey]] = defaultdict(list)
     for key in due:
@@ -86,11 +107,12 @@ def notify_expiring_keys(
             per_user[user].append(key)
     if dry_run:
         return NoticeRun(keys=len(due), emails=len(per_user))
-    messages = [_email(user, keys, now) for user, keys in sorted(per_user.items(), key=lambda i: i[0].email)]
-    if messages:
-        get_connection().send_messages(messages)
-    # Marked only after the emails went out: a failed send is retried by the next run.
-    for key in due:
-        announced = ApiKey.objects.filter(pk=key.pk, expires_at=key.expires_at)
-        announced.update(expiry_notice_sent_for=key.expires_at)
-    return NoticeRun(keys=len(due), emails=len(messages))
+    sent, failed = 0, []
+    connection = get_connection()
+    for user, keys in sorted(per_user.items(), key=lambda item: item[0].email):
+        try:
+            sent += connection.send_messages([_email(user, keys, now)]) or 0
+        except Exception as exc:  # an SMTP refusal, a timeout: report it, go on with the others
+            log.warning("Expiry notice to %s not sent: %s", user.email, exc)
+            failed.append(user.email)
+    return NoticeRun(keys=len(due), emails=sent, failed=tuple(failed))

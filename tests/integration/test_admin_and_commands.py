@@ -246,3 +246,37 @@ def test_expiring_keys_are_announced_once_to_everyone_who_may_manage_them(demo, 
 def test_notify_expiring_keys_refuses_a_bad_window(demo):
     with pytest.raises(CommandError, match="invalid choice"):
         call_command("notify_expiring_keys", "--days", "0")
+
+
+class RefusingBackend:
+    """An email backend that refuses one mailbox, as an SMTP server may, and delivers the rest."""
+
+    refused = "adminapi@acme.test"
+
+    def __init__(self, *args, **kwargs) -> None:
+        from django.core.mail.backends.locmem import EmailBackend
+
+        self.delivering = EmailBackend()
+
+    def send_messages(self, messages):
+        import smtplib
+
+        for message in messages:
+            if self.refused in message.to:
+                raise smtplib.SMTPRecipientsRefused({self.refused: (550, b"mailbox unavailable")})
+        return self.delivering.send_messages(messages)
+
+
+def test_a_refused_recipient_neither_stops_the_others_nor_causes_repeats(demo, make_key, settings):
+    from django.core import mail
+
+    from accounts.models import Role
+
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    make_key(name="erp nightly", role=Role.ADMIN_API, expires_in_days=3)
+    with pytest.raises(CommandError, match=r"Not sent to 1 recipient\(s\): adminapi@acme.test"):
+        _notify()
+    assert [m.to for m in mail.outbox] == [["advanced@acme.test"]]
+    # The key is announced: the next runs send nothing again, to anyone.
+    assert "Sent 0 email(s) about 0 key(s)" in _notify()
+    assert len(mail.outbox) == 1

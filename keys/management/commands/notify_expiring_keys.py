@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from keys.notifications import notify_expiring_keys
 
@@ -20,3 +20,6 @@ class Command(BaseCommand):
         verb = "Would send" if dry_run else "Sent"
         summary = f"{run.emails} email(s) about {run.keys} key(s) expiring within {days} days."
         self.stdout.write(f"{verb} {summary}")
+        if run.failed:
+            # The keys stay announced (never twice); these people must be told another way.
+            raise CommandError(f"Not sent to {len(run.failed)} recipient(s): {', '.join(run.failed)}.")
