@@ -25,7 +25,8 @@ MAX_NAME_LENGTH = 128
 MAX_EXPIRY_DAYS = 3650
 MAX_GRACE_PERIOD = timedelta(days=7)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-_SECRET_IN_TEXT = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{8,}")
+# A secret, or a good part of one, standing on its own ("disk_live_monitoring" is not one).
+_SECRET_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])sk_(?:live|test)_[0-9A-Za-z]{8,}")
 
 
 class ServiceError(Exception):
@@ -413,6 +414,12 @@ def update_key(
                 if expires_at <= now:
                     raise ServiceError(
                         "validation_error", "The new expiry must be in the future.", field="expires_at"
+                    )
+                if expires_at > now + timedelta(days=MAX_EXPIRY_DAYS):
+                    raise ServiceError(
+                        "validation_error",
+                        f"The expiry can be at most {MAX_EXPIRY_DAYS} days from now.",
+                        field="expires_at",
                     )
                 if locked.expires_at is not None and expires_at > locked.expires_at:
                     raise ServiceError(

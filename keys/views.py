@@ -143,15 +143,28 @@ def _page(request: HttpRequest, items: QuerySet, per_page: int) -> Page:
     return page
 
 
+PASTED_SECRET_WARNING = (
+    "That search looked like a Client Secret, so it was neither searched nor kept. Secrets cannot "
+    "be searched (only a digest of each is stored): search by name or Client ID. If it was a real "
+    "secret, it may now be in this browser's history; regenerate the key it belongs to."
+)
+
+
 @require_GET
 def key_list(request: HttpRequest) -> HttpResponse:
     _require_view(request, "view keys")
-    pasted_secret = services.looks_like_secret(request.GET.get("q", ""))
+    pasted_secret = any(services.looks_like_secret(q) for q in request.GET.getlist("q"))
     if pasted_secret:
         # Only a digest is stored, so a secret cannot be searched for; and it must not be echoed
-        # back into the search box, the sort and page links, or (htmx) the pushed URL.
+        # back into the search box, the sort and page links, or the address bar (from where it
+        # would travel on in Referer headers): a full page is redirected to the URL without it,
+        # an htmx request has its pushed URL replaced.
         request.GET = request.GET.copy()
         del request.GET["q"]
+        if not _wants_partial(request):
+            messages.warning(request, PASTED_SECRET_WARNING)
+            query = request.GET.urlencode()
+            return redirect(request.path + (f"?{query}" if query else ""))
     actor = _actor(request)
     visible = selectors.visible_keys(actor)
     filters = KeyFilterForm(
@@ -185,9 +198,10 @@ def key_list(request: HttpRequest) -> HttpResponse:
         "can_manage": permissions.can_manage_keys(request.user),
         "this_year": timezone.now().year,  # dates of this year are shown without it
         "pasted_secret": pasted_secret,
+        "pasted_secret_warning": PASTED_SECRET_WARNING,
     }
     response = _render(request, "keys/key_list.html", "key-table", context)
-    if pasted_secret and _wants_partial(request):
+    if pasted_secret:
         query = request.GET.urlencode()
         response["HX-Replace-Url"] = request.path + (f"?{query}" if query else "")
     return response

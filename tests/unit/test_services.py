@@ -305,3 +305,18 @@ def test_suggested_names_are_unique(demo, make_key):
     assert services.suggest_key_name(demo.acme, demo.incharge) == "InCharge key 1"
     make_key(application=demo.incharge, name="InCharge key 1", scopes=["billing:read"])
     assert services.suggest_key_name(demo.acme, demo.incharge) == "InCharge key 2"
+
+
+@pytest.mark.parametrize(
+    ("name", "refused"),
+    [
+        ("disk_live_monitoring", False),
+        ("task_test_runner_2026", False),
+        ("ERP sk_live_ab", False),  # too short to be any part of a secret worth refusing
+        ("sk_live_abcdefgh", True),
+        ("ERP sk_test_abcdefgh1234", True),
+        ("prod:sk_live_abcdefghijkl", True),
+    ],
+)
+def test_names_that_look_like_secrets(name, refused):
+    assert services.looks_like_secret(name) is refused
