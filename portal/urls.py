@@ -10,7 +10,7 @@ from portal import views
 def _superusers_only(request: HttpRequest) -> bool:
     # SPEC §1: the Django admin is for platform superusers. It is not tenant-aware, so a tenant's
     # staff user must get nothing there, even if someone grants it model permissions.
-    return request.user.is_active and request.user.is_superuser
+    return request.user.is_active and request.user.is_staff and request.user.is_superuser
 
 
 admin.site.has_permission = _superusers_only

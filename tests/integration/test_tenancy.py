@@ -489,3 +489,12 @@ def test_audit_log_hides_events_about_keys_above_the_users_role(client, demo, ma
     assert visible_audit_events(Actor.for_user(demo.user(SUP))).filter(key=above.key).count() == 2
     client.force_login(demo.user(API))
     assert "very-secret-advanced-key" not in client.get("/settings/audit-log/").content.decode()
+
+
+def test_a_superuser_without_staff_status_gets_no_admin(client, demo):
+    root = demo.user("root@acme.test")
+    root.is_staff = False
+    root.save(update_fields=["is_staff"])
+    client.force_login(root)
+    response = client.get("/admin/keys/apikey/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
