@@ -8,6 +8,10 @@ The model and its queryset refuse updates and deletes; these triggers also refus
 - SQLite refuses UPDATE. DELETE stays possible there because Django empties tables with
   ``DELETE FROM`` between transactional tests and SQLite has no separate ``TRUNCATE``; the ORM,
   the admin and every view refuse deletes on every database.
+
+SQLite drops a table's triggers when a migration rebuilds the table (an ``AlterField`` on
+``AuditEvent`` does): such a migration must create the trigger again.
+``test_the_database_itself_refuses_to_change_audit_events`` fails if it does not.
 """
 
 from django.db import migrations
