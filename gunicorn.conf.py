@@ -2,6 +2,8 @@
 
 import os
 
+from gunicorn.glogging import Logger
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WORKERS", "2"))
 worker_class = "sync"
@@ -22,6 +24,21 @@ def worker_exit(server, worker):
         with open(worker.bench_writes_file, "w") as f:
             f.write(str(worker.bench_writes))
 
+
+class ScrubbingLogger(Logger):
+    """gunicorn's error and access logs with Client Secrets replaced. The application never logs a
+    secret, but a client can put one where gunicorn logs it: a URL (the API refuses keys there, yet
+    the access log has already written the request line) or a Referer header."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        from keys.redaction import ScrubSecretsFilter
+
+        for log in (self.error_log, self.access_log):
+            log.addFilter(ScrubSecretsFilter())
+
+
+logger_class = ScrubbingLogger
 
 # Long query strings get a JSON 400 from the API instead of gunicorn's HTML 414 (8190 is gunicorn's
 # maximum; a front proxy usually has its own limit too).

@@ -143,3 +143,27 @@ def test_rate_limit_holds_across_workers_with_redis(deployment):
         assert len(pids[200] | pids[429]) == 2  # the count was shared, not per worker
     finally:
         server.stop()
+
+
+def test_gunicorn_logs_never_carry_a_secret(deployment):
+    """A client may put a secret where gunicorn logs it (a URL, a Referer); gunicorn.conf.py's
+    logger replaces it in the access log and the error log alike."""
+    work, env, manage = deployment
+    secret = _new_key(manage, "logged by mistake")["key"]
+    access_log, error_log = work / "scrub-access.log", work / "scrub-error.log"
+    process, url = start_gunicorn(
+        env, extra_args=["--access-logfile", str(access_log), "--error-logfile", str(error_log)]
+    )
+    try:
+        request = urllib.request.Request(
+            f"{url}/api/v1/key?api_key={secret}", headers={"Referer": f"{url}/settings/api-keys/?q={secret}"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401  # a key in the URL is refused
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
+    logged = access_log.read_text()
+    assert "GET /api/v1/key?api_key=sk_…[redacted] HTTP/1.1" in logged and " 401 " in logged
+    assert secret[8:30] not in logged + error_log.read_text()
