@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from csp.middleware import CSPMiddleware
+from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 
 # Paths that are not portal pages: the JSON API authenticates with keys (never a session), the
 # probes answer load balancers, and static files are public.
@@ -15,3 +17,20 @@ class PortalLoginRequiredMiddleware(LoginRequiredMiddleware):
         if request.path_info.startswith(PUBLIC_PREFIXES):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp, without its work on the paths it leaves alone.
+
+    django-csp builds the policy and the report-only policy for every response and only then looks
+    at EXCLUDE_URL_PREFIXES; on the JSON API and the probes that cost about 40 µs a request (a quarter
+    of /healthz, measured in-process) for a header it never writes. Same headers, same paths."""
+
+    def __init__(self, get_response) -> None:
+        super().__init__(get_response)
+        self.excluded = tuple(settings.CONTENT_SECURITY_POLICY.get("EXCLUDE_URL_PREFIXES", ()))
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if self.excluded and request.path_info.startswith(self.excluded):
+            return response
+        return super().process_response(request, response)

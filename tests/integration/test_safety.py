@@ -466,3 +466,12 @@ def timezone_now():
     from django.utils import timezone
 
     return timezone.now()
+
+
+def test_the_policy_is_on_pages_and_the_api_docs_not_on_json_or_probes(client, api, make_key):
+    issued = make_key()
+    assert "Content-Security-Policy" not in api("get", "/api/v1/key", issued.secret)
+    assert "Content-Security-Policy" not in client.get("/healthz")
+    docs = client.get("/api/v1/docs")
+    assert "object-src 'none'" in docs["Content-Security-Policy"]
+    assert "object-src 'none'" in client.get("/login/")["Content-Security-Policy"]
