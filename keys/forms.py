@@ -55,6 +55,18 @@ def _indented(account: Account) -> str:
     return "\u2003" * account.depth + account.name
 
 
+def _service_clean_name(form: forms.Form, name: str) -> str:
+    """The service's rules for a key name, as a form error."""
+    try:
+        return services.clean_name(name)
+    except services.ServiceError as err:
+        if services.looks_like_secret(name):
+            # Not echoed back into the re-rendered form: the page must not carry a secret.
+            form.data = form.data.copy()
+            form.data[form.add_prefix("name")] = ""
+        raise forms.ValidationError(err.message) from None
+
+
 class AccountChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Account) -> str:
         return _indented(obj)
@@ -208,14 +220,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         name = self.cleaned_data.get("name") or ""
         if not name:
             return ""  # filled with a suggestion by the view
-        try:
-            return services.clean_name(name)
-        except services.ServiceError as err:
-            if services.looks_like_secret(name):
-                # Not echoed back into the re-rendered form: the page must not carry a secret.
-                self.data = self.data.copy()
-                self.data[self.add_prefix("name")] = ""
-            raise forms.ValidationError(err.message) from None
+        return _service_clean_name(self, name)
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -280,13 +285,7 @@ class KeyEditForm(ErrorsDescribedMixin, forms.Form):
             )
 
     def clean_name(self) -> str:
-        try:
-            return services.clean_name(self.cleaned_data["name"])
-        except services.ServiceError as err:
-            if services.looks_like_secret(self.cleaned_data["name"]):
-                self.data = self.data.copy()
-                self.data[self.add_prefix("name")] = ""
-            raise forms.ValidationError(err.message) from None
+        return _service_clean_name(self, self.cleaned_data["name"])
 
     def clean_expires_at(self) -> datetime | None:
         value = self.cleaned_data.get("expires_at")
