@@ -400,9 +400,9 @@ def test_every_audited_action_records_actor_organization_key_utc_time_and_ip(dem
     from datetime import UTC
 
     from django.test import Client
+    from django.utils import timezone
 
     from accounts.models import Role
-    from keys.models import ApiKey
 
     admin_key = make_key(name="automation")
     reader = make_key(name="reader only", role=Role.SUPPORT, scopes=["api-keys:read"])
@@ -448,7 +448,7 @@ def test_every_audited_action_records_actor_organization_key_utc_time_and_ip(dem
     ]
     events = list(AuditEvent.objects.filter(id__gt=start).order_by("id"))
     assert [(e.action, e.actor_label, e.key, e.ip) for e in events] == expected
-    before = timezone_now()
+    before = timezone.now()
     for event in events:
         assert event.occurred_at.utcoffset() == timedelta(0) and event.occurred_at.tzinfo is not None
         assert before - timedelta(minutes=1) < event.occurred_at.astimezone(UTC) <= before
@@ -460,12 +460,6 @@ def test_every_audited_action_records_actor_organization_key_utc_time_and_ip(dem
             assert event.actor_key == admin_key.key
         if event.actor_label == "viewer@acme.test" and event.action != AuditAction.LOGIN_FAILED:
             assert event.actor_user == demo.user("viewer@acme.test")
-
-
-def timezone_now():
-    from django.utils import timezone
-
-    return timezone.now()
 
 
 def test_the_policy_is_on_pages_and_the_api_docs_not_on_json_or_probes(client, api, make_key):
