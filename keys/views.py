@@ -161,10 +161,11 @@ def key_list(request: HttpRequest) -> HttpResponse:
         # an htmx request has its pushed URL replaced.
         request.GET = request.GET.copy()
         del request.GET["q"]
+        query = request.GET.urlencode()
+        url_without_it = request.path + (f"?{query}" if query else "")
         if not _wants_partial(request):
             messages.warning(request, PASTED_SECRET_WARNING)
-            query = request.GET.urlencode()
-            return redirect(request.path + (f"?{query}" if query else ""))
+            return redirect(url_without_it)
     actor = _actor(request)
     visible = selectors.visible_keys(actor)
     filters = KeyFilterForm(
@@ -202,8 +203,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
     }
     response = _render(request, "keys/key_list.html", "key-table", context)
     if pasted_secret:
-        query = request.GET.urlencode()
-        response["HX-Replace-Url"] = request.path + (f"?{query}" if query else "")
+        response["HX-Replace-Url"] = url_without_it
     return response
 
 
