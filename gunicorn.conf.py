@@ -13,16 +13,14 @@ accesslog = os.environ.get("ACCESS_LOG") or None
 # Requests are counted in a per-process buffer; write it before a worker goes away. gunicorn calls
 # worker_exit in the worker after a graceful stop (SIGTERM), a reload (SIGHUP: the old workers get
 # SIGTERM) and a quick shutdown (SIGQUIT, SIGINT); only a kill (SIGKILL, OOM) skips it. See the
-# keys/usage.py docstring and tests/faults/test_faults.py.
+# keys/hotpath/usage.py docstring and tests/faults/test_faults.py.
 
 
 def worker_exit(server, worker):
-    from keys import usage
+    # Imported here: the master process loads this file before Django is set up.
+    from keys.hotpath import usage
 
     usage.buffer.flush(force_last_used=True)
-    if getattr(worker, "bench_writes_file", None):
-        with open(worker.bench_writes_file, "w") as f:
-            f.write(str(worker.bench_writes))
 
 
 class ScrubbingLogger(Logger):
@@ -32,7 +30,7 @@ class ScrubbingLogger(Logger):
 
     def setup(self, cfg) -> None:
         super().setup(cfg)
-        from keys.redaction import ScrubSecretsFilter
+        from keys.redaction import ScrubSecretsFilter  # after Django's settings are importable
 
         for log in (self.error_log, self.access_log):
             log.addFilter(ScrubSecretsFilter())
@@ -43,21 +41,3 @@ logger_class = ScrubbingLogger
 # Long query strings get a JSON 400 from the API instead of gunicorn's HTML 414 (8190 is gunicorn's
 # maximum; a front proxy usually has its own limit too).
 limit_request_line = 8190
-
-
-def post_worker_init(worker):
-    # `make bench` counts this worker's database writes (INSERT/UPDATE/DELETE) into a file.
-    directory = os.environ.get("BENCH_COUNT_WRITES")
-    if not directory:
-        return
-    from django.db import connection
-
-    worker.bench_writes = 0
-
-    def count(execute, sql, params, many, context):
-        if sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
-            worker.bench_writes += len(params) if many and params else 1
-        return execute(sql, params, many, context)
-
-    connection.execute_wrappers.append(count)
-    worker.bench_writes_file = os.path.join(directory, f"{os.getpid()}.count")

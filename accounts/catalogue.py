@@ -14,7 +14,7 @@ PORTAL_SCOPES: list[tuple[str, str, str, int]] = [
 
 
 def ensure_portal_application(organization: Organization) -> Application:
-    """Every organization has the portal application with the api-keys:* catalogue (SPEC §2)."""
+    """Every organization has the portal application with the api-keys:* catalogue."""
     application, _ = Application.objects.get_or_create(
         organization=organization,
         is_portal=True,

@@ -1,4 +1,4 @@
-"""Tenants, the account tree, users, roles and applications (SPEC §2).
+"""Tenants, the account tree, users, roles and applications.
 
 Nothing here knows about API keys: the ``keys`` app builds on this one, never the other way round.
 """
@@ -59,6 +59,17 @@ PLAN_LIMITS: dict[str, dict[str, int | None]] = {
 }
 
 
+def rate_limit_per_minute(
+    plan: str, organization_override: int | None, key_override: int | None = None
+) -> int:
+    """Requests per minute for a key: its own limit, else its organization's, else its plan's."""
+    if key_override is not None:
+        return key_override
+    if organization_override is not None:
+        return organization_override
+    return int(PLAN_LIMITS[plan]["rate_limit_per_minute"] or 0)
+
+
 class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
@@ -89,13 +100,7 @@ class Organization(models.Model):
 
     @property
     def rate_limit_per_minute(self) -> int:
-        if self.rate_limit_override is not None:
-            return self.rate_limit_override
-        return int(PLAN_LIMITS[self.plan]["rate_limit_per_minute"] or 0)
-
-    @property
-    def root_account(self) -> Account:
-        return self.accounts.get(parent__isnull=True)
+        return rate_limit_per_minute(self.plan, self.rate_limit_override)
 
 
 class Account(models.Model):
@@ -154,13 +159,6 @@ class Account(models.Model):
                 for child in Account.objects.filter(path__startswith=old_path).exclude(pk=self.pk):
                     child.path = self.path + child.path[len(old_path) :]
                     Account.objects.filter(pk=child.pk).update(path=child.path)
-
-    def subtree(self) -> models.QuerySet[Account]:
-        return Account.objects.filter(organization_id=self.organization_id, path__startswith=self.path)
-
-    def contains(self, other: Account) -> bool:
-        """True when ``other`` is this account or one of its descendants."""
-        return other.organization_id == self.organization_id and other.path.startswith(self.path)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -233,7 +231,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def highest_membership(self) -> Membership | None:
-        """The membership nearest the root (SPEC §2); the create form pre-fills its account."""
+        """The membership nearest the root: the create form pre-fills its account."""
         memberships = self.memberships_with_accounts()
         if not memberships:
             return None
@@ -294,11 +292,8 @@ class Application(models.Model):
 
     @property
     def endpoint(self) -> str:
-        # SPEC §2: base_url + "/api"; the portal's own REST API is versioned under it.
+        # An application's endpoint is base_url + "/api"; the portal's own REST API is versioned under it.
         return self.base_url.rstrip("/") + ("/api/v1" if self.is_portal else "/api")
-
-    def scope_names(self) -> list[str]:
-        return [str(s) for s in self.scopes.all()]
 
     def grouped_scopes(self) -> list[tuple[str, list[Scope]]]:
         """The catalogue grouped by resource, in catalogue order, for forms and pages."""
@@ -321,7 +316,7 @@ class Scope(models.Model):
     """One entry of an application's catalogue: ``<resource>:<action>``.
 
     ``min_role`` is the lowest key role that may carry the scope. Write scopes default to Admin, so
-    Support and Viewer keys get read scopes only (SPEC §2).
+    Support and Viewer keys get read scopes only.
     """
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="scopes")

@@ -1,25 +1,39 @@
-"""Who may do what with API keys (SPEC §1), answered by small named functions.
+"""The access policy: what an actor (a member, a key, the system) may see and do with API keys.
 
-The rule "each role includes the ones below it" lives in :class:`~accounts.models.Role` ordering.
-A user's role on an account is the highest role among their memberships on that account or any of
-its ancestors. Views ask these functions; ``keys.services`` asks them again, whoever the caller is.
+The rule is written once, as *grants*. A grant is an account subtree, the highest key role it
+covers, and whether it allows managing (creating, regenerating, revoking, editing) keys there:
 
-Functions take anything shaped like a key (``organization_id``, ``account``, ``role``) so that this
-module never imports the ``keys`` app.
+* a member gets one grant per membership whose role sees keys. Support reads every key of its
+  subtree; Admin + API and Advanced Admin see and manage keys up to their own role. Admin and
+  Viewer see no keys at all (so this is not a simple threshold on the ordered roles);
+* a key gets one grant: its own account subtree, keys up to its own role (which operations it
+  may call is a matter of its scopes, asked by the API);
+* the system (a command, a superuser in the Django admin) sees and manages its whole organization.
+
+The same grants answer as a queryset filter (:func:`key_filter`, :func:`event_filter`) and as a
+yes/no for one object (:func:`may_view_key`, :func:`may_manage_key`, :func:`may_create_key`), so
+a list and a detail page cannot disagree. Views ask these; services ask them again.
+
+Functions take anything shaped like a key (``organization_id``, ``account``, ``role``) so that
+this module never imports the ``keys`` app.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
 from typing import Protocol
 
-from accounts.models import Account, Organization, Role, User
+from django.db.models import Q
+
+from accounts.actors import Actor
+from accounts.models import Account, Role, User
 
 MANAGE_KEYS_ROLE = Role.ADMIN_API
-
-
-def role_sees_keys(role: int) -> bool:
-    """SPEC §1 is not a simple threshold here: Support reads keys, Admin (above it) does not."""
-    return role >= MANAGE_KEYS_ROLE or role == Role.SUPPORT
+TOP_ROLE = max(Role)
+#: A filter that matches nothing (Django answers it without a query).
+NOTHING = Q(pk__in=[])
 
 
 class KeyLike(Protocol):
@@ -28,111 +42,165 @@ class KeyLike(Protocol):
     role: int
 
 
+@dataclass(frozen=True, slots=True)
+class Grant:
+    path: str  # account subtree ("1/4/"); "" is the whole organization
+    max_role: int | None  # highest key role covered; None: every role
+    manage: bool
+
+    def covers(self, account_path: str, key_role: int) -> bool:
+        return account_path.startswith(self.path) and (self.max_role is None or key_role <= self.max_role)
+
+    @property
+    def whole_organization(self) -> bool:
+        return self.path.count("/") <= 1  # the root account's path is "<id>/"
+
+
+def role_sees_keys(role: int) -> bool:
+    """Support reads keys, Admin (above it) does not: see the module docstring."""
+    return role >= MANAGE_KEYS_ROLE or role == Role.SUPPORT
+
+
 def _is_member(user: User | None) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active and user.organization_id)
 
 
-def role_on(user: User, account: Account) -> int:
-    """The user's effective role on ``account`` (0 when they have none)."""
-    if not _is_member(user) or account.organization_id != user.organization_id:
-        return 0
-    return max(
-        (m.role for m in user.memberships_with_accounts() if account.path.startswith(m.account.path)),
-        default=0,
-    )
+def _cap(role: int) -> int | None:
+    # A cap at the highest role caps nothing: no filter on the key's role (and no join for it).
+    return None if role >= TOP_ROLE else role
 
 
-def top_role(user: User, organization: Organization | None = None) -> int:
-    if not _is_member(user):
-        return 0
-    if organization is not None and organization.pk != user.organization_id:
-        return 0
-    return user.top_role
+def grants(actor: Actor, *, manage: bool = False) -> tuple[Grant, ...]:
+    """The actor's grants; only those that allow managing when ``manage``."""
+    if actor.is_system:
+        return (Grant("", None, True),)
+    if actor.key is not None:
+        return (Grant(actor.key.account_path, _cap(actor.key.role), True),)
+    user = actor.user
+    if not _is_member(user) or user.organization_id != actor.organization_id:
+        return ()
+    found = []
+    for membership in user.memberships_with_accounts():
+        if not role_sees_keys(membership.role):
+            continue
+        manages = membership.role >= MANAGE_KEYS_ROLE
+        if manage and not manages:
+            continue
+        found.append(Grant(membership.account.path, _cap(membership.role) if manages else None, manages))
+    return tuple(found)
 
 
-def can_view_keys(user: User, organization: Organization | None = None) -> bool:
-    """May open Settings → API Keys at all: Advanced Admin, Admin + API and Support."""
-    if top_role(user, organization) == 0:
+# ---- as queryset filters ----
+
+
+def key_filter(actor: Actor, *, manage: bool = False) -> Q:
+    """A filter on ``ApiKey`` for the keys the actor may see (or manage)."""
+    parts = grants(actor, manage=manage)
+    if not parts:
+        return NOTHING
+    return Q(organization_id=actor.organization_id) & _any_grant(parts)
+
+
+def event_filter(actor: Actor) -> Q:
+    """A filter on ``AuditEvent``: the events of the actor's account subtrees (a grant on the whole
+    organization also covers events tied to no account: sign-ins, refusals), and none about a key
+    above the roles it may see. An event visible here is about a key the actor may see."""
+    parts = grants(actor)
+    if not parts:
+        return NOTHING
+    return Q(organization_id=actor.organization_id) & _any_grant(parts, key_relation="key")
+
+
+def _any_grant(parts: tuple[Grant, ...], *, key_relation: str = "") -> Q:
+    """OR of the grants on a model with an ``account``: ``ApiKey`` itself, or one that points at a
+    key through ``key_relation`` (an event about no key passes the role condition)."""
+    rules = []
+    for grant in parts:
+        where = Q() if grant.whole_organization else Q(account__path__startswith=grant.path)
+        if grant.max_role is not None:
+            if key_relation:
+                where &= Q(**{f"{key_relation}__isnull": True}) | Q(
+                    **{f"{key_relation}__role__lte": grant.max_role}
+                )
+            else:
+                where &= Q(role__lte=grant.max_role)
+        if not where:  # this grant alone covers everything
+            return Q()
+        rules.append(where)
+    return reduce(or_, rules)
+
+
+# ---- as yes/no for one object ----
+
+
+def _allowed(actor: Actor, organization_id: int, account_path: str, role: int, *, manage: bool) -> bool:
+    if organization_id != actor.organization_id:
         return False
-    return any(role_sees_keys(m.role) for m in user.memberships_with_accounts())
+    return any(g.covers(account_path, role) for g in grants(actor, manage=manage))
 
 
-def can_manage_keys(user: User, organization: Organization | None = None) -> bool:
-    """May create, regenerate and revoke keys somewhere: Admin + API and above."""
-    return top_role(user, organization) >= MANAGE_KEYS_ROLE
+def may_view_key(actor: Actor, key: KeyLike) -> bool:
+    return _allowed(actor, key.organization_id, key.account.path, key.role, manage=False)
 
 
-def can_view_audit_log(user: User, organization: Organization | None = None) -> bool:
-    return can_view_keys(user, organization)
-
-
-def can_view_applications(user: User, organization: Organization | None = None) -> bool:
-    """Every member may read the application catalogue; it holds nothing secret."""
-    return top_role(user, organization) >= Role.VIEWER
-
-
-def key_view_grants(user: User) -> list[tuple[str, int | None]]:
-    """(account path, highest key role visible or None for any) for each membership that may see keys.
-
-    Support sees every key of its subtree, read-only; managers see keys up to their own role.
-    """
-    if not _is_member(user):
-        return []
-    return [
-        (m.account.path, None if m.role < MANAGE_KEYS_ROLE else m.role)
-        for m in user.memberships_with_accounts()
-        if role_sees_keys(m.role)
-    ]
-
-
-def can_view_key(user: User, key: KeyLike) -> bool:
-    if not _is_member(user) or key.organization_id != user.organization_id:
-        return False
-    return any(
-        key.account.path.startswith(path) and (max_role is None or key.role <= max_role)
-        for path, max_role in key_view_grants(user)
-    )
-
-
-def can_manage_key(user: User, key: KeyLike) -> bool:
+def may_manage_key(actor: Actor, key: KeyLike) -> bool:
     """May regenerate, revoke, rename or shorten this key."""
-    if not _is_member(user) or key.organization_id != user.organization_id:
-        return False
-    role = role_on(user, key.account)
-    return role >= MANAGE_KEYS_ROLE and key.role <= role
+    return _allowed(actor, key.organization_id, key.account.path, key.role, manage=True)
 
 
-def can_create_key(user: User, *, role: int, account: Account) -> bool:
+def may_create_key(actor: Actor, *, role: int, account: Account) -> bool:
     """May create a key with ``role`` on ``account``: a key never exceeds its creator's role."""
-    if not _is_member(user) or account.organization_id != user.organization_id:
-        return False
-    own = role_on(user, account)
-    return own >= MANAGE_KEYS_ROLE and role <= own
+    return _allowed(actor, account.organization_id, account.path, role, manage=True)
 
 
-def creatable_roles(user: User, account: Account) -> list[Role]:
-    own = role_on(user, account)
-    return Role.at_most(own) if own >= MANAGE_KEYS_ROLE else []
+# ---- what a page may offer ----
 
 
-def manageable_accounts(user: User) -> list[Account]:
-    """Accounts on which the user may create keys, in tree order."""
-    if not _is_member(user):
+def can_view_keys(actor: Actor) -> bool:
+    """May open Settings → API Keys at all: Advanced Admin, Admin + API and Support."""
+    return bool(grants(actor))
+
+
+def can_manage_keys(actor: Actor) -> bool:
+    """May create keys somewhere: Admin + API and above."""
+    return bool(grants(actor, manage=True))
+
+
+def can_view_audit_log(actor: Actor) -> bool:
+    return can_view_keys(actor)
+
+
+def can_view_applications(actor: Actor) -> bool:
+    """Every member may read the application catalogue; it holds nothing secret."""
+    user = actor.user
+    return _is_member(user) and user.organization_id == actor.organization_id and user.top_role >= Role.VIEWER
+
+
+def creatable_roles(actor: Actor) -> list[Role]:
+    """Roles the actor may give a key somewhere, highest first. The chosen account may allow less:
+    :func:`may_create_key` decides for that account."""
+    caps = [g.max_role or TOP_ROLE for g in grants(actor, manage=True)]
+    return Role.at_most(max(caps)) if caps else []
+
+
+def visible_key_roles(actor: Actor) -> list[Role]:
+    """Roles of the keys the actor may see somewhere, highest first (the list's role filter)."""
+    caps = [g.max_role or TOP_ROLE for g in grants(actor)]
+    return Role.at_most(max(caps)) if caps else []
+
+
+def manageable_accounts(actor: Actor) -> list[Account]:
+    """Accounts on which the actor may create keys, in tree order."""
+    return _accounts_below(actor, grants(actor, manage=True))
+
+
+def visible_accounts(actor: Actor) -> list[Account]:
+    """Accounts whose keys and audit events the actor may read, in tree order."""
+    return _accounts_below(actor, grants(actor))
+
+
+def _accounts_below(actor: Actor, found: tuple[Grant, ...]) -> list[Account]:
+    if not found:
         return []
-    roots = [m.account for m in user.memberships_with_accounts() if m.role >= MANAGE_KEYS_ROLE]
-    return _accounts_below(user.organization_id, roots)
-
-
-def visible_accounts(user: User) -> list[Account]:
-    """Accounts whose keys and audit events the user may read, in tree order."""
-    if not _is_member(user):
-        return []
-    roots = [m.account for m in user.memberships_with_accounts() if role_sees_keys(m.role)]
-    return _accounts_below(user.organization_id, roots)
-
-
-def _accounts_below(organization_id: int, roots: list[Account]) -> list[Account]:
-    if not roots:
-        return []
-    accounts = Account.objects.filter(organization_id=organization_id).order_by("path")
-    return [a for a in accounts if any(a.path.startswith(r.path) for r in roots)]
+    accounts = Account.objects.filter(organization_id=actor.organization_id).order_by("path")
+    return [a for a in accounts if any(a.path.startswith(g.path) for g in found)]

@@ -51,9 +51,9 @@ def login_locked_out(request: HttpRequest, credentials: dict | None = None, *arg
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    if can_view_keys(request.user):
+    if can_view_keys(request.actor):
         return redirect("keys:list")
-    if can_view_applications(request.user):
+    if can_view_applications(request.actor):
         return redirect("applications")
     if request.user.is_superuser:
         return redirect("admin:index")
@@ -61,7 +61,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _organization_applications(request: HttpRequest):
-    if not can_view_applications(request.user):
+    if not can_view_applications(request.actor):
         raise PermissionDenied("Only members of an organization can see its applications.")
     return Application.objects.filter(organization_id=request.user.organization_id)
 

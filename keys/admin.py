@@ -1,13 +1,12 @@
-"""The Django admin for keys and audit events: superusers only; no secret or digest anywhere,
-revocation through ``revoke_key``, and audit events strictly read-only."""
+"""The Django admin for keys and their usage (superusers only, see ``portal.admin``): no secret or
+digest anywhere, revocation through ``revoke_key``, usage rows read-only."""
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from accounts.actors import Actor, client_ip, user_agent
 from keys import services
-from keys.actors import Actor
-from keys.models import ApiKey, AuditEvent, KeyUsageDay
-from portal.network import client_ip
+from keys.models import ApiKey, KeyUsageDay
 
 
 @admin.register(ApiKey)
@@ -69,31 +68,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 user=request.user,
                 label=f"{request.user.email} (Django admin)",
                 ip=client_ip(request),
-                user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+                user_agent=user_agent(request),
                 is_system=True,
             )
             if key.revoked_at is None:
                 services.revoke_key(actor=actor, key=key)
                 revoked += 1
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("occurred_at", "organization", "action", "actor_label", "key", "ip")
-    list_filter = ("action", "organization")
-    search_fields = ("actor_label", "key__name", "key__client_id", "ip")
-    date_hierarchy = "occurred_at"
-    list_select_related = ("organization", "key")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(KeyUsageDay)

@@ -6,4 +6,4 @@ class KeysConfig(AppConfig):
     verbose_name = "API keys"
 
     def ready(self) -> None:
-        from keys import checks, signals  # noqa: F401  (registers checks and signal receivers)
+        from keys import checks  # noqa: F401  (registers the deploy check)

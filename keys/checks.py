@@ -13,7 +13,7 @@ def rate_limits_are_shared(app_configs, **kwargs):
         Warning(
             "API rate limits are counted per process: with N worker processes a key can make up to "
             "N times its limit.",
-            hint="Set REDIS_URL so that every worker shares one count (SPEC §8).",
+            hint="Set REDIS_URL so that every worker shares one count.",
             id="keys.W001",
         )
     ]

@@ -9,7 +9,8 @@ Client ID: ``ck_<env>_`` + 24 base62 characters (random, public, shown in lists)
 
 The checksum lets us refuse a mistyped, truncated or extended secret without touching the database
 or the cache, and the fixed shape lets secret scanners find leaked secrets with
-:data:`SECRET_SCAN_PATTERN`.
+:data:`SECRET_SCAN_PATTERN`: the one pattern this project uses wherever it looks for a secret
+(parsing, refusing one in a key name or a search, scrubbing logs and error reports).
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ CHECKSUM_LENGTH = 6  # 62**6 > 2**32
 CLIENT_ID_RANDOM_LENGTH = 24
 ENVIRONMENTS = ("live", "test")
 
-SECRET_PATTERN = re.compile(r"sk_(live|test)_([0-9A-Za-z]{43})([0-9A-Za-z]{6})")
+#: For secret scanners (GitHub, GitLab, trufflehog): finds a leaked Client Secret in any text. No
+#: word boundary in front: a secret URL-encoded after a space or a colon ("Bearer%20sk_live_…",
+#: "%3Ask_live_…") has a letter or digit right before it and must still be found.
+SECRET_SCAN_PATTERN = r"sk_(?:live|test)_[0-9A-Za-z]{49}\b"
+SECRET_RE = re.compile(SECRET_SCAN_PATTERN)
+SECRET_LENGTH = len("sk_live_") + SECRET_RANDOM_LENGTH + CHECKSUM_LENGTH
 CLIENT_ID_PATTERN = re.compile(r"ck_(live|test)_[0-9A-Za-z]{24}")
-#: For secret scanners (GitHub, GitLab, trufflehog): finds a leaked Client Secret in any text.
-SECRET_SCAN_PATTERN = r"\bsk_(?:live|test)_[0-9A-Za-z]{49}\b"
 
 
 def _base62(number: int, length: int) -> str:
@@ -66,12 +70,14 @@ def new_client_id(environment: str) -> str:
 
 def is_well_formed_secret(text: str) -> bool:
     """Shape and checksum only: no database, no cache. Never raises."""
-    if not isinstance(text, str) or len(text) != 57:
+    if not isinstance(text, str) or len(text) != SECRET_LENGTH or SECRET_RE.fullmatch(text) is None:
         return False
-    match = SECRET_PATTERN.fullmatch(text)
-    if match is None:
-        return False
-    return hmac.compare_digest(_checksum(text[:-CHECKSUM_LENGTH]), match.group(3))
+    return hmac.compare_digest(_checksum(text[:-CHECKSUM_LENGTH]), text[-CHECKSUM_LENGTH:])
+
+
+def contains_secret(text: str) -> bool:
+    """Whether ``text`` holds something shaped like a Client Secret (checksum or not)."""
+    return "sk_" in text and SECRET_RE.search(text) is not None
 
 
 def is_well_formed_client_id(text: str) -> bool:
@@ -135,8 +141,3 @@ def current_pepper() -> Pepper:
 
 def digest(secret: str, pepper: Pepper) -> str:
     return hmac.new(pepper.value, secret.encode("ascii"), hashlib.sha256).hexdigest()
-
-
-def candidate_digests(secret: str) -> dict[str, str]:
-    """Digest of ``secret`` under every accepted pepper: {digest: pepper_id}."""
-    return {digest(secret, p): p.id for p in peppers()}

@@ -1,25 +1,25 @@
-"""The one error body of SPEC §4: ``{"error": {"code": ..., "message": ...}}``."""
+"""What the key services refuse with. Every HTTP surface turns these into its own error shape
+(the REST body ``{"error": {"code", "message"}}``, a form error, a GraphQL error)."""
 
 from __future__ import annotations
 
-from django.http import JsonResponse
 
-UNAUTHORIZED_MESSAGE = (
-    "Missing or invalid API key. Send it as 'Authorization: Bearer <secret>' or 'X-API-Key: <secret>'."
-)
+class ServiceError(Exception):
+    """A refusal with a stable code, a sentence for people, and the field it is about."""
 
+    status = 400
 
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JsonResponse:
-    response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
-    for name, value in (headers or {}).items():
-        response[name] = value
-    if status == 401:
-        response["WWW-Authenticate"] = 'Bearer realm="api"'
-    response["Cache-Control"] = "no-store"
-    return response
+    def __init__(self, code: str, message: str, *, field: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        if status is not None:
+            self.status = status
 
 
-def unauthorized(message: str = UNAUTHORIZED_MESSAGE) -> JsonResponse:
-    return error_response(401, "unauthorized", message)
+class KeyNotFound(ServiceError):
+    """Unknown id, malformed id, or a key the actor may not see: one answer for all three."""
+
+    def __init__(self, message: str = "No API key with that id.") -> None:
+        super().__init__("not_found", message, status=404)

@@ -1,4 +1,4 @@
-"""API keys, their audit trail and their usage counters.
+"""API keys and their usage counters.
 
 How secrets are stored, and why:
 
@@ -27,9 +27,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Account, Application, Organization, Role
+from accounts.models import Account, Application, Organization, Role, rate_limit_per_minute
 
 
 class KeyStatus(models.TextChoices):
@@ -170,79 +171,13 @@ class ApiKey(models.Model):
 
     @property
     def rate_limit_per_minute(self) -> int:
-        if self.rate_limit_override is not None:
-            return self.rate_limit_override
-        return self.organization.rate_limit_per_minute
+        organization = self.organization
+        return rate_limit_per_minute(
+            organization.plan, organization.rate_limit_override, self.rate_limit_override
+        )
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("keys:detail", args=[self.pk])
-
-
-class AuditAction(models.TextChoices):
-    KEY_CREATED = "key.created", "Key created"
-    KEY_REGENERATED = "key.regenerated", "Key regenerated"
-    KEY_REVOKED = "key.revoked", "Key revoked"
-    KEY_UPDATED = "key.updated", "Key updated"
-    KEY_AUTH_FAILED = "key.auth_failed", "Key authentication failed"
-    PERMISSION_DENIED = "permission.denied", "Permission denied"
-    LOGIN_SUCCEEDED = "login.succeeded", "Signed in"
-    LOGIN_FAILED = "login.failed", "Sign-in failed"
-    LOGOUT = "logout", "Signed out"
-
-
-class AppendOnlyError(Exception):
-    """Audit events are never changed or deleted."""
-
-
-class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
-    def update(self, **kwargs):
-        raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
-
-    def delete(self):
-        raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
-
-    _raw_delete = delete
-
-
-class AuditEvent(models.Model):
-    """One thing that happened, who did it, from where. Append-only: see the queryset above."""
-
-    occurred_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
-    organization = models.ForeignKey(
-        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
-    )
-    action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    actor_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    actor_label = models.CharField(max_length=200, help_text="Who, as shown: email, key name or 'system'.")
-    key = models.ForeignKey(
-        ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
-    )
-    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=300, blank=True, default="")
-    details = models.JSONField(default=dict, blank=True)
-
-    objects = AuditEventQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["organization", "-occurred_at"], name="audit_org_time")]
-
-    def __str__(self) -> str:
-        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_label}"
-
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None or kwargs.get("force_update") or kwargs.get("update_fields"):
-            raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
 
 
 class KeyUsageDay(models.Model):

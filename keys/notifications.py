@@ -1,4 +1,4 @@
-"""Email the people who can act on a key before it expires (SPEC §7, `notify_expiring_keys`).
+"""Email the people who can act on a key before it expires (``manage.py notify_expiring_keys``).
 
 One email per person per run, listing every key of theirs that expires within the window. A key
 is announced once per expiry date: ``ApiKey.expiry_notice_sent_for`` remembers the date that was
@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import permissions
+from accounts.actors import Actor
 from accounts.models import User
 from keys.models import EXPIRING_SOON, ApiKey
 
@@ -49,8 +50,10 @@ def keys_due_a_notice(now: datetime, within: timedelta, *, lock: bool = False) -
 
 
 def recipients_for(key: ApiKey, members: list[User]) -> list[User]:
-    """Everyone in the key's organization who may regenerate or revoke it (SPEC §1)."""
-    return [user for user in members if user.is_active and permissions.can_manage_key(user, key)]
+    """Everyone in the key's organization who may regenerate or revoke it."""
+    return [
+        user for user in members if user.is_active and permissions.may_manage_key(Actor.for_user(user), key)
+    ]
 
 
 def _email(user: User, keys: list[ApiKey], now: datetime) -> EmailMessage:

@@ -1,25 +1,23 @@
 """Keeping Client Secrets out of exception reports and log lines.
 
-Secrets have a fixed shape (``keys.credentials.SECRET_SCAN_PATTERN``), so anything that looks like
-one is replaced wherever a report or a log line could carry it: frame variables, request data,
+Secrets have a fixed shape (``keys.credentials.SECRET_SCAN_PATTERN``), so anything of that shape
+is replaced wherever a report or a log line could carry it: frame variables, request data,
 exception messages and formatted log messages.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
 from django.views.debug import SafeExceptionReporterFilter
 
-from keys.credentials import SECRET_SCAN_PATTERN
+from keys.credentials import SECRET_RE
 
-_SECRET = re.compile(SECRET_SCAN_PATTERN.replace(r"\b", "") + r"|sk_(?:live|test)_[0-9A-Za-z]{8,}")
 REDACTED = "sk_…[redacted]"
 
 
 def scrub(text: str) -> str:
-    return _SECRET.sub(REDACTED, text) if "sk_" in text else text
+    return SECRET_RE.sub(REDACTED, text) if "sk_" in text else text
 
 
 class SecretScrubbingReporterFilter(SafeExceptionReporterFilter):

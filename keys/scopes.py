@@ -1,4 +1,4 @@
-"""Scope strings: ``<resource>:<action>``; ``write`` implies ``read`` (SPEC §2)."""
+"""Scope strings: ``<resource>:<action>``; ``write`` implies ``read``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 SCOPE_SYNTAX = re.compile(r"^[a-z][a-z0-9-]{0,62}:(read|write|verify)$")
 
-# The portal application's own catalogue: what keys may do with the REST API of SPEC §5.
+# The portal application's own catalogue: what keys may do with the portal's REST API.
 PORTAL_READ = "api-keys:read"
 PORTAL_WRITE = "api-keys:write"
 PORTAL_VERIFY = "api-keys:verify"

@@ -1,43 +1,23 @@
-"""Reads, always narrowed to what the actor may see: someone else's key is simply not found."""
+"""Reads, always narrowed by the access policy: someone else's key is simply not found."""
 
 from __future__ import annotations
 
 import uuid
-from functools import reduce
-from operator import or_
+from datetime import date, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
 
 from accounts import permissions
-from keys.actors import Actor
-from keys.models import ApiKey, AuditEvent
-from keys.services import KeyNotFound
-
-
-def _visibility(actor: Actor) -> Q | None:
-    """A filter for the keys the actor may see, or None when it may see none."""
-    if actor.is_system:
-        return Q()
-    if actor.key is not None:
-        return Q(account__path__startswith=actor.key.account_path, role__lte=actor.key.role)
-    if actor.user is None:
-        return None
-    grants = permissions.key_view_grants(actor.user)
-    if not grants:
-        return None
-    parts = [
-        Q(account__path__startswith=path) & (Q() if max_role is None else Q(role__lte=max_role))
-        for path, max_role in grants
-    ]
-    return reduce(or_, parts)
+from accounts.actors import Actor
+from accounts.models import Application, Organization, User
+from keys.errors import KeyNotFound
+from keys.hotpath.usage import FIELDS as USAGE_FIELDS
+from keys.models import ApiKey, KeyUsageDay
 
 
 def visible_keys(actor: Actor) -> QuerySet[ApiKey]:
-    rule = _visibility(actor)
-    keys = ApiKey.objects.filter(organization_id=actor.organization_id)
-    if rule is None:
-        return keys.none()
-    return keys.filter(rule)
+    return ApiKey.objects.filter(permissions.key_filter(actor))
 
 
 def get_visible_key(actor: Actor, key_id: str | uuid.UUID) -> ApiKey:
@@ -57,22 +37,41 @@ def get_visible_key(actor: Actor, key_id: str | uuid.UUID) -> ApiKey:
     return key
 
 
-def visible_audit_events(actor: Actor) -> QuerySet[AuditEvent]:
-    """The organization's events: for a non-root user only those of its account subtree, and for a
-    manager no events about keys above its own role (the same rule as :func:`visible_keys`)."""
-    events = AuditEvent.objects.filter(organization_id=actor.organization_id)
-    if actor.is_system:
-        return events
-    if actor.user is None:
-        return events.none()
-    grants = permissions.key_view_grants(actor.user)
-    if not grants:
-        return events.none()
-    parts = []
-    for path, max_role in grants:
-        # A root membership also sees events tied to no account (sign-ins, refusals).
-        where = Q() if path.count("/") == 1 else Q(account__path__startswith=path)
-        if max_role is not None:
-            where &= Q(key__isnull=True) | Q(key__role__lte=max_role)
-        parts.append(where)
-    return events.filter(reduce(or_, parts))
+def key_quota(organization: Organization) -> tuple[int, int | None]:
+    """(keys in use, limit or None for unlimited)."""
+    return ApiKey.objects.filter(organization=organization).in_use().count(), organization.key_limit
+
+
+def suggest_key_name(organization: Organization, application: Application) -> str:
+    """A readable default that no live key of the organization uses yet: "InCharge key 3"."""
+    base = f"{application.name} key"
+    taken = {
+        n.lower()
+        for n in ApiKey.objects.filter(
+            organization=organization, revoked_at__isnull=True, name__istartswith=base
+        ).values_list("name", flat=True)
+    }
+    number = 1
+    while f"{base} {number}".lower() in taken:
+        number += 1
+    return f"{base} {number}"
+
+
+def creators_of(keys: QuerySet[ApiKey]) -> list[User]:
+    """People who created one of these keys (the list's "Created by" filter): one query."""
+    return list(User.objects.filter(pk__in=keys.values("created_by")).order_by("email"))
+
+
+def usage_totals(key: ApiKey) -> dict[str, int]:
+    """All-time counts of a key by outcome: total, success, client_errors, denied, rate_limited,
+    server_errors."""
+    totals = KeyUsageDay.objects.filter(key=key).aggregate(**{name: Sum(name) for name in USAGE_FIELDS})
+    return {name: value or 0 for name, value in totals.items()}
+
+
+def usage_by_day(key: ApiKey, days: int) -> dict[date, KeyUsageDay]:
+    """The key's usage rows of the last ``days`` UTC days, today included, by day."""
+    today = timezone.now().date()
+    first = today - timedelta(days=days - 1)
+    rows = KeyUsageDay.objects.filter(key=key, day__gte=first, day__lte=today)
+    return {row.day: row for row in rows}

@@ -1,8 +1,10 @@
-"""The key lifecycle: every write to an API key goes through here.
+"""The key lifecycle: every write to an API key, and every check of a presented secret.
 
 Portal views, the REST API, the Django admin and the management commands all call these functions;
-none of them touches a digest. Each write runs in one transaction together with its audit event,
-and the role and scope rules of SPEC §2 are enforced here whoever the caller is.
+none of them touches a digest. Each write runs in one transaction of its own (``durable``: never
+inside a caller's, whose rollback could undo a change the verification cache already forgot)
+together with its audit event, and the access policy (``accounts.permissions``) and the role and
+scope rules are enforced here whoever the caller is.
 """
 
 from __future__ import annotations
@@ -15,37 +17,20 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from accounts import permissions
+from accounts.actors import Actor
 from accounts.models import Account, Application, Organization, Role
+from audit.models import AuditAction
+from audit.services import record_denied, record_event
 from keys import credentials
-from keys.actors import Actor
-from keys.models import ApiKey, AuditAction, AuditEvent
-from keys.verification import VerifiedKey, verified_keys, verify_secret
+from keys.errors import ServiceError
+from keys.hotpath.verification import VerifiedKey, verified_keys, verify_secret
+from keys.models import ApiKey
 
 MAX_NAME_LENGTH = 128
 MAX_EXPIRY_DAYS = 3650
 MAX_GRACE_PERIOD = timedelta(days=7)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-# A secret, or a good part of one, standing on its own ("disk_live_monitoring" is not one).
-_SECRET_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])sk_(?:live|test)_[0-9A-Za-z]{8,}")
-
-
-class ServiceError(Exception):
-    """A refusal with the SPEC §4 code, a sentence for people, and the field it is about."""
-
-    status = 400
-
-    def __init__(self, code: str, message: str, *, field: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        if status is not None:
-            self.status = status
-
-
-class KeyNotFound(ServiceError):
-    def __init__(self, message: str = "No API key with that id.") -> None:
-        super().__init__("not_found", message, status=404)
 
 
 @dataclass(frozen=True)
@@ -59,43 +44,6 @@ class IssuedKey:
         return f"IssuedKey(key={self.key.pk}, secret='***')"
 
 
-# ---- audit ----
-
-
-def record_event(
-    *,
-    actor: Actor,
-    action: str,
-    organization_id: int | None = None,
-    key: ApiKey | None = None,
-    account: Account | None = None,
-    details: dict | None = None,
-) -> AuditEvent:
-    actor_key_id = actor.key.id if actor.key is not None else None
-    return AuditEvent.objects.create(
-        organization_id=organization_id if organization_id is not None else (actor.organization_id or None),
-        action=action,
-        actor_user=actor.user if actor.user is not None and actor.user.pk else None,
-        actor_key_id=actor_key_id,
-        actor_label=actor.label[:200],
-        key=key,
-        account=account or (key.account if key is not None else None),
-        ip=actor.ip,
-        user_agent=actor.user_agent[:300],
-        details=details or {},
-    )
-
-
-def record_denied(*, actor: Actor, what: str, key: ApiKey | None = None, details: dict | None = None) -> None:
-    """A refused permission check is an audit event too (SPEC §6)."""
-    record_event(
-        actor=actor,
-        action=AuditAction.PERMISSION_DENIED,
-        key=key,
-        details={"attempted": what, **(details or {})},
-    )
-
-
 def _deny(actor: Actor, what: str, message: str, key: ApiKey | None = None, **details) -> ServiceError:
     # The refusal is recorded outside the caller's transaction so that it survives its rollback.
     record_denied(actor=actor, what=what, key=key, details=details)
@@ -103,10 +51,6 @@ def _deny(actor: Actor, what: str, message: str, key: ApiKey | None = None, **de
 
 
 # ---- validation shared by create and update ----
-
-
-def looks_like_secret(text: str) -> bool:
-    return _SECRET_IN_TEXT.search(text) is not None
 
 
 def clean_name(name: str | None) -> str:
@@ -121,7 +65,7 @@ def clean_name(name: str | None) -> str:
         )
     if _CONTROL_CHARS.search(name):
         raise ServiceError("validation_error", "The name may not contain control characters.", field="name")
-    if looks_like_secret(name):
+    if credentials.contains_secret(name):
         # Names are shown in lists, emails and the audit log: a secret pasted here would leak.
         raise ServiceError(
             "validation_error",
@@ -180,11 +124,6 @@ def _name_taken_error(name: str) -> ServiceError:
     )
 
 
-def key_quota(organization: Organization) -> tuple[int, int | None]:
-    """(keys in use, limit or None for unlimited)."""
-    return ApiKey.objects.filter(organization=organization).in_use().count(), organization.key_limit
-
-
 def quota_message(in_use: int, limit: int) -> str:
     return f"{in_use} of {limit} keys in use — revoke a key or upgrade the plan."
 
@@ -221,7 +160,7 @@ def create_key(
         raise ServiceError(
             "validation_error", "The rate limit must be 1 to 1,000,000 per minute.", field="rate_limit"
         )
-    if not actor.may_create(role=role, account=account):
+    if not permissions.may_create_key(actor, role=role, account=account):
         raise _deny(
             actor,
             "create key",
@@ -235,7 +174,7 @@ def create_key(
     secret = credentials.new_secret(environment)
     pepper = credentials.current_pepper()
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             # Lock the organization row: concurrent creations queue here, so the count below and
             # the insert after it cannot race past the plan's key limit.
             organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
@@ -308,15 +247,15 @@ def regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = timed
             "The grace period must be between 0 seconds and 7 days.",
             field="grace_period_seconds",
         )
-    if not actor.may_manage(key):
+    if not permissions.may_manage_key(actor, key):
         raise _deny(actor, "regenerate key", "You may not regenerate this key.", key=key)
     secret = credentials.new_secret(key.application.environment)
     pepper = credentials.current_pepper()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked(key)
         now = timezone.now()
         if locked.status_at(now) != "active":
-            # 409: the request is well-formed; the key's state forbids it (SPEC §4 has no row for this).
+            # 409: the request is well-formed; the key's state forbids it.
             raise ServiceError(
                 "key_not_active",
                 f"This key is {locked.status_at(now)}; it cannot be regenerated. Create a new key instead.",
@@ -363,9 +302,9 @@ def regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = timed
 
 def revoke_key(*, actor: Actor, key: ApiKey) -> ApiKey:
     """Irreversible and immediate; also ends any grace period. Revoking twice changes nothing."""
-    if not actor.may_manage(key):
+    if not permissions.may_manage_key(actor, key):
         raise _deny(actor, "revoke key", "You may not revoke this key.", key=key)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _locked(key)
         if locked.revoked_at is not None:
             return locked
@@ -394,11 +333,11 @@ def update_key(
     *, actor: Actor, key: ApiKey, name: str | None = None, expires_at: datetime | None = None
 ) -> ApiKey:
     """Rename a key or bring its expiry earlier; nothing else about a deployed key can change."""
-    if not actor.may_manage(key):
+    if not permissions.may_manage_key(actor, key):
         raise _deny(actor, "update key", "You may not change this key.", key=key)
     changes: dict[str, list[str | None]] = {}
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             locked = _locked(key)
             now = timezone.now()
             if locked.revoked_at is not None:
@@ -444,30 +383,15 @@ def update_key(
     return locked
 
 
-def suggest_key_name(organization: Organization, application: Application) -> str:
-    """A readable default that no live key of the organization uses yet: "InCharge key 3"."""
-    base = f"{application.name} key"
-    taken = {
-        n.lower()
-        for n in ApiKey.objects.filter(
-            organization=organization, revoked_at__isnull=True, name__istartswith=base
-        ).values_list("name", flat=True)
-    }
-    number = 1
-    while f"{base} {number}".lower() in taken:
-        number += 1
-    return f"{base} {number}"
+@sensitive_variables("presented")
+def verify_key(*, presented: str | credentials.PresentedCredentials) -> VerifiedKey | None:
+    """The key a presented credential belongs to, if it may be used now: ``<secret>``,
+    ``<client_id>:<secret>``, or credentials already read from request headers. None for every kind
+    of failure alike (malformed, unknown, wrong secret, expired, revoked: no key enumeration).
 
-
-@sensitive_variables("presented", "parsed")
-def verify_key(*, presented: str, client_id: str | None = None) -> VerifiedKey | None:
-    """The key a presented credential (``<secret>`` or ``<client_id>:<secret>``) belongs to, if it may
-    be used now; None for every kind of failure alike (no key enumeration)."""
-    parsed = credentials.parse_presented(presented)
-    if parsed is None:
-        return None
-    if client_id is not None:
-        if parsed.client_id is not None and parsed.client_id != client_id:
+    Cheap enough for every API request: see ``keys.hotpath.verification``."""
+    if isinstance(presented, str):
+        presented = credentials.parse_presented(presented)
+        if presented is None:
             return None
-        parsed = credentials.PresentedCredentials(secret=parsed.secret, client_id=client_id)
-    return verify_secret(parsed)
+    return verify_secret(presented)

@@ -6,15 +6,16 @@ from accounts import permissions
 
 
 def navigation(request: HttpRequest) -> dict:
-    """What the Settings menu may show to this user: entries they may not use are not shown."""
+    """What the Settings menu may show: entries the member may not use are not shown."""
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
+    actor = getattr(request, "actor", None)
+    if user is None or actor is None or not user.is_authenticated:
         return {}
     return {
         "nav": {
-            "api_keys": permissions.can_view_keys(user),
-            "applications": permissions.can_view_applications(user),
-            "audit_log": permissions.can_view_audit_log(user),
+            "api_keys": permissions.can_view_keys(actor),
+            "applications": permissions.can_view_applications(actor),
+            "audit_log": permissions.can_view_audit_log(actor),
             "admin": user.is_superuser,
         }
     }

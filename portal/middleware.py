@@ -4,6 +4,9 @@ from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.functional import SimpleLazyObject
+
+from accounts.actors import Actor, client_ip, user_agent
 
 # Paths that are not portal pages: the JSON API authenticates with keys (never a session), the
 # probes answer load balancers, and static files are public.
@@ -34,3 +37,18 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         if self.excluded and request.path_info.startswith(self.excluded):
             return response
         return super().process_response(request, response)
+
+
+class ActorMiddleware:
+    """``request.actor``: who is acting, built once per request. Requests made with an API key got
+    theirs from the key middleware; everyone else is the signed-in member (or nobody)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if not hasattr(request, "actor"):
+            request.actor = SimpleLazyObject(
+                lambda: Actor.for_user(request.user, ip=client_ip(request), user_agent=user_agent(request))
+            )
+        return self.get_response(request)

@@ -1,4 +1,4 @@
-"""Settings for the API Key Portal, all read from the environment (SPEC §8).
+"""Settings for the API Key Portal, all read from the environment.
 
 Development works with nothing set: SQLite, local-memory cache, and a development secret and key
 pepper generated once into ``var/dev-secrets.json`` (git-ignored) so that keys keep working across
@@ -65,7 +65,7 @@ if not DEBUG and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -74,10 +74,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "django_filters",
     "ninja",
     "axes",
     "csp",
     "accounts",
+    "audit",
     "keys",
     "portal",
 ]
@@ -86,12 +88,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "keys.middleware.ApiKeyMiddleware",
+    "keys.hotpath.middleware.ApiKeyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.middleware.PortalLoginRequiredMiddleware",
+    "portal.middleware.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -266,7 +269,7 @@ LOGGING = {
     },
 }
 
-# ---- API keys (SPEC §3–§5) ----
+# ---- API keys ----
 # How long one worker trusts a verified key before asking the database again. Revocation in the
 # worker that did it is immediate (the entry is dropped); in every other worker it is at most this.
 KEY_CACHE_TTL_SECONDS = env.float("KEY_CACHE_TTL_SECONDS", default=1.0)

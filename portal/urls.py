@@ -1,19 +1,9 @@
 from django.contrib import admin
-from django.http import HttpRequest
 from django.urls import include, path
 
 from accounts import views as account_views
-from keys.api import api
+from keys.api.rest import api
 from portal import views
-
-
-def _superusers_only(request: HttpRequest) -> bool:
-    # SPEC §1: the Django admin is for platform superusers. It is not tenant-aware, so a tenant's
-    # staff user must get nothing there, even if someone grants it model permissions.
-    return request.user.is_active and request.user.is_staff and request.user.is_superuser
-
-
-admin.site.has_permission = _superusers_only
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -23,7 +13,8 @@ urlpatterns = [
     path("password/done/", account_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("settings/applications/", account_views.application_list, name="applications"),
     path("settings/applications/<slug:slug>/", account_views.application_detail, name="application_detail"),
-    path("settings/", include("keys.urls")),
+    path("settings/", include("keys.web.urls")),
+    path("settings/", include("audit.web.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("healthz", views.healthz, name="healthz"),

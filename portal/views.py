@@ -11,7 +11,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from keys.ratelimit import limiter
+from keys.hotpath.ratelimit import limiter
+from keys.hotpath.responses import error_response
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
 def _error(template: str, status: int):
     def view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
         if request.path_info.startswith("/api/"):
-            from keys.errors import error_response
-
             code = {403: "forbidden", 404: "not_found", 400: "validation_error"}.get(status, "internal_error")
             messages = {
                 400: "The request could not be understood.",

@@ -100,7 +100,9 @@ print(ApiKey.objects.count())
 class Server:
     """gunicorn with production settings; stopped with SIGTERM so workers flush their buffers."""
 
-    def __init__(self, env: dict[str, str], name: str, workers: int = 2) -> None:
+    def __init__(
+        self, env: dict[str, str], name: str, workers: int = 2, config: str = "gunicorn.conf.py"
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(env["BENCH_WORK"]) / f"{name}.log"
@@ -112,6 +114,8 @@ class Server:
                 f"127.0.0.1:{self.port}",
                 "--workers",
                 str(workers),
+                "--config",
+                config,
             ],
             cwd=ROOT,
             env=env,
@@ -194,7 +198,9 @@ def count_writes(env: dict[str, str], secret: str, seconds: int) -> tuple[int, i
     """(database writes, requests) for one key under load, counted by every worker."""
     counts = Path(env["BENCH_WORK"]) / "writes"
     counts.mkdir(exist_ok=True)
-    server = Server({**env, "BENCH_COUNT_WRITES": str(counts)}, "writes")
+    server = Server(
+        {**env, "BENCH_COUNT_WRITES": str(counts)}, "writes", config="scripts/gunicorn-bench.conf.py"
+    )
     try:
         result = wrk(server.url + "/api/v1/key", seconds, {"Authorization": f"Bearer {secret}"})
     finally:

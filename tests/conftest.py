@@ -10,11 +10,11 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from accounts.actors import Actor
 from accounts.models import Account, Application, Membership, Organization, Role, User
-from keys import ratelimit, usage
-from keys.actors import Actor
+from keys.hotpath import ratelimit, usage
+from keys.hotpath.verification import verified_keys
 from keys.services import IssuedKey, create_key
-from keys.verification import verified_keys
 
 PASSWORD = "acme-demo-2026"
 

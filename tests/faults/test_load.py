@@ -40,7 +40,7 @@ MAKE_KEYS = """
 import django
 django.setup()
 from accounts.models import Application, Organization
-from keys.actors import Actor
+from accounts.actors import Actor
 from keys.services import create_key
 org = Organization.objects.get(slug="acme")
 portal = Application.objects.get(organization=org, is_portal=True)

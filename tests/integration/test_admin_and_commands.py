@@ -7,9 +7,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from keys import credentials, usage
-from keys.actors import Actor
-from keys.models import ApiKey, AuditAction, AuditEvent, KeyUsageDay
+from accounts.actors import Actor
+from audit.models import AuditAction, AuditEvent
+from keys import credentials
+from keys.models import ApiKey
 from keys.services import revoke_key, update_key, verify_key
 
 pytestmark = pytest.mark.django_db
@@ -69,12 +70,12 @@ def test_admin_revoke_action_goes_through_the_service(root_client, make_key):
 def test_audit_events_are_read_only_in_the_admin(root_client, make_key):
     make_key()
     event = AuditEvent.objects.first()
-    assert root_client.get("/admin/keys/auditevent/").status_code == 200
-    assert root_client.get("/admin/keys/auditevent/add/").status_code == 403
-    assert root_client.get(f"/admin/keys/auditevent/{event.pk}/delete/").status_code == 403
-    root_client.post(f"/admin/keys/auditevent/{event.pk}/change/", {"actor_label": "forged"})
+    assert root_client.get("/admin/audit/auditevent/").status_code == 200
+    assert root_client.get("/admin/audit/auditevent/add/").status_code == 403
+    assert root_client.get(f"/admin/audit/auditevent/{event.pk}/delete/").status_code == 403
+    root_client.post(f"/admin/audit/auditevent/{event.pk}/change/", {"actor_label": "forged"})
     assert AuditEvent.objects.get(pk=event.pk).actor_label == "test"
-    html = root_client.get("/admin/keys/auditevent/").content.decode()
+    html = root_client.get("/admin/audit/auditevent/").content.decode()
     assert 'value="delete_selected"' not in html
 
 
@@ -178,17 +179,6 @@ def test_create_api_key_command_obeys_the_key_limit(demo, make_key):
             "api-keys:read",
             stdout=StringIO(),
         )
-
-
-def test_flush_usage_command(api, make_key, settings):
-    settings.USAGE_FLUSH_INTERVAL_SECONDS = 3600  # so that the request cannot flush the buffer itself
-    issued = make_key()
-    api("get", "/api/v1/key", issued.secret)
-    out = StringIO()
-    call_command("flush_usage", stdout=out)
-    assert "Flushed 1" in out.getvalue()
-    assert KeyUsageDay.objects.get(key=issued.key).total == 1
-    assert usage.buffer.pending() == 0
 
 
 # ---- notify_expiring_keys ----

@@ -6,8 +6,10 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Role
-from keys import credentials, usage
-from keys.models import ApiKey, AuditAction, AuditEvent, KeyUsageDay
+from audit.models import AuditAction, AuditEvent
+from keys import credentials
+from keys.hotpath import usage
+from keys.models import ApiKey, KeyUsageDay
 
 pytestmark = pytest.mark.django_db
 
@@ -486,7 +488,7 @@ def test_wrong_method_is_refused(api, make_key):
 
 
 def test_fast_own_key_body_matches_the_documented_schema(api, make_key):
-    from keys.api import OwnKeyOut
+    from keys.api.rest import OwnKeyOut
 
     issued = make_key(expires_in_days=10)
     response = api("get", "/api/v1/key", issued.secret)

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Account, Application, Membership, Organization, Scope, User
-from keys.models import AuditAction, AuditEvent
+from audit.models import AuditAction, AuditEvent
 from tests.conftest import PASSWORD, ROLE_EMAILS
 
 pytestmark = pytest.mark.django_db
@@ -189,9 +189,13 @@ def test_seed_demo_matches_the_spec(demo):
         "iot",
         "users",
     }
-    assert set(demo.portal.scope_names()) == {"api-keys:read", "api-keys:write", "api-keys:verify"}
+    assert {str(s) for s in demo.portal.scopes.all()} == {
+        "api-keys:read",
+        "api-keys:write",
+        "api-keys:verify",
+    }
     globex_infodeck = Application.objects.get(organization=demo.globex, slug="infodeck")
-    assert set(globex_infodeck.scope_names()) == set(demo.infodeck.scope_names())
+    assert {str(s) for s in globex_infodeck.scopes.all()} == {str(s) for s in demo.infodeck.scopes.all()}
     for role, email in ROLE_EMAILS.items():
         membership = Membership.objects.get(user__email=email)
         assert (membership.role, membership.account) == (role, demo.acme_root)

@@ -13,9 +13,10 @@ from django.core.management import call_command
 from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
-from keys import usage
-from keys.middleware import FailedAuthRecorder
-from keys.models import ApiKey, AuditAction, AuditEvent
+from audit.models import AuditAction, AuditEvent
+from keys.hotpath import usage
+from keys.hotpath.middleware import FailedAuthRecorder
+from keys.models import ApiKey
 from keys.redaction import REDACTED, ScrubSecretsFilter, scrub
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +26,8 @@ def _cache_contents() -> str:
     """Everything the shared cache and this process's own caches hold, as text."""
     from django.conf import settings
 
-    from keys import ratelimit
-    from keys.verification import verified_keys
+    from keys.hotpath import ratelimit
+    from keys.hotpath.verification import verified_keys
 
     parts = [repr(getattr(cache, "_cache", {}))]  # local memory: pickled values, as bytes
     if settings.REDIS_URL:
@@ -245,14 +246,14 @@ def test_huge_or_strange_paging_values(api, make_key, query):
 def test_database_errors_become_503_json(api, make_key, monkeypatch):
     from django.db import DatabaseError
 
-    from keys import verification
+    from keys.hotpath import verification
 
     issued = make_key()
 
     def down(*args, **kwargs):
         raise DatabaseError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(verification.key_lookup, "fetch", down)
+    monkeypatch.setattr(verification, "_look_up", down)
     response = api("get", "/api/v1/key", issued.secret)
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "service_unavailable" and response["Retry-After"] == "5"
@@ -294,7 +295,7 @@ def test_failed_auth_recorder_caps_events_per_minute():
 def test_grace_period_is_clamped_by_an_earlier_expiry_change(make_key, demo):
     from django.utils import timezone
 
-    from keys.actors import Actor
+    from accounts.actors import Actor
     from keys.models import ApiKey
     from keys.services import regenerate_key, update_key
 

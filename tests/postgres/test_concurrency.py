@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 from django.db import connection, connections
 
+from accounts.actors import Actor
+from audit.models import AuditAction, AuditEvent
 from keys import services
-from keys.actors import Actor
-from keys.models import ApiKey, AuditAction, AuditEvent
-from keys.services import ServiceError, create_key, regenerate_key, revoke_key, verify_key
+from keys.errors import ServiceError
+from keys.models import ApiKey
+from keys.services import create_key, regenerate_key, revoke_key, verify_key
 
 pytestmark = [
     pytest.mark.postgres,

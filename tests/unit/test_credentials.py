@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keys import credentials
+from keys.redaction import scrub
 
 ALPHABET = string.ascii_letters + string.digits
 
@@ -91,11 +92,10 @@ def test_digest_is_keyed_hmac_and_rotation_keeps_old_peppers(settings):
     secret = credentials.new_secret("live")
     new, old = credentials.peppers()
     assert credentials.current_pepper() == new
-    digests = credentials.candidate_digests(secret)
-    assert set(digests.values()) == {new.id, old.id}
-    assert credentials.digest(secret, new) != credentials.digest(secret, old)
-    assert secret not in "".join(digests)
-    assert len(next(iter(digests))) == 64
+    assert new.id != old.id
+    digests = [credentials.digest(secret, new), credentials.digest(secret, old)]
+    assert digests[0] != digests[1]
+    assert all(len(d) == 64 and secret not in d for d in digests)
     # The pepper id does not reveal the pepper.
     assert "pepper" not in new.id
 
@@ -103,3 +103,26 @@ def test_digest_is_keyed_hmac_and_rotation_keeps_old_peppers(settings):
 @pytest.mark.parametrize("bad", ["", " ", "sk_live_", "Bearer", "a:b:c", "sk_prod_" + "a" * 49, "\x00" * 57])
 def test_malformed_values(bad):
     assert credentials.parse_presented(bad) is None
+
+
+SECRET_BODY = "A" * 49
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("disk_live_monitoring", False),
+        ("task_test_runner_2026", False),
+        ("sk_live_abcdefgh", False),  # a fragment is not a secret
+        (f"sk_live_{SECRET_BODY}", True),
+        (f"ERP sk_test_{SECRET_BODY}", True),
+        (f"prod:sk_live_{SECRET_BODY}", True),
+        (f"Authorization: Bearer%20sk_live_{SECRET_BODY}", True),  # URL-encoded after a space
+        (f"sk_live_{SECRET_BODY}x", False),  # part of a longer token
+    ],
+)
+def test_one_pattern_finds_secrets_for_every_purpose(text, found):
+    """Refusing a secret as a key name or a search, and scrubbing logs, use the one pattern."""
+    assert credentials.contains_secret(text) is found
+    assert (scrub(text) != text) is found
+    assert (re.search(credentials.SECRET_SCAN_PATTERN, text) is not None) is found

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from keys import credentials
-from keys.middleware import _MALFORMED, _NO_CREDENTIALS, presented_credentials
+from keys.hotpath.middleware import _MALFORMED, _NO_CREDENTIALS, presented_credentials
 
 # Header values as a WSGI server can deliver them (latin-1), weighted towards the interesting parts.
 header_text = st.one_of(

@@ -1,11 +1,15 @@
-"""The role × question matrix of SPEC §1, and the account tree."""
+"""The access policy: who may see and do what, asked as yes/no and as a queryset filter."""
 
 from types import SimpleNamespace
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 
 from accounts import permissions
-from accounts.models import PLAN_LIMITS, Account, Organization, Plan, Role
+from accounts.actors import Actor
+from accounts.models import Membership, Role
+from keys.models import ApiKey
+from keys.selectors import visible_keys
 from tests.conftest import ROLE_EMAILS
 
 pytestmark = pytest.mark.django_db
@@ -20,14 +24,18 @@ MATRIX = {
 }
 
 
+def member(demo, email: str) -> Actor:
+    return Actor.for_user(demo.user(email))
+
+
 @pytest.mark.parametrize("role", list(MATRIX))
-def test_section_questions(demo, role):
-    user = demo.user(ROLE_EMAILS[role])
+def test_page_questions_per_role(demo, role):
+    actor = member(demo, ROLE_EMAILS[role])
     assert (
-        permissions.can_view_keys(user),
-        permissions.can_manage_keys(user),
-        permissions.can_view_audit_log(user),
-        permissions.can_view_applications(user),
+        permissions.can_view_keys(actor),
+        permissions.can_manage_keys(actor),
+        permissions.can_view_audit_log(actor),
+        permissions.can_view_applications(actor),
     ) == MATRIX[role]
 
 
@@ -35,7 +43,7 @@ def _key(org, account, role):
     return SimpleNamespace(organization_id=org.pk, account=account, role=role)
 
 
-# (user role, key role) -> (may view, may manage)
+# (member role, key role) -> (may view, may manage)
 KEY_MATRIX = {
     (Role.ADVANCED_ADMIN, Role.ADVANCED_ADMIN): (True, True),
     (Role.ADVANCED_ADMIN, Role.VIEWER): (True, True),
@@ -49,49 +57,99 @@ KEY_MATRIX = {
 }
 
 
-@pytest.mark.parametrize(("user_role", "key_role"), list(KEY_MATRIX))
-def test_view_and_manage_a_key(demo, user_role, key_role):
-    user = demo.user(ROLE_EMAILS[user_role])
+@pytest.mark.parametrize(("member_role", "key_role"), list(KEY_MATRIX))
+def test_view_and_manage_a_key(demo, member_role, key_role):
+    actor = member(demo, ROLE_EMAILS[member_role])
     key = _key(demo.acme, demo.north, key_role)
-    assert (permissions.can_view_key(user, key), permissions.can_manage_key(user, key)) == KEY_MATRIX[
-        (user_role, key_role)
+    assert (permissions.may_view_key(actor, key), permissions.may_manage_key(actor, key)) == KEY_MATRIX[
+        (member_role, key_role)
     ]
 
 
-@pytest.mark.parametrize("user_role", list(MATRIX))
+@pytest.mark.parametrize("member_role", list(MATRIX))
 @pytest.mark.parametrize("key_role", list(Role))
-def test_create_with_role_never_above_own(demo, user_role, key_role):
-    user = demo.user(ROLE_EMAILS[user_role])
-    expected = user_role >= Role.ADMIN_API and key_role <= user_role
-    assert permissions.can_create_key(user, role=key_role, account=demo.south) is expected
+def test_create_with_role_never_above_own(demo, member_role, key_role):
+    actor = member(demo, ROLE_EMAILS[member_role])
+    expected = member_role >= Role.ADMIN_API and key_role <= member_role
+    assert permissions.may_create_key(actor, role=key_role, account=demo.south) is expected
+
+
+def test_the_filter_and_the_yes_no_answers_agree(demo, make_key, make_user):
+    """One rule: for every kind of actor, the keys the queryset filter finds are exactly those
+    may_view_key allows, and the manageable ones exactly those may_manage_key allows."""
+    for account in (demo.acme_root, demo.north, demo.south):
+        for role in Role:
+            make_key(
+                account=account,
+                role=role,
+                application=demo.incharge,
+                scopes=["billing:read"],
+                name=f"{account.name} {role.label}",
+            )
+    make_key(organization=demo.globex, name="globex key", scopes=["api-keys:read"])
+    branch = make_user("branch@acme.test", Role.ADMIN_API, demo.north)
+    Membership.objects.create(user=branch, account=demo.south, role=Role.SUPPORT)
+    branch = type(branch).objects.get(pk=branch.pk)
+    key_actor = SimpleNamespace(
+        id=None,
+        organization_id=demo.acme.pk,
+        account_path=demo.north.path,
+        role=Role.ADMIN_API,
+        name="k",
+        client_id="c",
+    )
+    actors = [member(demo, email) for email in [*ROLE_EMAILS.values(), "advanced@globex.test"]]
+    actors += [Actor.for_user(branch), Actor.for_key(key_actor), Actor.system(demo.acme.pk)]
+    every_key = list(ApiKey.objects.select_related("account"))
+    for actor in actors:
+        seen = set(visible_keys(actor).values_list("pk", flat=True))
+        managed = set(
+            ApiKey.objects.filter(permissions.key_filter(actor, manage=True)).values_list("pk", flat=True)
+        )
+        assert seen == {k.pk for k in every_key if permissions.may_view_key(actor, k)}, actor.label
+        assert managed == {k.pk for k in every_key if permissions.may_manage_key(actor, k)}, actor.label
+        assert managed <= seen
 
 
 def test_nothing_across_organizations(demo):
-    acme_admin = demo.user("advanced@acme.test")
-    globex_admin = demo.user("advanced@globex.test")
-    assert not permissions.can_view_key(acme_admin, _key(demo.globex, demo.globex_root, Role.VIEWER))
-    assert not permissions.can_manage_key(globex_admin, _key(demo.acme, demo.acme_root, Role.VIEWER))
-    assert not permissions.can_create_key(acme_admin, role=Role.VIEWER, account=demo.globex_root)
-    assert not permissions.can_view_keys(acme_admin, demo.globex)
+    acme_admin = member(demo, "advanced@acme.test")
+    globex_admin = member(demo, "advanced@globex.test")
+    assert not permissions.may_view_key(acme_admin, _key(demo.globex, demo.globex_root, Role.VIEWER))
+    assert not permissions.may_manage_key(globex_admin, _key(demo.acme, demo.acme_root, Role.VIEWER))
+    assert not permissions.may_create_key(acme_admin, role=Role.VIEWER, account=demo.globex_root)
 
 
 def test_membership_on_a_branch_covers_only_that_subtree(demo, make_user):
-    user = make_user("north@acme.test", Role.ADVANCED_ADMIN, demo.north)
-    assert permissions.can_manage_key(user, _key(demo.acme, demo.north, Role.ADMIN))
-    assert not permissions.can_view_key(user, _key(demo.acme, demo.south, Role.VIEWER))
-    assert not permissions.can_view_key(user, _key(demo.acme, demo.acme_root, Role.VIEWER))
-    assert [a.name for a in permissions.manageable_accounts(user)] == ["Acme North"]
-    assert permissions.creatable_roles(user, demo.south) == []
+    actor = Actor.for_user(make_user("north@acme.test", Role.ADVANCED_ADMIN, demo.north))
+    assert permissions.may_manage_key(actor, _key(demo.acme, demo.north, Role.ADMIN))
+    assert not permissions.may_view_key(actor, _key(demo.acme, demo.south, Role.VIEWER))
+    assert not permissions.may_view_key(actor, _key(demo.acme, demo.acme_root, Role.VIEWER))
+    assert [a.name for a in permissions.manageable_accounts(actor)] == ["Acme North"]
+    assert not permissions.may_create_key(actor, role=Role.VIEWER, account=demo.south)
+
+
+def test_a_key_acts_within_its_account_and_role(demo):
+    key = SimpleNamespace(
+        id=None,
+        organization_id=demo.acme.pk,
+        account_path=demo.north.path,
+        role=Role.ADMIN_API,
+        name="k",
+        client_id="c",
+    )
+    actor = Actor.for_key(key)
+    assert permissions.may_create_key(actor, role=Role.ADMIN_API, account=demo.north)
+    assert not permissions.may_create_key(actor, role=Role.ADVANCED_ADMIN, account=demo.north)
+    assert not permissions.may_create_key(actor, role=Role.VIEWER, account=demo.south)
 
 
 def test_inactive_or_anonymous_users_have_no_rights(demo):
-    from django.contrib.auth.models import AnonymousUser
-
     user = demo.user("advanced@acme.test")
     user.is_active = False
-    assert not permissions.can_view_keys(user)
-    assert not permissions.can_view_keys(AnonymousUser())
-    assert not permissions.can_view_applications(AnonymousUser())
+    assert not permissions.can_view_keys(Actor.for_user(user))
+    assert not permissions.can_view_keys(Actor.for_user(AnonymousUser()))
+    assert not permissions.can_view_applications(Actor.for_user(AnonymousUser()))
+    assert permissions.key_filter(Actor.for_user(AnonymousUser())) == permissions.NOTHING
 
 
 def test_roles_are_ordered_and_parsed():
@@ -105,51 +163,12 @@ def test_roles_are_ordered_and_parsed():
         Role.from_name("owner")
 
 
-# ---- the account tree ----
-
-
-def test_highest_account_is_nearest_the_root(demo, make_user):
+def test_two_memberships_the_higher_role_counts_on_the_branch(demo, make_user):
     user = make_user("two@acme.test", Role.ADMIN_API, demo.north)
-    from accounts.models import Membership
-
     Membership.objects.create(user=user, account=demo.acme_root, role=Role.SUPPORT)
-    user = type(user).objects.get(pk=user.pk)
-    assert user.highest_membership.account == demo.acme_root
-    # Effective role on North is the higher of the two memberships that cover it.
-    assert permissions.role_on(user, demo.north) == Role.ADMIN_API
-    assert permissions.role_on(user, demo.south) == Role.SUPPORT
-
-
-def test_subtree_and_moves(demo):
-    deep = Account(organization=demo.acme, name="North East", parent=demo.north)
-    deep.save()
-    assert demo.acme_root.contains(deep) and demo.north.contains(deep)
-    assert not demo.south.contains(deep)
-    assert set(demo.north.subtree().values_list("name", flat=True)) == {"Acme North", "North East"}
-    demo.north.parent = demo.south
-    demo.north.save()
-    deep.refresh_from_db()
-    assert demo.south.contains(deep)
-    assert deep.path == f"{demo.acme_root.pk}/{demo.south.pk}/{demo.north.pk}/{deep.pk}/"
-
-
-def test_one_root_per_organization(demo):
-    from django.core.exceptions import ValidationError
-
-    second_root = Account(organization=demo.acme, name="Another root")
-    with pytest.raises(ValidationError):
-        second_root.full_clean()
-
-
-# ---- plans ----
-
-
-def test_plan_limits_and_overrides(db):
-    pro = Organization.objects.create(name="P", slug="p", plan=Plan.PROFESSIONAL)
-    ent = Organization.objects.create(name="E", slug="e", plan=Plan.ENTERPRISE)
-    assert (pro.key_limit, pro.rate_limit_per_minute) == (10, 100)
-    assert (ent.key_limit, ent.rate_limit_per_minute) == (None, 500)
-    pro.key_limit_override, pro.rate_limit_override = 25, 1000
-    assert (pro.key_limit, pro.rate_limit_per_minute) == (25, 1000)
-    assert PLAN_LIMITS[Plan.PROFESSIONAL]["key_limit"] == 10
-    assert pro.rotation_policy_days == 90
+    actor = Actor.for_user(type(user).objects.get(pk=user.pk))
+    assert actor.user.highest_membership.account == demo.acme_root
+    assert permissions.may_manage_key(actor, _key(demo.acme, demo.north, Role.ADMIN_API))
+    assert not permissions.may_manage_key(actor, _key(demo.acme, demo.south, Role.VIEWER))
+    assert permissions.may_view_key(actor, _key(demo.acme, demo.south, Role.ADVANCED_ADMIN))
+    assert permissions.creatable_roles(actor) == Role.at_most(Role.ADMIN_API)

@@ -1,4 +1,4 @@
-"""Demo data of SPEC §7: Acme Corp (enterprise) and Globex (professional). Idempotent."""
+"""Demo data: Acme Corp (enterprise) and Globex (professional). Idempotent."""
 
 from __future__ import annotations
 

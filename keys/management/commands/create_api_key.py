@@ -1,4 +1,4 @@
-"""Create a key from the command line (SPEC §7), through the same service as every other caller."""
+"""Create a key from the command line, through the same service as every other caller."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
+from accounts.actors import Actor
 from accounts.models import Application, Organization, Role
-from keys.actors import Actor
-from keys.api import key_out
-from keys.services import ServiceError, create_key
+from keys.api.serializers import key_out
+from keys.errors import ServiceError
+from keys.services import create_key
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keys import views
+from keys.web import views
 
 app_name = "keys"
 
@@ -12,5 +12,4 @@ urlpatterns = [
     path("api-keys/<str:key_id>/edit/", views.key_edit, name="edit"),
     path("api-keys/<str:key_id>/regenerate/", views.key_regenerate, name="regenerate"),
     path("api-keys/<str:key_id>/revoke/", views.key_revoke, name="revoke"),
-    path("audit-log/", views.audit_log, name="audit_log"),
 ]

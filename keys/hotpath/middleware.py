@@ -1,7 +1,7 @@
 """Authenticates requests to ``/api/`` with an API key: one code path for all four header forms.
 
-A key never logs anyone in: this middleware only sets ``request.api_key`` (never ``request.user``)
-and only under ``/api/``, so portal pages and ``/admin/`` ignore keys entirely.
+A key never logs anyone in: this middleware only sets ``request.api_key`` and ``request.actor``
+(never ``request.user``) and only under ``/api/``, so portal pages and ``/admin/`` ignore keys.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.debug import sensitive_variables
 
-from keys import credentials, errors, usage
-from keys.ratelimit import limiter
-from keys.verification import VerifiedKey, verify_secret
-from portal.network import client_ip
+from accounts.actors import Actor, client_ip, user_agent
+from audit.models import AuditAction
+from audit.services import record_event
+from keys import credentials, services
+from keys.hotpath import responses, usage
+from keys.hotpath.ratelimit import limiter
+from keys.hotpath.verification import VerifiedKey
 
 API_PREFIX = "/api/"
 QUERY_KEY_MESSAGE = (
@@ -58,17 +61,10 @@ class FailedAuthRecorder:
         ip = client_ip(request)
         if not self.should_record(ip, time.monotonic()):
             return
-        from keys.actors import Actor
-        from keys.models import AuditAction
-        from keys.services import record_event
-
         try:
             record_event(
-                actor=Actor(
-                    organization_id=0,
-                    label="unauthenticated API client",
-                    ip=ip,
-                    user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+                actor=Actor.anonymous(
+                    label="unauthenticated API client", ip=ip, user_agent=user_agent(request)
                 ),
                 action=AuditAction.KEY_AUTH_FAILED,
                 details={"reason": reason, "path": request.path_info[:200], "method": request.method},
@@ -78,15 +74,6 @@ class FailedAuthRecorder:
 
 
 failed_auth = FailedAuthRecorder()
-
-
-def service_unavailable() -> HttpResponse:
-    return errors.error_response(
-        503,
-        "service_unavailable",
-        "The service is briefly unavailable (its database does not answer). Retry in a few seconds.",
-        {"Retry-After": "5"},
-    )
 
 
 def presented_credentials(request: HttpRequest):
@@ -112,7 +99,7 @@ def presented_credentials(request: HttpRequest):
 def _secret_in_query(request: HttpRequest) -> bool:
     query = request.META.get("QUERY_STRING", "")
     return "sk_" in query and any(
-        credentials.SECRET_PATTERN.search(v) for values in request.GET.lists() for v in values[1]
+        credentials.contains_secret(v) for values in request.GET.lists() for v in values[1]
     )
 
 
@@ -127,33 +114,34 @@ class ApiKeyMiddleware:
         request.api_key = None
         if _secret_in_query(request):
             failed_auth.record(request, "key in the URL")
-            return errors.unauthorized(QUERY_KEY_MESSAGE)
+            return responses.unauthorized(QUERY_KEY_MESSAGE)
         presented = presented_credentials(request)
         if presented is _NO_CREDENTIALS:
             # Public API paths (the OpenAPI document, the docs) answer; the rest say 401 themselves.
             return self.get_response(request)
         try:
-            key = None if presented is _MALFORMED else verify_secret(presented)
+            key = None if presented is _MALFORMED else services.verify_key(presented=presented)
             if key is None:
                 # Same answer for malformed, unknown, wrong, expired and revoked: no key enumeration.
                 failed_auth.record(
                     request, "malformed" if presented is _MALFORMED else "unknown or not valid"
                 )
-                return errors.unauthorized()
+                return responses.unauthorized()
             return self._call_with_key(request, key)
         except DatabaseError:
             # The database went away mid-request: a clear, retryable JSON answer, never a 500 page.
             log.exception("Database error while serving %s", request.path_info)
-            return service_unavailable()
+            return responses.service_unavailable()
 
     def _call_with_key(self, request: HttpRequest, key: VerifiedKey) -> HttpResponse:
         decision = limiter().hit(str(key.id), key.rate_limit)
         request.api_key = key
+        request.actor = Actor.for_key(key, ip=client_ip(request), user_agent=user_agent(request))
         request.rate_limit = decision
         if decision.allowed:
             response = self.get_response(request)
         else:
-            response = errors.error_response(
+            response = responses.error_response(
                 429,
                 "rate_limited",
                 f"This key is limited to {decision.limit} requests per minute. "
@@ -162,6 +150,6 @@ class ApiKeyMiddleware:
         for name, value in decision.headers().items():
             response[name] = value
         # Only count here what the view did not already count (verify counts the verified key).
-        usage.buffer.record(key.id, response.status_code, client_ip(request))
+        usage.buffer.record(key.id, response.status_code, request.actor.ip)
         usage.buffer.maybe_flush()
         return response

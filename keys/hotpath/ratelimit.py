@@ -38,6 +38,7 @@ from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 
+import redis
 from django.conf import settings
 
 log = logging.getLogger(__name__)
@@ -139,16 +140,12 @@ class RedisUnavailable(Exception):
 
 class RedisWindow:
     def __init__(self, url: str) -> None:
-        import redis
-
         self._client = redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
         self._script = self._client.register_script(_LUA)
         self._prefix = "akp:rl:"
 
     def reserve(self, key_id: str, limit: int, want: int) -> tuple[int, int, int]:
         """(permits granted, count in the window after, seconds until the oldest leaves it)."""
-        import redis
-
         try:
             granted, count, oldest, now = self._script(
                 keys=[self._prefix + key_id],
@@ -168,8 +165,6 @@ class RedisWindow:
         return Decision(count < limit, limit, max(0, limit - count), reset)
 
     def ping(self) -> bool:
-        import redis
-
         try:
             return bool(self._client.ping())
         except redis.RedisError:

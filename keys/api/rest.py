@@ -1,18 +1,17 @@
-"""The REST API of SPEC §5 (``/api/v1``), built with django-ninja.
+"""The REST API (``/api/v1``), built with django-ninja: a thin adapter over ``keys.services`` and
+``keys.selectors``.
 
-Authentication happens once, in :class:`keys.middleware.ApiKeyMiddleware`; the auth classes here
-only read its result and describe the two header forms in the OpenAPI document. Every failure
-leaves as the SPEC §4 error body.
+Authentication happens once, in :class:`keys.hotpath.middleware.ApiKeyMiddleware`, which sets
+``request.api_key`` and ``request.actor``; the auth classes here only read its result and describe
+the two header forms in the OpenAPI document. Every failure leaves as the one JSON error body.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from django.db import DatabaseError, DataError
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
@@ -21,16 +20,17 @@ from ninja.security import APIKeyHeader, HttpBearer
 from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
+from accounts.actors import Actor
 from accounts.models import Account, Application, Role
-from keys import errors, selectors, services, usage
-from keys.actors import Actor
-from keys.credentials import parse_presented
-from keys.models import ApiKey, KeyStatus
-from keys.ratelimit import limiter
+from audit.services import record_denied
+from keys import selectors, services
+from keys.api.serializers import key_out, own_key_json, verified_key_out
+from keys.errors import ServiceError
+from keys.filters import ApiKeyFilterSet
+from keys.hotpath import responses, usage
+from keys.hotpath.ratelimit import limiter
+from keys.hotpath.verification import VerifiedKey
 from keys.scopes import PORTAL_READ, PORTAL_VERIFY, PORTAL_WRITE, SCOPE_SYNTAX
-from keys.services import ServiceError
-from keys.verification import VerifiedKey, verify_secret
-from portal.network import client_ip
 
 SCOPE_PATTERN = SCOPE_SYNTAX.pattern
 
@@ -78,7 +78,7 @@ api = NinjaAPI(
 
 @api.exception_handler(AuthenticationError)
 def _unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return errors.unauthorized()
+    return responses.unauthorized()
 
 
 @api.exception_handler(NinjaValidationError)
@@ -89,32 +89,32 @@ def _invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
             str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "payload")
         )
         problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
-    return errors.error_response(400, "validation_error", "; ".join(problems) or "The request is not valid.")
+    return responses.error_response(
+        400, "validation_error", "; ".join(problems) or "The request is not valid."
+    )
 
 
 @api.exception_handler(ServiceError)
 def _refused(request: HttpRequest, exc: ServiceError) -> HttpResponse:
-    return errors.error_response(exc.status, exc.code, exc.message)
+    return responses.error_response(exc.status, exc.code, exc.message)
 
 
 @api.exception_handler(DataError)
 def _unstorable(request: HttpRequest, exc: Exception) -> HttpResponse:
     # e.g. a NUL character, which PostgreSQL text cannot hold: the input is wrong, not the server.
-    return errors.error_response(
+    return responses.error_response(
         400, "validation_error", "The request contains characters that are not allowed."
     )
 
 
 @api.exception_handler(DatabaseError)
 def _database_down(request: HttpRequest, exc: Exception) -> HttpResponse:
-    from keys.middleware import service_unavailable
-
-    return service_unavailable()
+    return responses.service_unavailable()
 
 
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return errors.error_response(404, "not_found", "Nothing found at this address.")
+    return responses.error_response(404, "not_found", "Nothing found at this address.")
 
 
 @api.exception_handler(HttpError)
@@ -123,19 +123,12 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         exc.status_code, "error"
     )
     message = str(exc) if exc.status_code != 400 else f"The request body is not valid JSON: {exc}"
-    return errors.error_response(exc.status_code, code, message)
+    return responses.error_response(exc.status_code, code, message)
 
 
 # ---- schemas ----
 
 RoleName = Literal["advanced_admin", "admin_api", "admin", "support", "viewer"]
-ROLE_NAMES: dict[int, str] = {
-    Role.ADVANCED_ADMIN: "advanced_admin",
-    Role.ADMIN_API: "admin_api",
-    Role.ADMIN: "admin",
-    Role.SUPPORT: "support",
-    Role.VIEWER: "viewer",
-}
 
 
 class ErrorDetail(Schema):
@@ -246,51 +239,12 @@ def _key(request: HttpRequest) -> VerifiedKey:
     return request.auth
 
 
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_key(
-        _key(request), ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")
-    )
-
-
 def _require(request: HttpRequest, scope: str) -> Actor:
-    key = _key(request)
-    actor = _actor(request)
-    if not key.has_scope(scope):
-        services.record_denied(actor=actor, what=f"API call needing {scope}")
+    actor: Actor = request.actor
+    if not _key(request).has_scope(scope):
+        record_denied(actor=actor, what=f"API call needing {scope}")
         raise ServiceError("forbidden", f"This key lacks the {scope} scope.", status=403)
     return actor
-
-
-def key_out(key: ApiKey) -> dict:
-    return {
-        "id": str(key.id),
-        "name": key.name,
-        "client_id": key.client_id,
-        "scopes": list(key.scopes),
-        "application": key.application.slug,
-        "account": key.account.name,
-        "role": ROLE_NAMES[key.role],
-        "status": key.status,
-        "created_at": key.created_at,
-        "last_used_at": key.last_used_at,
-        "expires_at": key.expires_at,
-    }
-
-
-def verified_key_out(key: VerifiedKey) -> dict:
-    return {
-        "id": str(key.id),
-        "name": key.name,
-        "client_id": key.client_id,
-        "scopes": list(key.scopes),
-        "application": key.application_slug,
-        "account": key.account_name,
-        "role": ROLE_NAMES[key.role],
-        "status": KeyStatus.ACTIVE,
-        "created_at": key.created_at,
-        "last_used_at": key.last_used_at,
-        "expires_at": key.expires_at,
-    }
 
 
 # ---- endpoints ----
@@ -299,14 +253,12 @@ def verified_key_out(key: VerifiedKey) -> dict:
 @api.get("/org/api-keys", response={200: KeyListOut, **ERRORS}, tags=["keys"], summary="List keys")
 def list_keys(request: HttpRequest, filters: Query[ListQuery]):
     actor = _require(request, PORTAL_READ)
-    keys = selectors.visible_keys(actor).select_related("organization", "application", "account")
-    if filters.status:
-        keys = keys.with_status(filters.status)
-    if filters.search:
-        term = filters.search.strip()
-        keys = keys.filter(Q(name__icontains=term) | Q(client_id=term))
+    visible = selectors.visible_keys(actor).select_related("organization", "application", "account")
+    keys = ApiKeyFilterSet(
+        filters.model_dump(include={"status", "search"}, exclude_none=True), visible, actor=actor
+    ).qs
     total = keys.count()
-    page = keys.order_by("-created_at", "id")[filters.offset : filters.offset + filters.limit]
+    page = keys[filters.offset : filters.offset + filters.limit]
     return {"data": [key_out(k) for k in page], "total": total}
 
 
@@ -393,30 +345,11 @@ def revoke_key(request: HttpRequest, key_id: str):
 
 @api.get("/key", response={200: OwnKeyOut, **ERRORS}, tags=["self"], summary="The calling key")
 def own_key(request: HttpRequest):
-    # The hot path of every integration's health check: the key object was rendered to JSON once
-    # when the key was verified (``render_key_json``), so only the rate-limit figures are added here.
-    # tests/integration/test_api.py checks that the body still matches OwnKeyOut.
+    # The hot path of every integration's health check: serialized directly, not validated against
+    # OwnKeyOut on every call (a test holds the body to that schema).
     key = _key(request)
     decision = getattr(request, "rate_limit", None) or limiter().peek(str(key.id), key.rate_limit)
-    body = b'%s, "rate_limit": {"limit": %d, "remaining": %d, "reset": %d}}' % (
-        key.json[:-1],
-        decision.limit,
-        decision.remaining,
-        decision.reset_seconds,
-    )
-    return HttpResponse(body, content_type="application/json; charset=utf-8")
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
-
-
-def render_key_json(key: VerifiedKey) -> bytes:
-    """The SPEC §5 key object of a verified key as JSON bytes (a test holds it to KeyOut)."""
-    body = verified_key_out(key)
-    for field in ("created_at", "last_used_at", "expires_at"):
-        body[field] = _iso(body[field])
-    return json.dumps(body).encode()
+    return HttpResponse(own_key_json(key, decision), content_type="application/json; charset=utf-8")
 
 
 @api.get("/scopes", response={200: CatalogueOut, **ERRORS}, tags=["self"], summary="Scope catalogue")
@@ -443,15 +376,13 @@ def verify(request: HttpRequest, payload: VerifyIn):
 
     Counts as a use of the verified key: its usage, last used time and rate limit.
     """
-    _require(request, PORTAL_VERIFY)
-    caller = _key(request)
-    parsed = parse_presented(payload.key)
-    verified = verify_secret(parsed) if parsed is not None else None
+    actor = _require(request, PORTAL_VERIFY)
+    verified = services.verify_key(presented=payload.key)
     # A key of another organization is as unknown as a key that does not exist.
-    if verified is None or verified.organization_id != caller.organization_id:
+    if verified is None or verified.organization_id != actor.organization_id:
         return {"valid": False, "code": "unauthorized", "key": None}
     decision = limiter().hit(str(verified.id), verified.rate_limit)
-    ip = client_ip(request)
+    ip = actor.ip
     if not decision.allowed:
         usage.buffer.record(verified.id, 429, ip)
         return {"valid": False, "code": "rate_limited", "key": verified_key_out(verified)}

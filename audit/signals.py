@@ -1,23 +1,22 @@
-"""Sign-ins and sign-outs go into the audit log (SPEC §6)."""
+"""Sign-ins, failed sign-ins and sign-outs go into the audit log."""
 
 from __future__ import annotations
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from accounts.actors import Actor, client_ip, user_agent
 from accounts.models import User
-from keys.actors import Actor
-from keys.models import AuditAction
-from keys.services import record_event
-from portal.network import client_ip
+from audit.models import AuditAction
+from audit.services import record_event
 
 
 def _actor(user: User | None, request, label: str | None = None) -> Actor:
     ip = client_ip(request) if request is not None else None
-    agent = request.META.get("HTTP_USER_AGENT", "") if request is not None else ""
+    agent = user_agent(request) if request is not None else ""
     if user is not None:
         return Actor.for_user(user, ip=ip, user_agent=agent)
-    return Actor(organization_id=0, label=label or "anonymous", ip=ip, user_agent=agent[:300])
+    return Actor.anonymous(label=label or "anonymous", ip=ip, user_agent=agent)
 
 
 @receiver(user_logged_in)

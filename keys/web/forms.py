@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django import forms
-from django.db.models import QuerySet
-from django.urls import reverse
 
 from accounts import permissions
-from accounts.models import Account, Application, Role, User
-from keys import services
-from keys.models import ApiKey, AuditAction, KeyStatus
+from accounts.actors import Actor
+from accounts.models import Account, Application, Role
+from keys import credentials, selectors, services
+from keys.errors import ServiceError
+from keys.filters import indented
+from keys.models import ApiKey
 
 NEVER = "never"
 CUSTOM = "custom"
@@ -51,16 +52,12 @@ class ErrorsDescribedMixin:
             self.fields[name].widget.attrs["aria-describedby"] = " ".join(ids)
 
 
-def _indented(account: Account) -> str:
-    return "\u2003" * account.depth + account.name
-
-
 def _service_clean_name(form: forms.Form, name: str) -> str:
     """The service's rules for a key name, as a form error."""
     try:
         return services.clean_name(name)
-    except services.ServiceError as err:
-        if services.looks_like_secret(name):
+    except ServiceError as err:
+        if credentials.contains_secret(name):
             # Not echoed back into the re-rendered form: the page must not carry a secret.
             form.data = form.data.copy()
             form.data[form.add_prefix("name")] = ""
@@ -69,21 +66,12 @@ def _service_clean_name(form: forms.Form, name: str) -> str:
 
 class AccountChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Account) -> str:
-        return _indented(obj)
+        return indented(obj)
 
 
-def manageable_roles(user: User) -> list[Role]:
-    """Roles the user may give a key somewhere: up to their highest managing membership.
-
-    The service checks the role against the chosen account again (a user may manage one account
-    with a lower role than another)."""
-    managing = [m.role for m in user.memberships_with_accounts() if m.role >= permissions.MANAGE_KEYS_ROLE]
-    return Role.at_most(max(managing)) if managing else []
-
-
-def default_account(user: User, accounts: list[Account]) -> Account | None:
-    """The user's highest account (SPEC §2) when they may create keys on it, else the first one."""
-    highest = user.highest_membership
+def default_account(actor: Actor, accounts: list[Account]) -> Account | None:
+    """The member's highest account when they may create keys on it, else the first one."""
+    highest = actor.user.highest_membership if actor.user is not None else None
     if highest is not None and any(a.pk == highest.account_id for a in accounts):
         return highest.account
     return accounts[0] if accounts else None
@@ -120,15 +108,16 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         error_messages={"required": "Choose at least one scope."},
     )
 
-    def __init__(self, user: User, *args, **kwargs) -> None:
+    def __init__(self, actor: Actor, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.user = user
-        applications = Application.objects.filter(organization_id=user.organization_id).prefetch_related(
+        applications = Application.objects.filter(organization_id=actor.organization_id).prefetch_related(
             "scopes"
         )
         self.applications = list(applications)
-        self.accounts = permissions.manageable_accounts(user)
-        self.roles = manageable_roles(user)
+        self.accounts = permissions.manageable_accounts(actor)
+        # The service checks the role against the chosen account again: a member may manage one
+        # account with a lower role than another.
+        self.roles = permissions.creatable_roles(actor)
 
         self.fields["application"].queryset = applications
         self.fields["account"].queryset = Account.objects.filter(pk__in=[a.pk for a in self.accounts])
@@ -138,7 +127,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
                 self.initial["application"] = self.applications[0].pk
             if self.roles and "role" not in self.initial:
                 self.initial["role"] = int(self.roles[0])
-            account = default_account(user, self.accounts)
+            account = default_account(actor, self.accounts)
             if account is not None and "account" not in self.initial:
                 self.initial["account"] = account.pk
         self.chosen_application = self._chosen_application()
@@ -150,7 +139,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
             self.suggested_name = self.data.get("suggested_name", "")
         else:
             self.suggested_name = (
-                services.suggest_key_name(user.organization, application) if application else ""
+                selectors.suggest_key_name(application.organization, application) if application else ""
             )
             kept = self.initial.get("name")
             if not kept or kept == self.initial.get("suggested_name"):
@@ -159,18 +148,6 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         self.fields["scopes"].choices = [
             (str(s), str(s)) for s in (application.scopes.all() if application else [])
         ]
-        # Changing the application or the role re-draws the scope checkboxes (htmx; without
-        # JavaScript the form's "Show scopes" button does it).
-        refresh = {
-            "hx-get": reverse("keys:form_scopes"),
-            "hx-target": "#scope-fields",
-            "hx-swap": "outerHTML",
-            "hx-trigger": "change",
-            "hx-sync": "closest form:abort",
-        }
-        keep = "[name=scopes], #id_name, [name=suggested_name]"
-        self.fields["application"].widget.attrs.update(refresh, **{"hx-include": f"#id_role, {keep}"})
-        self.fields["role"].widget.attrs.update(refresh, **{"hx-include": f"#id_application, {keep}"})
 
     # ---- what the template needs to draw the scope catalogue ----
     def _chosen_application(self) -> Application | None:
@@ -243,7 +220,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         "role": "role",
     }
 
-    def add_service_error(self, err: services.ServiceError) -> None:
+    def add_service_error(self, err: ServiceError) -> None:
         field = self.SERVICE_FIELDS.get(err.field or "")
         if field == "expiry_days" and self.cleaned_data.get("expiry") != CUSTOM:
             field = "expiry"
@@ -251,7 +228,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
 
 
 class KeyEditForm(ErrorsDescribedMixin, forms.Form):
-    """Rename a key, or bring its expiry earlier: all that may change about a deployed key (SPEC §3)."""
+    """Rename a key, or bring its expiry earlier: all that may change about a deployed key."""
 
     name = forms.CharField(
         strip=True,
@@ -310,7 +287,7 @@ class KeyEditForm(ErrorsDescribedMixin, forms.Form):
             return None
         return value
 
-    def add_service_error(self, err: services.ServiceError) -> None:
+    def add_service_error(self, err: ServiceError) -> None:
         self.add_error(err.field if err.field in self.fields else None, err.message)
 
 
@@ -329,90 +306,3 @@ class RegenerateForm(forms.Form):
     @property
     def grace(self) -> timedelta:
         return GRACE_PERIODS[self.cleaned_data["grace_period"]][1]
-
-
-# ---- filters (GET forms: a bookmarkable URL holds the whole state) ----
-
-KEY_SORTS = {
-    "name": "name",
-    "application": "application__name",
-    "role": "role",
-    "account": "account__path",
-    "created": "created_at",
-    "last_used": "last_used_at",
-    "expires": "expires_at",
-}
-DEFAULT_KEY_SORT = "-created"
-
-
-class KeyFilterForm(forms.Form):
-    q = forms.CharField(label="Search", required=False, max_length=200)
-    status = forms.ChoiceField(label="Status", required=False)
-    application = forms.TypedChoiceField(label="Application", required=False, coerce=int, empty_value=None)
-    role = forms.TypedChoiceField(label="Role", required=False, coerce=int, empty_value=None)
-    account = forms.TypedChoiceField(label="Account", required=False, coerce=int, empty_value=None)
-    created_by = forms.TypedChoiceField(label="Created by", required=False, coerce=int, empty_value=None)
-    sort = forms.CharField(required=False, widget=forms.HiddenInput)
-
-    def __init__(
-        self,
-        data,
-        *,
-        applications: list[Application],
-        roles: list[Role],
-        accounts: list[Account],
-        creators: list[User],
-    ) -> None:
-        # Its own ids: the list page also holds the create form, whose fields share these names.
-        super().__init__(data, auto_id="filter-%s")
-        self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Name or Client ID"})
-        self.fields["status"].choices = [("", "Any status"), *KeyStatus.choices]
-        self.fields["application"].choices = [("", "Any application")] + [
-            (a.pk, a.name) for a in applications
-        ]
-        self.fields["role"].choices = [("", "Any role")] + [(int(r), r.label) for r in roles]
-        self.fields["account"].choices = [("", "Any account")] + [(a.pk, _indented(a)) for a in accounts]
-        self.fields["created_by"].choices = [("", "Anyone")] + [(u.pk, u.email) for u in creators]
-
-    def value(self, name: str):
-        """The cleaned value, or None for a missing or invalid one (a bad URL shows everything)."""
-        if not hasattr(self, "cleaned_data"):
-            self.is_valid()
-        return self.cleaned_data.get(name) or None
-
-    @property
-    def sort_order(self) -> str:
-        wanted = self.value("sort") or DEFAULT_KEY_SORT
-        return wanted if wanted.lstrip("-") in KEY_SORTS else DEFAULT_KEY_SORT
-
-    @property
-    def is_filtered(self) -> bool:
-        return any(self.value(n) for n in ("q", "status", "application", "role", "account", "created_by"))
-
-
-class AuditFilterForm(forms.Form):
-    action = forms.ChoiceField(label="Action", required=False)
-    actor = forms.CharField(label="Actor", required=False, max_length=200)
-    key = forms.CharField(label="Key", required=False, max_length=200)
-    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-
-    def __init__(self, data) -> None:
-        super().__init__(data, auto_id="filter-%s")
-        self.fields["action"].choices = [("", "Any action"), *AuditAction.choices]
-        self.fields["actor"].widget.attrs.update({"type": "search", "placeholder": "Email or key name"})
-        self.fields["key"].widget.attrs.update({"type": "search", "placeholder": "Key name or Client ID"})
-
-    def value(self, name: str):
-        if not hasattr(self, "cleaned_data"):
-            self.is_valid()
-        return self.cleaned_data.get(name) or None
-
-    @property
-    def is_filtered(self) -> bool:
-        return any(self.value(n) for n in ("action", "actor", "key", "date_from", "date_to"))
-
-
-def creators_of(keys: QuerySet) -> list[User]:
-    """People who created one of these keys, for the "Created by" filter: one query."""
-    return list(User.objects.filter(pk__in=keys.values("created_by")).order_by("email"))

@@ -3,9 +3,9 @@
 Each process keeps a buffer: per key and UTC day, counters by outcome; per key, when it was last
 used and from which addresses. The buffer is written in one batch (an ``INSERT … ON CONFLICT DO
 UPDATE`` that adds to the day's row) at most every ``USAGE_FLUSH_INTERVAL_SECONDS`` (5 s) by the
-request that finds it due, on a clean shutdown (``atexit`` and gunicorn's ``worker_exit``), and by
-``manage.py flush_usage`` for the process that runs it. ``last_used_at`` and the recent IPs of a key
-are written at most once per ``LAST_USED_WRITE_INTERVAL_SECONDS`` (60 s) per process. An idle
+request that finds it due, and on a clean shutdown (``atexit`` and gunicorn's ``worker_exit``).
+``last_used_at`` and the recent IPs of a key are written at most once per
+``LAST_USED_WRITE_INTERVAL_SECONDS`` (60 s) per process. An idle
 process writes nothing: its last batch waits for its next request or its shutdown.
 
 Bound on loss: a worker killed without a clean shutdown (SIGKILL, OOM) loses at most the counts of
@@ -36,6 +36,8 @@ from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+
+from keys.models import ApiKey, KeyUsageDay
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +84,6 @@ class UsageBuffer:
                     for old in sorted(ips, key=ips.__getitem__)[: len(ips) - RECENT_IPS]:
                         del ips[old]
             self._seen[key_id] = (max(last, now), ips)
-
-    def pending(self) -> int:
-        with self._lock:
-            return sum(row[0] for row in self._counts.values())
 
     def maybe_flush(self) -> None:
         if time.monotonic() - self._last_flush >= settings.USAGE_FLUSH_INTERVAL_SECONDS:
@@ -183,8 +181,6 @@ def _blocked(signals: tuple[int, ...]) -> Iterator[None]:
 def _write_counts(counts: dict[tuple[object, date], list[int]]) -> None:
     if not counts:
         return
-    from keys.models import ApiKey, KeyUsageDay
-
     table = connection.ops.quote_name(KeyUsageDay._meta.db_table)
     pk_field = ApiKey._meta.pk
     columns = ", ".join(FIELDS)
@@ -204,8 +200,6 @@ def _write_counts(counts: dict[tuple[object, date], list[int]]) -> None:
 def _write_last_used(due: dict[object, tuple[datetime, dict[str, datetime]]]) -> None:
     if not due:
         return
-    from keys.models import ApiKey
-
     current = dict(ApiKey.objects.filter(pk__in=list(due)).values_list("pk", "recent_ips"))
     for key_id, (last, ips) in due.items():
         if key_id not in current:

@@ -7,7 +7,8 @@ Order of work, cheapest first, so that junk costs nothing:
 3. this process's cache of verified keys, keyed by digest, trusted for ``KEY_CACHE_TTL_SECONDS``
    (1 s by default). Revocation and regeneration drop the entry in the process that made them, so
    they are immediate there, and at most that TTL late in every other worker;
-4. one indexed SELECT (current digest or a grace-period digest, not revoked).
+4. one indexed SELECT (current digest or a grace-period digest, not revoked), through the plain
+   ORM: with the cache in front it runs about once per key per second per worker.
 
 Unknown key, wrong secret, expired, revoked and an ended grace period all give the same ``None``:
 callers must not tell them apart (no key enumeration).
@@ -15,7 +16,6 @@ callers must not tell them apart (no key enumeration).
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import threading
 import time
@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connections, router
 from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.models import PLAN_LIMITS
+from accounts.models import rate_limit_per_minute
 from keys import credentials
+from keys.models import ApiKey
 from keys.scopes import expand_scopes
 
 
@@ -55,9 +55,6 @@ class VerifiedKey:
     rate_limit: int
     valid_until: datetime | None  # the earlier of expiry and the grace period's end
     via_grace_period: bool
-    # The key object of SPEC §5 as JSON, rendered once per snapshot: GET /api/v1/key serves it
-    # without re-validating a schema on every request (see keys.api.own_key).
-    json: bytes = b""
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.granted
@@ -106,7 +103,7 @@ verified_keys = VerifiedKeyCache()
 
 
 # The columns the hot path needs, read in one SELECT joined to the key's account, application and
-# organization. Names follow the ORM so that its converters (UUID, JSON, aware datetimes) apply.
+# organization.
 _FIELDS = (
     "id",
     "organization_id",
@@ -131,98 +128,49 @@ _FIELDS = (
     "previous_pepper_id",
     "previous_expires_at",
 )
-_COLUMN = {name: i for i, name in enumerate(_FIELDS)}
 
 
-class _KeyLookup:
-    """The verification SELECT, compiled by the ORM once per connection and digest count.
-
-    Building the SQL was most of the cost of a cold verification (the ORM recompiles a queryset on
-    every evaluation); the statement itself is a single indexed equality look-up.
-    """
-
-    def __init__(self) -> None:
-        self._compiled: dict[tuple[str, int], tuple[str, list[int], object, list]] = {}
-        self._lock = threading.Lock()
-
-    def _compile(self, alias: str, count: int):
-        from keys.models import ApiKey
-
-        markers = [f"digest-marker-{i}" for i in range(count)]
-        query = (
-            ApiKey.objects.using(alias)
-            .filter(Q(secret_digest__in=markers) | Q(previous_digest__in=markers), revoked_at__isnull=True)
-            .order_by()
-            .values_list(*_FIELDS)[:1]
+def _look_up(digests: list[str]) -> dict | None:
+    """The live key whose current or grace-period digest is one of these, as a dict of _FIELDS."""
+    rows = (
+        ApiKey.objects.filter(
+            Q(secret_digest__in=digests) | Q(previous_digest__in=digests), revoked_at__isnull=True
         )
-        compiler = query.query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
-        if sorted(set(params)) != sorted(markers):  # the ORM changed shape: refuse to guess
-            raise RuntimeError("unexpected parameters in the key look-up query")
-        positions = [markers.index(p) for p in params]
-        converters = compiler.get_converters([col[0] for col in compiler.select[: compiler.col_count]])
-        return sql, positions, compiler, converters
-
-    def fetch(self, digests: list[str]) -> tuple | None:
-        from keys.models import ApiKey
-
-        alias = router.db_for_read(ApiKey)
-        compiled = self._compiled.get((alias, len(digests)))
-        if compiled is None:
-            with self._lock:
-                compiled = self._compiled.setdefault(
-                    (alias, len(digests)), self._compile(alias, len(digests))
-                )
-        sql, positions, compiler, converters = compiled
-        with connections[alias].cursor() as cursor:
-            cursor.execute(sql, [digests[i] for i in positions])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        if converters:
-            row = next(iter(compiler.apply_converters([row], converters)))
-        return tuple(row)
+        .order_by()
+        .values(*_FIELDS)[:1]
+    )
+    return next(iter(rows), None)
 
 
-key_lookup = _KeyLookup()
-
-
-def snapshot(row: tuple, *, via_grace_period: bool) -> VerifiedKey:
+def snapshot(row: dict, *, via_grace_period: bool) -> VerifiedKey:
     """Freeze a looked-up row for the hot path."""
-    c = _COLUMN
-    expires_at = row[c["expires_at"]]
+    expires_at = row["expires_at"]
     valid_until = expires_at
-    if via_grace_period and row[c["previous_expires_at"]] is not None:
-        valid_until = min(filter(None, [expires_at, row[c["previous_expires_at"]]]))
-    rate_limit = row[c["rate_limit_override"]]
-    if rate_limit is None:
-        rate_limit = row[c["organization__rate_limit_override"]]
-    if rate_limit is None:
-        rate_limit = PLAN_LIMITS[row[c["organization__plan"]]]["rate_limit_per_minute"]
-    scopes = tuple(row[c["scopes"]] or ())
-    verified = VerifiedKey(
-        id=row[c["id"]],
-        organization_id=row[c["organization_id"]],
-        application_id=row[c["application_id"]],
-        application_slug=row[c["application__slug"]],
-        account_id=row[c["account_id"]],
-        account_path=row[c["account__path"]],
-        account_name=row[c["account__name"]],
-        role=row[c["role"]],
-        name=row[c["name"]],
-        client_id=row[c["client_id"]],
+    if via_grace_period and row["previous_expires_at"] is not None:
+        valid_until = min(filter(None, [expires_at, row["previous_expires_at"]]))
+    scopes = tuple(row["scopes"] or ())
+    return VerifiedKey(
+        id=row["id"],
+        organization_id=row["organization_id"],
+        application_id=row["application_id"],
+        application_slug=row["application__slug"],
+        account_id=row["account_id"],
+        account_path=row["account__path"],
+        account_name=row["account__name"],
+        role=row["role"],
+        name=row["name"],
+        client_id=row["client_id"],
         scopes=scopes,
         granted=expand_scopes(scopes),
-        created_at=row[c["created_at"]],
+        created_at=row["created_at"],
         expires_at=expires_at,
-        last_used_at=row[c["last_used_at"]],
-        rate_limit=int(rate_limit),
+        last_used_at=row["last_used_at"],
+        rate_limit=rate_limit_per_minute(
+            row["organization__plan"], row["organization__rate_limit_override"], row["rate_limit_override"]
+        ),
         valid_until=valid_until,
         via_grace_period=via_grace_period,
     )
-    from keys.api import render_key_json  # the API owns the wire format
-
-    return dataclasses.replace(verified, json=render_key_json(verified))
 
 
 @sensitive_variables("presented")
@@ -244,18 +192,17 @@ def verify_secret(presented: credentials.PresentedCredentials) -> VerifiedKey | 
         if cached is not None:
             return cached if cached.is_current(now) and _client_id_matches(presented, cached) else None
 
-    row = key_lookup.fetch(list(digests))
+    row = _look_up(list(digests))
     if row is None:
         return None
-    c = _COLUMN
-    current_digest, previous_digest = row[c["secret_digest"]], row[c["previous_digest"]]
+    current_digest, previous_digest = row["secret_digest"], row["previous_digest"]
     via_grace = False
-    if current_digest in digests and hmac.compare_digest(digests[current_digest], row[c["pepper_id"]]):
+    if current_digest in digests and hmac.compare_digest(digests[current_digest], row["pepper_id"]):
         matched = current_digest
     elif (
         previous_digest in digests
-        and hmac.compare_digest(digests[previous_digest], row[c["previous_pepper_id"]])
-        and row[c["previous_expires_at"]] is not None
+        and hmac.compare_digest(digests[previous_digest], row["previous_pepper_id"])
+        and row["previous_expires_at"] is not None
     ):
         matched, via_grace = previous_digest, True
     else:

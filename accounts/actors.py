@@ -1,0 +1,93 @@
+"""Who is acting: a signed-in member, an API key, or the system (a command, a superuser in the
+Django admin). Built once per request (``request.actor``) and handed to every service, selector and
+permission question, so the same rules hold for the portal, the REST API, the admin and commands.
+
+The key an actor may carry is described by :class:`KeyPrincipal` so that this module, like the rest
+of ``accounts``, never imports the ``keys`` app.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from accounts.models import User
+
+MAX_USER_AGENT = 300
+
+
+class KeyPrincipal(Protocol):
+    """What the policy needs to know about a key that authenticated a request."""
+
+    id: object
+    organization_id: int
+    account_path: str
+    role: int
+    name: str
+    client_id: str
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address; behind ``PROXY_COUNT`` trusted proxies, taken from X-Forwarded-For."""
+    address = request.META.get("REMOTE_ADDR", "")
+    proxies = getattr(settings, "AXES_IPWARE_PROXY_COUNT", 0)
+    if proxies:
+        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+        if len(forwarded) >= proxies:
+            address = forwarded[-proxies]
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+def user_agent(request: HttpRequest) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT]
+
+
+@dataclass(frozen=True)
+class Actor:
+    organization_id: int
+    user: User | None = None
+    key: KeyPrincipal | None = None
+    label: str = "system"
+    ip: str | None = None
+    user_agent: str = ""
+    # A management command or the Django admin acting for a superuser: the organization's rules
+    # (quota, scope catalogue, role caps on scopes) still hold, the caller's own role does not.
+    is_system: bool = False
+
+    @classmethod
+    def for_user(cls, user: User, *, ip: str | None = None, user_agent: str = "") -> Actor:
+        if not user.is_authenticated:
+            return cls.anonymous(ip=ip, user_agent=user_agent)
+        return cls(
+            organization_id=user.organization_id or 0,
+            user=user,
+            label=user.email,
+            ip=ip,
+            user_agent=user_agent[:MAX_USER_AGENT],
+        )
+
+    @classmethod
+    def for_key(cls, key: KeyPrincipal, *, ip: str | None = None, user_agent: str = "") -> Actor:
+        return cls(
+            organization_id=key.organization_id,
+            key=key,
+            label=f"key {key.name} ({key.client_id})",
+            ip=ip,
+            user_agent=user_agent[:MAX_USER_AGENT],
+        )
+
+    @classmethod
+    def system(cls, organization_id: int, *, label: str = "system", user: User | None = None) -> Actor:
+        return cls(organization_id=organization_id, user=user, label=label, is_system=True)
+
+    @classmethod
+    def anonymous(cls, *, label: str = "anonymous", ip: str | None = None, user_agent: str = "") -> Actor:
+        """Someone not signed in (a failed sign-in, an unknown API key): may do nothing."""
+        return cls(organization_id=0, label=label[:200], ip=ip, user_agent=user_agent[:MAX_USER_AGENT])

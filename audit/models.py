@@ -1,0 +1,88 @@
+"""The append-only event log: who did what, to which key, from where, and when.
+
+Below ``keys`` in the layering: events point at keys through a lazy ``"keys.ApiKey"`` reference and
+nothing here imports the ``keys`` package, so the key services can write their events here.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Account, Organization
+from audit.describe import describe_details
+
+
+class AuditAction(models.TextChoices):
+    KEY_CREATED = "key.created", "Key created"
+    KEY_REGENERATED = "key.regenerated", "Key regenerated"
+    KEY_REVOKED = "key.revoked", "Key revoked"
+    KEY_UPDATED = "key.updated", "Key updated"
+    KEY_AUTH_FAILED = "key.auth_failed", "Key authentication failed"
+    PERMISSION_DENIED = "permission.denied", "Permission denied"
+    LOGIN_SUCCEEDED = "login.succeeded", "Signed in"
+    LOGIN_FAILED = "login.failed", "Sign-in failed"
+    LOGOUT = "logout", "Signed out"
+
+
+class AppendOnlyError(Exception):
+    """Audit events are never changed or deleted."""
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
+
+    _raw_delete = delete
+
+
+class AuditEvent(models.Model):
+    """One thing that happened, who did it, from where. Append-only: the queryset above refuses
+    changes, and database triggers refuse them too (see the ``keys`` migration that adds them)."""
+
+    occurred_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_key = models.ForeignKey(
+        "keys.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, help_text="Who, as shown: email, key name or 'system'.")
+    key = models.ForeignKey(
+        "keys.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        # The table predates this app (events were part of ``keys``); its name and triggers stay.
+        db_table = "keys_auditevent"
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-occurred_at"], name="audit_org_time")]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_label}"
+
+    @property
+    def details_text(self) -> str:
+        return describe_details(self.details)
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None or kwargs.get("force_update") or kwargs.get("update_fields"):
+            raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")

@@ -1,0 +1,44 @@
+"""Writing the audit log. Callers that change something call :func:`record_event` inside their own
+transaction, so the event and the change are written together or not at all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.actors import Actor
+from accounts.models import Account
+from audit.models import AuditAction, AuditEvent
+
+
+def record_event(
+    *,
+    actor: Actor,
+    action: str,
+    organization_id: int | None = None,
+    key: Any = None,
+    account: Account | None = None,
+    details: dict | None = None,
+) -> AuditEvent:
+    """One event; ``key`` is the ``ApiKey`` it is about, if any (its account is recorded too)."""
+    return AuditEvent.objects.create(
+        organization_id=organization_id if organization_id is not None else (actor.organization_id or None),
+        action=action,
+        actor_user=actor.user if actor.user is not None and actor.user.pk else None,
+        actor_key_id=actor.key.id if actor.key is not None else None,
+        actor_label=actor.label[:200],
+        key=key,
+        account=account or (key.account if key is not None else None),
+        ip=actor.ip,
+        user_agent=actor.user_agent[:300],
+        details=details or {},
+    )
+
+
+def record_denied(*, actor: Actor, what: str, key: Any = None, details: dict | None = None) -> AuditEvent:
+    """A refused permission check is an audit event too."""
+    return record_event(
+        actor=actor,
+        action=AuditAction.PERMISSION_DENIED,
+        key=key,
+        details={"attempted": what, **(details or {})},
+    )

@@ -1,0 +1,1 @@
+"""The audit-log page (Settings → Audit log)."""

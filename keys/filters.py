@@ -1,0 +1,158 @@
+"""Filtering and sorting key lists, written once as a django-filter FilterSet: the portal's API Keys
+list, the REST list (and the GraphQL list) read the same query string the same way.
+
+Unknown or invalid values are ignored (a bookmarked URL with a stale filter still shows a list);
+the REST API validates its parameters before they reach here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import django_filters
+from django import forms
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Substr
+from django.db.models.lookups import Exact
+
+from accounts import permissions
+from accounts.actors import Actor
+from accounts.models import Account, Application, User
+from keys.models import ApiKey, KeyStatus
+
+CLIENT_ID_START = "ck_"
+MAX_SEARCH_LENGTH = 200
+
+# ?sort= values and the field each one orders by.
+KEY_SORTS = {
+    "name": "name",
+    "application": "application__name",
+    "role": "role",
+    "account": "account__path",
+    "created": "created_at",
+    "last_used": "last_used_at",
+    "expires": "expires_at",
+}
+DEFAULT_KEY_SORT = "-created"
+
+
+def key_search(text: str, *, relation: str = "") -> Q:
+    """Keys whose name contains ``text`` in any case, or whose Client ID is ``text`` or starts with
+    it, case and all (Client IDs are random base62: "ck_live_Ab" and "ck_live_aB" are different).
+    Only text that starts like a Client ID is compared with Client IDs, so "c" searches names only.
+    ``relation`` reaches the key from another model, e.g. ``"key"`` for audit events."""
+    prefix = f"{relation}__" if relation else ""
+    found = Q(**{f"{prefix}name__icontains": text})
+    if text.startswith(CLIENT_ID_START):
+        # LIKE narrows (and is case-insensitive on SQLite); the comparison of the prefix is exact.
+        found |= Q(**{f"{prefix}client_id__startswith": text}) & Q(
+            Exact(Substr(f"{prefix}client_id", 1, len(text)), Value(text))
+        )
+    return found
+
+
+def order_keys(keys: QuerySet[ApiKey], sort: str) -> QuerySet[ApiKey]:
+    """``sort`` is a KEY_SORTS name, "-" in front for descending; empty values sort last."""
+    field = KEY_SORTS[sort.lstrip("-")]
+    expression = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+    return keys.order_by(expression, "-created_at" if field != "created_at" else "pk")
+
+
+class FilterForm(forms.Form):
+    """The form of a filter bar: its own ids (a page may hold a form with fields of the same names),
+    and the questions the template asks."""
+
+    filter_names: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("auto_id", "filter-%s")
+        super().__init__(*args, **kwargs)
+
+    def value(self, name: str):
+        """The cleaned value, or None for a missing or invalid one."""
+        if not hasattr(self, "cleaned_data"):
+            self.is_valid()
+        return self.cleaned_data.get(name) or None
+
+    @property
+    def is_filtered(self) -> bool:
+        return any(self.value(n) for n in self.filter_names)
+
+
+class KeyFilterForm(FilterForm):
+    filter_names = ("q", "search", "status", "application", "role", "account", "created_by")
+
+    @property
+    def sort_order(self) -> str:
+        wanted = self.value("sort") or DEFAULT_KEY_SORT
+        return wanted if wanted.lstrip("-") in KEY_SORTS else DEFAULT_KEY_SORT
+
+
+def _search(queryset: QuerySet, name: str, value: str) -> QuerySet:
+    return queryset.filter(key_search(value.strip())) if value.strip() else queryset
+
+
+class ApiKeyFilterSet(django_filters.FilterSet):
+    """``search`` (``q`` in the portal's address bar is the same filter), ``status``,
+    ``application``, ``role``, ``account`` and ``created_by`` (ids), and ``sort``."""
+
+    q = django_filters.CharFilter(
+        label="Search",
+        method=_search,
+        max_length=MAX_SEARCH_LENGTH,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or Client ID"}),
+    )
+    search = django_filters.CharFilter(method=_search, max_length=MAX_SEARCH_LENGTH)
+    status = django_filters.ChoiceFilter(
+        label="Status", choices=KeyStatus.choices, empty_label="Any status", method="filter_status"
+    )
+    application = django_filters.TypedChoiceFilter(
+        label="Application", field_name="application_id", coerce=int, empty_value=None
+    )
+    role = django_filters.TypedChoiceFilter(label="Role", coerce=int, empty_value=None)
+    account = django_filters.TypedChoiceFilter(
+        label="Account", field_name="account_id", coerce=int, empty_value=None
+    )
+    created_by = django_filters.TypedChoiceFilter(
+        label="Created by", field_name="created_by_id", coerce=int, empty_value=None
+    )
+    # Applied after the filters, by filter_queryset: the default order needs no parameter.
+    sort = django_filters.CharFilter(method=lambda queryset, name, value: queryset, widget=forms.HiddenInput)
+
+    class Meta:
+        model = ApiKey
+        fields: list[str] = []
+        form = KeyFilterForm
+
+    def __init__(
+        self, data, queryset: QuerySet[ApiKey], *, actor: Actor, creators: Callable[[], list[User]] = list
+    ) -> None:
+        super().__init__(data, queryset)
+        # Callables: the choices are read (one query each) only when the form is drawn or the
+        # parameter is given, never for a REST call that does not use them.
+        choices = {
+            "application": lambda: (
+                [("", "Any application")]
+                + [(a.pk, a.name) for a in Application.objects.filter(organization_id=actor.organization_id)]
+            ),
+            "role": lambda: (
+                [("", "Any role")] + [(int(r), r.label) for r in permissions.visible_key_roles(actor)]
+            ),
+            "account": lambda: (
+                [("", "Any account")] + [(a.pk, indented(a)) for a in permissions.visible_accounts(actor)]
+            ),
+            "created_by": lambda: [("", "Anyone")] + [(u.pk, u.email) for u in creators()],
+        }
+        for name, callable_choices in choices.items():
+            self.filters[name].extra["choices"] = callable_choices
+
+    def filter_status(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
+        return queryset.with_status(value)
+
+    def filter_queryset(self, queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
+        return order_keys(super().filter_queryset(queryset), self.form.sort_order)
+
+
+def indented(account: Account) -> str:
+    """An account's name indented by its depth in the tree, for choice lists."""
+    return "\u2003" * account.depth + account.name

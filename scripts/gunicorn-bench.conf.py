@@ -1,0 +1,29 @@
+"""gunicorn settings for `make bench` only: the production settings (gunicorn.conf.py) plus a count
+of each worker's database writes (INSERT/UPDATE/DELETE), written at exit into BENCH_COUNT_WRITES."""
+
+import os
+import runpy
+from pathlib import Path
+
+_production = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
+globals().update({k: v for k, v in _production.items() if not k.startswith("__")})
+_production_worker_exit = _production["worker_exit"]
+
+
+def post_worker_init(worker):
+    from django.db import connection
+
+    worker.bench_writes = 0
+
+    def count(execute, sql, params, many, context):
+        if sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            worker.bench_writes += len(params) if many and params else 1
+        return execute(sql, params, many, context)
+
+    connection.execute_wrappers.append(count)
+
+
+def worker_exit(server, worker):
+    _production_worker_exit(server, worker)  # flushes the usage buffer: its writes count too
+    directory = os.environ["BENCH_COUNT_WRITES"]
+    Path(directory, f"{os.getpid()}.count").write_text(str(getattr(worker, "bench_writes", 0)))
