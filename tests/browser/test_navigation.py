@@ -15,7 +15,21 @@ def test_advanced_admin_sees_api_keys_in_settings(sign_in):
     expect(menu.get_by_role("link", name="Audit log")).to_be_visible()
     page.keyboard.press("Escape")
     expect(settings_button).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_hidden()
     expect(settings_button).to_be_focused()
+    # Tabbing out of the menu closes it, and so does a click elsewhere.
+    page.keyboard.press("Enter")
+    expect(settings_button).to_have_attribute("aria-expanded", "true")
+    for name in ("API Keys", "Applications", "Audit log"):
+        page.keyboard.press("Tab")
+        expect(menu.get_by_role("link", name=name)).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(menu).to_be_hidden()
+    expect(settings_button).to_have_attribute("aria-expanded", "false")
+    settings_button.click()
+    expect(menu).to_be_visible()
+    page.get_by_role("heading", level=1).click()
+    expect(menu).to_be_hidden()
 
 
 def test_admin_has_no_api_keys_link(sign_in):
