@@ -371,7 +371,9 @@ def test_keyboard_only_creation(sign_in, demo, live_server):
     # before wrapping to the dialog's last element.
     dialog.get_by_role("link", name="Close").focus()
     page.keyboard.press("Shift+Tab")
-    assert page.evaluate("document.activeElement === document.body || !!document.activeElement.closest('dialog')")
+    assert page.evaluate(
+        "document.activeElement === document.body || !!document.activeElement.closest('dialog')"
+    )
     if page.evaluate("document.activeElement === document.body"):
         page.keyboard.press("Shift+Tab")
     expect(dialog.get_by_role("button", name="Create")).to_be_focused()
