@@ -6,13 +6,8 @@ from django.http import HttpRequest
 from audit.models import AuditEvent
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("occurred_at", "organization", "action", "actor_label", "key", "ip")
-    list_filter = ("action", "organization")
-    search_fields = ("actor_label", "key__name", "key__client_id", "ip")
-    date_hierarchy = "occurred_at"
-    list_select_related = ("organization", "key")
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """Listed and shown, never added, changed or deleted."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -22,3 +17,12 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyModelAdmin):
+    list_display = ("occurred_at", "organization", "action", "actor_label", "key", "ip")
+    list_filter = ("action", "organization")
+    search_fields = ("actor_label", "key__name", "key__client_id", "ip")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("organization", "key")

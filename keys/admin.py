@@ -5,19 +5,18 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from accounts.actors import Actor, client_ip, user_agent
+from audit.admin import ReadOnlyModelAdmin
 from keys import services
 from keys.models import ApiKey, KeyUsageDay
+
+# What identifies a key and what it may do: the first columns of the list and the form.
+KEY_IDENTITY = ("name", "client_id", "organization", "application", "account", "role")
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = (
-        "name",
-        "client_id",
-        "organization",
-        "application",
-        "account",
-        "role",
+        *KEY_IDENTITY,
         "status",
         "created_at",
         "last_used_at",
@@ -28,12 +27,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_select_related = ("organization", "application", "account")
     # Everything is read-only: a key's powers are fixed at creation, and its secret is never here.
     fields = (
-        "name",
-        "client_id",
-        "organization",
-        "application",
-        "account",
-        "role",
+        *KEY_IDENTITY,
         "scopes",
         "expires_at",
         "rate_limit_override",
@@ -78,7 +72,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(KeyUsageDay)
-class KeyUsageDayAdmin(admin.ModelAdmin):
+class KeyUsageDayAdmin(ReadOnlyModelAdmin):
     list_display = (
         "key",
         "day",
@@ -91,12 +85,3 @@ class KeyUsageDayAdmin(admin.ModelAdmin):
     )
     list_filter = ("day",)
     search_fields = ("key__name", "key__client_id")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -21,10 +21,11 @@ from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from accounts.actors import Actor
-from accounts.models import Account, Application, Role
+from accounts.models import Application
 from audit.services import record_denied
 from keys import selectors, services
-from keys.api.serializers import key_out, own_key_json, verified_key_out
+from keys.api.inputs import creation_target
+from keys.api.serializers import key_out, own_key_json
 from keys.errors import ServiceError
 from keys.filters import ApiKeyFilterSet
 from keys.hotpath import responses, usage
@@ -265,24 +266,9 @@ def list_keys(request: HttpRequest, filters: Query[ListQuery]):
 @api.post("/org/api-keys", response={201: IssuedKeyOut, **ERRORS}, tags=["keys"], summary="Create a key")
 def create_key(request: HttpRequest, payload: CreateKeyIn):
     actor = _require(request, PORTAL_WRITE)
-    caller = _key(request)
-    applications = Application.objects.filter(organization_id=caller.organization_id)
-    application = (
-        applications.filter(slug=payload.application).first()
-        if payload.application
-        else applications.filter(pk=caller.application_id).first()
+    application, account, role = creation_target(
+        _key(request), application=payload.application, account=payload.account, role=payload.role
     )
-    if application is None:
-        raise ServiceError("validation_error", f"No application with slug {payload.application!r}.")
-    accounts = Account.objects.filter(organization_id=caller.organization_id)
-    account = (
-        accounts.filter(name=payload.account).first()
-        if payload.account
-        else accounts.filter(pk=caller.account_id).first()
-    )
-    if account is None:
-        raise ServiceError("validation_error", f"No account named {payload.account!r}.")
-    role = Role.from_name(payload.role) if payload.role else Role(caller.role)
     issued = services.create_key(
         actor=actor,
         application=application,
@@ -385,10 +371,10 @@ def verify(request: HttpRequest, payload: VerifyIn):
     ip = actor.ip
     if not decision.allowed:
         usage.buffer.record(verified.id, 429, ip)
-        return {"valid": False, "code": "rate_limited", "key": verified_key_out(verified)}
+        return {"valid": False, "code": "rate_limited", "key": key_out(verified)}
     missing = [s for s in payload.required_scopes if not verified.has_scope(s)]
     if missing:
         usage.buffer.record(verified.id, 403, ip)
-        return {"valid": False, "code": "insufficient_scope", "key": verified_key_out(verified)}
+        return {"valid": False, "code": "insufficient_scope", "key": key_out(verified)}
     usage.buffer.record(verified.id, 200, ip)
-    return {"valid": True, "code": "valid", "key": verified_key_out(verified)}
+    return {"valid": True, "code": "valid", "key": key_out(verified)}

@@ -24,33 +24,18 @@ ROLE_NAMES: dict[int, str] = {
 }
 
 
-def key_out(key: ApiKey) -> dict[str, Any]:
+def key_out(key: ApiKey | VerifiedKey) -> dict[str, Any]:
+    """A stored key, or one that has just authenticated (it is active, or it would not have)."""
+    verified = isinstance(key, VerifiedKey)
     return {
         "id": str(key.id),
         "name": key.name,
         "client_id": key.client_id,
         "scopes": list(key.scopes),
-        "application": key.application.slug,
-        "account": key.account.name,
+        "application": key.application_slug if verified else key.application.slug,
+        "account": key.account_name if verified else key.account.name,
         "role": ROLE_NAMES[key.role],
-        "status": key.status,
-        "created_at": key.created_at,
-        "last_used_at": key.last_used_at,
-        "expires_at": key.expires_at,
-    }
-
-
-def verified_key_out(key: VerifiedKey) -> dict[str, Any]:
-    """The same object for a key that has just authenticated (it is active, or it would not have)."""
-    return {
-        "id": str(key.id),
-        "name": key.name,
-        "client_id": key.client_id,
-        "scopes": list(key.scopes),
-        "application": key.application_slug,
-        "account": key.account_name,
-        "role": ROLE_NAMES[key.role],
-        "status": KeyStatus.ACTIVE,
+        "status": KeyStatus.ACTIVE if verified else key.status,
         "created_at": key.created_at,
         "last_used_at": key.last_used_at,
         "expires_at": key.expires_at,
@@ -68,7 +53,7 @@ def _iso(moment: datetime | None) -> str | None:
 def own_key_json(key: VerifiedKey, decision: Decision) -> bytes:
     """``GET /api/v1/key`` as JSON bytes, without a schema validation per request: the calling key
     and its rate limit (a test holds this body to the documented schema)."""
-    body = verified_key_out(key)
+    body = key_out(key)
     for field in ("created_at", "last_used_at", "expires_at"):
         body[field] = _iso(body[field])
     body["rate_limit"] = rate_limit_out(decision)

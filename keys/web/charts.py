@@ -62,6 +62,17 @@ def summary(days: list[DayUsage]) -> str:
     )
 
 
+def _rect(css_class: str, x: float, y: float, width: float, height: float) -> SafeString:
+    return format_html(
+        '<rect class="{}" x="{}" y="{}" width="{}" height="{}"></rect>',
+        css_class,
+        _n(x),
+        _n(y),
+        _n(width),
+        _n(height),
+    )
+
+
 def usage_chart(days: list[DayUsage], *, title: str) -> SafeString:
     top = _nice_ceiling(max((d.total for d in days), default=0))
     plot_width = WIDTH - LEFT - 4
@@ -77,35 +88,12 @@ def usage_chart(days: list[DayUsage], *, title: str) -> SafeString:
         x = LEFT + index * slot + (slot - bar) / 2
         label = f"{day.day:%a %b %-d}: {day.total:,} calls, {day.failed:,} not successful"
         parts = [format_html("<title>{}</title>", label)]
-        if day.succeeded:
-            parts.append(
-                format_html(
-                    '<rect class="bar-ok" x="{}" y="{}" width="{}" height="{}"></rect>',
-                    _n(x),
-                    _n(y(day.total)),
-                    _n(bar),
-                    _n(y(day.failed) - y(day.total)),
-                )
-            )
+        if day.succeeded:  # stacked: the failed calls at the bottom, the successful ones above
+            parts.append(_rect("bar-ok", x, y(day.total), bar, y(day.failed) - y(day.total)))
         if day.failed:
-            parts.append(
-                format_html(
-                    '<rect class="bar-failed" x="{}" y="{}" width="{}" height="{}"></rect>',
-                    _n(x),
-                    _n(y(day.failed)),
-                    _n(bar),
-                    _n(y(0) - y(day.failed)),
-                )
-            )
+            parts.append(_rect("bar-failed", x, y(day.failed), bar, y(0) - y(day.failed)))
         if not day.total:
-            parts.append(
-                format_html(
-                    '<rect class="bar-empty" x="{}" y="{}" width="{}" height="1"></rect>',
-                    _n(x),
-                    _n(y(0) - 1),
-                    _n(bar),
-                )
-            )
+            parts.append(_rect("bar-empty", x, y(0) - 1, bar, 1))
         bars.append(format_html("<g>{}</g>", SafeString("".join(parts))))
 
     gridlines = format_html_join(

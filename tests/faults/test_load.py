@@ -45,7 +45,7 @@ from keys.services import create_key
 org = Organization.objects.get(slug="acme")
 portal = Application.objects.get(organization=org, is_portal=True)
 for i in range(20):
-    issued = create_key(actor=Actor.system(org.pk), application=portal, account=org.root_account, role=50,
+    issued = create_key(actor=Actor.system(org.pk), application=portal, account=org.accounts.get(parent__isnull=True), role=50,
                         name=f"load {i}", scopes=["api-keys:read"], rate_limit=1_000_000)
     print(issued.secret)
 """

@@ -39,6 +39,18 @@ def test_page_questions_per_role(demo, role):
     ) == MATRIX[role]
 
 
+def north_admin_api_key(demo) -> SimpleNamespace:
+    """What the policy knows of an Admin + API key on Acme North that authenticated a request."""
+    return SimpleNamespace(
+        id=None,
+        organization_id=demo.acme.pk,
+        account_path=demo.north.path,
+        role=Role.ADMIN_API,
+        name="k",
+        client_id="c",
+    )
+
+
 def _key(org, account, role):
     return SimpleNamespace(organization_id=org.pk, account=account, role=role)
 
@@ -90,14 +102,7 @@ def test_the_filter_and_the_yes_no_answers_agree(demo, make_key, make_user):
     branch = make_user("branch@acme.test", Role.ADMIN_API, demo.north)
     Membership.objects.create(user=branch, account=demo.south, role=Role.SUPPORT)
     branch = type(branch).objects.get(pk=branch.pk)
-    key_actor = SimpleNamespace(
-        id=None,
-        organization_id=demo.acme.pk,
-        account_path=demo.north.path,
-        role=Role.ADMIN_API,
-        name="k",
-        client_id="c",
-    )
+    key_actor = north_admin_api_key(demo)
     actors = [member(demo, email) for email in [*ROLE_EMAILS.values(), "advanced@globex.test"]]
     actors += [Actor.for_user(branch), Actor.for_key(key_actor), Actor.system(demo.acme.pk)]
     every_key = list(ApiKey.objects.select_related("account"))
@@ -129,15 +134,7 @@ def test_membership_on_a_branch_covers_only_that_subtree(demo, make_user):
 
 
 def test_a_key_acts_within_its_account_and_role(demo):
-    key = SimpleNamespace(
-        id=None,
-        organization_id=demo.acme.pk,
-        account_path=demo.north.path,
-        role=Role.ADMIN_API,
-        name="k",
-        client_id="c",
-    )
-    actor = Actor.for_key(key)
+    actor = Actor.for_key(north_admin_api_key(demo))
     assert permissions.may_create_key(actor, role=Role.ADMIN_API, account=demo.north)
     assert not permissions.may_create_key(actor, role=Role.ADVANCED_ADMIN, account=demo.north)
     assert not permissions.may_create_key(actor, role=Role.VIEWER, account=demo.south)
