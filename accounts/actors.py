@@ -30,6 +30,8 @@ class KeyPrincipal(Protocol):
     name: str
     client_id: str
 
+    def has_scope(self, scope: str) -> bool: ...
+
 
 def client_ip(request: HttpRequest) -> str | None:
     """The client's address; behind ``PROXY_COUNT`` trusted proxies, taken from X-Forwarded-For."""

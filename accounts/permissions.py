@@ -194,6 +194,17 @@ def manageable_accounts(actor: Actor) -> list[Account]:
     return _accounts_below(actor, grants(actor, manage=True))
 
 
+def default_key_account(actor: Actor, accounts: list[Account] | None = None) -> Account | None:
+    """Where a new key goes unless told otherwise: the member's highest account (the membership
+    nearest the root) when they may create keys there, else the first account they may.
+    ``accounts``: :func:`manageable_accounts`, when the caller has them already."""
+    accounts = manageable_accounts(actor) if accounts is None else accounts
+    highest = actor.user.highest_membership if actor.user is not None else None
+    if highest is not None and any(a.pk == highest.account_id for a in accounts):
+        return highest.account
+    return accounts[0] if accounts else None
+
+
 def visible_accounts(actor: Actor) -> list[Account]:
     """Accounts whose keys and audit events the actor may read, in tree order."""
     return _accounts_below(actor, grants(actor))

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as account_views
+from keys.api.graphql.view import graphql_endpoint
 from keys.api.rest import api
 from portal import views
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("settings/", include("audit.web.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("api/graphql", graphql_endpoint, name="graphql"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
 ]

@@ -1,17 +1,22 @@
 """What an API request names, turned into what the key services take: an application by its slug,
-an account by its name, a role by its name. What a request leaves out is the calling key's own.
-Shared by every API surface that creates keys."""
+an account by its name, a role by its name. What a request leaves out is the caller's own: a key's
+own application, account and role; for a signed-in member the first application, their highest
+account and their highest role (as the portal's create form pre-fills them). Shared by every API
+surface that creates keys."""
 
 from __future__ import annotations
 
 from django.db.models import Model, QuerySet
 
+from accounts import permissions
+from accounts.actors import Actor
 from accounts.models import Account, Application, Role
 from keys.errors import ServiceError
-from keys.hotpath.verification import VerifiedKey
 
 
-def _named_or_own(queryset: QuerySet, lookup: str, value: str | None, own_pk: int, missing: str) -> Model:
+def _named_or_own(
+    queryset: QuerySet, lookup: str, value: str | None, own_pk: int | None, missing: str
+) -> Model:
     found = queryset.filter(**({lookup: value} if value else {"pk": own_pk})).first()
     if found is None:
         raise ServiceError("validation_error", missing, field=queryset.model._meta.model_name)
@@ -19,23 +24,34 @@ def _named_or_own(queryset: QuerySet, lookup: str, value: str | None, own_pk: in
 
 
 def creation_target(
-    caller: VerifiedKey, *, application: str | None, account: str | None, role: str | None
+    actor: Actor, *, application: str | None, account: str | None, role: str | None
 ) -> tuple[Application, Account, Role]:
-    organization_id = caller.organization_id
-    return (
-        _named_or_own(
-            Application.objects.filter(organization_id=organization_id),
-            "slug",
-            application,
-            caller.application_id,
-            f"No application with slug {application!r}.",
-        ),
-        _named_or_own(
-            Account.objects.filter(organization_id=organization_id),
-            "name",
-            account,
-            caller.account_id,
-            f"No account named {account!r}.",
-        ),
-        Role.from_name(role) if role else Role(caller.role),
+    applications = Application.objects.filter(organization_id=actor.organization_id)
+    if actor.key is not None:
+        own_application, own_account, own_role = (
+            actor.key.application_id,
+            actor.key.account_id,
+            actor.key.role,
+        )
+    else:
+        first = applications.first()
+        default_account = permissions.default_key_account(actor)
+        roles = permissions.creatable_roles(actor)
+        own_application = first.pk if first else None
+        own_account = default_account.pk if default_account else None
+        own_role = roles[0] if roles else Role.VIEWER
+    try:
+        chosen_role = Role.from_name(role) if role else Role(own_role)
+    except ValueError as exc:
+        raise ServiceError("validation_error", str(exc), field="role") from None
+    chosen_application = _named_or_own(
+        applications, "slug", application, own_application, f"No application with slug {application!r}."
     )
+    chosen_account = _named_or_own(
+        Account.objects.filter(organization_id=actor.organization_id),
+        "name",
+        account,
+        own_account,
+        f"No account named {account!r}." if account else "You may not create keys on any account.",
+    )
+    return chosen_application, chosen_account, chosen_role

@@ -20,18 +20,18 @@ from ninja.security import APIKeyHeader, HttpBearer
 from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
-from accounts.actors import Actor
 from accounts.models import Application
-from audit.services import record_denied
 from keys import selectors, services
+from keys.api.access import Operation, require
 from keys.api.inputs import creation_target
 from keys.api.serializers import key_out, own_key_json
 from keys.errors import ServiceError
 from keys.filters import ApiKeyFilterSet
-from keys.hotpath import responses, usage
+from keys.hotpath import responses
+from keys.hotpath.presented import verify_presented
 from keys.hotpath.ratelimit import limiter
 from keys.hotpath.verification import VerifiedKey
-from keys.scopes import PORTAL_READ, PORTAL_VERIFY, PORTAL_WRITE, SCOPE_SYNTAX
+from keys.scopes import SCOPE_SYNTAX
 
 SCOPE_PATTERN = SCOPE_SYNTAX.pattern
 
@@ -79,7 +79,7 @@ api = NinjaAPI(
 
 @api.exception_handler(AuthenticationError)
 def _unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return responses.unauthorized()
+    return responses.unauthorized(request)
 
 
 @api.exception_handler(NinjaValidationError)
@@ -110,7 +110,7 @@ def _unstorable(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.exception_handler(DatabaseError)
 def _database_down(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return responses.service_unavailable()
+    return responses.service_unavailable(request)
 
 
 @api.exception_handler(Http404)
@@ -240,20 +240,12 @@ def _key(request: HttpRequest) -> VerifiedKey:
     return request.auth
 
 
-def _require(request: HttpRequest, scope: str) -> Actor:
-    actor: Actor = request.actor
-    if not _key(request).has_scope(scope):
-        record_denied(actor=actor, what=f"API call needing {scope}")
-        raise ServiceError("forbidden", f"This key lacks the {scope} scope.", status=403)
-    return actor
-
-
 # ---- endpoints ----
 
 
 @api.get("/org/api-keys", response={200: KeyListOut, **ERRORS}, tags=["keys"], summary="List keys")
 def list_keys(request: HttpRequest, filters: Query[ListQuery]):
-    actor = _require(request, PORTAL_READ)
+    actor = require(request.actor, Operation.READ)
     visible = selectors.visible_keys(actor).select_related("organization", "application", "account")
     keys = ApiKeyFilterSet(
         filters.model_dump(include={"status", "search"}, exclude_none=True), visible, actor=actor
@@ -265,9 +257,9 @@ def list_keys(request: HttpRequest, filters: Query[ListQuery]):
 
 @api.post("/org/api-keys", response={201: IssuedKeyOut, **ERRORS}, tags=["keys"], summary="Create a key")
 def create_key(request: HttpRequest, payload: CreateKeyIn):
-    actor = _require(request, PORTAL_WRITE)
+    actor = require(request.actor, Operation.WRITE)
     application, account, role = creation_target(
-        _key(request), application=payload.application, account=payload.account, role=payload.role
+        actor, application=payload.application, account=payload.account, role=payload.role
     )
     issued = services.create_key(
         actor=actor,
@@ -283,7 +275,7 @@ def create_key(request: HttpRequest, payload: CreateKeyIn):
 
 @api.get("/org/api-keys/{key_id}", response={200: KeyOut, **ERRORS}, tags=["keys"], summary="Get a key")
 def get_key(request: HttpRequest, key_id: str):
-    actor = _require(request, PORTAL_READ)
+    actor = require(request.actor, Operation.READ)
     return key_out(selectors.get_visible_key(actor, key_id))
 
 
@@ -301,7 +293,7 @@ def get_key(request: HttpRequest, key_id: str):
 )
 def regenerate_key(request: HttpRequest, key_id: str):
     """The body is optional (``{}`` or none at all means: the old secret stops at once)."""
-    actor = _require(request, PORTAL_WRITE)
+    actor = require(request.actor, Operation.WRITE)
     key = selectors.get_visible_key(actor, key_id)
     options = _optional_body(request, RegenerateIn)
     grace = timedelta(seconds=options.grace_period_seconds)
@@ -323,7 +315,7 @@ def _optional_body(request: HttpRequest, schema: type[Schema]) -> Schema:
 
 @api.delete("/org/api-keys/{key_id}", response={204: None, **ERRORS}, tags=["keys"], summary="Revoke a key")
 def revoke_key(request: HttpRequest, key_id: str):
-    actor = _require(request, PORTAL_WRITE)
+    actor = require(request.actor, Operation.WRITE)
     key = selectors.get_visible_key(actor, key_id)
     services.revoke_key(actor=actor, key=key)
     return Status(204, None)
@@ -362,19 +354,5 @@ def verify(request: HttpRequest, payload: VerifyIn):
 
     Counts as a use of the verified key: its usage, last used time and rate limit.
     """
-    actor = _require(request, PORTAL_VERIFY)
-    verified = services.verify_key(presented=payload.key)
-    # A key of another organization is as unknown as a key that does not exist.
-    if verified is None or verified.organization_id != actor.organization_id:
-        return {"valid": False, "code": "unauthorized", "key": None}
-    decision = limiter().hit(str(verified.id), verified.rate_limit)
-    ip = actor.ip
-    if not decision.allowed:
-        usage.buffer.record(verified.id, 429, ip)
-        return {"valid": False, "code": "rate_limited", "key": key_out(verified)}
-    missing = [s for s in payload.required_scopes if not verified.has_scope(s)]
-    if missing:
-        usage.buffer.record(verified.id, 403, ip)
-        return {"valid": False, "code": "insufficient_scope", "key": key_out(verified)}
-    usage.buffer.record(verified.id, 200, ip)
-    return {"valid": True, "code": "valid", "key": key_out(verified)}
+    result = verify_presented(require(request.actor, Operation.VERIFY), payload.key, payload.required_scopes)
+    return {"valid": result.valid, "code": result.code, "key": key_out(result.key) if result.key else None}

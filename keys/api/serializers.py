@@ -24,18 +24,36 @@ ROLE_NAMES: dict[int, str] = {
 }
 
 
+# Each field that differs between a stored key and one that has just authenticated (which is
+# active, or it would not have), written once for every surface.
+
+
+def application_slug(key: ApiKey | VerifiedKey) -> str:
+    return key.application_slug if isinstance(key, VerifiedKey) else key.application.slug
+
+
+def account_name(key: ApiKey | VerifiedKey) -> str:
+    return key.account_name if isinstance(key, VerifiedKey) else key.account.name
+
+
+def role_name(key: ApiKey | VerifiedKey) -> str:
+    return ROLE_NAMES[key.role]
+
+
+def status_of(key: ApiKey | VerifiedKey) -> str:
+    return KeyStatus.ACTIVE if isinstance(key, VerifiedKey) else key.status
+
+
 def key_out(key: ApiKey | VerifiedKey) -> dict[str, Any]:
-    """A stored key, or one that has just authenticated (it is active, or it would not have)."""
-    verified = isinstance(key, VerifiedKey)
     return {
         "id": str(key.id),
         "name": key.name,
         "client_id": key.client_id,
         "scopes": list(key.scopes),
-        "application": key.application_slug if verified else key.application.slug,
-        "account": key.account_name if verified else key.account.name,
-        "role": ROLE_NAMES[key.role],
-        "status": KeyStatus.ACTIVE if verified else key.status,
+        "application": application_slug(key),
+        "account": account_name(key),
+        "role": role_name(key),
+        "status": status_of(key),
         "created_at": key.created_at,
         "last_used_at": key.last_used_at,
         "expires_at": key.expires_at,

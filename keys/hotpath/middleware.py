@@ -114,7 +114,7 @@ class ApiKeyMiddleware:
         request.api_key = None
         if _secret_in_query(request):
             failed_auth.record(request, "key in the URL")
-            return responses.unauthorized(QUERY_KEY_MESSAGE)
+            return responses.unauthorized(request, QUERY_KEY_MESSAGE)
         presented = presented_credentials(request)
         if presented is _NO_CREDENTIALS:
             # Public API paths (the OpenAPI document, the docs) answer; the rest say 401 themselves.
@@ -126,12 +126,12 @@ class ApiKeyMiddleware:
                 failed_auth.record(
                     request, "malformed" if presented is _MALFORMED else "unknown or not valid"
                 )
-                return responses.unauthorized()
+                return responses.unauthorized(request)
             return self._call_with_key(request, key)
         except DatabaseError:
             # The database went away mid-request: a clear, retryable JSON answer, never a 500 page.
             log.exception("Database error while serving %s", request.path_info)
-            return responses.service_unavailable()
+            return responses.service_unavailable(request)
 
     def _call_with_key(self, request: HttpRequest, key: VerifiedKey) -> HttpResponse:
         decision = limiter().hit(str(key.id), key.rate_limit)
@@ -141,7 +141,8 @@ class ApiKeyMiddleware:
         if decision.allowed:
             response = self.get_response(request)
         else:
-            response = responses.error_response(
+            response = responses.error_for(
+                request,
                 429,
                 "rate_limited",
                 f"This key is limited to {decision.limit} requests per minute. "

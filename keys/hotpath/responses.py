@@ -1,18 +1,27 @@
-"""The one JSON error body of every request made with a key: ``{"error": {"code", "message"}}``."""
+"""The JSON error bodies of requests to ``/api/``, in the shape each surface's clients expect.
+
+REST: ``{"error": {"code", "message"}}``. GraphQL (``/api/graphql``): ``{"errors": [{"message",
+"extensions": {"code"}}]}`` with GraphQL's names for the same codes. The status is the same on
+both, so that monitoring sees a 401 or a 429 as such.
+"""
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
+GRAPHQL_PATH = "/api/graphql"
 UNAUTHORIZED_MESSAGE = (
     "Missing or invalid API key. Send it as 'Authorization: Bearer <secret>' or 'X-API-Key: <secret>'."
 )
+# REST code → GraphQL code, where GraphQL clients know another name for it.
+GRAPHQL_CODES = {
+    "unauthorized": "unauthenticated",
+    "forbidden": "access_denied",
+    "validation_error": "bad_user_input",
+}
 
 
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JsonResponse:
-    response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
+def _finish(response: JsonResponse, status: int, headers: dict[str, str] | None) -> JsonResponse:
     for name, value in (headers or {}).items():
         response[name] = value
     if status == 401:
@@ -21,12 +30,36 @@ def error_response(
     return response
 
 
-def unauthorized(message: str = UNAUTHORIZED_MESSAGE) -> JsonResponse:
-    return error_response(401, "unauthorized", message)
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    return _finish(
+        JsonResponse({"error": {"code": code, "message": message}}, status=status), status, headers
+    )
 
 
-def service_unavailable() -> JsonResponse:
-    return error_response(
+def graphql_error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": GRAPHQL_CODES.get(code, code)}}]}
+    return _finish(JsonResponse(body, status=status), status, headers)
+
+
+def error_for(
+    request: HttpRequest, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    """The error body of the surface the request was made to."""
+    build = graphql_error_response if request.path_info == GRAPHQL_PATH else error_response
+    return build(status, code, message, headers)
+
+
+def unauthorized(request: HttpRequest, message: str = UNAUTHORIZED_MESSAGE) -> JsonResponse:
+    return error_for(request, 401, "unauthorized", message)
+
+
+def service_unavailable(request: HttpRequest) -> JsonResponse:
+    return error_for(
+        request,
         503,
         "service_unavailable",
         "The service is briefly unavailable (its database does not answer). Retry in a few seconds.",

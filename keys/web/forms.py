@@ -69,14 +69,6 @@ class AccountChoiceField(forms.ModelChoiceField):
         return indented(obj)
 
 
-def default_account(actor: Actor, accounts: list[Account]) -> Account | None:
-    """The member's highest account when they may create keys on it, else the first one."""
-    highest = actor.user.highest_membership if actor.user is not None else None
-    if highest is not None and any(a.pk == highest.account_id for a in accounts):
-        return highest.account
-    return accounts[0] if accounts else None
-
-
 class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
     application = forms.ModelChoiceField(queryset=Application.objects.none(), empty_label=None)
     role = forms.TypedChoiceField(coerce=int, choices=())
@@ -127,7 +119,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
                 self.initial["application"] = self.applications[0].pk
             if self.roles and "role" not in self.initial:
                 self.initial["role"] = int(self.roles[0])
-            account = default_account(actor, self.accounts)
+            account = permissions.default_key_account(actor, self.accounts)
             if account is not None and "account" not in self.initial:
                 self.initial["account"] = account.pk
         self.chosen_application = self._chosen_application()

@@ -1,0 +1,38 @@
+"""Who may call which API operation: a key by its scopes, a signed-in member (GraphQL with a
+session) by the same role rules as the portal. Every API surface asks here; a refusal is audited."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from accounts import permissions
+from accounts.actors import Actor
+from audit.services import record_denied
+from keys.errors import ServiceError
+from keys.scopes import PORTAL_READ, PORTAL_VERIFY, PORTAL_WRITE
+
+
+class Operation(Enum):
+    READ = PORTAL_READ  # list and read keys
+    WRITE = PORTAL_WRITE  # create, regenerate, revoke
+    VERIFY = PORTAL_VERIFY  # check a key presented to the caller's own service
+
+
+def require(actor: Actor, operation: Operation) -> Actor:
+    """The actor, or ServiceError("forbidden") after recording the refusal."""
+    scope = operation.value
+    if actor.key is not None:
+        if actor.key.has_scope(scope):
+            return actor
+        message = f"This key lacks the {scope} scope."
+    else:
+        allowed = permissions.can_view_keys if operation is Operation.READ else permissions.can_manage_keys
+        if allowed(actor):
+            return actor
+        message = (
+            "Your role cannot see API keys."
+            if operation is Operation.READ
+            else "Your role cannot change or verify API keys."
+        )
+    record_denied(actor=actor, what=f"API call needing {scope}")
+    raise ServiceError("forbidden", message, status=403)

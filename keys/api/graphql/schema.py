@@ -1,0 +1,266 @@
+"""The GraphQL schema: types over the one key object of every API surface, queries over
+``keys.selectors`` and the shared FilterSet, mutations over ``keys.services``. Resolvers are thin:
+who may call what is asked of ``keys.api.access``, what is visible of the access policy."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import strawberry
+import strawberry_django
+from django.http import HttpRequest
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from accounts import models as account_models
+from accounts.actors import Actor
+from keys import models as key_models
+from keys import selectors, services
+from keys.api import serializers
+from keys.api.access import Operation, require
+from keys.api.inputs import creation_target
+from keys.errors import ServiceError
+from keys.filters import ApiKeyFilterSet
+from keys.hotpath.presented import verify_presented
+from keys.hotpath.verification import VerifiedKey
+from keys.services import MAX_GRACE_PERIOD
+
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Context:
+    request: HttpRequest
+    actor: Actor
+
+
+def problem(code: str, message: str) -> GraphQLError:
+    """An error as GraphQL clients expect it: ``errors[].extensions.code``."""
+    return GraphQLError(message, extensions={"code": code})
+
+
+KeyStatus = strawberry.enum(
+    enum.Enum("KeyStatus", {status.name: status.value for status in key_models.KeyStatus}),
+    description="active, expired or revoked",
+)
+
+
+@strawberry_django.type(key_models.ApiKey, name="ApiKey", description="An API key; never its secret.")
+class ApiKeyType:
+    id: strawberry.ID
+    name: str
+    client_id: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Info) -> bool:
+        # A stored key, or the key that authenticated the request (no database read for currentKey).
+        return isinstance(obj, key_models.ApiKey | VerifiedKey)
+
+    @strawberry.field(description="The application's slug.")
+    def application(self) -> str:
+        return serializers.application_slug(self)
+
+    @strawberry.field(description="The account's name.")
+    def account(self) -> str:
+        return serializers.account_name(self)
+
+    @strawberry.field(description="advanced_admin, admin_api, admin, support or viewer.")
+    def role(self) -> str:
+        return serializers.role_name(self)
+
+    @strawberry.field
+    def status(self) -> KeyStatus:
+        return KeyStatus(serializers.status_of(self))
+
+
+@strawberry.type
+class ApiKeyPage:
+    total: int
+    items: list[ApiKeyType]
+
+
+@strawberry.type
+class CreatedApiKey:
+    api_key: ApiKeyType
+    client_secret: str = strawberry.field(description="Shown in this response only: store it now.")
+
+
+@strawberry.type
+class Verification:
+    valid: bool
+    code: str = strawberry.field(description="valid, unauthorized, insufficient_scope or rate_limited")
+    api_key: ApiKeyType | None
+
+
+@strawberry_django.type(account_models.Scope, name="Scope")
+class ScopeType:
+    description: str
+
+    @strawberry.field(description="resource:action, e.g. work-orders:read")
+    def name(self) -> str:
+        return str(self)
+
+
+@strawberry_django.type(account_models.User, name="User", description="The signed-in member.")
+class UserType:
+    email: str
+    full_name: str
+
+    @strawberry.field(description="The organization's slug.")
+    def organization(self) -> str | None:
+        return self.organization.slug if self.organization_id else None
+
+    @strawberry.field(description="The member's highest role, e.g. advanced_admin.")
+    def role(self) -> str | None:
+        return serializers.ROLE_NAMES.get(self.top_role)
+
+
+@strawberry.input
+class CreateApiKeyInput:
+    name: str
+    scopes: list[str]
+    expires_in_days: int | None = None
+    application: str | None = strawberry.field(default=None, description="Slug; default: the caller's")
+    account: str | None = strawberry.field(default=None, description="Name; default: the caller's")
+    role: str | None = strawberry.field(default=None, description="e.g. admin_api; default: the caller's")
+
+
+def _context(info: Info) -> Context:
+    return info.context
+
+
+def _allowed(info: Info, operation: Operation) -> Actor:
+    try:
+        return require(_context(info).actor, operation)
+    except ServiceError as err:
+        raise problem("access_denied", err.message) from None
+
+
+def _visible_key(actor: Actor, key_id: str) -> key_models.ApiKey:
+    try:
+        return selectors.get_visible_key(actor, key_id)
+    except ServiceError as err:
+        raise problem("not_found", err.message) from None
+
+
+def _visible(actor: Actor):
+    return selectors.visible_keys(actor).select_related("organization", "application", "account")
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The key that authenticated this request.")
+    def current_key(self, info: Info) -> ApiKeyType:
+        key = _context(info).request.api_key
+        if key is None:
+            raise problem(
+                "unsupported_with_session", "currentKey needs an API key; this request has a session."
+            )
+        return key
+
+    @strawberry.field(description="The member signed in to the portal.")
+    def current_user(self, info: Info) -> UserType:
+        actor = _context(info).actor
+        if actor.key is not None or actor.user is None:
+            raise problem(
+                "unsupported_with_api_key", "currentUser needs a portal session; no user signs in with a key."
+            )
+        return actor.user
+
+    @strawberry.field(description="Keys the caller may see, newest first.")
+    def api_keys(
+        self,
+        info: Info,
+        status: KeyStatus | None = None,
+        search: str | None = None,
+        first: int | None = 50,
+        offset: int | None = 0,
+    ) -> ApiKeyPage:
+        actor = _allowed(info, Operation.READ)
+        first = 50 if first is None else first
+        offset = offset or 0
+        if not 1 <= first <= MAX_PAGE or offset < 0:
+            raise problem("bad_user_input", f"first must be 1 to {MAX_PAGE} and offset 0 or more.")
+        data = {"status": status.value if status else None, "search": search}
+        keys = ApiKeyFilterSet({k: v for k, v in data.items() if v}, _visible(actor), actor=actor).qs
+        return ApiKeyPage(total=keys.count(), items=list(keys[offset : offset + first]))
+
+    @strawberry.field
+    def api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType:
+        return _visible_key(_allowed(info, Operation.READ), id)
+
+    @strawberry.field(description="The scope catalogue of an application: by default the calling key's own.")
+    def scopes(self, info: Info, application: str | None = None) -> list[ScopeType]:
+        actor = _context(info).actor
+        applications = account_models.Application.objects.filter(organization_id=actor.organization_id)
+        if application:
+            found = applications.filter(slug=application).first()
+        elif actor.key is not None:
+            found = applications.filter(pk=actor.key.application_id).first()
+        else:
+            found = applications.filter(is_portal=True).first()
+        if found is None:
+            raise problem("not_found", f"No application with slug {application!r}.")
+        return list(found.scopes.all())
+
+
+def _service(call, *args, **kwargs) -> Any:
+    """A service call, its refusals as GraphQL errors with the REST codes' GraphQL names."""
+    try:
+        return call(*args, **kwargs)
+    except ServiceError as err:
+        code = {"forbidden": "access_denied", "validation_error": "bad_user_input"}.get(err.code, err.code)
+        raise problem(code, err.message) from None
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a key; its secret is in this response only.")
+    def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreatedApiKey:
+        actor = _allowed(info, Operation.WRITE)
+        application, account, role = _service(
+            creation_target, actor, application=input.application, account=input.account, role=input.role
+        )
+        issued = _service(
+            services.create_key,
+            actor=actor,
+            application=application,
+            account=account,
+            role=role,
+            name=input.name,
+            scopes=input.scopes,
+            expires_in_days=input.expires_in_days,
+        )
+        return CreatedApiKey(api_key=issued.key, client_secret=issued.secret)
+
+    @strawberry.mutation(description="A new secret; the old one stops at once or after the grace period.")
+    def regenerate_api_key(
+        self, info: Info, id: strawberry.ID, grace_period_seconds: int | None = None
+    ) -> CreatedApiKey:
+        actor = _allowed(info, Operation.WRITE)
+        seconds = grace_period_seconds or 0
+        if not 0 <= seconds <= MAX_GRACE_PERIOD.total_seconds():
+            raise problem("bad_user_input", "gracePeriodSeconds must be 0 to 604800 (7 days).")
+        key = _visible_key(actor, id)
+        issued = _service(
+            services.regenerate_key, actor=actor, key=key, grace_period=timedelta(seconds=seconds)
+        )
+        return CreatedApiKey(api_key=issued.key, client_secret=issued.secret)
+
+    @strawberry.mutation(description="Revoke a key: final, and at once.")
+    def revoke_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType:
+        actor = _allowed(info, Operation.WRITE)
+        return _service(services.revoke_key, actor=actor, key=_visible_key(actor, id))
+
+    @strawberry.mutation(description="Check a key presented to one of your services; counts as its use.")
+    def verify_api_key(self, info: Info, key: str, required_scopes: list[str] | None = None) -> Verification:
+        actor = _allowed(info, Operation.VERIFY)
+        result = verify_presented(actor, key, required_scopes or [])
+        return Verification(valid=result.valid, code=result.code, api_key=result.key)

@@ -1,0 +1,150 @@
+"""``/api/graphql``: ``POST`` runs a query, ``GET`` in a browser opens the GraphiQL explorer.
+
+Who is asking: a request with an API key was authenticated, rate-limited and counted by
+``keys.hotpath.middleware`` like any REST call (its failures there already have GraphQL's shape);
+without a key, the portal session of a signed-in member, with its CSRF token. Errors follow the
+GraphQL spec (``errors[].extensions.code``); requests that never reach a resolver (too large,
+batched, unparsable, invalid, too complex) answer 400, so monitoring sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import strawberry
+from csp.decorators import csp_update
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
+
+from keys.api.graphql.limits import MAX_BODY_BYTES, TOO_COMPLEX, QueryComplexityRule
+from keys.api.graphql.schema import Context, Mutation, Query
+from keys.hotpath.responses import graphql_error_response
+from keys.redaction import scrub
+
+log = logging.getLogger(__name__)
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        """Not logged here: an error a client caused is part of the contract, and the view logs
+        the unexpected ones itself (once, with their traceback)."""
+
+
+schema = Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[
+        lambda: AddValidationRules([QueryComplexityRule]),
+        lambda: ParserCache(maxsize=512),  # the caches live at module level, shared by requests
+        lambda: ValidationCache(maxsize=512),
+    ],
+)
+
+PARSE_FAILED = "graphql_parse_failed"
+VALIDATION_FAILED = "graphql_validation_failed"
+REQUEST_ERRORS = {PARSE_FAILED, VALIDATION_FAILED, TOO_COMPLEX}
+BODY_HELP = 'Send a JSON object: {"query": "...", "variables": {...}, "operationName": "..."}.'
+
+
+@csrf_exempt  # a key request carries no cookie to forge; a session request is checked below
+def graphql_endpoint(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return explorer(request)
+    if request.method != "POST":
+        response = graphql_error_response(
+            405, "method_not_allowed", "Use POST (or GET in a browser for the explorer)."
+        )
+        response["Allow"] = "GET, POST"
+        return response
+    actor = request.actor
+    if getattr(request, "api_key", None) is None:
+        if actor.user is None:
+            return graphql_error_response(
+                401,
+                "unauthorized",
+                "Send an API key (Authorization: Bearer <secret>) or sign in to the portal.",
+            )
+        refused = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
+        if refused is not None:
+            return graphql_error_response(
+                403, "csrf_failed", "A session request needs the X-CSRFToken header."
+            )
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
+        return graphql_error_response(400, TOO_COMPLEX, f"The body is over {MAX_BODY_BYTES // 1024} KiB.")
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return graphql_error_response(400, "bad_request", f"The body is not JSON. {BODY_HELP}")
+    if isinstance(body, list):
+        return graphql_error_response(400, "batching_not_supported", "Send one operation per request.")
+    query = body.get("query") if isinstance(body, dict) else None
+    variables = body.get("variables") if isinstance(body, dict) else None
+    operation_name = body.get("operationName") if isinstance(body, dict) else None
+    if (
+        not isinstance(query, str)
+        or not query.strip()
+        or not isinstance(variables, dict | None)
+        or not isinstance(operation_name, str | None)
+    ):
+        return graphql_error_response(400, "bad_request", BODY_HELP)
+    result = schema.execute_sync(
+        query, variable_values=variables, context_value=Context(request, actor), operation_name=operation_name
+    )
+    errors = [_formatted(error) for error in result.errors or ()]
+    if any(e["extensions"]["code"] == TOO_COMPLEX for e in errors):
+        errors = [e for e in errors if e["extensions"]["code"] == TOO_COMPLEX]  # the reason it was refused
+    # A request error (unparsable, invalid, too complex) never started executing: no "data" at all.
+    status = 400 if any(e["extensions"]["code"] in REQUEST_ERRORS for e in errors) else 200
+    payload: dict = {} if status == 400 else {"data": result.data}
+    if errors:
+        payload["errors"] = errors
+    response = JsonResponse(payload, status=status)
+    response["Cache-Control"] = "no-store"
+    response._csp_exempt = True  # JSON: nothing a browser would execute
+    return response
+
+
+def _formatted(error: GraphQLError) -> dict:
+    """The error as clients see it: a code, never a stack trace, never a secret."""
+    code = (error.extensions or {}).get("code")
+    original = error.original_error
+    if isinstance(error, GraphQLSyntaxError):
+        code = PARSE_FAILED
+    elif original is not None and not isinstance(original, GraphQLError):
+        log.error("GraphQL resolver failed", exc_info=(type(original), original, original.__traceback__))
+        return {
+            "message": "Something went wrong on our side.",
+            "path": error.path,
+            "extensions": {"code": "internal_error"},
+        }
+    elif code is None:
+        if error.path is not None:  # raised by graphql-core while executing: our bug, not the client's
+            log.error("GraphQL execution failed at %s: %s", error.path, error.message)
+            return {
+                "message": "Something went wrong on our side.",
+                "path": error.path,
+                "extensions": {"code": "internal_error"},
+            }
+        # Before execution: the query does not fit the schema, or its variables do not fit the query.
+        code = VALIDATION_FAILED
+    formatted = {"message": scrub(error.message), "extensions": {"code": code}}
+    if error.locations:
+        formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        formatted["path"] = error.path
+    return formatted
+
+
+@never_cache
+@ensure_csrf_cookie
+@csp_update({"font-src": ["data:"]})
+def explorer(request: HttpRequest) -> HttpResponse:
+    """GraphiQL, served from our own static files, for a signed-in member's session (or any key put
+    into its Headers tab)."""
+    return render(request, "keys/graphiql.html", {"signed_in": request.user.is_authenticated})
