@@ -75,9 +75,9 @@ def application_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def application_detail(request: HttpRequest, slug: str) -> HttpResponse:
     application = get_object_or_404(_organization_applications(request).prefetch_related("scopes"), slug=slug)
-    api_base = request.build_absolute_uri("/api/v1")
-    return render(
-        request,
-        "accounts/application_detail.html",
-        {"application": application, "api_base": api_base},
-    )
+    context = {
+        "application": application,
+        "api_base": request.build_absolute_uri("/api/v1"),
+        "graphql_url": request.build_absolute_uri("/api/graphql"),
+    }
+    return render(request, "accounts/application_detail.html", context)

@@ -141,7 +141,11 @@ class Server:
 
 def wrk(url: str, seconds: int, headers: dict[str, str] | None = None, connections: int = 16) -> dict:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    for name, value in (headers or {}).items():
+    headers = dict(headers or {})
+    script = headers.pop(POST_SCRIPT, None)
+    if script:
+        cmd[1:1] = ["-s", script]
+    for name, value in headers.items():
         cmd[1:1] = ["-H", f"{name}: {value}"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -159,6 +163,20 @@ def wrk(url: str, seconds: int, headers: dict[str, str] | None = None, connectio
         "p50": percentile("50"),
         "p99": percentile("99"),
     }
+
+
+# A pseudo-header: the wrk Lua script that makes the request a POST with a body.
+POST_SCRIPT = "x-bench-post-script"
+GRAPHQL_QUERY = "{ currentKey { id name } }"
+
+
+def graphql_post_script(work: Path) -> str:
+    path = work / "graphql.lua"
+    body = json.dumps({"query": GRAPHQL_QUERY}).replace("\\", "\\\\").replace("'", "\\'")
+    path.write_text(
+        f"wrk.method = 'POST'\nwrk.body = '{body}'\nwrk.headers['Content-Type'] = 'application/json'\n"
+    )
+    return str(path)
 
 
 def redis_answers(url: str) -> bool:
@@ -259,6 +277,12 @@ def main() -> None:
         ("/api/v1/key, verification cache off (cold)", "cold", "/api/v1/key", auth),
         ("/api/v1/key, malformed key", "warm", "/api/v1/key", {"Authorization": "Bearer not-a-key"}),
         ("/api/v1/key, bad checksum", "warm", "/api/v1/key", {"Authorization": f"Bearer {bad_checksum}"}),
+        (
+            f"GraphQL `{GRAPHQL_QUERY}`, valid key, warm",
+            "warm",
+            "/api/graphql",
+            {**auth, POST_SCRIPT: graphql_post_script(work)},
+        ),
     ]
     if "redis" in servers:
         scenarios.append(("/api/v1/key, rate limits shared in Redis", "redis", "/api/v1/key", auth))
