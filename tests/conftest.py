@@ -1,28 +1,75 @@
-"""Shared factories and fixtures for every test layer."""
+"""Shared fixtures for every test layer.
+
+The demo data (the real seed_demo command) is created once per session, right after the test
+database. Each test runs in a transaction that is rolled back after it, so every test starts from
+exactly those rows. A test that uses ``transactional_db`` or ``live_server`` runs outside such a
+transaction and empties every table when it ends, as Django's TransactionTestCase does; so those
+tests run after all the others (``pytest_collection_modifyitems``), and ``demo`` seeds again
+whenever it finds the demo data missing.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
+from django.test.client import ClientHandler
 
 from accounts.actors import Actor
 from accounts.models import Account, Application, Membership, Organization, Role, User
 from keys.hotpath import ratelimit, usage
 from keys.hotpath.verification import verified_keys
 from keys.services import IssuedKey, create_key
+from tests.helpers import demo as demo_data
+from tests.helpers.api import bearer
+from tests.helpers.demo import PASSWORD, Demo
 
-PASSWORD = "acme-demo-2026"
+
+def _empties_the_database(item: pytest.Item) -> bool:
+    """Whether pytest-django runs this test as a TransactionTestCase (flushed afterwards)."""
+    marker = item.get_closest_marker("django_db")
+    if marker is not None:
+        transaction = marker.kwargs.get("transaction", marker.args[0] if marker.args else False)
+        if transaction or marker.kwargs.get("reset_sequences"):
+            return True
+    names = getattr(item, "fixturenames", ())
+    return any(name in names for name in ("transactional_db", "live_server", "django_db_reset_sequences"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that empties the database after itself runs after every test that expects the
+    session's demo data; otherwise the order is unchanged (a stable sort)."""
+    items.sort(key=_empties_the_database)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, with the demo data already in it."""
+    with django_db_blocker.unblock():
+        demo_data.seed()
+
+
+@pytest.fixture(scope="session")
+def _request_handler() -> ClientHandler:
+    """One test-client handler for the session. It loads the middleware on its first request (and
+    WhiteNoise then scans every static file): once per new client, that was a fifth of the run."""
+    return ClientHandler(enforce_csrf_checks=False)
+
+
+@pytest.fixture
+def client(_request_handler) -> Client:
+    """A new test client, without cookies, for each test; the middleware is the session's."""
+    client = Client()
+    client.handler = _request_handler
+    return client
 
 
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings):
     """Fast password hashing, and no per-process state leaking from one test into the next."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = demo_data.FAST_HASHERS
     verified_keys.clear()
     usage.buffer.clear()
     ratelimit.limiter().local.clear()
@@ -34,50 +81,12 @@ def _fast_and_isolated(settings):
     ratelimit.limiter().local.clear()
 
 
-@dataclass
-class Demo:
-    acme: Organization
-    globex: Organization
-    acme_root: Account
-    north: Account
-    south: Account
-    globex_root: Account
-    portal: Application
-    incharge: Application
-    infodeck: Application
-    globex_portal: Application
-
-    def user(self, email: str) -> User:
-        return User.objects.get(email=email)
-
-
 @pytest.fixture
 def demo(db) -> Demo:
-    """The demo data of SPEC §7, created by the real seed_demo command."""
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    acme = Organization.objects.get(slug="acme")
-    globex = Organization.objects.get(slug="globex")
-    return Demo(
-        acme=acme,
-        globex=globex,
-        acme_root=Account.objects.get(organization=acme, name="Acme Corp"),
-        north=Account.objects.get(organization=acme, name="Acme North"),
-        south=Account.objects.get(organization=acme, name="Acme South"),
-        globex_root=Account.objects.get(organization=globex, name="Globex"),
-        portal=Application.objects.get(organization=acme, is_portal=True),
-        incharge=Application.objects.get(organization=acme, slug="incharge"),
-        infodeck=Application.objects.get(organization=acme, slug="infodeck"),
-        globex_portal=Application.objects.get(organization=globex, is_portal=True),
-    )
-
-
-ROLE_EMAILS = {
-    Role.ADVANCED_ADMIN: "advanced@acme.test",
-    Role.ADMIN_API: "adminapi@acme.test",
-    Role.ADMIN: "admin@acme.test",
-    Role.SUPPORT: "support@acme.test",
-    Role.VIEWER: "viewer@acme.test",
-}
+    """The demo organizations, accounts, applications and users, as seed_demo creates them."""
+    if not demo_data.is_seeded():  # emptied by an earlier transactional test
+        demo_data.seed()
+    return demo_data.load()
 
 
 @pytest.fixture
@@ -92,7 +101,9 @@ def make_user(demo) -> Callable[..., User]:
 
 
 @pytest.fixture
-def login(client) -> Callable[[str], Client]:
+def login(client, demo) -> Callable[[str], Client]:
+    """Sign the test client in as one of the demo users (or one made by make_user)."""
+
     def sign_in(email: str) -> Client:
         client.force_login(User.objects.get(email=email))
         return client
@@ -134,10 +145,6 @@ def make_key(demo) -> Callable[..., IssuedKey]:
         )
 
     return make
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_keys_portal import (
+from tests.helpers.browser import (
     fill_create_form,
     key_rows,
     open_create_dialog,

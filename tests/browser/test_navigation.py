@@ -1,4 +1,4 @@
-"""Issue 2: sign in, and the Settings menu shows exactly what the role allows."""
+"""Sign in, and the Settings menu shows exactly what the role allows."""
 
 from playwright.sync_api import expect
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.deployment import (
+from tests.helpers.deployment import (
     ROOT,
     free_port,
     manage_command,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deployment import ROOT, manage_command, production_env, start_gunicorn
+from tests.helpers.deployment import ROOT, manage_command, production_env, start_gunicorn
 
 SECONDS = int(os.environ.get("LOAD_SECONDS", "60"))
 
@@ -44,8 +44,9 @@ from accounts.actors import Actor
 from keys.services import create_key
 org = Organization.objects.get(slug="acme")
 portal = Application.objects.get(organization=org, is_portal=True)
+root = org.accounts.get(parent__isnull=True)
 for i in range(20):
-    issued = create_key(actor=Actor.system(org.pk), application=portal, account=org.accounts.get(parent__isnull=True), role=50,
+    issued = create_key(actor=Actor.system(org.pk), application=portal, account=root, role=50,
                         name=f"load {i}", scopes=["api-keys:read"], rate_limit=1_000_000)
     print(issued.secret)
 """

@@ -1,4 +1,5 @@
-"""Concurrency properties of the key services, with real threads on PostgreSQL (SPEC §3, issue 3)."""
+"""Concurrency properties of the key services, with real threads on PostgreSQL: simultaneous
+regenerations, creations and revocations leave exactly one consistent outcome."""
 
 import os
 import threading

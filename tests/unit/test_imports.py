@@ -116,7 +116,7 @@ def test_no_import_cycle():
         path.append(module)
         for target in sorted(GRAPH[module]):
             if state.get(target) == 1:
-                cycle = path[path.index(target) :] + [target]
+                cycle = [*path[path.index(target) :], target]
                 pytest.fail("import cycle: " + " → ".join(cycle))
             if target not in state:
                 walk(target)

@@ -10,7 +10,7 @@ from accounts.actors import Actor
 from accounts.models import Membership, Role
 from keys.models import ApiKey
 from keys.selectors import visible_keys
-from tests.conftest import ROLE_EMAILS
+from tests.helpers.demo import ROLE_EMAILS
 
 pytestmark = pytest.mark.django_db
 
@@ -147,17 +147,6 @@ def test_inactive_or_anonymous_users_have_no_rights(demo):
     assert not permissions.can_view_keys(Actor.for_user(AnonymousUser()))
     assert not permissions.can_view_applications(Actor.for_user(AnonymousUser()))
     assert permissions.key_filter(Actor.for_user(AnonymousUser())) == permissions.NOTHING
-
-
-def test_roles_are_ordered_and_parsed():
-    assert Role.ADVANCED_ADMIN > Role.ADMIN_API > Role.ADMIN > Role.SUPPORT > Role.VIEWER
-    assert Role.at_most(Role.ADMIN_API) == [Role.ADMIN_API, Role.ADMIN, Role.SUPPORT, Role.VIEWER]
-    assert Role.from_name("admin_api") == Role.ADMIN_API
-    assert Role.from_name("Admin + API") == Role.ADMIN_API
-    assert Role.from_name("Advanced Admin") == Role.ADVANCED_ADMIN
-    assert Role.from_name("viewer") == Role.VIEWER
-    with pytest.raises(ValueError, match="Unknown role"):
-        Role.from_name("owner")
 
 
 def test_two_memberships_the_higher_role_counts_on_the_branch(demo, make_user):

@@ -1,6 +1,7 @@
-"""The Django admin (superusers only, no secrets, append-only audit) and the management commands."""
+"""The management commands: create_api_key, notify_expiring_keys and seed_demo."""
 
 import json
+import os
 from datetime import timedelta
 from io import StringIO
 
@@ -8,87 +9,17 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.actors import Actor
+from accounts.models import Account, Application, Membership, Organization, Scope, User
 from audit.models import AuditAction, AuditEvent
 from keys import credentials
 from keys.models import ApiKey
 from keys.services import revoke_key, update_key, verify_key
+from tests.helpers.demo import PASSWORD, ROLE_EMAILS
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def root_client(client, demo):
-    client.force_login(demo.user("root@acme.test"))
-    return client
-
-
-def test_admin_is_for_superusers_only(client, demo, make_key):
-    issued = make_key()
-    for email in ("advanced@acme.test", "support@acme.test"):
-        client.force_login(demo.user(email))
-        response = client.get("/admin/keys/apikey/")
-        assert response.status_code == 302 and "/admin/login/" in response["Location"]
-        assert client.get(f"/admin/keys/apikey/{issued.key.pk}/change/").status_code == 302
-
-
-def test_admin_lists_keys_without_secret_or_digest(root_client, make_key):
-    issued = make_key(name="admin visible")
-    key = ApiKey.objects.get(pk=issued.key.pk)
-    for path in (
-        "/admin/keys/apikey/",
-        f"/admin/keys/apikey/{key.pk}/change/",
-        "/admin/keys/apikey/?q=admin",
-    ):
-        html = root_client.get(path).content.decode()
-        assert "admin visible" in html
-        assert issued.secret not in html and key.secret_digest not in html and key.pepper_id not in html
-    assert root_client.get("/admin/keys/apikey/add/").status_code == 403
-    assert root_client.get(f"/admin/keys/apikey/{key.pk}/delete/").status_code == 403
-
-
-def test_admin_change_form_cannot_widen_a_key(root_client, make_key):
-    issued = make_key(scopes=["api-keys:read"])
-    response = root_client.post(
-        f"/admin/keys/apikey/{issued.key.pk}/change/", {"scopes": '["api-keys:write"]', "role": "50"}
-    )
-    assert response.status_code in (302, 403)
-    assert ApiKey.objects.get(pk=issued.key.pk).scopes == ["api-keys:read"]
-
-
-def test_admin_revoke_action_goes_through_the_service(root_client, make_key):
-    first, second = make_key(), make_key()
-    response = root_client.post(
-        "/admin/keys/apikey/",
-        {"action": "revoke_selected", "_selected_action": [str(first.key.pk), str(second.key.pk)]},
-    )
-    assert response.status_code == 302
-    assert verify_key(presented=first.secret) is None and verify_key(presented=second.secret) is None
-    events = AuditEvent.objects.filter(action=AuditAction.KEY_REVOKED)
-    assert events.count() == 2 and all("Django admin" in e.actor_label for e in events)
-
-
-def test_audit_events_are_read_only_in_the_admin(root_client, make_key):
-    make_key()
-    event = AuditEvent.objects.first()
-    assert root_client.get("/admin/audit/auditevent/").status_code == 200
-    assert root_client.get("/admin/audit/auditevent/add/").status_code == 403
-    assert root_client.get(f"/admin/audit/auditevent/{event.pk}/delete/").status_code == 403
-    root_client.post(f"/admin/audit/auditevent/{event.pk}/change/", {"actor_label": "forged"})
-    assert AuditEvent.objects.get(pk=event.pk).actor_label == "test"
-    html = root_client.get("/admin/audit/auditevent/").content.decode()
-    assert 'value="delete_selected"' not in html
-
-
-def test_admin_manages_accounts_domain(root_client, demo):
-    for path in (
-        "/admin/accounts/organization/",
-        "/admin/accounts/account/",
-        "/admin/accounts/membership/",
-        "/admin/accounts/application/",
-        "/admin/accounts/user/",
-        f"/admin/accounts/application/{demo.incharge.pk}/change/",
-    ):
-        assert root_client.get(path).status_code == 200, path
+# ---- create_api_key ----
 
 
 def test_create_api_key_command_json(demo):
@@ -270,3 +201,57 @@ def test_a_refused_recipient_neither_stops_the_others_nor_causes_repeats(demo, m
     # The key is announced: the next runs send nothing again, to anyone.
     assert "Sent 0 email(s) about 0 key(s)" in _notify()
     assert len(mail.outbox) == 1
+
+
+# ---- seed_demo ----
+
+
+def test_seed_demo_creates_both_organizations_their_accounts_applications_and_users(demo):
+    assert (demo.acme.name, demo.acme.plan, demo.globex.plan) == ("Acme Corp", "enterprise", "professional")
+    assert {a.name for a in Account.objects.filter(organization=demo.acme)} == {
+        "Acme Corp",
+        "Acme North",
+        "Acme South",
+    }
+    assert demo.north.parent == demo.acme_root and demo.south.parent == demo.acme_root
+    assert {s.resource for s in demo.incharge.scopes.all()} == {
+        "charge-points",
+        "billing",
+        "analytics",
+        "webhooks",
+        "sessions",
+    }
+    assert {s.resource for s in demo.infodeck.scopes.all()} == {
+        "work-orders",
+        "assets",
+        "locations",
+        "forms",
+        "iot",
+        "users",
+    }
+    assert {str(s) for s in demo.portal.scopes.all()} == {
+        "api-keys:read",
+        "api-keys:write",
+        "api-keys:verify",
+    }
+    globex_infodeck = Application.objects.get(organization=demo.globex, slug="infodeck")
+    assert {str(s) for s in globex_infodeck.scopes.all()} == {str(s) for s in demo.infodeck.scopes.all()}
+    for role, email in ROLE_EMAILS.items():
+        membership = Membership.objects.get(user__email=email)
+        assert (membership.role, membership.account) == (role, demo.acme_root)
+        assert User.objects.get(email=email).check_password(PASSWORD)
+    assert Membership.objects.get(user__email="advanced@globex.test").account == demo.globex_root
+    root = User.objects.get(email="root@acme.test")
+    assert root.is_superuser and root.check_password(PASSWORD)
+
+
+def test_seed_demo_twice_changes_nothing(demo):
+    def snapshot():
+        return [
+            list(model.objects.order_by("pk").values())
+            for model in (Organization, Account, Application, Scope, User, Membership)
+        ]
+
+    before = snapshot()
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    assert snapshot() == before

@@ -1,9 +1,9 @@
-"""accounts.models: the account tree and plan limits."""
+"""accounts/models.py: the account tree, plan limits and roles."""
 
 import pytest
 from django.core.exceptions import ValidationError
 
-from accounts.models import PLAN_LIMITS, Account, Organization, Plan, rate_limit_per_minute
+from accounts.models import PLAN_LIMITS, Account, Organization, Plan, Role, rate_limit_per_minute
 
 pytestmark = pytest.mark.django_db
 
@@ -40,3 +40,14 @@ def test_a_key_limit_beats_the_organization_which_beats_the_plan():
     assert rate_limit_per_minute(Plan.PROFESSIONAL, 250) == 250
     assert rate_limit_per_minute(Plan.PROFESSIONAL, 250, 7) == 7
     assert rate_limit_per_minute(Plan.ENTERPRISE, None, None) == 500
+
+
+def test_roles_are_ordered_and_parsed():
+    assert Role.ADVANCED_ADMIN > Role.ADMIN_API > Role.ADMIN > Role.SUPPORT > Role.VIEWER
+    assert Role.at_most(Role.ADMIN_API) == [Role.ADMIN_API, Role.ADMIN, Role.SUPPORT, Role.VIEWER]
+    assert Role.from_name("admin_api") == Role.ADMIN_API
+    assert Role.from_name("Admin + API") == Role.ADMIN_API
+    assert Role.from_name("Advanced Admin") == Role.ADVANCED_ADMIN
+    assert Role.from_name("viewer") == Role.VIEWER
+    with pytest.raises(ValueError, match="Unknown role"):
+        Role.from_name("owner")

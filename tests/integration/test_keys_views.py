@@ -1,4 +1,4 @@
-"""Issue 4: the portal's API key pages — partial vs full page, every form error, the role matrix,
+"""keys/web/views.py: the portal's API key pages — partial vs full page, every form error, the role matrix,
 the one-time reveal, and a list page whose query count does not grow with the number of keys."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from accounts.models import Role
 from audit.models import AuditAction, AuditEvent
 from keys import credentials
 from keys.models import ApiKey, KeyUsageDay
-from tests.conftest import ROLE_EMAILS
+from tests.helpers.demo import ROLE_EMAILS
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,5 @@
-"""Property tests for how the middleware reads a key out of the request headers (SPEC §4, issue 6).
+"""keys/hotpath/middleware.py: reading a key out of the request headers, and throttling the audit
+events of failed authentications.
 
 Whatever arrives in ``Authorization`` and ``X-API-Key``, the parser never raises, accepts only a
 well-formed secret, and a request carrying rubbish gets the one JSON 401, never a 500.
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from keys import credentials
-from keys.hotpath.middleware import _MALFORMED, _NO_CREDENTIALS, presented_credentials
+from keys.hotpath.middleware import _MALFORMED, _NO_CREDENTIALS, FailedAuthRecorder, presented_credentials
 
 # Header values as a WSGI server can deliver them (latin-1), weighted towards the interesting parts.
 header_text = st.one_of(
@@ -106,3 +107,10 @@ def test_rubbish_headers_get_the_json_401_never_a_500(client, authorization, api
     assert response.status_code == 401, response.content[:200]
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_failed_auth_recorder_caps_events_per_minute():
+    recorder = FailedAuthRecorder()
+    accepted = sum(recorder.should_record(f"198.51.100.{i}", 1000.0) for i in range(100))
+    assert accepted == FailedAuthRecorder.PER_MINUTE
+    assert recorder.should_record("192.0.2.1", 1061.0)  # a new minute

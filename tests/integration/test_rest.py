@@ -1,114 +1,21 @@
-"""The HTTP contract of SPEC §4 and §5: every status code, every endpoint, every header form."""
+"""keys/api/rest.py: every endpoint of the REST API, every status code and error code it answers,
+bad bodies and parameters as clear 400s, and its OpenAPI document."""
 
-from datetime import timedelta
+import json
 
 import pytest
-from django.utils import timezone
 
 from accounts.models import Role
 from audit.models import AuditAction, AuditEvent
 from keys import credentials
 from keys.hotpath import usage
 from keys.models import ApiKey, KeyUsageDay
+from tests.helpers.api import KEY_FIELDS, assert_error
 
 pytestmark = pytest.mark.django_db
 
-KEY_FIELDS = {
-    "id",
-    "name",
-    "client_id",
-    "scopes",
-    "application",
-    "account",
-    "role",
-    "status",
-    "created_at",
-    "last_used_at",
-    "expires_at",
-}
 
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    if status == 401:
-        assert response["WWW-Authenticate"].startswith("Bearer")
-    return body
-
-
-# ---- §4: the four header forms, one code path ----
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        lambda k: {"HTTP_AUTHORIZATION": f"Bearer {k.secret}"},
-        lambda k: {"HTTP_AUTHORIZATION": f"Bearer {k.key.client_id}:{k.secret}"},
-        lambda k: {"HTTP_X_API_KEY": k.secret},
-        lambda k: {"HTTP_X_API_KEY": f"{k.key.client_id}:{k.secret}"},
-        lambda k: {"HTTP_AUTHORIZATION": f"bearer {k.secret}", "HTTP_X_API_KEY": k.secret},
-    ],
-)
-def test_every_header_form_authenticates(client, make_key, headers):
-    issued = make_key()
-    response = client.get("/api/v1/key", **headers(issued))
-    assert response.status_code == 200
-    body = response.json()
-    assert body["id"] == str(issued.key.pk) and set(KEY_FIELDS) <= set(body)
-    for header in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"):
-        assert header in response
-
-
-def test_unauthorized_cases_are_indistinguishable(client, api, make_key):
-    good = make_key()
-    expired = make_key()
-    ApiKey.objects.filter(pk=expired.key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    revoked = make_key()
-    api("delete", f"/api/v1/org/api-keys/{revoked.key.pk}", good.secret)
-    wrong_secret = credentials.new_secret("live")
-    mistyped = good.secret[:-1] + ("A" if good.secret[-1] != "A" else "B")
-    cases = {
-        "none": {},
-        "empty bearer": {"HTTP_AUTHORIZATION": "Bearer "},
-        "basic scheme": {"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"},
-        "malformed": {"HTTP_AUTHORIZATION": "Bearer hello"},
-        "bad checksum": {"HTTP_AUTHORIZATION": f"Bearer {mistyped}"},
-        "truncated": {"HTTP_X_API_KEY": good.secret[:-3]},
-        "unknown": {"HTTP_AUTHORIZATION": f"Bearer {wrong_secret}"},
-        "expired": {"HTTP_AUTHORIZATION": f"Bearer {expired.secret}"},
-        "revoked": {"HTTP_AUTHORIZATION": f"Bearer {revoked.secret}"},
-        "other key's client id": {"HTTP_AUTHORIZATION": f"Bearer {expired.key.client_id}:{good.secret}"},
-        "two different keys": {"HTTP_AUTHORIZATION": f"Bearer {good.secret}", "HTTP_X_API_KEY": wrong_secret},
-    }
-    bodies = set()
-    for name, headers in cases.items():
-        response = client.get("/api/v1/key", **headers)
-        body = assert_error(response, 401, "unauthorized")
-        bodies.add(body["error"]["message"])
-        assert "RateLimit-Limit" not in response, name
-    assert len(bodies) == 1  # the message never says which
-
-
-def test_key_in_the_query_string_is_refused(client, make_key):
-    issued = make_key()
-    response = client.get(f"/api/v1/key?api_key={issued.secret}")
-    body = assert_error(response, 401, "unauthorized")
-    assert "URL" in body["error"]["message"]
-    # ...even when a valid header is also present.
-    response = client.get(f"/api/v1/key?key={issued.secret}", HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    assert response.status_code == 401
-
-
-def test_keys_never_authenticate_portal_pages_or_admin(client, make_key):
-    issued = make_key()
-    for path in ("/settings/api-keys/", "/settings/applications/", "/admin/"):
-        response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-        assert response.status_code == 302 and "login" in response["Location"], path
-
-
-# ---- §5 endpoints ----
+# ---- listing, creating, reading, regenerating and revoking an organization's keys ----
 
 
 def test_list_with_filters_and_paging(api, make_key, demo):
@@ -132,6 +39,17 @@ def test_list_with_filters_and_paging(api, make_key, demo):
 )
 def test_list_parameter_errors(api, make_key, query):
     assert_error(api("get", f"/api/v1/org/api-keys?{query}", make_key().secret), 400, "validation_error")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=99999999999999999999", "offset=99999999999999999999", "offset=1e9", "limit=-5", "search=%00"],
+)
+def test_huge_or_strange_paging_values(api, make_key, query):
+    response = api("get", f"/api/v1/org/api-keys?{query}", make_key().secret)
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] == "validation_error"
 
 
 def test_create_returns_the_secret_once(api, make_key, demo):
@@ -198,18 +116,6 @@ def test_create_errors(api, make_key, demo, payload, status, code):
     before = ApiKey.objects.count()
     assert_error(api("post", "/api/v1/org/api-keys", caller.secret, json=payload), status, code)
     assert ApiKey.objects.count() == before
-
-
-def test_malformed_json_and_wrong_content(client, make_key):
-    issued = make_key()
-    for body in ("{bad", "[1, 2", "", "null", '"text"'):
-        response = client.post(
-            "/api/v1/org/api-keys",
-            data=body,
-            content_type="application/json",
-            **{"HTTP_X_API_KEY": issued.secret},
-        )
-        assert_error(response, 400, "validation_error")
 
 
 def test_key_limit_reached(api, make_key, demo):
@@ -320,6 +226,9 @@ def test_a_key_can_revoke_itself(api, make_key):
     assert api("get", "/api/v1/key", issued.secret).status_code == 401
 
 
+# ---- the calling key itself, and verifying another key ----
+
+
 def test_own_key_and_scopes(api, make_key, demo):
     issued = make_key(application=demo.incharge, scopes=["billing:read", "sessions:write"], rate_limit=42)
     body = api("get", "/api/v1/key", issued.secret).json()
@@ -330,6 +239,17 @@ def test_own_key_and_scopes(api, make_key, demo):
         catalogue["application"] == "incharge" and catalogue["endpoint"] == "https://incharge.acme.test/api"
     )
     assert [s["name"] for s in catalogue["scopes"]][:2] == ["charge-points:read", "charge-points:write"]
+
+
+def test_fast_own_key_body_matches_the_documented_schema(api, make_key):
+    from keys.api.rest import OwnKeyOut
+
+    issued = make_key(expires_in_days=10)
+    response = api("get", "/api/v1/key", issued.secret)
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert OwnKeyOut.model_validate(body).model_dump(mode="json") == body
+    assert body["expires_at"].endswith("Z") or "+00:00" in body["expires_at"]
 
 
 def test_verify_endpoint(api, make_key, demo):
@@ -367,64 +287,86 @@ def test_verify_applies_the_verified_keys_rate_limit(api, make_key, demo):
     assert results == ["valid", "valid", "rate_limited"]
 
 
-def test_rate_limit_headers_and_429(api, make_key):
-    issued = make_key(rate_limit=3)
-    remaining = []
-    for _ in range(3):
-        response = api("get", "/api/v1/key", issued.secret)
-        assert response.status_code == 200
-        assert response["RateLimit-Limit"] == "3"
-        remaining.append(int(response["RateLimit-Remaining"]))
-    assert remaining == [2, 1, 0]
-    response = api("get", "/api/v1/key", issued.secret)
-    assert_error(response, 429, "rate_limited")
-    assert 1 <= int(response["Retry-After"]) <= 60
-    assert response["RateLimit-Remaining"] == "0"
-    usage.buffer.flush()
-    assert KeyUsageDay.objects.get(key=issued.key).rate_limited == 1
+# ---- bad requests ----
 
 
-def test_rate_limit_defaults_to_the_plan(api, make_key, demo):
-    assert api("get", "/api/v1/key", make_key().secret)["RateLimit-Limit"] == "500"
-    globex_key = make_key(organization=demo.globex)
-    assert api("get", "/api/v1/key", globex_key.secret)["RateLimit-Limit"] == "100"
-
-
-def test_usage_counters_and_last_used_after_a_flush(api, make_key, settings):
+def test_malformed_json_and_wrong_content(client, make_key):
     issued = make_key()
-    other = make_key()
-    for _ in range(3):
-        api("get", "/api/v1/key", issued.secret, REMOTE_ADDR="198.51.100.1")
-    api("get", "/api/v1/org/api-keys?limit=0", issued.secret, REMOTE_ADDR="198.51.100.2")
-    api("get", f"/api/v1/org/api-keys/{other.key.pk}", issued.secret, REMOTE_ADDR="198.51.100.3")
-    assert not KeyUsageDay.objects.exists()  # buffered, not written per request
-    assert usage.buffer.flush() == 5
-    day = KeyUsageDay.objects.get(key=issued.key)
-    assert (day.total, day.success, day.client_errors, day.denied, day.rate_limited) == (5, 4, 1, 0, 0)
-    key = ApiKey.objects.get(pk=issued.key.pk)
-    assert key.last_used_at is not None
-    assert [e["ip"] for e in key.recent_ips] == ["198.51.100.3", "198.51.100.2", "198.51.100.1"]
+    for body in ("{bad", "[1, 2", "", "null", '"text"'):
+        response = client.post(
+            "/api/v1/org/api-keys",
+            data=body,
+            content_type="application/json",
+            **{"HTTP_X_API_KEY": issued.secret},
+        )
+        assert_error(response, 400, "validation_error")
 
 
-def test_recent_ips_keep_the_last_five_distinct(api, make_key):
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"{" + b'"a":' * 0 + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json"),  # deeply nested
+        (b'{"name": "\xff\xfe", "scopes": ["api-keys:read"]}', "application/json"),  # invalid UTF-8
+        (b'{"name": "nul\\u0000byte", "scopes": ["api-keys:read"]}', "application/json"),
+        (b'{"name": "' + b"x" * 5000 + b'", "scopes": ["api-keys:read"]}', "application/json"),
+        (b'{"name": "ok", "scopes": ["api-keys:read"], "expires_in_days": 1e309}', "application/json"),
+        (b"name=ok&scopes=api-keys:read", "application/x-www-form-urlencoded"),
+        (b"\x00\x01\x02", "application/octet-stream"),
+    ],
+)
+def test_bad_bodies_get_a_clear_400(client, make_key, body, content_type):
     issued = make_key()
-    for i in range(8):
-        api("get", "/api/v1/key", issued.secret, REMOTE_ADDR=f"192.0.2.{i}")
-    api("get", "/api/v1/key", issued.secret, REMOTE_ADDR="192.0.2.4")
-    usage.buffer.flush(force_last_used=True)
-    ips = [e["ip"] for e in ApiKey.objects.get(pk=issued.key.pk).recent_ips]
-    assert ips[0] == "192.0.2.4" and len(ips) == 5 and len(set(ips)) == 5
+    response = client.post(
+        "/api/v1/org/api-keys",
+        data=body,
+        content_type=content_type,
+        HTTP_AUTHORIZATION=f"Bearer {issued.secret}",
+    )
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["code"] == "validation_error"
 
 
-def test_last_used_written_at_most_once_a_minute(api, make_key, django_assert_num_queries):
+def test_oversized_body_is_refused_with_json(client, make_key):
     issued = make_key()
-    api("get", "/api/v1/key", issued.secret)
-    usage.buffer.flush()
-    first = ApiKey.objects.get(pk=issued.key.pk).last_used_at
-    api("get", "/api/v1/key", issued.secret)
-    usage.buffer.flush()
-    assert ApiKey.objects.get(pk=issued.key.pk).last_used_at == first
-    assert KeyUsageDay.objects.get(key=issued.key).total == 2
+    body = json.dumps({"name": "big", "scopes": ["api-keys:read"], "pad": "x" * (1024 * 1024 + 10)})
+    response = client.post(
+        "/api/v1/org/api-keys",
+        data=body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {issued.secret}",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("field", ["account", "application"])
+def test_nul_characters_in_lookups_are_a_400(api, make_key, field):
+    body = {"name": "n", "scopes": ["api-keys:read"], field: "bad\x00value"}
+    response = api("post", "/api/v1/org/api-keys", make_key().secret, json=body)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
+
+
+def test_wrong_method_is_refused(api, make_key):
+    assert api("put", "/api/v1/key", make_key().secret).status_code == 405
+
+
+def test_database_errors_inside_api_views_become_503_json(api, make_key, monkeypatch):
+    from django.db import DatabaseError
+
+    from keys import selectors
+
+    issued = make_key()
+    api("get", "/api/v1/key", issued.secret)  # cache the key: verification needs no database now
+
+    def down(*args, **kwargs):
+        raise DatabaseError("connection refused")
+
+    monkeypatch.setattr(selectors, "visible_keys", down)
+    response = api("get", "/api/v1/org/api-keys", issued.secret)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "service_unavailable"
+
+
+# ---- the OpenAPI document ----
 
 
 def test_openapi_document_and_docs(client):
@@ -452,47 +394,3 @@ def test_openapi_document_validates(client):
     from openapi_spec_validator import validate
 
     validate(client.get("/api/v1/openapi.json").json())
-
-
-def test_health_probes(client):
-    assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
-
-
-def test_healthz_touches_neither_database_nor_cache(client, django_assert_num_queries, monkeypatch):
-    from django.core.cache import cache
-
-    def boom(*args, **kwargs):
-        raise AssertionError("healthz used the cache")
-
-    monkeypatch.setattr(cache, "get", boom)
-    monkeypatch.setattr(cache, "set", boom)
-    with django_assert_num_queries(0):
-        assert client.get("/healthz").status_code == 200
-
-
-def test_readyz_answers_503_when_the_database_is_down(client, monkeypatch):
-    from django.db.backends.base import base
-
-    def down(self, *args, **kwargs):
-        raise base.DatabaseError("connection refused")
-
-    monkeypatch.setattr("django.db.backends.utils.CursorWrapper.execute", down)
-    response = client.get("/readyz")
-    assert response.status_code == 503 and response.json()["checks"]["database"] == "unavailable"
-
-
-def test_wrong_method_is_refused(api, make_key):
-    assert api("put", "/api/v1/key", make_key().secret).status_code == 405
-
-
-def test_fast_own_key_body_matches_the_documented_schema(api, make_key):
-    from keys.api.rest import OwnKeyOut
-
-    issued = make_key(expires_in_days=10)
-    response = api("get", "/api/v1/key", issued.secret)
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert OwnKeyOut.model_validate(body).model_dump(mode="json") == body
-    assert body["expires_at"].endswith("Z") or "+00:00" in body["expires_at"]

@@ -1,14 +1,12 @@
-"""Every portal URL and API endpoint × every role × another organization: the exact status, and
-nothing of the other organization in the body (issue 6, item 1)."""
+"""accounts/permissions.py through every door: each portal URL and API endpoint, asked by every role
+and by another organization, gives the exact status, and nothing of the other organization is in
+the body."""
 
-import io
 import re
 import uuid
 
 import pytest
-from django.core.management import call_command
 from django.db import transaction
-from django.test import Client, override_settings
 
 from accounts.actors import Actor
 from accounts.models import Account, Application, Role
@@ -16,22 +14,9 @@ from keys import credentials
 from keys.hotpath import usage
 from keys.models import ApiKey
 from keys.services import create_key, verify_key
+from tests.helpers import demo as demo_data
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def _one_client():
-    return Client()
-
-
-@pytest.fixture
-def client(_one_client):
-    """One test client for the whole module, without cookies at the start of each test: a new client
-    loads every middleware again (WhiteNoise scans the static files), which took longer than most
-    of the cases here."""
-    _one_client.cookies.clear()
-    return _one_client
 
 
 ADV, API, ADM, SUP, VIEW, GLOBEX = (
@@ -162,7 +147,7 @@ def test_globex_cannot_create_on_acme_objects(client, demo, world):
     assert not ApiKey.objects.filter(name="cross tenant").exists()
 
 
-# ---- the API: every SPEC §5 operation × a key of every role × every kind of target ----
+# ---- the API: every operation × a key of every role × every kind of target ----
 
 READ, WRITE, VERIFY = "api-keys:read", "api-keys:write", "api-keys:verify"
 
@@ -189,12 +174,11 @@ TARGETS = {
 VAL = "valid"  # 200 {"valid": true, "code": "valid", "key": <the target>}
 UNK = "unknown"  # 200 {"valid": false, "code": "unauthorized", "key": null}, as for a key that does not exist
 ERROR_CODES = {400: "validation_error", 403: "forbidden", 404: "not_found"}
-FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # The expected status of each request (rows) for each caller (columns). A request is
 # "METHOD path [+ field=value]": a POST body is {"name": "made-by-the-api", "scopes": ["api-keys:read"]}
 # for a create and {} otherwise, plus the field given; {name} is that key's id in a path and its secret
-# in a body. Every 4xx is the SPEC §4 body with the code of ERROR_CODES. The scope is checked first
+# in a body. Every 4xx is the API's error body with the code of ERROR_CODES. The scope is checked first
 # (403 forbidden), then visibility (404 not_found: another organization, outside the calling key's
 # account subtree, a role above its own, or no such key), then the action itself.
 API_TABLE = {
@@ -238,10 +222,11 @@ API_TABLE = {
 
 @pytest.fixture(scope="class")
 def api_keys(django_db_setup, django_db_blocker):
-    """The demo data and every caller and target key, made once in a transaction that is rolled back
-    after the class. Each case runs in a savepoint inside it (pytest-django's ``db``) that is rolled
-    back after the case, so every case starts from these very rows, whatever an earlier case
-    regenerated, revoked or created: order does not matter. (A fresh seed per case took 20 s.)"""
+    """Every caller and target key, made once (on the session's demo data) in a transaction that is
+    rolled back after the class. Each case runs in a savepoint inside it (pytest-django's ``db``)
+    that is rolled back after the case, so every case starts from these very rows, whatever an
+    earlier case regenerated, revoked or created: order does not matter. (A fresh seed and fresh
+    keys per case took 20 s.)"""
     with django_db_blocker.unblock():
         outer = transaction.atomic()
         outer.__enter__()
@@ -249,8 +234,9 @@ def api_keys(django_db_setup, django_db_blocker):
         # durable transactions may run inside it, as they do inside every test's.
         transaction.get_connection().atomic_blocks[-1]._from_testcase = True
     try:
-        with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHER):
-            call_command("seed_demo", stdout=io.StringIO())
+        with django_db_blocker.unblock():
+            if not demo_data.is_seeded():
+                demo_data.seed()
             made = {name: _issue(name, *spec) for name, spec in {**CALLERS, **TARGETS}.items()}
         yield made
     finally:
@@ -406,44 +392,7 @@ class TestApi:
         assert answers[0].status_code == 404
 
 
-# ---- the Django admin and usage ----
-
-
-@pytest.mark.parametrize("permissions", [[], ["view_apikey", "view_auditevent", "view_organization"]])
-def test_staff_without_superuser_gets_no_admin_model(client, demo, make_key, permissions):
-    """is_staff opens nothing in the Django admin, even with model permissions granted: the admin
-    is not tenant-aware, so it is for platform superusers only (SPEC §1)."""
-    from django.contrib.auth.models import Permission
-
-    foreign = make_key(name="globex-admin-probe", organization=demo.globex)
-    own = make_key(name="acme-admin-probe")
-    staff = demo.user(ADV)
-    staff.is_staff = True
-    staff.save(update_fields=["is_staff"])
-    staff.user_permissions.set(Permission.objects.filter(codename__in=permissions))
-    client.force_login(staff)
-    index = client.get("/admin/")
-    assert index.status_code == 302 and "/admin/login/" in index["Location"]
-    for path in [
-        "/admin/keys/apikey/",
-        f"/admin/keys/apikey/{foreign.key.pk}/change/",
-        f"/admin/keys/apikey/{own.key.pk}/change/",
-        "/admin/audit/auditevent/",
-        "/admin/keys/keyusageday/",
-        "/admin/accounts/organization/",
-        f"/admin/accounts/organization/{demo.globex.pk}/change/",
-        "/admin/accounts/account/",
-        "/admin/accounts/user/",
-        "/admin/accounts/user/add/",
-        "/admin/accounts/membership/",
-        "/admin/accounts/application/",
-    ]:
-        response = client.get(path)
-        redirected = response.status_code == 302 and "/admin/login/" in response["Location"]
-        assert response.status_code == 403 or redirected, path
-        body = response.content.decode()
-        for marker in ("Globex", "globex-admin-probe", foreign.key.client_id, own.key.client_id):
-            assert marker not in body, f"{marker!r} shown on {path}"
+# ---- usage ----
 
 
 def test_usage_of_a_foreign_key_is_not_found(client, api, demo, make_key):
@@ -493,12 +442,3 @@ def test_audit_log_hides_events_about_keys_above_the_users_role(client, demo, ma
     assert visible_audit_events(Actor.for_user(demo.user(SUP))).filter(key=above.key).count() == 2
     client.force_login(demo.user(API))
     assert "very-secret-advanced-key" not in client.get("/settings/audit-log/").content.decode()
-
-
-def test_a_superuser_without_staff_status_gets_no_admin(client, demo):
-    root = demo.user("root@acme.test")
-    root.is_staff = False
-    root.save(update_fields=["is_staff"])
-    client.force_login(root)
-    response = client.get("/admin/keys/apikey/")
-    assert response.status_code == 302 and "/admin/login/" in response["Location"]

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 
 
@@ -59,6 +59,39 @@ def manage_command(env: dict[str, str]) -> Callable[..., str]:
     return manage
 
 
+_RUN_COMMANDS = """
+import io, json, sys
+import django
+django.setup()
+from django.core.management import call_command
+outputs = []
+for args in json.loads(sys.argv[1]):
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    outputs.append(out.getvalue())
+print(json.dumps(outputs))
+"""
+
+
+def manage_commands(env: dict[str, str]) -> Callable[..., list[str]]:
+    """``manage_all(["migrate", "--noinput"], ["seed_demo"])``: the same commands as ``manage``, one
+    after the other in a single process (one start of Django instead of one each); their outputs."""
+
+    def manage_all(*commands: Sequence[str]) -> list[str]:
+        result = subprocess.run(
+            [sys.executable, "-c", _RUN_COMMANDS, json.dumps([list(command) for command in commands])],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.splitlines()[-1])
+
+    return manage_all
+
+
 def start_gunicorn(env: dict[str, str], *, extra_args: Sequence[str] = (), stdout=subprocess.DEVNULL):
     """gunicorn with 2 workers in its own session; returns (process, base URL) once /healthz answers."""
     port = free_port()
@@ -88,6 +121,11 @@ def worker_pids(process: subprocess.Popen) -> list[int]:
     return [int(p) for p in found.stdout.split()]
 
 
+def new_key_command(name: str, *options: str) -> list[str]:
+    """The `create_api_key` command for a key of the demo organization Acme, answering in JSON."""
+    return ["create_api_key", "--organization", "acme", "--name", name, *options, "--json"]
+
+
 def new_key(manage: Callable[..., str], name: str, *options: str) -> dict:
     """A key of the demo organization Acme made by `create_api_key`; its 201 body, secret included."""
-    return json.loads(manage("create_api_key", "--organization", "acme", "--name", name, *options, "--json"))
+    return json.loads(manage(*new_key_command(name, *options)))

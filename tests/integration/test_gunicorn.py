@@ -1,11 +1,14 @@
-"""Across worker processes: gunicorn with 2 workers on a throw-away SQLite database.
+"""The portal served as gunicorn.conf.py configures it: 2 worker processes on a throw-away SQLite
+database.
 
 Proves what a single-process test cannot: a revocation reaches every worker within the verified-key
-cache TTL (1 s), and with Redis a rate limit holds across workers.
+cache TTL (1 s), with Redis a rate limit holds across workers, and gunicorn's own logs never carry
+a secret.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -16,24 +19,37 @@ from pathlib import Path
 
 import pytest
 
-from tests.deployment import manage_command, new_key, production_env, start_gunicorn
+from tests.helpers.deployment import (
+    manage_command,
+    manage_commands,
+    new_key,
+    new_key_command,
+    production_env,
+    start_gunicorn,
+)
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+KEY_SCOPES = ("--scope", "api-keys:read", "--scope", "api-keys:write")
+KEYS = ("revocation target", "revoking admin", "logged by mistake")
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
-    """A database with the demo data, and a way to start gunicorn on it."""
+    """A database with the demo data and the keys the tests use (made by `create_api_key`), and a
+    way to start gunicorn on it."""
     work = tmp_path_factory.mktemp("workers")
     env = production_env(f"sqlite:///{work / 'db.sqlite3'}", "workers-test")
-    manage = manage_command(env)
-    manage("migrate", "--noinput", "-v0")
-    manage("seed_demo")
-    return work, env, manage
+    outputs = manage_commands(env)(
+        ["migrate", "--noinput", "-v0"],
+        ["seed_demo"],
+        *(new_key_command(name, *KEY_SCOPES) for name in KEYS),
+    )
+    keys = {name: json.loads(output) for name, output in zip(KEYS, outputs[2:], strict=True)}
+    return work, env, manage_command(env), keys
 
 
 def _new_key(manage, name: str, *extra: str) -> dict:
-    return new_key(manage, name, "--scope", "api-keys:read", "--scope", "api-keys:write", *extra)
+    return new_key(manage, name, *KEY_SCOPES, *extra)
 
 
 class Gunicorn:
@@ -99,9 +115,8 @@ def _until_both_workers(server: Gunicorn, secret: str, status: int, since_line: 
 
 
 def test_revocation_reaches_every_worker_within_one_second(deployment):
-    work, env, manage = deployment
-    target = _new_key(manage, "revocation target")
-    admin = _new_key(manage, "revoking admin")
+    work, env, _, keys = deployment
+    target, admin = keys["revocation target"], keys["revoking admin"]
     server = Gunicorn(work, env, "revocation")
     try:
         # Both workers verify the key and keep it in their caches.
@@ -121,7 +136,7 @@ def test_revocation_reaches_every_worker_within_one_second(deployment):
 @pytest.mark.redis
 @pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_URL")
 def test_rate_limit_holds_across_workers_with_redis(deployment):
-    work, env, manage = deployment
+    work, env, manage, _ = deployment
     server = Gunicorn(work, {**env, "REDIS_URL": REDIS_URL}, "ratelimit")
     try:
         for attempt in range(5):
@@ -148,8 +163,8 @@ def test_rate_limit_holds_across_workers_with_redis(deployment):
 def test_gunicorn_logs_never_carry_a_secret(deployment):
     """A client may put a secret where gunicorn logs it (a URL, a Referer); gunicorn.conf.py's
     logger replaces it in the access log and the error log alike."""
-    work, env, manage = deployment
-    secret = _new_key(manage, "logged by mistake")["key"]
+    work, env, _, keys = deployment
+    secret = keys["logged by mistake"]["key"]
     access_log, error_log = work / "scrub-access.log", work / "scrub-error.log"
     process, url = start_gunicorn(
         env, extra_args=["--access-logfile", str(access_log), "--error-logfile", str(error_log)]

@@ -1,0 +1,33 @@
+"""Reading the REST API's answers."""
+
+from __future__ import annotations
+
+# The fields of a key in every answer that describes one (a created or regenerated key adds "key").
+KEY_FIELDS = {
+    "id",
+    "name",
+    "client_id",
+    "scopes",
+    "application",
+    "account",
+    "role",
+    "status",
+    "created_at",
+    "last_used_at",
+    "expires_at",
+}
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+
+def assert_error(response, status, code):
+    """The one error body: {"error": {"code", "message"}}, and a Bearer challenge with every 401."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if status == 401:
+        assert response["WWW-Authenticate"].startswith("Bearer")
+    return body

@@ -1,0 +1,132 @@
+"""accounts/views.py: signing in and out, the lockout after repeated failures, changing the
+password, and the applications pages; bad input is a form error, never a 500."""
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+from audit.models import AuditAction, AuditEvent
+from tests.helpers.demo import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+NUL = "\x00"
+LONG = "x" * 10_000
+
+
+def test_login_page_has_the_labelled_fields(client):
+    html = client.get("/login/").content.decode()
+    assert '<label for="id_username">Email</label>' in html
+    assert '<label for="id_password">Password</label>' in html
+    assert ">Log in</button>" in html
+
+
+def test_login_and_logout(client, demo):
+    response = client.post("/login/", {"username": "advanced@acme.test", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/settings/api-keys/").status_code == 200
+    assert AuditEvent.objects.filter(
+        action=AuditAction.LOGIN_SUCCEEDED, actor_label="advanced@acme.test"
+    ).exists()
+    assert client.get("/logout/").status_code == 405  # logout is a POST
+    assert client.post("/logout/").status_code == 302
+    assert client.get("/settings/api-keys/").status_code == 302
+
+
+def test_email_is_case_insensitive(client, demo):
+    response = client.post("/login/", {"username": "Advanced@ACME.test", "password": PASSWORD})
+    assert response.status_code == 302
+
+
+def test_wrong_password_is_an_error_next_to_the_form(client, demo):
+    response = client.post("/login/", {"username": "advanced@acme.test", "password": "nope"})
+    assert response.status_code == 200
+    assert "do not match" in response.content.decode()
+    event = AuditEvent.objects.get(action=AuditAction.LOGIN_FAILED)
+    assert event.organization == demo.acme and "nope" not in str(event.details)
+
+
+def test_repeated_failures_lock_the_account_and_the_address(client, demo, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/login/", {"username": "support@acme.test", "password": "wrong"}, REMOTE_ADDR="10.0.0.9")
+    # Even the right password is refused now, with a clear message.
+    response = client.post(
+        "/login/", {"username": "support@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9"
+    )
+    assert response.status_code == 429
+    assert "Too many failed sign-in attempts" in response.content.decode()
+    # The same account from another address is locked too (per account)...
+    other = client.post(
+        "/login/", {"username": "support@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.10"
+    )
+    assert other.status_code == 429
+    # ...and so is another account from the locked address (per IP).
+    same_ip = client.post(
+        "/login/", {"username": "viewer@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9"
+    )
+    assert same_ip.status_code == 429
+    fresh = client.post(
+        "/login/", {"username": "viewer@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.0.11"
+    )
+    assert fresh.status_code == 302
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"username": f"advanced{NUL}@acme.test", "password": "acme-demo-2026"},
+        {"username": LONG, "password": "p" * 100_000},
+        {"username": "advanced@acme.test", "password": NUL},
+    ],
+)
+def test_login_with_bad_input_is_a_form_error(demo, data):
+    response = Client().post("/login/", data)
+    assert response.status_code == 200
+    assert "_auth_user_id" not in response.wsgi_request.session
+
+
+def test_password_change(client, demo):
+    client.force_login(demo.user("viewer@acme.test"))
+    response = client.post(
+        "/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-much-longer-passphrase-42",
+            "new_password2": "a-much-longer-passphrase-42",
+        },
+    )
+    assert response.status_code == 302
+    assert User.objects.get(email="viewer@acme.test").check_password("a-much-longer-passphrase-42")
+
+
+def test_password_change_with_bad_input_is_a_form_error(demo, login):
+    client = login("advanced@acme.test")
+    response = client.post(
+        "/password/", {"old_password": NUL, "new_password1": LONG, "new_password2": f"b{NUL}"}
+    )
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode() or "field-error" in response.content.decode()
+    assert demo.user("advanced@acme.test").check_password("acme-demo-2026")
+
+
+def test_applications_pages(login, demo):
+    client = login("viewer@acme.test")
+    html = client.get("/settings/applications/").content.decode()
+    for name in ("InCharge", "Infodeck", "API Key Portal"):
+        assert name in html
+    detail = client.get("/settings/applications/incharge/").content.decode()
+    assert "https://incharge.acme.test/api" in detail
+    assert "charge-points:read" in detail and "sessions:write" in detail
+    assert 'curl -H "Authorization: Bearer $CLIENT_SECRET" https://incharge.acme.test/api/' in detail
+    portal = client.get("/settings/applications/portal/").content.decode()
+    assert "/api/v1/org/api-keys" in portal and "api-keys:verify" in portal
+
+
+def test_applications_of_another_organization_are_not_found(login, demo):
+    client = login("advanced@globex.test")
+    assert client.get("/settings/applications/incharge/").status_code == 404
+    assert "InCharge" not in client.get("/settings/applications/").content.decode()
+
+
+def test_nul_in_an_application_path_is_not_found(demo, login):
+    assert login("advanced@acme.test").get("/settings/applications/%00/").status_code == 404

@@ -1,0 +1,184 @@
+"""keys/redaction.py and the rule it serves: a secret is shown once, then appears nowhere — not in
+the database, the logs, the caches, the sessions, the emails, exception reports or later answers."""
+
+import json
+import logging
+import sys
+from io import StringIO
+
+import pytest
+from django.core import mail
+from django.core.cache import cache
+from django.core.management import call_command
+from django.test import RequestFactory
+from django.views.debug import ExceptionReporter
+
+from keys.hotpath import usage
+from keys.models import ApiKey
+from keys.redaction import REDACTED
+from tests.helpers.portal import form_data, secret_in
+
+pytestmark = pytest.mark.django_db
+
+
+def _cache_contents() -> str:
+    """Everything the shared cache and this process's own caches hold, as text."""
+    from django.conf import settings
+
+    from keys.hotpath import ratelimit
+    from keys.hotpath.verification import verified_keys
+
+    parts = [repr(getattr(cache, "_cache", {}))]  # local memory: pickled values, as bytes
+    if settings.REDIS_URL:
+        import redis
+
+        server = redis.Redis.from_url(settings.REDIS_URL)
+        for name in server.scan_iter(count=1000):
+            kind = server.type(name).decode()
+            dump = {
+                "string": server.get,
+                "hash": server.hgetall,
+                "list": lambda n: server.lrange(n, 0, -1),
+                "set": server.smembers,
+                "zset": lambda n: server.zrange(n, 0, -1, withscores=True),
+            }.get(kind, lambda n: b"")
+            parts.append(f"{name!r} {dump(name)!r}")
+    parts += [
+        repr(verified_keys._entries),
+        repr(vars(usage.buffer)),
+        repr(vars(ratelimit.limiter().local)),
+    ]
+    return "\n".join(parts)
+
+
+def _sessions() -> str:
+    from django.contrib.sessions.models import Session
+
+    return "\n".join(repr(session.get_decoded()) for session in Session.objects.all())
+
+
+def test_secrets_appear_nowhere_after_a_full_scenario(
+    api, make_key, demo, caplog, tmp_path, login, settings, monkeypatch
+):
+    """Create, regenerate with grace, revoke, failures and errors, through the API and the portal;
+    then no secret is in the database, the logs, the caches, the sessions, the emails (an expiry
+    notice and an exception report) or any response after its reveal."""
+    from django.test import Client
+
+    from keys import services
+
+    caplog.set_level(logging.DEBUG)
+    settings.ADMINS = [("Operations", "ops@acme.test")]
+    admin = make_key(name="admin")
+    # Through the API.
+    created = api(
+        "post",
+        "/api/v1/org/api-keys",
+        admin.secret,
+        json={"name": "erp", "scopes": ["api-keys:read"], "expires_in_days": 3},
+    )
+    first = created.json()["key"]
+    key_id = created.json()["id"]
+    regenerated = api(
+        "post", f"/api/v1/org/api-keys/{key_id}/regenerate", admin.secret, json={"grace_period_seconds": 3600}
+    ).json()["key"]
+    # Through the portal.
+    browser = login("advanced@acme.test")
+    portal_first = secret_in(
+        browser.post(
+            "/settings/api-keys/new/", form_data(demo, name="scada", expiry="custom", expiry_days="3")
+        )
+    )
+    scada = ApiKey.objects.get(name="scada")
+    portal_regenerated = secret_in(
+        browser.post(f"/settings/api-keys/{scada.pk}/regenerate/", {"grace_period": "3600"})
+    )
+    mobile = make_key(name="mobile")
+    secrets = [admin.secret, mobile.secret, first, regenerated, portal_first, portal_regenerated]
+
+    later = [
+        api("get", "/api/v1/key", first),
+        api("get", "/api/v1/key", regenerated),
+        api("get", "/api/v1/key", first[:-1] + "0"),
+        api("get", f"/api/v1/key?token={first}"),
+        api("get", "/api/v1/key", headers={"HTTP_X_API_KEY": f"{scada.client_id}:{portal_first}"}),
+        api("post", "/api/v1/keys/verify", admin.secret, json={"key": first}),
+        api("post", "/api/v1/keys/verify", admin.secret, json={"key": portal_regenerated + "x"}),
+        api("post", "/api/v1/org/api-keys", admin.secret, json={"name": "erp", "scopes": ["api-keys:read"]}),
+        api("post", "/api/v1/org/api-keys", admin.secret, json={"name": first, "scopes": ["nope:read"]}),
+        api("get", f"/api/v1/org/api-keys/{key_id}", admin.secret),
+        api("get", "/api/v1/org/api-keys", admin.secret),
+        api("delete", f"/api/v1/org/api-keys/{key_id}", admin.secret),
+        api("get", "/api/v1/key", first),
+        browser.post("/settings/api-keys/new/", form_data(demo, name="scada")),  # name taken
+        browser.post("/settings/api-keys/new/", form_data(demo, name=portal_first)),  # pasted by mistake
+        browser.post(f"/settings/api-keys/{mobile.key.pk}/revoke/"),
+        api("get", "/api/v1/key", mobile.secret),
+        browser.get("/settings/api-keys/"),
+        browser.get("/settings/api-keys/?q=" + portal_first),
+        browser.get(f"/settings/api-keys/{key_id}/"),
+        browser.get(f"/settings/api-keys/{scada.pk}/"),
+        browser.get("/settings/audit-log/"),
+    ]
+    # An unexpected failure while a secret is in the request: the exception report emailed to
+    # ADMINS must not carry it either.
+    monkeypatch.setattr(services, "create_key", lambda *a, **k: 1 / 0)
+    crashing = Client(raise_request_exception=False)
+    later.append(
+        crashing.post(
+            "/api/v1/org/api-keys",
+            data=json.dumps({"name": first, "scopes": ["api-keys:read"]}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {admin.secret}",
+            HTTP_X_API_KEY=admin.secret,
+        )
+    )
+    assert later[-1].status_code == 500
+    call_command("notify_expiring_keys", stdout=StringIO())
+    usage.buffer.flush(force_last_used=True)
+
+    dump = tmp_path / "dump.json"
+    with open(dump, "w") as out:
+        call_command("dumpdata", "--all", stdout=out)
+    assert len(mail.outbox) >= 2, "expected an expiry notice and an exception report"
+    assert any("scada" in m.body for m in mail.outbox)
+    assert any("ZeroDivisionError" in m.body for m in mail.outbox)
+    haystacks = {
+        "database": dump.read_text(),
+        "sessions": _sessions(),
+        "log": caplog.text,
+        "cache": _cache_contents(),
+        "email": "".join(
+            m.subject + m.body + "".join(str(alt[0]) for alt in getattr(m, "alternatives", []))
+            for m in mail.outbox
+        ),
+        "responses after the reveal": "".join(r.content.decode() + str(r.headers) for r in later),
+    }
+    assert "ZeroDivisionError" in haystacks["log"]  # the crash was logged: the log is really searched
+    for where, text in haystacks.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret is in the {where}"
+            assert secret[8:40] not in text, f"part of a secret is in the {where}"
+
+
+def test_exception_reports_scrub_secrets(settings, make_key):
+    issued = make_key()
+    request = RequestFactory().post(
+        "/api/v1/keys/verify",
+        data=json.dumps({"key": issued.secret}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {issued.secret}",
+        HTTP_X_API_KEY=issued.secret,
+    )
+
+    def failing(presented_value):
+        raise ValueError("boom")
+
+    try:
+        failing(issued.secret)
+    except ValueError:
+        reporter = ExceptionReporter(request, *sys.exc_info())
+        html = reporter.get_traceback_html()
+        text = reporter.get_traceback_text()
+    assert issued.secret not in html and issued.secret not in text
+    assert REDACTED in text or "********************" in text
