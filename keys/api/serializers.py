@@ -68,11 +68,25 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
+# GET /api/v1/key is the health check every integration calls: rendering the same key object again
+# for each request cost about 20 µs of a 200 µs request. A verified key is one object for as long as
+# the verification cache keeps it (a second), so its rendering is kept beside it, by identity.
+_RENDERED: dict[int, tuple[VerifiedKey, str]] = {}
+_MAX_RENDERED = 10_000
+
+
 def own_key_json(key: VerifiedKey, decision: Decision) -> bytes:
     """``GET /api/v1/key`` as JSON bytes, without a schema validation per request: the calling key
     and its rate limit (a test holds this body to the documented schema)."""
-    body = key_out(key)
-    for field in ("created_at", "last_used_at", "expires_at"):
-        body[field] = _iso(body[field])
-    body["rate_limit"] = rate_limit_out(decision)
-    return json.dumps(body).encode()
+    entry = _RENDERED.get(id(key))
+    if entry is None or entry[0] is not key:
+        if len(_RENDERED) >= _MAX_RENDERED:
+            _RENDERED.clear()
+        body = key_out(key)
+        for field in ("created_at", "last_used_at", "expires_at"):
+            body[field] = _iso(body[field])
+        entry = _RENDERED[id(key)] = (key, json.dumps(body)[:-1])  # without its closing brace
+    limits = (
+        f'{{"limit": {decision.limit}, "remaining": {decision.remaining}, "reset": {decision.reset_seconds}}}'
+    )
+    return f'{entry[1]}, "rate_limit": {limits}}}'.encode()

