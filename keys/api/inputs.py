@@ -11,7 +11,9 @@ from django.db.models import Model, QuerySet
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Account, Application, Role
+from keys import services
 from keys.errors import ServiceError
+from keys.services import IssuedKey
 
 
 def _named_or_own(
@@ -55,3 +57,28 @@ def creation_target(
         f"No account named {account!r}." if account else "You may not create keys on any account.",
     )
     return chosen_application, chosen_account, chosen_role
+
+
+def create_requested_key(
+    actor: Actor,
+    *,
+    name: str,
+    scopes: list[str],
+    expires_in_days: int | None = None,
+    application: str | None = None,
+    account: str | None = None,
+    role: str | None = None,
+) -> IssuedKey:
+    """Create the key an API request describes, through the service (which checks everything)."""
+    chosen_application, chosen_account, chosen_role = creation_target(
+        actor, application=application, account=account, role=role
+    )
+    return services.create_key(
+        actor=actor,
+        application=chosen_application,
+        account=chosen_account,
+        role=chosen_role,
+        name=name,
+        scopes=scopes,
+        expires_in_days=expires_in_days,
+    )

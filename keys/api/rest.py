@@ -23,7 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 from accounts.models import Application
 from keys import selectors, services
 from keys.api.access import Operation, require
-from keys.api.inputs import creation_target
+from keys.api.inputs import create_requested_key
 from keys.api.serializers import key_out, own_key_json
 from keys.errors import ServiceError
 from keys.filters import ApiKeyFilterSet
@@ -257,19 +257,7 @@ def list_keys(request: HttpRequest, filters: Query[ListQuery]):
 
 @api.post("/org/api-keys", response={201: IssuedKeyOut, **ERRORS}, tags=["keys"], summary="Create a key")
 def create_key(request: HttpRequest, payload: CreateKeyIn):
-    actor = require(request.actor, Operation.WRITE)
-    application, account, role = creation_target(
-        actor, application=payload.application, account=payload.account, role=payload.role
-    )
-    issued = services.create_key(
-        actor=actor,
-        application=application,
-        account=account,
-        role=role,
-        name=payload.name,
-        scopes=payload.scopes,
-        expires_in_days=payload.expires_in_days,
-    )
+    issued = create_requested_key(require(request.actor, Operation.WRITE), **payload.model_dump())
     return Status(201, {**key_out(issued.key), "key": issued.secret})
 
 

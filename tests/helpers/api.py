@@ -18,6 +18,15 @@ KEY_FIELDS = {
 }
 
 
+# The four ways a request may present a key, for an IssuedKey k.
+HEADER_FORMS = [
+    lambda k: {"HTTP_AUTHORIZATION": f"Bearer {k.secret}"},
+    lambda k: {"HTTP_AUTHORIZATION": f"Bearer {k.key.client_id}:{k.secret}"},
+    lambda k: {"HTTP_X_API_KEY": k.secret},
+    lambda k: {"HTTP_X_API_KEY": f"{k.key.client_id}:{k.secret}"},
+]
+
+
 def bearer(secret: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
 

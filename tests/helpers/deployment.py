@@ -45,18 +45,18 @@ def manage_command(env: dict[str, str]) -> Callable[..., str]:
     """``manage("seed_demo")``: runs manage.py in ``env``, fails the test on a non-zero exit."""
 
     def manage(*args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+        return _run(env, "manage.py", *args).stdout
 
     return manage
+
+
+def _run(env: dict[str, str], *command: str) -> subprocess.CompletedProcess:
+    """A Python command of this project in ``env``; fails the test on a non-zero exit."""
+    result = subprocess.run(
+        [sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 _RUN_COMMANDS = """
@@ -78,15 +78,7 @@ def manage_commands(env: dict[str, str]) -> Callable[..., list[str]]:
     after the other in a single process (one start of Django instead of one each); their outputs."""
 
     def manage_all(*commands: Sequence[str]) -> list[str]:
-        result = subprocess.run(
-            [sys.executable, "-c", _RUN_COMMANDS, json.dumps([list(command) for command in commands])],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert result.returncode == 0, result.stderr
+        result = _run(env, "-c", _RUN_COMMANDS, json.dumps([list(command) for command in commands]))
         return json.loads(result.stdout.splitlines()[-1])
 
     return manage_all

@@ -14,6 +14,7 @@ from audit.models import AuditAction, AuditEvent
 from keys import credentials
 from keys.models import ApiKey
 from keys.services import revoke_key, update_key, verify_key
+from tests.helpers.api import KEY_FIELDS
 from tests.helpers.demo import PASSWORD, ROLE_EMAILS
 
 pytestmark = pytest.mark.django_db
@@ -48,20 +49,7 @@ def test_create_api_key_command_json(demo):
         stdout=out,
     )
     body = json.loads(out.getvalue())
-    assert set(body) == {
-        "id",
-        "name",
-        "client_id",
-        "scopes",
-        "application",
-        "account",
-        "role",
-        "status",
-        "created_at",
-        "last_used_at",
-        "expires_at",
-        "key",
-    }
+    assert set(body) == KEY_FIELDS | {"key"}
     assert (body["application"], body["account"], body["role"]) == ("incharge", "Acme North", "admin")
     assert credentials.is_well_formed_secret(body["key"])
     assert verify_key(presented=body["key"]).rate_limit == 20

@@ -22,7 +22,7 @@ from keys import credentials
 from keys.api.graphql.view import schema
 from keys.hotpath import usage
 from keys.models import ApiKey
-from tests.helpers.api import bearer
+from tests.helpers.api import HEADER_FORMS, bearer
 from tests.helpers.demo import ROLE_EMAILS
 from tests.helpers.graphql import GRAPHQL, assert_graphql_error, error_codes, graphql
 
@@ -44,15 +44,7 @@ def data(response) -> dict:
 # ---- authentication: the same four header forms and the same refusals as REST ----
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
-        lambda k: {"HTTP_AUTHORIZATION": f"Bearer {k.secret}"},
-        lambda k: {"HTTP_AUTHORIZATION": f"Bearer {k.key.client_id}:{k.secret}"},
-        lambda k: {"HTTP_X_API_KEY": k.secret},
-        lambda k: {"HTTP_X_API_KEY": f"{k.key.client_id}:{k.secret}"},
-    ],
-)
+@pytest.mark.parametrize("headers", HEADER_FORMS)
 def test_every_header_form_authenticates(client, make_key, headers):
     issued = make_key()
     response = graphql(client, f"{{ currentKey {{ {KEY_FIELDS} }} }}", **headers(issued))

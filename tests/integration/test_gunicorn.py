@@ -27,6 +27,7 @@ from tests.helpers.deployment import (
     production_env,
     start_gunicorn,
 )
+from tests.helpers.threads import start_and_join
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 KEY_SCOPES = ("--scope", "api-keys:read", "--scope", "api-keys:write")
@@ -95,11 +96,7 @@ def _parallel(fn, n: int) -> list:
         barrier.wait()
         results[i] = fn()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    start_and_join([threading.Thread(target=run, args=(i,)) for i in range(n)])
     return results
 
 

@@ -16,41 +16,9 @@ from audit.models import AuditAction, AuditEvent
 from keys import credentials
 from keys.models import ApiKey, KeyUsageDay
 from tests.helpers.demo import ROLE_EMAILS
+from tests.helpers.portal import HX, SECRET, field_error, form_data, is_full_page, secret_in
 
 pytestmark = pytest.mark.django_db
-
-HX = {"HTTP_HX_REQUEST": "true"}
-SECRET = re.compile(r"sk_(?:live|test)_[0-9A-Za-z]{49}")
-
-
-def is_full_page(response) -> bool:
-    return b"<!doctype html>" in response.content[:200].lower()
-
-
-def form_data(demo, **overrides) -> dict:
-    data = {
-        "application": demo.incharge.pk,
-        "role": int(Role.ADVANCED_ADMIN),
-        "account": demo.acme_root.pk,
-        "name": "ERP production",
-        "expiry": "never",
-        "expiry_days": "",
-        "scopes": ["charge-points:read", "billing:write"],
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def field_error(response, field: str) -> str:
-    match = re.search(rf'id="id_{field}_error">([^<]*)<', response.content.decode())
-    return match.group(1) if match else ""
-
-
-def secret_in(response) -> str:
-    match = SECRET.search(response.content.decode())
-    assert match, "no secret in the response"
-    return match.group(0)
-
 
 # ---------------------------------------------------------------- list
 

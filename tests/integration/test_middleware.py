@@ -12,20 +12,14 @@ from audit.models import AuditAction, AuditEvent
 from keys import credentials
 from keys.hotpath import usage
 from keys.models import ApiKey, KeyUsageDay
-from tests.helpers.api import KEY_FIELDS, assert_error
+from tests.helpers.api import HEADER_FORMS, KEY_FIELDS, assert_error
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(
     "headers",
-    [
-        lambda k: {"HTTP_AUTHORIZATION": f"Bearer {k.secret}"},
-        lambda k: {"HTTP_AUTHORIZATION": f"Bearer {k.key.client_id}:{k.secret}"},
-        lambda k: {"HTTP_X_API_KEY": k.secret},
-        lambda k: {"HTTP_X_API_KEY": f"{k.key.client_id}:{k.secret}"},
-        lambda k: {"HTTP_AUTHORIZATION": f"bearer {k.secret}", "HTTP_X_API_KEY": k.secret},
-    ],
+    [*HEADER_FORMS, lambda k: {"HTTP_AUTHORIZATION": f"bearer {k.secret}", "HTTP_X_API_KEY": k.secret}],
 )
 def test_every_header_form_authenticates(client, make_key, headers):
     issued = make_key()

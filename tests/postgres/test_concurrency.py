@@ -14,6 +14,7 @@ from keys import services
 from keys.errors import ServiceError
 from keys.models import ApiKey
 from keys.services import create_key, regenerate_key, revoke_key, verify_key
+from tests.helpers.threads import start_and_join
 
 pytestmark = [
     pytest.mark.postgres,
@@ -41,11 +42,7 @@ def run_together(target, n=N):
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    start_and_join([threading.Thread(target=worker, args=(i,)) for i in range(n)])
     return results
 
 

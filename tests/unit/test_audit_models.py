@@ -2,29 +2,10 @@
 
 import pytest
 
-from accounts.actors import Actor
-from accounts.models import Role
 from audit.models import AppendOnlyError, AuditEvent
-from keys.services import create_key
+from tests.helpers.services import create
 
 pytestmark = pytest.mark.django_db
-
-
-def user_actor(demo, email="advanced@acme.test"):
-    return Actor.for_user(demo.user(email), ip="203.0.113.7", user_agent="pytest")
-
-
-def create(demo, actor=None, **overrides):
-    params = dict(
-        application=demo.incharge,
-        account=demo.north,
-        role=Role.ADMIN_API,
-        name="ERP integration",
-        scopes=["billing:read", "charge-points:write"],
-        expires_in_days=30,
-    )
-    params.update(overrides)
-    return create_key(actor=actor or user_actor(demo), **params)
 
 
 def test_audit_events_are_append_only(demo):

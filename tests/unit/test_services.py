@@ -13,25 +13,9 @@ from keys import credentials, services
 from keys.errors import ServiceError
 from keys.models import ApiKey
 from keys.services import create_key, regenerate_key, revoke_key, update_key, verify_key
+from tests.helpers.services import create, user_actor
 
 pytestmark = pytest.mark.django_db
-
-
-def user_actor(demo, email="advanced@acme.test"):
-    return Actor.for_user(demo.user(email), ip="203.0.113.7", user_agent="pytest")
-
-
-def create(demo, actor=None, **overrides):
-    params = dict(
-        application=demo.incharge,
-        account=demo.north,
-        role=Role.ADMIN_API,
-        name="ERP integration",
-        scopes=["billing:read", "charge-points:write"],
-        expires_in_days=30,
-    )
-    params.update(overrides)
-    return create_key(actor=actor or user_actor(demo), **params)
 
 
 def test_create_stores_only_a_digest_and_writes_an_audit_event(demo):

@@ -21,7 +21,7 @@ from keys import models as key_models
 from keys import selectors, services
 from keys.api import serializers
 from keys.api.access import Operation, require
-from keys.api.inputs import creation_target
+from keys.api.inputs import create_requested_key
 from keys.errors import ServiceError
 from keys.filters import ApiKeyFilterSet
 from keys.hotpath.presented import verify_presented
@@ -224,20 +224,7 @@ def _service(call, *args, **kwargs) -> Any:
 class Mutation:
     @strawberry.mutation(description="Create a key; its secret is in this response only.")
     def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreatedApiKey:
-        actor = _allowed(info, Operation.WRITE)
-        application, account, role = _service(
-            creation_target, actor, application=input.application, account=input.account, role=input.role
-        )
-        issued = _service(
-            services.create_key,
-            actor=actor,
-            application=application,
-            account=account,
-            role=role,
-            name=input.name,
-            scopes=input.scopes,
-            expires_in_days=input.expires_in_days,
-        )
+        issued = _service(create_requested_key, _allowed(info, Operation.WRITE), **vars(input))
         return CreatedApiKey(api_key=issued.key, client_secret=issued.secret)
 
     @strawberry.mutation(description="A new secret; the old one stops at once or after the grace period.")
