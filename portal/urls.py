@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from accounts import views as account_views
 from keys.api.graphql.view import graphql_endpoint
-from keys.api.rest import api
+from keys.api.rest import api, openapi_document
 from portal import views
 
 urlpatterns = [
@@ -17,6 +17,7 @@ urlpatterns = [
     path("settings/", include("keys.web.urls")),
     path("settings/", include("audit.web.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/openapi.json", openapi_document, name="openapi_document"),  # before ninja's own
     path("api/v1/", api.urls),
     path("api/graphql", graphql_endpoint, name="graphql"),
     path("healthz", views.healthz, name="healthz"),

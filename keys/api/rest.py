@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.views import openapi_json
 from ninja.security import APIKeyHeader, HttpBearer
 from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
@@ -344,3 +345,15 @@ def verify(request: HttpRequest, payload: VerifyIn):
     """
     result = verify_presented(require(request.actor, Operation.VERIFY), payload.key, payload.required_scopes)
     return {"valid": result.valid, "code": result.code, "key": key_out(result.key) if result.key else None}
+
+
+OPENAPI_FILENAME = "api-key-portal-openapi.json"
+
+
+def openapi_document(request: HttpRequest) -> HttpResponse:
+    """The OpenAPI document (what django-ninja serves), with a file name for saving it;
+    ``?download`` makes browsers save it instead of showing it (for Postman, Insomnia)."""
+    response = openapi_json(request, api=api)
+    disposition = "attachment" if "download" in request.GET else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{OPENAPI_FILENAME}"'
+    return response

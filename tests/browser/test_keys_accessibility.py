@@ -96,3 +96,12 @@ def test_phone_width_has_no_sideways_scrolling(sign_in, demo, make_key, path):
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     if path == "detail":
         assert not run_axe(page, "detail at phone width")
+
+
+def test_axe_on_the_applications_pages(sign_in, demo):
+    page = sign_in("advanced@acme.test")
+    results = {}
+    for slug in ("", "portal/", "incharge/"):
+        page.goto(f"/settings/applications/{slug}")
+        results[slug or "list"] = run_axe(page, f"applications {slug or 'list'}")
+    assert not any(results.values()), results

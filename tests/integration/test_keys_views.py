@@ -871,3 +871,16 @@ def test_an_edit_reads_as_before_and_after_in_the_audit_log(demo, login, make_ke
     html = client.get("/settings/audit-log/").content.decode()
     assert "name: erp → ERP nightly" in html
     assert f"expires at: {issued.key.expires_at:%b %-d, %Y %H:%M} UTC → {sooner:%b %-d, %Y %H:%M} UTC" in html
+
+
+def test_the_application_links_to_its_page_and_the_api_docs_are_linked(demo, login, make_key):
+    issued = make_key(application=demo.incharge, scopes=["billing:read"], name="linked")
+    client = login("support@acme.test")
+    html = client.get("/settings/api-keys/").content.decode()
+    assert '<a href="/settings/applications/incharge/">InCharge</a>' in html
+    assert (
+        '<a href="/api/v1/docs">REST API docs</a>' in html
+        and '<a href="/api/graphql">GraphQL explorer</a>' in html
+    )
+    detail = client.get(issued.key.get_absolute_url()).content.decode()
+    assert '<a href="/settings/applications/incharge/">InCharge</a>' in detail

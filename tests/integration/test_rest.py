@@ -394,3 +394,12 @@ def test_openapi_document_validates(client):
     from openapi_spec_validator import validate
 
     validate(client.get("/api/v1/openapi.json").json())
+
+
+def test_the_openapi_document_has_a_file_name_and_downloads_on_request(client):
+    shown = client.get("/api/v1/openapi.json")
+    assert shown.status_code == 200 and shown.json()["info"]["title"] == "API Key Portal"
+    assert shown["Content-Disposition"] == 'inline; filename="api-key-portal-openapi.json"'
+    saved = client.get("/api/v1/openapi.json?download")
+    assert saved["Content-Disposition"] == 'attachment; filename="api-key-portal-openapi.json"'
+    assert saved.json() == shown.json()
