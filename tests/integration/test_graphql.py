@@ -630,3 +630,18 @@ def test_no_operation_crosses_a_tenant_or_a_role(client, api, make_key, demo, ca
     assert target.secret not in response.content.decode()
     assert not ApiKey.objects.filter(name="intruder").exists()
     assert api("get", "/api/v1/key", target.secret).status_code == 200  # not revoked, not regenerated
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ('{ apiKeys(search: "a\\u0000b") { total } }', None),
+        ('{ apiKeys(search: "a\\u{0}b") { total } }', None),
+        ("query($s: String) { apiKeys(search: $s) { total } }", {"s": "a\x00b"}),
+        (CREATE, {"input": {"name": "n", "scopes": ["api-keys:read"], "account": "\x00"}}),
+    ],
+)
+def test_a_nul_character_is_refused_before_it_reaches_the_database(client, make_key, query, variables):
+    issued = make_key()
+    response = graphql(client, query, issued.secret, variables=variables)
+    assert_graphql_error(response, 400, "bad_request")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import strawberry
 from csp.decorators import csp_update
+from django.db import DataError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
@@ -93,6 +95,9 @@ def graphql_endpoint(request: HttpRequest) -> HttpResponse:
         or not isinstance(operation_name, str | None)
     ):
         return graphql_error_response(400, "bad_request", BODY_HELP)
+    if _holds_nul(query) or _holds_nul(variables) or _holds_nul(operation_name):
+        # No text column can hold one (PostgreSQL refuses it), and no name, slug or scope has one.
+        return graphql_error_response(400, "bad_request", "NUL characters are not allowed in a request.")
     result = schema.execute_sync(
         query, variable_values=variables, context_value=Context(request, actor), operation_name=operation_name
     )
@@ -110,12 +115,28 @@ def graphql_endpoint(request: HttpRequest) -> HttpResponse:
     return response
 
 
+# A NUL character, raw or escaped in a GraphQL string ("\u0000", "\u{0}").
+NUL = re.compile(r"\x00|\\u0000|\\u\{0+\}", re.IGNORECASE)
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return NUL.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def _formatted(error: GraphQLError) -> dict:
     """The error as clients see it: a code, never a stack trace, never a secret."""
     code = (error.extensions or {}).get("code")
     original = error.original_error
     if isinstance(error, GraphQLSyntaxError):
         code = PARSE_FAILED
+    elif isinstance(original, DataError):
+        code = "bad_user_input"  # a value the database cannot store: the input is wrong, not the server
     elif original is not None and not isinstance(original, GraphQLError):
         log.error("GraphQL resolver failed", exc_info=(type(original), original, original.__traceback__))
         return {
