@@ -130,10 +130,12 @@ class UsageBuffer:
         return sum(row[0] for row in counts.values())
 
     def clear(self) -> None:
+        """Forget everything buffered; the next automatic flush is a full interval away."""
         with self._lock:
             self._counts.clear()
             self._seen.clear()
             self._last_used_written.clear()
+            self._last_flush = time.monotonic()
 
 
 @contextmanager
