@@ -19,6 +19,8 @@ class AuditAction(models.TextChoices):
     KEY_REGENERATED = "key.regenerated", "Key regenerated"
     KEY_REVOKED = "key.revoked", "Key revoked"
     KEY_UPDATED = "key.updated", "Key updated"
+    KEY_DISABLED = "key.disabled", "Key disabled"
+    KEY_ENABLED = "key.enabled", "Key enabled"
     KEY_AUTH_FAILED = "key.auth_failed", "Key authentication failed"
     PERMISSION_DENIED = "permission.denied", "Permission denied"
     LOGIN_SUCCEEDED = "login.succeeded", "Signed in"

@@ -35,6 +35,7 @@ from accounts.models import Account, Application, Organization, Role, rate_limit
 
 class KeyStatus(models.TextChoices):
     ACTIVE = "active", "Active"
+    DISABLED = "disabled", "Disabled"
     EXPIRED = "expired", "Expired"
     REVOKED = "revoked", "Revoked"
 
@@ -45,20 +46,25 @@ IDLE_AFTER = timedelta(days=90)
 
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
     def with_status(self, status: str, now: datetime | None = None) -> ApiKeyQuerySet:
+        """The same precedence as ``ApiKey.status_at``: revoked, then expired, then disabled."""
         now = now or timezone.now()
         if status == KeyStatus.REVOKED:
             return self.filter(revoked_at__isnull=False)
         if status == KeyStatus.EXPIRED:
             return self.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if status == KeyStatus.DISABLED:
+            return self.in_use(now).filter(disabled_at__isnull=False)
         if status == KeyStatus.ACTIVE:
-            return self.filter(revoked_at__isnull=True).filter(
-                models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
-            )
+            return self.in_use(now).filter(disabled_at__isnull=True)
         return self
 
     def in_use(self, now: datetime | None = None) -> ApiKeyQuerySet:
-        """Keys that count against the plan's key limit: neither revoked nor expired."""
-        return self.with_status(KeyStatus.ACTIVE, now)
+        """Keys that count against the plan's key limit: neither revoked nor expired (a disabled
+        key still counts: it can be enabled again)."""
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
 
 
 class ApiKey(models.Model):
@@ -89,6 +95,12 @@ class ApiKey(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     regenerated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    disabled_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Paused since then; enabling brings the same secret back.",
+    )
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -132,6 +144,8 @@ class ApiKey(models.Model):
             return KeyStatus.REVOKED
         if self.expires_at is not None and self.expires_at <= now:
             return KeyStatus.EXPIRED
+        if self.disabled_at is not None:
+            return KeyStatus.DISABLED
         return KeyStatus.ACTIVE
 
     @property

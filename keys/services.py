@@ -25,7 +25,7 @@ from audit.services import record_denied, record_event
 from keys import credentials
 from keys.errors import ServiceError
 from keys.hotpath.verification import VerifiedKey, verified_keys, verify_secret
-from keys.models import ApiKey
+from keys.models import ApiKey, KeyStatus
 
 MAX_NAME_LENGTH = 128
 MAX_EXPIRY_DAYS = 3650
@@ -254,7 +254,7 @@ def regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = timed
     with transaction.atomic(durable=True):
         locked = _locked(key)
         now = timezone.now()
-        if locked.status_at(now) != "active":
+        if locked.status_at(now) != KeyStatus.ACTIVE:
             # 409: the request is well-formed; the key's state forbids it.
             raise ServiceError(
                 "key_not_active",
@@ -327,6 +327,47 @@ def revoke_key(*, actor: Actor, key: ApiKey) -> ApiKey:
         record_event(actor=actor, action=AuditAction.KEY_REVOKED, key=locked, details={"name": locked.name})
         _forget_verified(locked.pk)
     return locked
+
+
+def _set_disabled(*, actor: Actor, key: ApiKey, disabled: bool) -> ApiKey:
+    verb = "disable" if disabled else "enable"
+    if not permissions.may_manage_key(actor, key):
+        raise _deny(actor, f"{verb} key", f"You may not {verb} this key.", key=key)
+    with transaction.atomic(durable=True):
+        locked = _locked(key)
+        status = locked.status_at(timezone.now())
+        wanted, allowed_from = (
+            (KeyStatus.DISABLED, KeyStatus.ACTIVE) if disabled else (KeyStatus.ACTIVE, KeyStatus.DISABLED)
+        )
+        if status == wanted:
+            return locked  # asking twice changes nothing
+        if status != allowed_from:
+            raise ServiceError(
+                "key_not_active",
+                f"This key is {status}; it cannot be {verb}d. Create a new key instead.",
+                status=409,
+            )
+        locked.disabled_at = timezone.now() if disabled else None
+        locked.save(update_fields=["disabled_at"])
+        record_event(
+            actor=actor,
+            action=AuditAction.KEY_DISABLED if disabled else AuditAction.KEY_ENABLED,
+            key=locked,
+            details={"name": locked.name},
+        )
+        _forget_verified(locked.pk)
+    return locked
+
+
+def disable_key(*, actor: Actor, key: ApiKey) -> ApiKey:
+    """Pause a key at once, its grace-period secret too; ``enable_key`` brings the same secret back.
+    Other workers refuse it within ``KEY_CACHE_TTL_SECONDS``, as after a revocation."""
+    return _set_disabled(actor=actor, key=key, disabled=True)
+
+
+def enable_key(*, actor: Actor, key: ApiKey) -> ApiKey:
+    """Resume a disabled key with the secret it had. A revoked or expired key stays so (409)."""
+    return _set_disabled(actor=actor, key=key, disabled=False)
 
 
 def update_key(

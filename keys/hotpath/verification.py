@@ -7,10 +7,11 @@ Order of work, cheapest first, so that junk costs nothing:
 3. this process's cache of verified keys, keyed by digest, trusted for ``KEY_CACHE_TTL_SECONDS``
    (1 s by default). Revocation and regeneration drop the entry in the process that made them, so
    they are immediate there, and at most that TTL late in every other worker;
-4. one indexed SELECT (current digest or a grace-period digest, not revoked), written once per
-   database from the models' documented ``_meta`` API and run on a plain cursor (``_look_up``).
+4. one indexed SELECT (current digest or a grace-period digest, neither revoked nor disabled),
+   written once per database from the models' documented ``_meta`` API and run on a plain cursor.
 
-Unknown key, wrong secret, expired, revoked and an ended grace period all give the same ``None``:
+Unknown key, wrong secret, expired, disabled, revoked and an ended grace period all give the same
+``None``:
 callers must not tell them apart (no key enumeration).
 """
 
@@ -164,7 +165,8 @@ def _look_up_sql(alias: str, digest_count: int) -> str:
         f"SELECT {', '.join(selected)} FROM {quote(meta.db_table)} k {' '.join(joins)} "  # noqa: S608
         f"WHERE ({column('k', ApiKey, 'secret_digest')} IN ({marks}) "
         f"OR {column('k', ApiKey, 'previous_digest')} IN ({marks})) "
-        f"AND {column('k', ApiKey, 'revoked_at')} IS NULL LIMIT 1"
+        f"AND {column('k', ApiKey, 'revoked_at')} IS NULL "
+        f"AND {column('k', ApiKey, 'disabled_at')} IS NULL LIMIT 1"
     )
 
 

@@ -12,4 +12,6 @@ urlpatterns = [
     path("api-keys/<str:key_id>/edit/", views.key_edit, name="edit"),
     path("api-keys/<str:key_id>/regenerate/", views.key_regenerate, name="regenerate"),
     path("api-keys/<str:key_id>/revoke/", views.key_revoke, name="revoke"),
+    path("api-keys/<str:key_id>/disable/", views.key_set_disabled, {"disabled": True}, name="disable"),
+    path("api-keys/<str:key_id>/enable/", views.key_set_disabled, {"disabled": False}, name="enable"),
 ]

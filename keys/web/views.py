@@ -31,7 +31,7 @@ from audit.services import record_denied
 from keys import credentials, selectors, services
 from keys.errors import KeyNotFound, ServiceError
 from keys.filters import ApiKeyFilterSet
-from keys.models import ApiKey
+from keys.models import ApiKey, KeyStatus
 from keys.web import charts
 from keys.web.forms import KeyCreateForm, KeyEditForm, RegenerateForm
 from portal.pages import paginate, render_screen, wants_partial
@@ -301,6 +301,8 @@ def _detail_context(request: HttpRequest, key: ApiKey) -> dict:
         "can_regenerate": can_manage and key.is_active,
         "can_edit": can_manage and key.revoked_at is None,
         "can_revoke": can_manage and key.revoked_at is None,
+        "can_disable": can_manage and key.status == KeyStatus.ACTIVE,
+        "can_enable": can_manage and key.status == KeyStatus.DISABLED,
         "scope_groups": _group_scopes(key.scopes),
     }
 
@@ -374,3 +376,31 @@ def key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
         return redirect(key)
     context = {"key": key, "cancel_url": key.get_absolute_url()}
     return render_screen(request, "keys/key_revoke.html", "revoke-dialog", context)
+
+
+# ---- disable and enable: a confirmation (dialog or page), then the service ----
+
+
+@require_http_methods(["GET", "POST"])
+def key_set_disabled(request: HttpRequest, key_id: str, *, disabled: bool) -> HttpResponse:
+    verb = "disable" if disabled else "enable"
+    key = _manageable_key(request, key_id, f"{verb} key")
+    error = None
+    if request.method == "POST":
+        try:
+            change = services.disable_key if disabled else services.enable_key
+            change(actor=request.actor, key=key)
+        except ServiceError as err:
+            error = err.message
+        else:
+            messages.success(
+                request,
+                f"“{key.name}” is disabled: requests with it are refused until it is enabled."
+                if disabled
+                else f"“{key.name}” is enabled: its secret works again.",
+            )
+            if wants_partial(request):
+                return HttpResponseClientRedirect(key.get_absolute_url())
+            return redirect(key)
+    context = {"key": key, "disabling": disabled, "error": error, "cancel_url": key.get_absolute_url()}
+    return render_screen(request, "keys/key_disable.html", "disable-dialog", context)

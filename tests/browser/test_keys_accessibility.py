@@ -105,3 +105,21 @@ def test_axe_on_the_applications_pages(sign_in, demo):
         page.goto(f"/settings/applications/{slug}")
         results[slug or "list"] = run_axe(page, f"applications {slug or 'list'}")
     assert not any(results.values()), results
+
+
+def test_axe_on_the_disable_and_enable_dialogs(sign_in, demo, make_key):
+    issued = make_key(name="Axe pause")
+    page = sign_in("advanced@acme.test")
+    page.goto(f"/settings/api-keys/{issued.key.pk}/")
+    results = {}
+    page.get_by_role("button", name="Disable").click()
+    confirm = page.get_by_role("dialog", name="Disable “Axe pause”?")
+    expect(confirm).to_be_visible()
+    results["disable dialog"] = run_axe(page, "disable dialog")
+    confirm.get_by_role("button", name="Disable").click()
+    expect(page.locator("#disabled-notice")).to_be_visible()
+    results["disabled key"] = run_axe(page, "disabled key")
+    page.get_by_role("button", name="Enable").click()
+    expect(page.get_by_role("dialog", name="Enable “Axe pause”?")).to_be_visible()
+    results["enable dialog"] = run_axe(page, "enable dialog")
+    assert not any(results.values()), results

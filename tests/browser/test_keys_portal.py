@@ -368,3 +368,22 @@ def test_edit_renames_and_brings_the_expiry_earlier_from_the_dialog(sign_in, dem
     expect(page.get_by_role("heading", level=1)).to_have_text("Warehouse sync (EU)")
     expect(page.get_by_text("Saved. What the key may do is unchanged.")).to_be_visible()
     assert api_status(page, live_server, issued.secret) == 200  # same secret, still working
+
+
+def test_disable_then_enable_from_the_key_page(sign_in, demo, make_key, live_server):
+    issued = make_key(name="Night batch")
+    page = sign_in("advanced@acme.test")
+    page.goto(f"/settings/api-keys/{issued.key.pk}/")
+    page.get_by_role("button", name="Disable").click()
+    confirm = page.get_by_role("dialog", name="Disable “Night batch”?")
+    expect(confirm).to_contain_text("enabling brings back the same secret")
+    expect(confirm.get_by_role("link", name="Cancel")).to_be_focused()
+    confirm.get_by_role("button", name="Disable").click()
+    expect(page.locator("#disabled-notice")).to_contain_text("Disabled since")
+    assert api_status(page, live_server, issued.secret) == 401
+    page.get_by_role("button", name="Enable").click()
+    confirm = page.get_by_role("dialog", name="Enable “Night batch”?")
+    confirm.get_by_role("button", name="Enable").click()
+    expect(page.locator("#disabled-notice")).to_have_count(0)
+    expect(page.get_by_role("button", name="Disable")).to_be_visible()
+    assert api_status(page, live_server, issued.secret) == 200

@@ -578,6 +578,7 @@ OPERATIONS = {
         {"id": "{target}"},
     ),
     "revokeApiKey": ("mutation($id: ID!) { revokeApiKey(id: $id) { id } }", {"id": "{target}"}),
+    "disableApiKey": ("mutation($id: ID!) { disableApiKey(id: $id) { id } }", {"id": "{target}"}),
     "verifyApiKey": (
         "mutation($k: String!) { verifyApiKey(key: $k) { valid apiKey { id } } }",
         {"k": "{secret}"},
@@ -585,18 +586,20 @@ OPERATIONS = {
 }
 # caller → what each operation answers about an Acme key: a code, or "hidden" (answered without it)
 MATRIX = {
-    "globex key": dict.fromkeys(["apiKey", "regenerateApiKey", "revokeApiKey"], "not_found")
+    "globex key": dict.fromkeys(["apiKey", "regenerateApiKey", "revokeApiKey", "disableApiKey"], "not_found")
     | {"apiKeys": "hidden", "verifyApiKey": "hidden", "createApiKey": "bad_user_input"},
-    "globex session": dict.fromkeys(["apiKey", "regenerateApiKey", "revokeApiKey"], "not_found")
+    "globex session": dict.fromkeys(
+        ["apiKey", "regenerateApiKey", "revokeApiKey", "disableApiKey"], "not_found"
+    )
     | {"apiKeys": "hidden", "verifyApiKey": "hidden", "createApiKey": "bad_user_input"},
     "acme support session": dict.fromkeys(
-        ["createApiKey", "regenerateApiKey", "revokeApiKey", "verifyApiKey"], "access_denied"
+        ["createApiKey", "regenerateApiKey", "revokeApiKey", "disableApiKey", "verifyApiKey"], "access_denied"
     )
     | {"apiKeys": "seen", "apiKey": "seen"},
     "acme admin session": dict.fromkeys(OPERATIONS, "access_denied"),
     "acme viewer session": dict.fromkeys(OPERATIONS, "access_denied"),
     "acme read-only key": dict.fromkeys(
-        ["createApiKey", "regenerateApiKey", "revokeApiKey", "verifyApiKey"], "access_denied"
+        ["createApiKey", "regenerateApiKey", "revokeApiKey", "disableApiKey", "verifyApiKey"], "access_denied"
     )
     | {"apiKeys": "seen", "apiKey": "seen"},
 }
@@ -645,3 +648,27 @@ def test_a_nul_character_is_refused_before_it_reaches_the_database(client, make_
     issued = make_key()
     response = graphql(client, query, issued.secret, variables=variables)
     assert_graphql_error(response, 400, "bad_request")
+
+
+def test_disable_and_enable_mutations(client, api, make_key):
+    caller = make_key(name="caller")
+    target = make_key(name="target", scopes=["api-keys:read"])
+    disable = "mutation($id: ID!) { disableApiKey(id: $id) { status } }"
+    enable = "mutation($id: ID!) { enableApiKey(id: $id) { status } }"
+    variables = {"id": str(target.key.pk)}
+    assert data(graphql(client, disable, caller.secret, variables=variables)) == {
+        "disableApiKey": {"status": "DISABLED"}
+    }
+    assert api("get", "/api/v1/key", target.secret).status_code == 401
+    page = data(graphql(client, "{ apiKeys(status: DISABLED) { total } }", caller.secret))
+    assert page["apiKeys"]["total"] == 1
+    assert data(graphql(client, enable, caller.secret, variables=variables)) == {
+        "enableApiKey": {"status": "ACTIVE"}
+    }
+    assert api("get", "/api/v1/key", target.secret).status_code == 200
+    data(
+        graphql(
+            client, "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", caller.secret, variables=variables
+        )
+    )
+    assert_graphql_error(graphql(client, enable, caller.secret, variables=variables), 200, "key_not_active")

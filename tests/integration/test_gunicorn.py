@@ -31,7 +31,7 @@ from tests.helpers.threads import start_and_join
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 KEY_SCOPES = ("--scope", "api-keys:read", "--scope", "api-keys:write")
-KEYS = ("revocation target", "revoking admin", "logged by mistake")
+KEYS = ("revocation target", "revoking admin", "logged by mistake", "disable target")
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +126,24 @@ def test_revocation_reaches_every_worker_within_one_second(deployment):
         # From one TTL (1 s) after the revocation on, every worker refuses it: each cached the key
         # before the DELETE answered, and CLOCK_MONOTONIC is one clock for every process.
         assert set(_until_both_workers(server, target["key"], 401, mark)) == {401}
+    finally:
+        server.stop()
+
+
+def test_disabling_reaches_every_worker_within_one_second_and_enabling_at_once(deployment):
+    work, env, _, keys = deployment
+    target, admin = keys["disable target"], keys["revoking admin"]
+    server = Gunicorn(work, env, "disable")
+    try:
+        assert set(_until_both_workers(server, target["key"], 200)) == {200}
+        assert server.status(f"/api/v1/org/api-keys/{target['id']}/disable", admin["key"], "POST") == 200
+        disabled_at = time.monotonic()
+        mark = server.log_lines()
+        time.sleep(max(0.0, disabled_at + 1.0 - time.monotonic()))
+        assert set(_until_both_workers(server, target["key"], 401, mark)) == {401}
+        # A refused key is never cached: enabled, the same secret works in every worker at once.
+        assert server.status(f"/api/v1/org/api-keys/{target['id']}/enable", admin["key"], "POST") == 200
+        assert set(_until_both_workers(server, target["key"], 200, server.log_lines())) == {200}
     finally:
         server.stop()
 

@@ -884,3 +884,39 @@ def test_the_application_links_to_its_page_and_the_api_docs_are_linked(demo, log
     )
     detail = client.get(issued.key.get_absolute_url()).content.decode()
     assert '<a href="/settings/applications/incharge/">InCharge</a>' in detail
+
+
+def test_disable_and_enable_with_a_confirmation(demo, login, make_key, api):
+    issued = make_key(name="paused")
+    client = login("advanced@acme.test")
+    url = f"/settings/api-keys/{issued.key.pk}/"
+    assert 'id="disable-button"' in client.get(url).content.decode()
+    dialog = client.get(f"{url}disable/", **HX).content.decode()
+    assert re.search(r'<dialog [^>]*aria-labelledby="disable-title" aria-describedby="disable-note"', dialog)
+    assert "enabling brings back the same secret" in dialog and ">Disable</button>" in dialog
+    response = client.post(f"{url}disable/", **HX)
+    assert response.status_code == 200 and response["HX-Redirect"] == url
+    detail = client.get(url).content.decode()
+    assert 'id="disabled-notice"' in detail and 'class="badge badge-warning">Disabled' in detail
+    assert 'id="enable-button"' in detail and 'id="disable-button"' not in detail
+    assert ">Regenerate</button>" not in detail
+    assert api("get", "/api/v1/key", issued.secret).status_code == 401
+    client.force_login(demo.user("advanced@acme.test"))
+    listed = client.get("/settings/api-keys/?status=disabled").content.decode()
+    assert "paused" in listed
+    response = client.post(f"{url}enable/")  # without JavaScript: a redirect to the key
+    assert response.status_code == 302 and response["Location"] == url
+    assert api("get", "/api/v1/key", issued.secret).status_code == 200
+    assert client.get(f"{url}disable/").status_code == 200  # the confirmation as a page of its own
+
+
+def test_disabling_a_revoked_key_is_an_error_in_the_dialog_and_support_is_refused(demo, login, make_key):
+    issued = make_key(name="gone", role=Role.SUPPORT, scopes=["api-keys:read"])
+    client = login("advanced@acme.test")
+    url = f"/settings/api-keys/{issued.key.pk}/"
+    client.post(f"{url}revoke/")
+    response = client.post(f"{url}disable/", **HX)
+    assert response.status_code == 200 and "it cannot be disabled" in response.content.decode()
+    client = login("support@acme.test")
+    assert client.get(f"{url}disable/").status_code == 403
+    assert client.post(f"{url}enable/").status_code == 403

@@ -403,3 +403,40 @@ def test_the_openapi_document_has_a_file_name_and_downloads_on_request(client):
     saved = client.get("/api/v1/openapi.json?download")
     assert saved["Content-Disposition"] == 'attachment; filename="api-key-portal-openapi.json"'
     assert saved.json() == shown.json()
+
+
+def test_disable_and_enable_endpoints(api, make_key, demo):
+    caller = make_key(name="caller")
+    target = make_key(name="target", scopes=["api-keys:read"])
+    body = api("post", f"/api/v1/org/api-keys/{target.key.pk}/disable", caller.secret).json()
+    assert body["status"] == "disabled" and set(body) == KEY_FIELDS
+    assert_error(api("get", "/api/v1/key", target.secret), 401, "unauthorized")
+    listed = api("get", "/api/v1/org/api-keys?status=disabled", caller.secret).json()
+    assert [k["name"] for k in listed["data"]] == ["target"]
+    assert (
+        api("post", f"/api/v1/org/api-keys/{target.key.pk}/enable", caller.secret).json()["status"]
+        == "active"
+    )
+    assert api("get", "/api/v1/key", target.secret).status_code == 200
+    api("delete", f"/api/v1/org/api-keys/{target.key.pk}", caller.secret)
+    for action in ("disable", "enable"):
+        response = api("post", f"/api/v1/org/api-keys/{target.key.pk}/{action}", caller.secret)
+        assert_error(response, 409, "key_not_active")
+    foreign = make_key(organization=demo.globex, name="globex")
+    assert_error(
+        api("post", f"/api/v1/org/api-keys/{foreign.key.pk}/disable", caller.secret), 404, "not_found"
+    )
+    reader = make_key(name="reader", scopes=["api-keys:read"])
+    assert_error(
+        api("post", f"/api/v1/org/api-keys/{caller.key.pk}/disable", reader.secret), 403, "forbidden"
+    )
+
+
+def test_operation_ids_are_stable_for_generated_clients(client):
+    ids = {
+        operation["operationId"]
+        for methods in client.get("/api/v1/openapi.json").json()["paths"].values()
+        for operation in methods.values()
+    }
+    assert {"keys_api_create_key", "keys_api_list_keys", "keys_api_own_key", "keys_api_verify"} <= ids
+    assert all(i.startswith("keys_api_") and "rest" not in i for i in ids)

@@ -265,3 +265,75 @@ def test_admin_api_cannot_manage_an_advanced_key(demo):
             attempt()
         assert refused.value.status == 403
     assert verify_key(presented=issued.secret) is not None
+
+
+# ---- disable and enable ----
+
+
+def test_disable_pauses_the_key_and_enable_brings_the_same_secret_back(demo):
+    issued = create(demo)
+    actor = user_actor(demo)
+    assert verify_key(presented=issued.secret) is not None
+    disabled = services.disable_key(actor=actor, key=issued.key)
+    assert disabled.status == "disabled" and disabled.disabled_at is not None
+    assert verify_key(presented=issued.secret) is None  # at once, in this worker
+    assert (
+        services.disable_key(actor=actor, key=disabled).disabled_at == disabled.disabled_at
+    )  # twice: no change
+    enabled = services.enable_key(actor=actor, key=disabled)
+    assert enabled.status == "active" and verify_key(presented=issued.secret).id == issued.key.pk
+    actions = list(
+        AuditEvent.objects.filter(key=issued.key)
+        .order_by("occurred_at", "id")
+        .values_list("action", flat=True)
+    )
+    assert actions == [AuditAction.KEY_CREATED, AuditAction.KEY_DISABLED, AuditAction.KEY_ENABLED]
+
+
+def test_a_disabled_keys_grace_period_secret_is_refused_too(demo):
+    issued = create(demo)
+    actor = user_actor(demo)
+    renewed = regenerate_key(actor=actor, key=issued.key, grace_period=timedelta(hours=1))
+    assert verify_key(presented=issued.secret) is not None
+    services.disable_key(actor=actor, key=renewed.key)
+    assert verify_key(presented=issued.secret) is None and verify_key(presented=renewed.secret) is None
+
+
+def test_only_an_active_key_is_disabled_and_only_a_disabled_one_enabled(demo):
+    actor = user_actor(demo)
+    revoked = create(demo, name="revoked")
+    revoke_key(actor=actor, key=revoked.key)
+    expired = create(demo, name="expired")
+    services.disable_key(actor=actor, key=expired.key)
+    ApiKey.objects.filter(pk=expired.key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    for call, key in (
+        (services.disable_key, revoked.key),
+        (services.enable_key, revoked.key),
+        (services.enable_key, ApiKey.objects.get(pk=expired.key.pk)),
+    ):
+        with pytest.raises(ServiceError) as refused:
+            call(actor=actor, key=key)
+        assert (refused.value.code, refused.value.status) == ("key_not_active", 409)
+    disabled = create(demo, name="disabled")
+    services.disable_key(actor=actor, key=disabled.key)
+    with pytest.raises(ServiceError, match="disabled"):
+        regenerate_key(actor=actor, key=ApiKey.objects.get(pk=disabled.key.pk))
+
+
+def test_disabling_follows_the_same_role_rules_as_revoking(demo):
+    above = create(demo, role=Role.ADVANCED_ADMIN, name="above")
+    for email in ("adminapi@acme.test", "support@acme.test"):
+        with pytest.raises(ServiceError) as refused:
+            services.disable_key(actor=user_actor(demo, email), key=above.key)
+        assert refused.value.status == 403
+    assert ApiKey.objects.get(pk=above.key.pk).disabled_at is None
+
+
+def test_a_disabled_key_still_counts_against_the_plan(demo, make_key):
+    for n in range(10):
+        make_key(organization=demo.globex, name=f"globex {n}", scopes=["api-keys:read"])
+    key = ApiKey.objects.filter(organization=demo.globex).first()
+    services.disable_key(actor=Actor.system(demo.globex.pk), key=key)
+    with pytest.raises(ServiceError) as refused:
+        make_key(organization=demo.globex, name="eleventh", scopes=["api-keys:read"])
+    assert refused.value.code == "key_limit_reached"

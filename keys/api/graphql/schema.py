@@ -44,7 +44,7 @@ def problem(code: str, message: str) -> GraphQLError:
 
 KeyStatus = strawberry.enum(
     enum.Enum("KeyStatus", {status.name: status.value for status in key_models.KeyStatus}),
-    description="active, expired or revoked",
+    description="active, disabled, expired or revoked",
 )
 
 
@@ -245,6 +245,16 @@ class Mutation:
     def revoke_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType:
         actor = _allowed(info, Operation.WRITE)
         return _service(services.revoke_key, actor=actor, key=_visible_key(actor, id))
+
+    @strawberry.mutation(description="Pause a key at once; enableApiKey brings the same secret back.")
+    def disable_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType:
+        actor = _allowed(info, Operation.WRITE)
+        return _service(services.disable_key, actor=actor, key=_visible_key(actor, id))
+
+    @strawberry.mutation(description="Resume a disabled key with the secret it had.")
+    def enable_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType:
+        actor = _allowed(info, Operation.WRITE)
+        return _service(services.enable_key, actor=actor, key=_visible_key(actor, id))
 
     @strawberry.mutation(description="Check a key presented to one of your services; counts as its use.")
     def verify_api_key(self, info: Info, key: str, required_scopes: list[str] | None = None) -> Verification:
