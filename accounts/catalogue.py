@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpRequest
 
 from accounts.models import Application, Environment, Organization, Role, Scope, ScopeAction
 
@@ -11,6 +12,19 @@ PORTAL_SCOPES: list[tuple[str, str, str, int]] = [
     ("api-keys", ScopeAction.WRITE, "Create, regenerate and revoke API keys", Role.ADMIN_API),
     ("api-keys", ScopeAction.VERIFY, "Verify keys presented to your own services", Role.ADMIN),
 ]
+
+
+FALLBACK_BASE_URL = "http://127.0.0.1:8000"
+
+
+def portal_base_url(request: HttpRequest | None = None) -> str:
+    """Where this portal is really served: ``PORTAL_BASE_URL`` when set, else the address the
+    request came to; never the value stored when the portal application was created."""
+    if settings.PORTAL_BASE_URL:
+        return settings.PORTAL_BASE_URL.rstrip("/")
+    if request is not None:
+        return request.build_absolute_uri("/").rstrip("/")
+    return FALLBACK_BASE_URL
 
 
 def ensure_portal_application(organization: Organization) -> Application:
@@ -22,7 +36,8 @@ def ensure_portal_application(organization: Organization) -> Application:
             "name": "API Key Portal",
             "slug": "portal",
             "environment": Environment.LIVE,
-            "base_url": getattr(settings, "PORTAL_BASE_URL", "http://127.0.0.1:8000"),
+            # Kept for the record only: pages and APIs show portal_base_url() instead.
+            "base_url": portal_base_url(),
             "description": "This portal's own REST API: manage and verify API keys.",
         },
     )

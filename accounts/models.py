@@ -295,6 +295,11 @@ class Application(models.Model):
         # An application's endpoint is base_url + "/api"; the portal's own REST API is versioned under it.
         return self.base_url.rstrip("/") + ("/api/v1" if self.is_portal else "/api")
 
+    def endpoint_at(self, portal_base_url: str) -> str:
+        """Its endpoint; the portal's own from where the portal is served now (its stored
+        ``base_url`` is only where it was when the application was created)."""
+        return f"{portal_base_url.rstrip('/')}/api/v1" if self.is_portal else self.endpoint
+
     def grouped_scopes(self) -> list[tuple[str, list[Scope]]]:
         """The catalogue grouped by resource, in catalogue order, for forms and pages."""
         groups: dict[str, list[Scope]] = defaultdict(list)

@@ -10,6 +10,7 @@ from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET
 
+from accounts.catalogue import portal_base_url
 from accounts.forms import EmailAuthenticationForm
 from accounts.models import Application
 from accounts.permissions import can_view_applications, can_view_keys
@@ -68,16 +69,21 @@ def _organization_applications(request: HttpRequest):
 
 @require_GET
 def application_list(request: HttpRequest) -> HttpResponse:
-    applications = _organization_applications(request).prefetch_related("scopes")
+    applications = list(_organization_applications(request).prefetch_related("scopes"))
+    base = portal_base_url(request)
+    for application in applications:
+        application.live_endpoint = application.endpoint_at(base)
     return render(request, "accounts/application_list.html", {"applications": applications})
 
 
 @require_GET
 def application_detail(request: HttpRequest, slug: str) -> HttpResponse:
     application = get_object_or_404(_organization_applications(request).prefetch_related("scopes"), slug=slug)
+    base = portal_base_url(request)
     context = {
         "application": application,
-        "api_base": request.build_absolute_uri("/api/v1"),
-        "graphql_url": request.build_absolute_uri("/api/graphql"),
+        "endpoint": application.endpoint_at(base),
+        "api_base": f"{base}/api/v1",
+        "graphql_url": f"{base}/api/graphql",
     }
     return render(request, "accounts/application_detail.html", context)

@@ -15,7 +15,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import F, Q
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from accounts import permissions
 from accounts.actors import Actor
+from accounts.catalogue import portal_base_url
 from accounts.models import User
 from keys.models import EXPIRING_SOON, ApiKey
 
@@ -72,7 +72,7 @@ def _email(user: User, keys: list[ApiKey], now: datetime) -> EmailMessage:
             f"- {key.name} ({key.client_id})",
             f"  application {key.application.name}, account {key.account.name}",
             f"  expires {key.expires_at:%Y-%m-%d %H:%M} UTC (in {days} day{'s' if days != 1 else ''})",
-            f"  {settings.PORTAL_BASE_URL.rstrip('/')}{key.get_absolute_url()}",
+            f"  {portal_base_url()}{key.get_absolute_url()}",
             "",
         ]
     lines.append("You receive this because you may manage these keys in the API Key Portal.")

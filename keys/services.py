@@ -26,6 +26,7 @@ from keys import credentials
 from keys.errors import ServiceError
 from keys.hotpath.verification import VerifiedKey, verified_keys, verify_secret
 from keys.models import ApiKey, KeyStatus
+from keys.scopes import canonical_scope
 
 MAX_NAME_LENGTH = 128
 MAX_EXPIRY_DAYS = 3650
@@ -91,7 +92,7 @@ def expiry_from_days(days: int | None, *, now: datetime) -> datetime | None:
 def clean_scopes(application: Application, role: int, scopes: list[str] | None) -> list[str]:
     if not scopes:
         raise ServiceError("validation_error", "Choose at least one scope.", field="scopes")
-    wanted = list(dict.fromkeys(str(s).strip() for s in scopes))
+    wanted = list(dict.fromkeys(canonical_scope(str(s)) for s in scopes))
     catalogue = {str(s): s for s in application.scopes.all()}
     unknown = [s for s in wanted if s not in catalogue]
     if unknown:

@@ -278,4 +278,6 @@ USAGE_FLUSH_INTERVAL_SECONDS = env.float("USAGE_FLUSH_INTERVAL_SECONDS", default
 # last_used_at and the recent IPs of one key are written at most once per this many seconds.
 LAST_USED_WRITE_INTERVAL_SECONDS = env.int("LAST_USED_WRITE_INTERVAL_SECONDS", default=60)
 CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
-PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+# Where the portal is served, e.g. https://keys.example.com: its own application's endpoint and the
+# links in emails. Empty: the address each request came to (emails: http://127.0.0.1:8000).
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="")

@@ -21,6 +21,7 @@ from ninja.security import APIKeyHeader, HttpBearer
 from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
+from accounts.catalogue import portal_base_url
 from accounts.models import Application
 from keys import selectors, services
 from keys.api.access import Operation, require
@@ -32,9 +33,9 @@ from keys.hotpath import responses
 from keys.hotpath.presented import verify_presented
 from keys.hotpath.ratelimit import limiter
 from keys.hotpath.verification import VerifiedKey
-from keys.scopes import SCOPE_SYNTAX
+from keys.scopes import INPUT_SYNTAX
 
-SCOPE_PATTERN = SCOPE_SYNTAX.pattern
+SCOPE_PATTERN = INPUT_SYNTAX.pattern
 
 
 class BearerKey(HttpBearer):
@@ -357,7 +358,7 @@ def scopes(request: HttpRequest):
     return {
         "application": application.slug,
         "environment": application.environment,
-        "endpoint": application.endpoint,
+        "endpoint": application.endpoint_at(portal_base_url(request)),
         "scopes": [
             {"name": str(s), "resource": s.resource, "action": s.action, "description": s.description}
             for s in application.scopes.all()

@@ -13,6 +13,7 @@ from keys import services
 from keys.hotpath import usage
 from keys.hotpath.ratelimit import limiter
 from keys.hotpath.verification import VerifiedKey
+from keys.scopes import canonical_scope
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def verify_presented(actor: Actor, presented: str, required_scopes: list[str]) -
     if not limiter().hit(str(verified.id), verified.rate_limit).allowed:
         usage.buffer.record(verified.id, 429, actor.ip)
         return Verification(False, "rate_limited", verified)
-    if any(not verified.has_scope(scope) for scope in required_scopes):
+    if any(not verified.has_scope(canonical_scope(scope)) for scope in required_scopes):
         usage.buffer.record(verified.id, 403, actor.ip)
         return Verification(False, "insufficient_scope", verified)
     usage.buffer.record(verified.id, 200, actor.ip)

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import permissions
+from accounts.catalogue import portal_base_url
 from audit.services import record_denied
 from keys import credentials, selectors, services
 from keys.errors import KeyNotFound, ServiceError
@@ -195,9 +196,7 @@ def _reveal(request: HttpRequest, issued: services.IssuedKey, *, regenerated: bo
         "done_url": key.get_absolute_url() if regenerated else reverse("keys:list"),
         "refresh_target": "#key-detail-body" if regenerated else "#key-table",
         # The portal's own keys call this portal's REST API; the others call their application.
-        "endpoint": request.build_absolute_uri("/api/v1")
-        if key.application.is_portal
-        else key.application.endpoint,
+        "endpoint": key.application.endpoint_at(portal_base_url(request)),
     }
     return render_screen(request, "keys/key_reveal.html", "reveal-dialog", context)
 

@@ -243,3 +243,19 @@ def test_seed_demo_twice_changes_nothing(demo):
     before = snapshot()
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     assert snapshot() == before
+
+
+def test_create_api_key_command_takes_old_scope_names(demo):
+    out = StringIO()
+    call_command(
+        "create_api_key",
+        "--organization",
+        "acme",
+        "--name",
+        "legacy",
+        "--scope",
+        "read:api_keys",
+        "--json",
+        stdout=out,
+    )
+    assert json.loads(out.getvalue())["scopes"] == ["api-keys:read"]

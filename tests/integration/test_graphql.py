@@ -672,3 +672,11 @@ def test_disable_and_enable_mutations(client, api, make_key):
         )
     )
     assert_graphql_error(graphql(client, enable, caller.secret, variables=variables), 200, "key_not_active")
+
+
+def test_old_scope_names_work_in_graphql_too(client, make_key):
+    caller = make_key()
+    variables = {"input": {"name": "legacy", "scopes": ["read:api_keys"]}}
+    created = data(graphql(client, CREATE + " ", caller.secret, variables=variables))["createApiKey"]
+    key = data(graphql(client, f'{{ apiKey(id: "{created["apiKey"]["id"]}") {{ scopes }} }}', caller.secret))
+    assert key["apiKey"]["scopes"] == ["api-keys:read"]

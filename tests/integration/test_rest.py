@@ -440,3 +440,54 @@ def test_operation_ids_are_stable_for_generated_clients(client):
     }
     assert {"keys_api_create_key", "keys_api_list_keys", "keys_api_own_key", "keys_api_verify"} <= ids
     assert all(i.startswith("keys_api_") and "rest" not in i for i in ids)
+
+
+def test_old_scope_names_are_accepted_on_input_and_never_output(api, make_key, demo):
+    caller = make_key(name="caller")
+    body = {
+        "name": "legacy client",
+        "scopes": ["read:charge_points", "write:billing"],
+        "application": "incharge",
+    }
+    created = api("post", "/api/v1/org/api-keys", caller.secret, json=body)
+    assert created.status_code == 201, created.content
+    assert sorted(created.json()["scopes"]) == ["billing:write", "charge-points:read"]
+    verifier = make_key(name="verifier", scopes=["api-keys:verify"])
+    answer = api(
+        "post",
+        "/api/v1/keys/verify",
+        verifier.secret,
+        json={"key": created.json()["key"], "required_scopes": ["read:billing", "read:charge_points"]},
+    ).json()
+    assert answer["valid"] is True and sorted(answer["key"]["scopes"]) == [
+        "billing:write",
+        "charge-points:read",
+    ]
+
+
+@pytest.mark.parametrize("configured", ["", "https://keys.example.com"])
+def test_the_portal_applications_endpoint_is_where_the_portal_is_served(
+    api, client, login, make_key, demo, settings, configured
+):
+    settings.PORTAL_BASE_URL = configured
+    demo.portal.base_url = "http://stale.example:8000"
+    demo.portal.save()
+    base = configured or "http://testserver"
+    issued = make_key()
+    assert api("get", "/api/v1/scopes", issued.secret).json()["endpoint"] == f"{base}/api/v1"
+    session = login("advanced@acme.test")
+    for path in ("/settings/applications/", "/settings/applications/portal/"):
+        html = session.get(path).content.decode()
+        assert f"{base}/api/v1" in html and "stale.example" not in html
+    form = session.post(
+        "/settings/api-keys/new/",
+        {
+            "application": demo.portal.pk,
+            "role": 50,
+            "account": demo.acme_root.pk,
+            "name": "where to",
+            "expiry": "never",
+            "scopes": ["api-keys:read"],
+        },
+    )
+    assert f"{base}/api/v1" in form.content.decode() and "stale.example" not in form.content.decode()

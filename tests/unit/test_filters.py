@@ -29,7 +29,8 @@ def test_client_ids_match_exactly_or_by_case_sensitive_prefix(demo, keys):
     swapped = client_id[:8] + client_id[8:].swapcase()
     assert client_id != swapped and names({"search": swapped}, actor) == []
     first_letter = next(i for i, c in enumerate(client_id) if i >= 8 and c.isalpha())
-    assert names({"search": swapped[: first_letter + 1]}, actor) == []
+    # Another key's random Client ID may start the same way by chance: only this one is asserted.
+    assert "SCADA north" not in names({"search": swapped[: first_letter + 1]}, actor)
 
 
 def test_names_match_anywhere_in_any_case(demo, keys):

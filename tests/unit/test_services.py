@@ -12,6 +12,7 @@ from audit.models import AuditAction, AuditEvent
 from keys import credentials, services
 from keys.errors import ServiceError
 from keys.models import ApiKey
+from keys.scopes import canonical_scope
 from keys.services import create_key, regenerate_key, revoke_key, update_key, verify_key
 from tests.helpers.services import create, user_actor
 
@@ -337,3 +338,26 @@ def test_a_disabled_key_still_counts_against_the_plan(demo, make_key):
     with pytest.raises(ServiceError) as refused:
         make_key(organization=demo.globex, name="eleventh", scopes=["api-keys:read"])
     assert refused.value.code == "key_limit_reached"
+
+
+# ---- scope names from older documentation ----
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("read:charge_points", "charge-points:read"),
+        ("write:work_orders", "work-orders:write"),
+        ("verify:api_keys", "api-keys:verify"),
+        ("charge-points:read", "charge-points:read"),
+        (" read:billing ", "billing:read"),
+        ("nonsense", "nonsense"),
+    ],
+)
+def test_old_scope_names_are_aliases(given, canonical):
+    assert canonical_scope(given) == canonical
+
+
+def test_a_key_created_with_old_scope_names_stores_the_new_ones(demo):
+    issued = create(demo, scopes=["read:billing", "write:charge_points", "billing:read"])
+    assert sorted(issued.key.scopes) == ["billing:read", "charge-points:write"]
