@@ -10,8 +10,11 @@ import re
 
 SCOPE_SYNTAX = re.compile(r"^[a-z][a-z0-9-]{0,62}:(read|write|verify)$")
 ALIAS_SYNTAX = re.compile(r"^(read|write|verify):([a-z][a-z0-9_-]{0,62})$")
-#: What an API accepts as a scope: the name, or its older alias.
-INPUT_SYNTAX = re.compile(f"{SCOPE_SYNTAX.pattern}|{ALIAS_SYNTAX.pattern}")
+#: What an API accepts as a scope: the name, or its older alias (one anchored group: API fuzzers
+#: generate poorly from two anchored alternatives).
+INPUT_SYNTAX = re.compile(
+    r"^(?:[a-z][a-z0-9-]{0,62}:(?:read|write|verify)|(?:read|write|verify):[a-z][a-z0-9_-]{0,62})$"
+)
 
 # The portal application's own catalogue: what keys may do with the portal's REST API.
 PORTAL_READ = "api-keys:read"
