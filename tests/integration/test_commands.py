@@ -247,15 +247,6 @@ def test_seed_demo_twice_changes_nothing(demo):
 
 def test_create_api_key_command_takes_old_scope_names(demo):
     out = StringIO()
-    call_command(
-        "create_api_key",
-        "--organization",
-        "acme",
-        "--name",
-        "legacy",
-        "--scope",
-        "read:api_keys",
-        "--json",
-        stdout=out,
-    )
+    arguments = dict(organization="acme", name="legacy", scopes=["read:api_keys"], json=True)
+    call_command("create_api_key", stdout=out, **arguments)
     assert json.loads(out.getvalue())["scopes"] == ["api-keys:read"]

@@ -111,21 +111,33 @@ def _until_both_workers(server: Gunicorn, secret: str, status: int, since_line: 
     raise AssertionError(f"only one worker answered {status}: {server.pids_by_status(since_line)}")
 
 
+def _refused_by_every_worker_one_second_after(
+    server: Gunicorn, secret: str, *, method: str, path: str, by: str, answer: int
+) -> None:
+    """Both workers verify the key and keep it in their caches; the request ``method path`` made
+    with the key ``by`` then stops it. From one TTL (1 s) after it answered, every worker refuses
+    the key: each cached it before, and CLOCK_MONOTONIC is one clock for every process."""
+    assert set(_until_both_workers(server, secret, 200)) == {200}
+    assert server.status(path, by, method) == answer
+    changed_at = time.monotonic()
+    mark = server.log_lines()
+    time.sleep(max(0.0, changed_at + 1.0 - time.monotonic()))
+    assert set(_until_both_workers(server, secret, 401, mark)) == {401}
+
+
 def test_revocation_reaches_every_worker_within_one_second(deployment):
     work, env, _, keys = deployment
     target, admin = keys["revocation target"], keys["revoking admin"]
     server = Gunicorn(work, env, "revocation")
     try:
-        # Both workers verify the key and keep it in their caches.
-        assert set(_until_both_workers(server, target["key"], 200)) == {200}
-
-        assert server.status(f"/api/v1/org/api-keys/{target['id']}", admin["key"], "DELETE") == 204
-        revoked_at = time.monotonic()
-        mark = server.log_lines()
-        time.sleep(max(0.0, revoked_at + 1.0 - time.monotonic()))
-        # From one TTL (1 s) after the revocation on, every worker refuses it: each cached the key
-        # before the DELETE answered, and CLOCK_MONOTONIC is one clock for every process.
-        assert set(_until_both_workers(server, target["key"], 401, mark)) == {401}
+        _refused_by_every_worker_one_second_after(
+            server,
+            target["key"],
+            method="DELETE",
+            path=f"/api/v1/org/api-keys/{target['id']}",
+            by=admin["key"],
+            answer=204,
+        )
     finally:
         server.stop()
 
@@ -134,15 +146,13 @@ def test_disabling_reaches_every_worker_within_one_second_and_enabling_at_once(d
     work, env, _, keys = deployment
     target, admin = keys["disable target"], keys["revoking admin"]
     server = Gunicorn(work, env, "disable")
+    url = f"/api/v1/org/api-keys/{target['id']}"
     try:
-        assert set(_until_both_workers(server, target["key"], 200)) == {200}
-        assert server.status(f"/api/v1/org/api-keys/{target['id']}/disable", admin["key"], "POST") == 200
-        disabled_at = time.monotonic()
-        mark = server.log_lines()
-        time.sleep(max(0.0, disabled_at + 1.0 - time.monotonic()))
-        assert set(_until_both_workers(server, target["key"], 401, mark)) == {401}
+        _refused_by_every_worker_one_second_after(
+            server, target["key"], method="POST", path=f"{url}/disable", by=admin["key"], answer=200
+        )
         # A refused key is never cached: enabled, the same secret works in every worker at once.
-        assert server.status(f"/api/v1/org/api-keys/{target['id']}/enable", admin["key"], "POST") == 200
+        assert server.status(f"{url}/enable", admin["key"], "POST") == 200
         assert set(_until_both_workers(server, target["key"], 200, server.log_lines())) == {200}
     finally:
         server.stop()
