@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, timedelta
+from typing import Any
 
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
@@ -12,12 +14,26 @@ from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Application, Organization, User
 from keys.errors import KeyNotFound
+from keys.filters import ApiKeyFilterSet
 from keys.hotpath.usage import FIELDS as USAGE_FIELDS
 from keys.models import ApiKey, KeyUsageDay
 
 
 def visible_keys(actor: Actor) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(permissions.key_filter(actor))
+
+
+def listed_keys(actor: Actor, query: Mapping[str, Any]) -> ApiKeyFilterSet:
+    """The keys the actor may see, filtered and sorted as ``query`` (a query string, or the same
+    parameters from an API) says, with what a row of a list shows; ``.qs`` is the queryset, ``.form``
+    the filter bar."""
+    visible = visible_keys(actor)
+    return ApiKeyFilterSet(
+        query,
+        visible.select_related("organization", "application", "account"),
+        actor=actor,
+        creators=lambda: creators_of(visible),
+    )
 
 
 def get_visible_key(actor: Actor, key_id: str | uuid.UUID) -> ApiKey:

@@ -28,7 +28,6 @@ from keys.api.access import Operation, require
 from keys.api.inputs import create_requested_key
 from keys.api.serializers import key_out, own_key_json
 from keys.errors import ServiceError
-from keys.filters import ApiKeyFilterSet
 from keys.hotpath import responses
 from keys.hotpath.presented import verify_presented
 from keys.hotpath.ratelimit import limiter
@@ -255,9 +254,8 @@ def _key(request: HttpRequest) -> VerifiedKey:
 @api.get("/org/api-keys", response={200: KeyListOut, **ERRORS}, tags=["keys"], summary="List keys")
 def list_keys(request: HttpRequest, filters: Query[ListQuery]):
     actor = require(request.actor, Operation.READ)
-    visible = selectors.visible_keys(actor).select_related("organization", "application", "account")
-    keys = ApiKeyFilterSet(
-        filters.model_dump(include={"status", "search"}, exclude_none=True), visible, actor=actor
+    keys = selectors.listed_keys(
+        actor, filters.model_dump(include={"status", "search"}, exclude_none=True)
     ).qs
     total = keys.count()
     page = keys[filters.offset : filters.offset + filters.limit]

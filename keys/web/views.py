@@ -31,7 +31,6 @@ from accounts.catalogue import portal_base_url
 from audit.services import record_denied
 from keys import credentials, selectors, services
 from keys.errors import KeyNotFound, ServiceError
-from keys.filters import ApiKeyFilterSet
 from keys.models import ApiKey, KeyStatus
 from keys.web import charts
 from keys.web.forms import KeyCreateForm, KeyEditForm, RegenerateForm
@@ -78,6 +77,13 @@ def _manageable_key(request: HttpRequest, key_id: str, what: str) -> ApiKey:
     return key
 
 
+def _back_to_key(request: HttpRequest, key: ApiKey) -> HttpResponse:
+    """After an action: the key's page (htmx follows a redirect header, a plain form a 302)."""
+    if wants_partial(request):
+        return HttpResponseClientRedirect(key.get_absolute_url())
+    return redirect(key)
+
+
 # ---- the list ----
 
 
@@ -110,13 +116,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
             messages.warning(request, PASTED_SECRET_WARNING)
             return redirect(url_without_it)
     actor = request.actor
-    visible = selectors.visible_keys(actor)
-    filters = ApiKeyFilterSet(
-        request.GET,
-        visible.select_related("organization", "application", "account"),
-        actor=actor,
-        creators=lambda: selectors.creators_of(visible),
-    )
+    filters = selectors.listed_keys(actor, request.GET)
     sort = filters.form.sort_order
     page = paginate(request, filters.qs, KEYS_PER_PAGE)
     context = {
@@ -337,9 +337,7 @@ def key_edit(request: HttpRequest, key_id: str) -> HttpResponse:
         else:
             if form.new_name or form.new_expiry:
                 messages.success(request, "Saved. What the key may do is unchanged.")
-            if wants_partial(request):
-                return HttpResponseClientRedirect(key.get_absolute_url())
-            return redirect(key)
+            return _back_to_key(request, key)
     context = {"key": key, "form": form, "cancel_url": key.get_absolute_url()}
     return render_screen(request, "keys/key_edit.html", "edit-dialog", context)
 
@@ -370,9 +368,7 @@ def key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
     if request.method == "POST":
         services.revoke_key(actor=request.actor, key=key)
         messages.success(request, f"“{key.name}” is revoked. Requests with it are refused from now on.")
-        if wants_partial(request):
-            return HttpResponseClientRedirect(key.get_absolute_url())
-        return redirect(key)
+        return _back_to_key(request, key)
     context = {"key": key, "cancel_url": key.get_absolute_url()}
     return render_screen(request, "keys/key_revoke.html", "revoke-dialog", context)
 
@@ -398,8 +394,12 @@ def key_set_disabled(request: HttpRequest, key_id: str, *, disabled: bool) -> Ht
                 if disabled
                 else f"“{key.name}” is enabled: its secret works again.",
             )
-            if wants_partial(request):
-                return HttpResponseClientRedirect(key.get_absolute_url())
-            return redirect(key)
-    context = {"key": key, "disabling": disabled, "error": error, "cancel_url": key.get_absolute_url()}
+            return _back_to_key(request, key)
+    context = {
+        "key": key,
+        "disabling": disabled,
+        "verb": verb.capitalize(),
+        "error": error,
+        "cancel_url": key.get_absolute_url(),
+    }
     return render_screen(request, "keys/key_disable.html", "disable-dialog", context)

@@ -23,8 +23,8 @@ from keys.api import serializers
 from keys.api.access import Operation, require
 from keys.api.inputs import create_requested_key
 from keys.errors import ServiceError
-from keys.filters import ApiKeyFilterSet
 from keys.hotpath.presented import verify_presented
+from keys.hotpath.responses import GRAPHQL_CODES
 from keys.hotpath.verification import VerifiedKey
 from keys.services import MAX_GRACE_PERIOD
 
@@ -136,22 +136,21 @@ def _context(info: Info) -> Context:
     return info.context
 
 
-def _allowed(info: Info, operation: Operation) -> Actor:
+def _service(call, *args, **kwargs) -> Any:
+    """A call into the domain, its refusals as GraphQL errors (GraphQL's names for the REST codes:
+    forbidden is access_denied, validation_error is bad_user_input)."""
     try:
-        return require(_context(info).actor, operation)
+        return call(*args, **kwargs)
     except ServiceError as err:
-        raise problem("access_denied", err.message) from None
+        raise problem(GRAPHQL_CODES.get(err.code, err.code), err.message) from None
+
+
+def _allowed(info: Info, operation: Operation) -> Actor:
+    return _service(require, _context(info).actor, operation)
 
 
 def _visible_key(actor: Actor, key_id: str) -> key_models.ApiKey:
-    try:
-        return selectors.get_visible_key(actor, key_id)
-    except ServiceError as err:
-        raise problem("not_found", err.message) from None
-
-
-def _visible(actor: Actor):
-    return selectors.visible_keys(actor).select_related("organization", "application", "account")
+    return _service(selectors.get_visible_key, actor, key_id)
 
 
 @strawberry.type
@@ -189,7 +188,7 @@ class Query:
         if not 1 <= first <= MAX_PAGE or offset < 0:
             raise problem("bad_user_input", f"first must be 1 to {MAX_PAGE} and offset 0 or more.")
         data = {"status": status.value if status else None, "search": search}
-        keys = ApiKeyFilterSet({k: v for k, v in data.items() if v}, _visible(actor), actor=actor).qs
+        keys = selectors.listed_keys(actor, {k: v for k, v in data.items() if v}).qs
         return ApiKeyPage(total=keys.count(), items=list(keys[offset : offset + first]))
 
     @strawberry.field
@@ -209,15 +208,6 @@ class Query:
         if found is None:
             raise problem("not_found", f"No application with slug {application!r}.")
         return list(found.scopes.all())
-
-
-def _service(call, *args, **kwargs) -> Any:
-    """A service call, its refusals as GraphQL errors with the REST codes' GraphQL names."""
-    try:
-        return call(*args, **kwargs)
-    except ServiceError as err:
-        code = {"forbidden": "access_denied", "validation_error": "bad_user_input"}.get(err.code, err.code)
-        raise problem(code, err.message) from None
 
 
 @strawberry.type
