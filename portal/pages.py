@@ -1,4 +1,5 @@
-"""What every portal screen shares: one template per screen with named partials, and pagination.
+"""What every portal screen shares: one template per screen with named partials, pagination, and
+refusals that are audited.
 
 An htmx request gets the named partial (a table, a dialog), any other request the whole page, from
 the same template, so every screen also works without JavaScript.
@@ -6,11 +7,14 @@ the same template, so every screen also works without JavaScript.
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
+
+from audit.services import record_denied
 
 
 def wants_partial(request: HttpRequest) -> bool:
@@ -33,3 +37,9 @@ def paginate(request: HttpRequest, items: QuerySet, per_page: int) -> Page:
     page = Paginator(items, per_page).get_page(request.GET.get("page"))
     page.links = list(page.paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1))
     return page
+
+
+def refuse(request: HttpRequest, what: str, message: str, key=None) -> PermissionDenied:
+    """Every refusal is an audit event before it becomes a 403: ``raise refuse(...)``."""
+    record_denied(actor=request.actor, what=what, key=key, details={"path": request.path})
+    return PermissionDenied(message)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from accounts import permissions
 from audit.selectors import visible_events
-from audit.services import record_denied
 from audit.web.filters import AuditEventFilterSet
-from portal.pages import paginate, render_screen
+from portal.pages import paginate, refuse, render_screen
 
 EVENTS_PER_PAGE = 50
 
@@ -19,8 +17,7 @@ EVENTS_PER_PAGE = 50
 def audit_log(request: HttpRequest) -> HttpResponse:
     actor = request.actor
     if not permissions.can_view_audit_log(actor):
-        record_denied(actor=actor, what="view audit log", details={"path": request.path})
-        raise PermissionDenied("Your role cannot see the audit log.")
+        raise refuse(request, "view audit log", "Your role cannot see the audit log.")
     events = visible_events(actor).select_related("key", "account").order_by("-occurred_at", "-id")
     filters = AuditEventFilterSet(request.GET, events)
     page = paginate(request, filters.qs, EVENTS_PER_PAGE)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,13 +27,12 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import permissions
 from accounts.catalogue import portal_base_url
-from audit.services import record_denied
 from keys import credentials, selectors, services
 from keys.errors import KeyNotFound, ServiceError
 from keys.models import ApiKey, KeyStatus
 from keys.web import charts
 from keys.web.forms import KeyCreateForm, KeyEditForm, RegenerateForm
-from portal.pages import paginate, render_screen, wants_partial
+from portal.pages import paginate, refuse, render_screen, wants_partial
 
 KEYS_PER_PAGE = 25
 KEY_EVENTS_SHOWN = 20
@@ -44,21 +42,15 @@ CHART_DAYS = 30
 # ---- may they ----
 
 
-def _refuse(request: HttpRequest, what: str, message: str, key: ApiKey | None = None) -> PermissionDenied:
-    """Every refusal is an audit event before it becomes a 403."""
-    record_denied(actor=request.actor, what=what, key=key, details={"path": request.path})
-    return PermissionDenied(message)
-
-
 def _require_view(request: HttpRequest, what: str) -> None:
     if not permissions.can_view_keys(request.actor):
-        raise _refuse(request, what, "Your role cannot see API keys.")
+        raise refuse(request, what, "Your role cannot see API keys.")
 
 
 def _require_manage(request: HttpRequest, what: str) -> None:
     _require_view(request, what)
     if not permissions.can_manage_keys(request.actor):
-        raise _refuse(request, what, "Your role can read API keys but not change them.")
+        raise refuse(request, what, "Your role can read API keys but not change them.")
 
 
 def _visible_key(request: HttpRequest, key_id: str) -> ApiKey:
@@ -73,7 +65,7 @@ def _manageable_key(request: HttpRequest, key_id: str, what: str) -> ApiKey:
     _require_manage(request, what)
     key = _visible_key(request, key_id)
     if not permissions.may_manage_key(request.actor, key):
-        raise _refuse(request, what, "Your role cannot change this key.", key=key)
+        raise refuse(request, what, "Your role cannot change this key.", key=key)
     return key
 
 
