@@ -7,8 +7,24 @@ from datetime import UTC
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-# Fields an update records as [before, after].
-UPDATABLE_FIELDS = ("name", "expires_at")
+# Fields a change records as [before, after]: a key's, and the security policy's.
+UPDATABLE_FIELDS = (
+    "name",
+    "expires_at",
+    "allowed_ips",
+    "rotation_policy_days",
+    "max_key_lifetime_days",
+    "require_ip_allowlist",
+)
+# How an empty value of these fields reads.
+EMPTY_MEANS = {"allowed_ips": "anywhere", "max_key_lifetime_days": "no limit"}
+
+
+def _is_change(name: str, value) -> bool:
+    if name not in UPDATABLE_FIELDS or not isinstance(value, list) or len(value) != 2:
+        return False
+    # A created key's own list of two networks is not a change from one to the other.
+    return name != "allowed_ips" or all(isinstance(v, list) for v in value)
 
 
 def describe_details(details: dict) -> str:
@@ -17,13 +33,15 @@ def describe_details(details: dict) -> str:
         label = name.replace("_", " ")
         if name == "grace_period_seconds" and isinstance(value, int):
             label, value = "grace period", duration(value)
-        elif name in UPDATABLE_FIELDS and isinstance(value, list) and len(value) == 2:
+        elif _is_change(name, value):
             before, after = (describe_details({name: v}).split(": ", 1)[1] for v in value)
             value = f"{before} → {after}"
         elif isinstance(value, list):
-            value = ", ".join(str(v) for v in value) or "none"
+            value = ", ".join(str(v) for v in value) or EMPTY_MEANS.get(name, "none")
+        elif isinstance(value, bool):
+            value = "on" if value else "off"
         elif value is None:
-            value = "never" if "expires" in name or "until" in name else "—"
+            value = "never" if "expires" in name or "until" in name else EMPTY_MEANS.get(name, "—")
         elif isinstance(value, str) and (moment := parse_datetime(value)) is not None:
             if timezone.is_aware(moment):
                 moment = moment.astimezone(UTC)

@@ -18,20 +18,30 @@ def record_event(
     key: Any = None,
     account: Account | None = None,
     details: dict | None = None,
+    key_id: Any = None,
+    account_id: int | None = None,
 ) -> AuditEvent:
-    """One event; ``key`` is the ``ApiKey`` it is about, if any (its account is recorded too)."""
-    return AuditEvent.objects.create(
-        organization_id=organization_id if organization_id is not None else (actor.organization_id or None),
-        action=action,
-        actor_user=actor.user if actor.user is not None and actor.user.pk else None,
-        actor_key_id=actor.key.id if actor.key is not None else None,
-        actor_label=actor.label[:200],
-        key=key,
-        account=account or (key.account if key is not None else None),
-        ip=actor.ip,
-        user_agent=actor.user_agent[:300],
-        details=details or {},
-    )
+    """One event; ``key`` is the ``ApiKey`` it is about, if any (its account is recorded too).
+    The hot path, which holds no model instance, names them by ``key_id`` and ``account_id``."""
+    fields: dict[str, Any] = {
+        "organization_id": (
+            organization_id if organization_id is not None else (actor.organization_id or None)
+        ),
+        "action": action,
+        "actor_user": actor.user if actor.user is not None and actor.user.pk else None,
+        "actor_key_id": actor.key.id if actor.key is not None else None,
+        "actor_label": actor.label[:200],
+        "ip": actor.ip,
+        "user_agent": actor.user_agent[:300],
+        "details": details or {},
+    }
+    if key is not None:
+        fields.update(key=key, account=account or key.account)
+    elif account is not None:
+        fields.update(key_id=key_id, account=account)
+    else:
+        fields.update(key_id=key_id, account_id=account_id)
+    return AuditEvent.objects.create(**fields)
 
 
 def record_denied(*, actor: Actor, what: str, key: Any = None, details: dict | None = None) -> AuditEvent:

@@ -83,6 +83,12 @@ class ApiKey(models.Model):
     previous_pepper_id = models.CharField(max_length=16, blank=True, default="", editable=False)
     previous_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    allowed_ips = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Networks the key may be used from (addresses or CIDR ranges); empty: anywhere.",
+    )
+
     rate_limit_override = models.PositiveIntegerField(
         null=True, blank=True, help_text="Requests per minute for this key; empty uses the plan's."
     )

@@ -22,7 +22,7 @@ from accounts.actors import Actor
 from accounts.models import Account, Application, Organization, Role
 from audit.models import AuditAction
 from audit.services import record_denied, record_event
-from keys import credentials
+from keys import credentials, networks
 from keys.errors import ServiceError
 from keys.hotpath.verification import VerifiedKey, verified_keys, verify_secret
 from keys.models import ApiKey, KeyStatus
@@ -143,8 +143,10 @@ def create_key(
     scopes: list[str],
     expires_in_days: int | None = None,
     rate_limit: int | None = None,
+    allowed_ips: list[str] | None = None,
 ) -> IssuedKey:
-    """Create a key; the returned secret exists nowhere else."""
+    """Create a key; the returned secret exists nowhere else. ``allowed_ips``: the networks it may
+    be used from (addresses or CIDR ranges, at most 32); none means anywhere."""
     now = timezone.now()
     if (
         application.organization_id != actor.organization_id
@@ -157,6 +159,7 @@ def create_key(
         raise ServiceError("validation_error", "Unknown role.", field="role") from None
     name = clean_name(name)
     expires_at = expiry_from_days(expires_in_days, now=now)
+    allowed = networks.clean_networks(allowed_ips)
     if rate_limit is not None and (isinstance(rate_limit, bool) or not 1 <= int(rate_limit) <= 1_000_000):
         raise ServiceError(
             "validation_error", "The rate limit must be 1 to 1,000,000 per minute.", field="rate_limit"
@@ -199,6 +202,7 @@ def create_key(
                 secret_digest=credentials.digest(secret, pepper),
                 pepper_id=pepper.id,
                 expires_at=expires_at,
+                allowed_ips=allowed,
                 rate_limit_override=rate_limit,
                 created_at=now,
                 created_by=actor.user if actor.user is not None else None,
@@ -215,6 +219,7 @@ def create_key(
                     "account": account.name,
                     "scopes": scopes,
                     "expires_at": expires_at.isoformat() if expires_at else None,
+                    "allowed_ips": allowed,
                 },
             )
     except IntegrityError as exc:
@@ -372,9 +377,15 @@ def enable_key(*, actor: Actor, key: ApiKey) -> ApiKey:
 
 
 def update_key(
-    *, actor: Actor, key: ApiKey, name: str | None = None, expires_at: datetime | None = None
+    *,
+    actor: Actor,
+    key: ApiKey,
+    name: str | None = None,
+    expires_at: datetime | None = None,
+    allowed_ips: list[str] | None = None,
 ) -> ApiKey:
-    """Rename a key or bring its expiry earlier; nothing else about a deployed key can change."""
+    """Rename a key, bring its expiry earlier or narrow its allowed networks; nothing else about a
+    deployed key can change, and none of its powers can grow."""
     if not permissions.may_manage_key(actor, key):
         raise _deny(actor, "update key", "You may not change this key.", key=key)
     changes: dict[str, list[str | None]] = {}
@@ -415,14 +426,39 @@ def update_key(
                 locked.expires_at = expires_at
                 if locked.previous_expires_at is not None and locked.previous_expires_at > expires_at:
                     locked.previous_expires_at = expires_at
+            if allowed_ips is not None:
+                allowed = networks.clean_networks(allowed_ips)
+                if allowed != locked.allowed_ips:
+                    _refuse_widening(locked.allowed_ips, allowed)
+                    changes["allowed_ips"] = [list(locked.allowed_ips), allowed]
+                    locked.allowed_ips = allowed
             if not changes:
                 return locked
-            locked.save(update_fields=["name", "expires_at", "previous_expires_at"])
+            locked.save(update_fields=["name", "expires_at", "previous_expires_at", "allowed_ips"])
             record_event(actor=actor, action=AuditAction.KEY_UPDATED, key=locked, details=changes)
             _forget_verified(locked.pk)
     except IntegrityError as exc:
         raise _name_taken_error(name or "") from exc
     return locked
+
+
+def _refuse_widening(old: list[str], new: list[str]) -> None:
+    widened = networks.widening(old, new)
+    if widened == ["anywhere"]:
+        raise ServiceError(
+            "validation_error",
+            "Removing every allowed network would let the key work from anywhere: a key's powers "
+            "can only shrink. Create a new key to use it from anywhere.",
+            field=networks.FIELD,
+        )
+    if widened:
+        raise ServiceError(
+            "validation_error",
+            f"{', '.join(widened)} {'is' if len(widened) == 1 else 'are'} outside the networks the key "
+            "may be used from now: the list can only be narrowed (every new entry inside an old one). "
+            "Create a new key for other networks.",
+            field=networks.FIELD,
+        )
 
 
 @sensitive_variables("presented")

@@ -262,6 +262,17 @@ def main() -> None:
     )
     secret = created["key"]
     auth = {"Authorization": f"Bearer {secret}"}
+    # The same key limited to three networks, the last of which is where wrk calls from.
+    fenced = json.loads(
+        manage(
+            env,
+            "create_api_key",
+            *("--organization", "acme", "--name", "bench fenced", "--scope", "api-keys:read"),
+            *("--rate-limit", "1000000", "--json"),
+            *("--allowed-ip", "10.0.0.0/8", "--allowed-ip", "2001:db8::/32", "--allowed-ip", "127.0.0.0/8"),
+        )
+    )
+    fenced_auth = {"Authorization": f"Bearer {fenced['key']}"}
     bad_checksum = secret[:-1] + ("A" if secret[-1] != "A" else "B")
 
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -274,6 +285,7 @@ def main() -> None:
     scenarios = [
         ("/healthz (baseline)", "warm", "/healthz", None),
         ("/api/v1/key, valid key, warm", "warm", "/api/v1/key", auth),
+        ("/api/v1/key, valid key with 3 allowed networks, warm", "warm", "/api/v1/key", fenced_auth),
         ("/api/v1/key, verification cache off (cold)", "cold", "/api/v1/key", auth),
         ("/api/v1/key, malformed key", "warm", "/api/v1/key", {"Authorization": "Bearer not-a-key"}),
         ("/api/v1/key, bad checksum", "warm", "/api/v1/key", {"Authorization": f"Bearer {bad_checksum}"}),

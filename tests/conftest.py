@@ -126,6 +126,7 @@ def make_key(demo) -> Callable[..., IssuedKey]:
         name: str | None = None,
         expires_in_days: int | None = None,
         rate_limit: int | None = None,
+        allowed_ips: list[str] | None = None,
     ) -> IssuedKey:
         counter["n"] += 1
         organization = organization or demo.acme
@@ -142,6 +143,7 @@ def make_key(demo) -> Callable[..., IssuedKey]:
             scopes=scopes or ["api-keys:read", "api-keys:write", "api-keys:verify"],
             expires_in_days=expires_in_days,
             rate_limit=rate_limit,
+            allowed_ips=allowed_ips,
         )
 
     return make

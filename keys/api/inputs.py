@@ -68,6 +68,7 @@ def create_requested_key(
     application: str | None = None,
     account: str | None = None,
     role: str | None = None,
+    allowed_ips: list[str] | None = None,
 ) -> IssuedKey:
     """Create the key an API request describes, through the service (which checks everything)."""
     chosen_application, chosen_account, chosen_role = creation_target(
@@ -81,4 +82,5 @@ def create_requested_key(
         name=name,
         scopes=scopes,
         expires_in_days=expires_in_days,
+        allowed_ips=allowed_ips,
     )

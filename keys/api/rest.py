@@ -161,6 +161,9 @@ class KeyOut(Schema):
     created_at: datetime
     last_used_at: datetime | None
     expires_at: datetime | None
+    allowed_ips: list[str] = Field(
+        description="Networks the key may be used from (addresses or CIDR ranges); empty: anywhere"
+    )
 
 
 class IssuedKeyOut(KeyOut):
@@ -193,6 +196,11 @@ class CreateKeyIn(Schema):
     application: str | None = Field(default=None, max_length=64, description="Slug; default: the caller's")
     account: str | None = Field(default=None, max_length=200, description="Name; default: the caller's")
     role: RoleName | None = Field(default=None, description="Default: the caller's role")
+    allowed_ips: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="IPv4/IPv6 addresses or CIDR ranges the key may be used from; empty: anywhere",
+    )
 
 
 class RegenerateIn(Schema):
@@ -208,11 +216,17 @@ class VerifyIn(Schema):
     required_scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
         default_factory=list, max_length=100
     )
+    client_ip: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The address the key was presented from. Required for a key limited to allowed "
+        "networks (without it such a key is not valid: code ip_not_allowed).",
+    )
 
 
 class VerifyOut(Schema):
     valid: bool
-    code: Literal["valid", "unauthorized", "insufficient_scope", "rate_limited"]
+    code: Literal["valid", "unauthorized", "ip_not_allowed", "insufficient_scope", "rate_limited"]
     key: KeyOut | None
 
 
@@ -373,7 +387,9 @@ def verify(request: HttpRequest, payload: VerifyIn):
 
     Counts as a use of the verified key: its usage, last used time and rate limit.
     """
-    result = verify_presented(require(request.actor, Operation.VERIFY), payload.key, payload.required_scopes)
+    result = verify_presented(
+        require(request.actor, Operation.VERIFY), payload.key, payload.required_scopes, payload.client_ip
+    )
     return {"valid": result.valid, "code": result.code, "key": key_out(result.key) if result.key else None}
 
 

@@ -61,19 +61,35 @@ class FailedAuthRecorder:
         ip = client_ip(request)
         if not self.should_record(ip, time.monotonic()):
             return
+        self._write(
+            actor=Actor.anonymous(label="unauthenticated API client", ip=ip, user_agent=user_agent(request)),
+            action=AuditAction.KEY_AUTH_FAILED,
+            details={"reason": reason, "path": request.path_info[:200], "method": request.method},
+        )
+
+    def record_network_refused(self, request: HttpRequest, actor: Actor, key: VerifiedKey) -> None:
+        """A valid key used from outside its allowed networks: recorded against the key."""
+        if not self.should_record(actor.ip, time.monotonic()):
+            return
+        self._write(
+            actor=actor,
+            action=AuditAction.KEY_IP_REFUSED,
+            key_id=key.id,
+            account_id=key.account_id,
+            details={"path": request.path_info[:200], "method": request.method},
+        )
+
+    @staticmethod
+    def _write(**event) -> None:
         try:
-            record_event(
-                actor=Actor.anonymous(
-                    label="unauthenticated API client", ip=ip, user_agent=user_agent(request)
-                ),
-                action=AuditAction.KEY_AUTH_FAILED,
-                details={"reason": reason, "path": request.path_info[:200], "method": request.method},
-            )
+            record_event(**event)
         except DatabaseError:
-            log.warning("Could not record a failed key authentication (database unavailable)")
+            log.warning("Could not record a refused key authentication (database unavailable)")
 
 
 failed_auth = FailedAuthRecorder()
+# Its own throttle: a flood of bad keys must not hide a valid key used from the wrong network.
+refused_networks = FailedAuthRecorder()
 
 
 def presented_credentials(request: HttpRequest):
@@ -134,9 +150,12 @@ class ApiKeyMiddleware:
             return responses.service_unavailable(request)
 
     def _call_with_key(self, request: HttpRequest, key: VerifiedKey) -> HttpResponse:
+        ip = client_ip(request)
+        if key.networks and not key.allows_ip(ip):
+            return self._refuse_network(request, key, ip)
         decision = limiter().hit(str(key.id), key.rate_limit)
         request.api_key = key
-        request.actor = Actor.for_key(key, ip=client_ip(request), user_agent=user_agent(request))
+        request.actor = Actor.for_key(key, ip=ip, user_agent=user_agent(request))
         request.rate_limit = decision
         if decision.allowed:
             response = self.get_response(request)
@@ -154,3 +173,20 @@ class ApiKeyMiddleware:
         usage.buffer.record(key.id, response.status_code, request.actor.ip)
         usage.buffer.maybe_flush()
         return response
+
+    def _refuse_network(self, request: HttpRequest, key: VerifiedKey, ip: str | None) -> HttpResponse:
+        """403 ``ip_not_allowed``: the key is known, so the refusal is audited against it and counted
+        in its usage as an error; it does not spend the key's rate limit, which belongs to the
+        integration on the allowed network."""
+        actor = Actor.for_key(key, ip=ip, user_agent=user_agent(request))
+        refused_networks.record_network_refused(request, actor, key)
+        usage.buffer.record(key.id, 403, ip)
+        usage.buffer.maybe_flush()
+        return responses.error_for(
+            request,
+            403,
+            "ip_not_allowed",
+            f"This key may not be used from {ip or 'an unknown address'}: it is limited to its allowed "
+            "networks. Call from one of them, or ask the key's managers to create a key for this one.",
+            limiter().peek(str(key.id), key.rate_limit).headers(),
+        )

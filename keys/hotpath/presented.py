@@ -1,6 +1,10 @@
 """Checking a key that someone presented to one of the caller's own services (REST
 ``POST /keys/verify``, GraphQL ``verifyApiKey``). It counts as a use of the presented key: its
-usage, last-used time and rate limit, exactly as if it had called the API itself."""
+usage, last-used time and rate limit, exactly as if it had called the API itself.
+
+A key limited to allowed networks is valid only when the caller says where it was presented from
+(``client_ip``) and that address is inside them: without the address the rule cannot be checked,
+and a key's limits never loosen because it travelled through another service."""
 
 from __future__ import annotations
 
@@ -10,30 +14,55 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.actors import Actor
 from keys import services
+from keys.errors import ServiceError
 from keys.hotpath import usage
 from keys.hotpath.ratelimit import limiter
 from keys.hotpath.verification import VerifiedKey
+from keys.networks import parse_network
 from keys.scopes import canonical_scope
 
 
 @dataclass(frozen=True)
 class Verification:
     valid: bool
-    code: str  # valid, unauthorized, insufficient_scope or rate_limited
+    code: str  # valid, unauthorized, ip_not_allowed, insufficient_scope or rate_limited
     key: VerifiedKey | None
 
 
+def _client_address(client_ip: str | None) -> str | None:
+    if client_ip is None:
+        return None
+    try:
+        network = parse_network(client_ip)
+    except ServiceError:
+        network = None
+    if network is None or network.num_addresses != 1:
+        raise ServiceError(
+            "validation_error",
+            f"client_ip “{str(client_ip)[:64]}” is not an IP address.",
+            field="client_ip",
+        )
+    return str(network.network_address)
+
+
 @sensitive_variables("presented")
-def verify_presented(actor: Actor, presented: str, required_scopes: list[str]) -> Verification:
+def verify_presented(
+    actor: Actor, presented: str, required_scopes: list[str], client_ip: str | None = None
+) -> Verification:
+    client = _client_address(client_ip)
     verified = services.verify_key(presented=presented)
     # A key of another organization is as unknown as a key that does not exist.
     if verified is None or verified.organization_id != actor.organization_id:
         return Verification(False, "unauthorized", None)
+    seen_from = client or actor.ip
+    if verified.networks and not verified.allows_ip(client):
+        usage.buffer.record(verified.id, 403, seen_from)
+        return Verification(False, "ip_not_allowed", verified)
     if not limiter().hit(str(verified.id), verified.rate_limit).allowed:
-        usage.buffer.record(verified.id, 429, actor.ip)
+        usage.buffer.record(verified.id, 429, seen_from)
         return Verification(False, "rate_limited", verified)
     if any(not verified.has_scope(canonical_scope(scope)) for scope in required_scopes):
-        usage.buffer.record(verified.id, 403, actor.ip)
+        usage.buffer.record(verified.id, 403, seen_from)
         return Verification(False, "insufficient_scope", verified)
-    usage.buffer.record(verified.id, 200, actor.ip)
+    usage.buffer.record(verified.id, 200, seen_from)
     return Verification(True, "valid", verified)

@@ -35,6 +35,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import rate_limit_per_minute
 from keys import credentials
 from keys.models import ApiKey
+from keys.networks import Network, address_allowed, compile_networks
 from keys.scopes import expand_scopes
 
 
@@ -60,9 +61,15 @@ class VerifiedKey:
     rate_limit: int
     valid_until: datetime | None  # the earlier of expiry and the grace period's end
     via_grace_period: bool
+    allowed_ips: tuple[str, ...] = ()  # as stored and shown; empty: anywhere
+    networks: tuple[Network, ...] = ()  # the same, parsed once
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.granted
+
+    def allows_ip(self, ip: str | None) -> bool:
+        """Whether the key may be used from this client address (always, without a list)."""
+        return not self.networks or address_allowed(self.networks, ip)
 
     def is_current(self, now: datetime) -> bool:
         return self.valid_until is None or now < self.valid_until
@@ -122,6 +129,7 @@ _KEY_FIELDS = (
     "expires_at",
     "last_used_at",
     "rate_limit_override",
+    "allowed_ips",
     "secret_digest",
     "pepper_id",
     "previous_digest",
@@ -189,7 +197,8 @@ def _json(value):
 # How each selected column becomes a Python value, in the order of _KEY_FIELDS then _RELATED: the
 # shapes the two databases return (PostgreSQL: UUID and aware datetimes; SQLite: text and naive
 # datetimes; JSON as text on both) are turned into what the model fields would give.
-_CONVERT = {"id": _uuid, "scopes": _json, "created_at": _moment, "expires_at": _moment}
+_CONVERT = {"id": _uuid, "scopes": _json, "allowed_ips": _json, "created_at": _moment}
+_CONVERT |= {"expires_at": _moment}
 _CONVERT |= {"last_used_at": _moment, "previous_expires_at": _moment}
 _NAMES = tuple(
     f"{name}_id" if name in ("organization", "application", "account") else name for name in _KEY_FIELDS
@@ -218,6 +227,7 @@ def snapshot(row: dict, *, via_grace_period: bool) -> VerifiedKey:
     if via_grace_period and row["previous_expires_at"] is not None:
         valid_until = min(filter(None, [expires_at, row["previous_expires_at"]]))
     scopes = tuple(row["scopes"] or ())
+    allowed_ips = tuple(row["allowed_ips"] or ())
     return VerifiedKey(
         id=row["id"],
         organization_id=row["organization_id"],
@@ -239,6 +249,8 @@ def snapshot(row: dict, *, via_grace_period: bool) -> VerifiedKey:
         ),
         valid_until=valid_until,
         via_grace_period=via_grace_period,
+        allowed_ips=allowed_ips,
+        networks=compile_networks(allowed_ips),
     )
 
 

@@ -11,7 +11,7 @@ from django import forms
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Account, Application, Role
-from keys import credentials, selectors, services
+from keys import credentials, networks, selectors, services
 from keys.errors import ServiceError
 from keys.filters import indented
 from keys.models import ApiKey
@@ -64,6 +64,36 @@ def _service_clean_name(form: forms.Form, name: str) -> str:
         raise forms.ValidationError(err.message) from None
 
 
+class AllowedNetworksField(forms.CharField):
+    """Allowed networks typed one per line (or separated by commas): cleaned by the same rule as the
+    service's, so each bad entry is named next to the field."""
+
+    widget = forms.Textarea
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", "Allowed networks")
+        super().__init__(**kwargs)
+        self.widget.attrs.update(
+            {
+                "rows": 3,
+                "spellcheck": "false",
+                "autocomplete": "off",
+                "placeholder": "192.0.2.0/24\n2001:db8::/32",
+            }
+        )
+
+    def to_python(self, value) -> list[str]:
+        text = super().to_python(value) or ""
+        try:
+            return networks.clean_networks(networks.split_networks(text))
+        except ServiceError as err:
+            raise forms.ValidationError(err.message) from None
+
+    def prepare_value(self, value) -> str:
+        return "\n".join(value) if isinstance(value, list | tuple) else (value or "")
+
+
 class AccountChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Account) -> str:
         return indented(obj)
@@ -98,6 +128,12 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         choices=(),
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one scope."},
+    )
+    allowed_ips = AllowedNetworksField(
+        help_text=(
+            f"Optional. Addresses or CIDR ranges the key may be used from, one per line, at most "
+            f"{networks.MAX_NETWORKS}; empty: anywhere. The list can be narrowed later, never widened."
+        ),
     )
 
     def __init__(self, actor: Actor, *args, **kwargs) -> None:
@@ -210,6 +246,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         "scopes": "scopes",
         "expires_in_days": "expiry_days",
         "role": "role",
+        "allowed_ips": "allowed_ips",
     }
 
     def add_service_error(self, err: ServiceError) -> None:
@@ -235,11 +272,23 @@ class KeyEditForm(ErrorsDescribedMixin, forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         error_messages={"invalid": "Enter a date and time, e.g. 2026-12-31 17:00."},
     )
+    allowed_ips = AllowedNetworksField()
 
     def __init__(self, key: ApiKey, data=None) -> None:
         self.key = key
-        initial = {"name": key.name, "expires_at": _to_minute(key.expires_at)}
+        initial = {
+            "name": key.name,
+            "expires_at": _to_minute(key.expires_at),
+            "allowed_ips": list(key.allowed_ips),
+        }
         super().__init__(data, initial=initial)
+        self.fields["allowed_ips"].help_text = (
+            "Only narrower: every entry must lie inside one the key has now (create a new key for other "
+            "networks)."
+            if key.allowed_ips
+            else "Empty: anywhere. Add addresses or CIDR ranges, one per line, to limit where the key "
+            "works; once set, the list can only be narrowed."
+        )
         if key.expires_at is None:
             self.fields[
                 "expires_at"
@@ -270,6 +319,12 @@ class KeyEditForm(ErrorsDescribedMixin, forms.Form):
     def new_name(self) -> str | None:
         name = self.cleaned_data["name"]
         return name if name != self.key.name else None
+
+    @property
+    def new_allowed_ips(self) -> list[str] | None:
+        """The new list of allowed networks, or None when it is unchanged."""
+        value = self.cleaned_data.get("allowed_ips") or []
+        return None if value == list(self.key.allowed_ips) else value
 
     @property
     def new_expiry(self) -> datetime | None:

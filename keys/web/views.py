@@ -173,7 +173,10 @@ def _render_form(request: HttpRequest, form: KeyCreateForm) -> HttpResponse:
 
 def _initial_from(data) -> dict:
     """What a re-drawn (not submitted) form keeps of the user's choices."""
-    fields = ("application", "role", "account", "name", "suggested_name", "expiry", "expiry_days")
+    fields = (
+        *("application", "role", "account", "name", "suggested_name"),
+        *("expiry", "expiry_days", "allowed_ips"),
+    )
     initial = {k: data.get(k) for k in fields}
     initial["scopes"] = data.getlist("scopes")
     return {k: v for k, v in initial.items() if v not in (None, "")}
@@ -216,6 +219,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
             name=name,
             scopes=data["scopes"],
             expires_in_days=data["expires_in_days"],
+            allowed_ips=data["allowed_ips"],
         )
     except ServiceError as err:
         form.add_service_error(err)
@@ -323,11 +327,17 @@ def key_edit(request: HttpRequest, key_id: str) -> HttpResponse:
     form = KeyEditForm(key, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.update_key(actor=request.actor, key=key, name=form.new_name, expires_at=form.new_expiry)
+            services.update_key(
+                actor=request.actor,
+                key=key,
+                name=form.new_name,
+                expires_at=form.new_expiry,
+                allowed_ips=form.new_allowed_ips,
+            )
         except ServiceError as err:
             form.add_service_error(err)
         else:
-            if form.new_name or form.new_expiry:
+            if form.new_name or form.new_expiry or form.new_allowed_ips is not None:
                 messages.success(request, "Saved. What the key may do is unchanged.")
             return _back_to_key(request, key)
     context = {"key": key, "form": form, "cancel_url": key.get_absolute_url()}

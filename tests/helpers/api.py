@@ -15,6 +15,7 @@ KEY_FIELDS = {
     "created_at",
     "last_used_at",
     "expires_at",
+    "allowed_ips",
 }
 
 

@@ -45,11 +45,16 @@ def test_create_api_key_command_json(demo):
         "30",
         "--rate-limit",
         "20",
+        "--allowed-ip",
+        "192.0.2.0/24",
+        "--allowed-ip",
+        "2001:db8::1",
         "--json",
         stdout=out,
     )
     body = json.loads(out.getvalue())
     assert set(body) == KEY_FIELDS | {"key"}
+    assert body["allowed_ips"] == ["192.0.2.0/24", "2001:db8::1"]
     assert (body["application"], body["account"], body["role"]) == ("incharge", "Acme North", "admin")
     assert credentials.is_well_formed_secret(body["key"])
     assert verify_key(presented=body["key"]).rate_limit == 20
@@ -75,6 +80,7 @@ def test_create_api_key_command_defaults_and_text_output(demo):
         (["--organization", "acme", "--role", "owner"], "Unknown role"),
         (["--organization", "acme", "--scope", "made-up:read"], "invalid_scope"),
         (["--organization", "acme", "--expires-in-days", "0"], "validation_error"),
+        (["--organization", "acme", "--allowed-ip", "lan"], "“lan” is not an IP address"),
     ],
 )
 def test_create_api_key_command_errors(demo, args, message):

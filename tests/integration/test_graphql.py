@@ -28,7 +28,9 @@ from tests.helpers.graphql import GRAPHQL, assert_graphql_error, error_codes, gr
 
 pytestmark = pytest.mark.django_db
 
-KEY_FIELDS = "id name clientId scopes application account role status createdAt lastUsedAt expiresAt"
+KEY_FIELDS = (
+    "id name clientId scopes application account role status createdAt lastUsedAt expiresAt allowedIps"
+)
 CREATE = """mutation($input: CreateApiKeyInput!) {
   createApiKey(input: $input) { apiKey { id name role account application status } clientSecret }
 }"""
@@ -680,3 +682,39 @@ def test_old_scope_names_work_in_graphql_too(client, make_key):
     created = data(graphql(client, CREATE + " ", caller.secret, variables=variables))["createApiKey"]
     key = data(graphql(client, f'{{ apiKey(id: "{created["apiKey"]["id"]}") {{ scopes }} }}', caller.secret))
     assert key["apiKey"]["scopes"] == ["api-keys:read"]
+
+
+def test_outside_its_allowed_networks_a_key_gets_a_403(client, make_key):
+    issued = make_key(allowed_ips=["192.0.2.0/24"])
+    response = graphql(client, "{ currentKey { allowedIps } }", issued.secret, REMOTE_ADDR="198.51.100.3")
+    assert_graphql_error(response, 403, "ip_not_allowed")
+    inside = graphql(client, "{ currentKey { allowedIps } }", issued.secret, REMOTE_ADDR="192.0.2.3")
+    assert data(inside)["currentKey"] == {"allowedIps": ["192.0.2.0/24"]}
+
+
+def test_create_and_verify_with_allowed_networks(client, make_key):
+    caller = make_key()
+    created = data(
+        graphql(
+            client,
+            """mutation($input: CreateApiKeyInput!) {
+              createApiKey(input: $input) { apiKey { name allowedIps } clientSecret }
+            }""",
+            caller.secret,
+            variables={"input": {"name": "edge", "scopes": ["api-keys:read"], "allowedIps": ["192.0.2.8"]}},
+        )
+    )["createApiKey"]
+    assert created["apiKey"] == {"name": "edge", "allowedIps": ["192.0.2.8"]}
+    refused = graphql(
+        client,
+        """mutation { createApiKey(input: {name: "x", scopes: ["api-keys:read"], allowedIps: ["nope"]}) {
+          clientSecret } }""",
+        caller.secret,
+    )
+    assert "“nope” is not an IP address" in refused.json()["errors"][0]["message"]
+    assert refused.json()["errors"][0]["extensions"]["code"] == "bad_user_input"
+    query = """mutation($k: String!, $ip: String) { verifyApiKey(key: $k, clientIp: $ip) { valid code } }"""
+    for ip, code in (("192.0.2.8", "valid"), ("192.0.2.9", "ip_not_allowed"), (None, "ip_not_allowed")):
+        variables = {"k": created["clientSecret"], "ip": ip}
+        result = data(graphql(client, query, caller.secret, variables=variables))
+        assert result["verifyApiKey"]["code"] == code

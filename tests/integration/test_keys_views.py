@@ -283,6 +283,13 @@ def test_without_javascript_show_scopes_redraws_the_form(demo, login):
         ({"expiry": "custom", "expiry_days": ""}, "expiry_days", "Enter the number of days"),
         ({"expiry": "custom", "expiry_days": "soon"}, "expiry_days", "Enter a whole number"),
         ({"expiry": "forever"}, "expiry", "Select a valid choice"),
+        ({"allowed_ips": "192.0.2.0/24\nintranet"}, "allowed_ips", "“intranet” is not an IP address"),
+        ({"allowed_ips": "192.0.2.1/24"}, "allowed_ips", "did you mean 192.0.2.0/24?"),
+        (
+            {"allowed_ips": "\n".join(f"10.0.{i}.0/24" for i in range(33))},
+            "allowed_ips",
+            "33 allowed networks given; the limit is 32",
+        ),
     ],
 )
 @pytest.mark.parametrize("htmx", [False, True])
@@ -920,3 +927,39 @@ def test_disabling_a_revoked_key_is_an_error_in_the_dialog_and_support_is_refuse
     client = login("support@acme.test")
     assert client.get(f"{url}disable/").status_code == 403
     assert client.post(f"{url}enable/").status_code == 403
+
+
+# ---------------------------------------------------------------- allowed networks
+
+
+def test_create_with_allowed_networks_shows_them_on_the_detail(demo, login):
+    client = login("advanced@acme.test")
+    data = form_data(demo, name="plant", allowed_ips="192.0.2.0/24, 2001:DB8::/32\r\n203.0.113.7")
+    assert client.post("/settings/api-keys/new/", data).status_code == 200
+    key = ApiKey.objects.get(name="plant")
+    assert key.allowed_ips == ["192.0.2.0/24", "2001:db8::/32", "203.0.113.7"]
+    detail = client.get(f"/settings/api-keys/{key.pk}/").content.decode()
+    listed = re.search(r'id="detail-allowed-ips">(.*?)</dd>', detail).group(1)
+    assert re.findall(r"<code[^>]*>([^<]+)</code>", listed) == key.allowed_ips
+    edit = client.get(f"/settings/api-keys/{key.pk}/edit/").content.decode()
+    assert "192.0.2.0/24\n2001:db8::/32\n203.0.113.7</textarea>" in edit
+    assert "Only narrower" in edit
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_allowed_networks_are_narrowed_on_the_edit_dialog_never_widened(demo, login, make_key, htmx):
+    issued = make_key(name="erp", allowed_ips=["192.0.2.0/24"])
+    client = login("advanced@acme.test")
+    widened = _edit(client, issued.key, htmx, name="erp", allowed_ips="192.0.2.0/24\n198.51.100.0/24")
+    assert widened.status_code == 200
+    assert "198.51.100.0/24 is outside the networks the key may be used from now" in field_error(
+        widened, "allowed_ips"
+    )
+    emptied = _edit(client, issued.key, htmx, name="erp", allowed_ips="")
+    assert "would let the key work from anywhere" in field_error(emptied, "allowed_ips")
+    assert ApiKey.objects.get(pk=issued.key.pk).allowed_ips == ["192.0.2.0/24"]
+    narrowed = _edit(client, issued.key, htmx, name="erp", allowed_ips="192.0.2.0/26")
+    assert narrowed.status_code == 200 if htmx else narrowed.status_code == 302
+    assert ApiKey.objects.get(pk=issued.key.pk).allowed_ips == ["192.0.2.0/26"]
+    event = AuditEvent.objects.get(action=AuditAction.KEY_UPDATED, key=issued.key)
+    assert event.details == {"allowed_ips": [["192.0.2.0/24"], ["192.0.2.0/26"]]}

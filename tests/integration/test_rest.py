@@ -491,3 +491,90 @@ def test_the_portal_applications_endpoint_is_where_the_portal_is_served(
         },
     )
     assert f"{base}/api/v1" in form.content.decode() and "stale.example" not in form.content.decode()
+
+
+# ---- allowed networks ----
+
+
+def test_a_key_is_refused_outside_its_allowed_networks(api, make_key):
+    issued = make_key(name="plant gateway", allowed_ips=["192.0.2.0/24", "2001:db8::/32"], rate_limit=2)
+    inside = api("get", "/api/v1/key", issued.secret, REMOTE_ADDR="192.0.2.44")
+    assert inside.status_code == 200
+    assert inside.json()["allowed_ips"] == ["192.0.2.0/24", "2001:db8::/32"]
+    assert api("get", "/api/v1/key", issued.secret, REMOTE_ADDR="2001:db8::9").status_code == 200
+    for _ in range(3):
+        outside = api("get", "/api/v1/key", issued.secret, REMOTE_ADDR="198.51.100.9")
+        body = assert_error(outside, 403, "ip_not_allowed")
+        assert "198.51.100.9" in body["error"]["message"]
+        assert outside["RateLimit-Limit"] == "2"
+    # Refusals spend nothing of the rate limit of the integration on the allowed network...
+    assert outside["RateLimit-Remaining"] == "0"  # two calls made from inside
+    # ...are audited against the key, once a minute per address...
+    refused = AuditEvent.objects.filter(action=AuditAction.KEY_IP_REFUSED)
+    assert [(e.key_id, e.ip, e.actor_key_id) for e in refused] == [
+        (issued.key.pk, "198.51.100.9", issued.key.pk)
+    ]
+    # ...and counted as errors in its usage.
+    usage.buffer.flush(force_last_used=True)
+    day = KeyUsageDay.objects.get(key=issued.key)
+    assert (day.total, day.success, day.denied) == (5, 2, 3)
+
+
+def test_behind_a_proxy_the_forwarded_address_decides(api, make_key, settings):
+    settings.AXES_IPWARE_PROXY_COUNT = 1
+    issued = make_key(allowed_ips=["192.0.2.0/24"])
+    through_proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    allowed = api("get", "/api/v1/key", issued.secret, HTTP_X_FORWARDED_FOR="192.0.2.5", **through_proxy)
+    assert allowed.status_code == 200
+    # A client cannot pretend: the proxy appends the address it saw, and only that one is trusted.
+    spoofed = api(
+        "get", "/api/v1/key", issued.secret, HTTP_X_FORWARDED_FOR="192.0.2.5, 198.51.100.9", **through_proxy
+    )
+    assert_error(spoofed, 403, "ip_not_allowed")
+
+
+def test_create_with_allowed_networks(api, make_key):
+    caller = make_key()
+    created = api(
+        "post",
+        "/api/v1/org/api-keys",
+        caller.secret,
+        json={"name": "SCADA", "scopes": ["api-keys:read"], "allowed_ips": ["203.0.113.7", "2001:DB8::/48"]},
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["allowed_ips"] == ["203.0.113.7", "2001:db8::/48"]
+    shown = api("get", f"/api/v1/org/api-keys/{created.json()['id']}", caller.secret).json()
+    assert shown["allowed_ips"] == ["203.0.113.7", "2001:db8::/48"]
+    for bad, says in (
+        (["intranet"], "“intranet” is not an IP address or a CIDR range"),
+        (["192.0.2.7/24"], "did you mean 192.0.2.0/24"),
+        ([f"10.0.{i}.0/24" for i in range(33)], "allowed_ips"),
+    ):
+        response = api(
+            "post",
+            "/api/v1/org/api-keys",
+            caller.secret,
+            json={"name": "bad", "scopes": ["api-keys:read"], "allowed_ips": bad},
+        )
+        assert says in assert_error(response, 400, "validation_error")["error"]["message"]
+    assert not ApiKey.objects.filter(name="bad").exists()
+
+
+def test_verify_checks_the_presented_keys_networks_against_client_ip(api, make_key):
+    verifier = make_key(scopes=["api-keys:verify"])
+    limited = make_key(name="limited", scopes=["api-keys:read"], allowed_ips=["192.0.2.0/24"])
+
+    def verify(**body):
+        return api("post", "/api/v1/keys/verify", verifier.secret, json={"key": limited.secret, **body})
+
+    assert verify(client_ip="192.0.2.10").json()["code"] == "valid"
+    outside = verify(client_ip="198.51.100.1").json()
+    assert (outside["valid"], outside["code"], outside["key"]["name"]) == (False, "ip_not_allowed", "limited")
+    # Without the address the rule cannot be checked, so the key is not valid.
+    assert verify().json()["code"] == "ip_not_allowed"
+    body = assert_error(verify(client_ip="not-an-ip"), 400, "validation_error")
+    assert "client_ip" in body["error"]["message"]
+    # A key without a list is valid from anywhere, with or without the address.
+    anywhere = make_key(name="anywhere", scopes=["api-keys:read"])
+    result = api("post", "/api/v1/keys/verify", verifier.secret, json={"key": anywhere.secret}).json()
+    assert result["code"] == "valid"

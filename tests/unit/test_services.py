@@ -361,3 +361,50 @@ def test_old_scope_names_are_aliases(given, canonical):
 def test_a_key_created_with_old_scope_names_stores_the_new_ones(demo):
     issued = create(demo, scopes=["read:billing", "write:charge_points", "billing:read"])
     assert sorted(issued.key.scopes) == ["billing:read", "charge-points:write"]
+
+
+# ---- allowed networks ----
+
+
+def test_a_key_keeps_its_allowed_networks_and_the_audit_event_names_them(demo):
+    issued = create(demo, allowed_ips=["192.0.2.0/24", " 2001:DB8::/32", "192.0.2.0/24"])
+    assert issued.key.allowed_ips == ["192.0.2.0/24", "2001:db8::/32"]
+    event = AuditEvent.objects.get(action=AuditAction.KEY_CREATED, key=issued.key)
+    assert event.details["allowed_ips"] == ["192.0.2.0/24", "2001:db8::/32"]
+    verified = verify_key(presented=issued.secret)
+    assert verified.allowed_ips == ("192.0.2.0/24", "2001:db8::/32")
+    assert verified.allows_ip("192.0.2.9") and not verified.allows_ip("198.51.100.1")
+    assert create(demo, name="anywhere").key.allowed_ips == []
+
+
+def test_a_bad_network_refuses_the_whole_key(demo):
+    with pytest.raises(ServiceError) as refused:
+        create(demo, allowed_ips=["192.0.2.0/24", "10.0.0.1/8"])
+    assert (refused.value.code, refused.value.field) == ("validation_error", "allowed_ips")
+    assert "did you mean 10.0.0.0/8" in refused.value.message
+    assert not ApiKey.objects.exists()
+
+
+def test_allowed_networks_can_be_narrowed_and_never_widened(demo):
+    actor = user_actor(demo)
+    key = create(demo).key
+    # Anywhere → a network narrows; a network inside it narrows again.
+    key = update_key(actor=actor, key=key, allowed_ips=["192.0.2.0/24", "2001:db8::/32"])
+    key = update_key(actor=actor, key=key, allowed_ips=["192.0.2.128/25", "2001:db8:1::/48"])
+    assert key.allowed_ips == ["192.0.2.128/25", "2001:db8:1::/48"]
+    changes = AuditEvent.objects.filter(action=AuditAction.KEY_UPDATED, key=key).order_by("pk")
+    assert [e.details["allowed_ips"] for e in changes] == [
+        [[], ["192.0.2.0/24", "2001:db8::/32"]],
+        [["192.0.2.0/24", "2001:db8::/32"], ["192.0.2.128/25", "2001:db8:1::/48"]],
+    ]
+    with pytest.raises(ServiceError, match=r"198\.51\.100\.0/24 is outside the networks") as refused:
+        update_key(actor=actor, key=key, allowed_ips=["192.0.2.128/25", "198.51.100.0/24"])
+    assert refused.value.field == "allowed_ips"
+    with pytest.raises(ServiceError, match="would let the key work from anywhere"):
+        update_key(actor=actor, key=key, allowed_ips=[])
+    assert ApiKey.objects.get(pk=key.pk).allowed_ips == ["192.0.2.128/25", "2001:db8:1::/48"]
+    # The cached verification of this process follows the change at once.
+    issued = create(demo, name="cached")
+    assert verify_key(presented=issued.secret).allows_ip("198.51.100.1")
+    update_key(actor=actor, key=issued.key, allowed_ips=["192.0.2.1"])
+    assert not verify_key(presented=issued.secret).allows_ip("198.51.100.1")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 import strawberry_django
@@ -79,6 +79,10 @@ class ApiKeyType:
     def status(self) -> KeyStatus:
         return KeyStatus(serializers.status_of(self))
 
+    @strawberry.field(description="Addresses or CIDR ranges the key may be used from; empty: anywhere.")
+    def allowed_ips(self) -> list[str]:
+        return list(self.allowed_ips)
+
 
 @strawberry.type
 class ApiKeyPage:
@@ -95,7 +99,9 @@ class CreatedApiKey:
 @strawberry.type
 class Verification:
     valid: bool
-    code: str = strawberry.field(description="valid, unauthorized, insufficient_scope or rate_limited")
+    code: str = strawberry.field(
+        description="valid, unauthorized, ip_not_allowed, insufficient_scope or rate_limited"
+    )
     api_key: ApiKeyType | None
 
 
@@ -130,6 +136,9 @@ class CreateApiKeyInput:
     application: str | None = strawberry.field(default=None, description="Slug; default: the caller's")
     account: str | None = strawberry.field(default=None, description="Name; default: the caller's")
     role: str | None = strawberry.field(default=None, description="e.g. admin_api; default: the caller's")
+    allowed_ips: list[str] | None = strawberry.field(
+        default=None, description="IPv4/IPv6 addresses or CIDR ranges, at most 32; default: anywhere"
+    )
 
 
 def _context(info: Info) -> Context:
@@ -247,7 +256,18 @@ class Mutation:
         return _service(services.enable_key, actor=actor, key=_visible_key(actor, id))
 
     @strawberry.mutation(description="Check a key presented to one of your services; counts as its use.")
-    def verify_api_key(self, info: Info, key: str, required_scopes: list[str] | None = None) -> Verification:
+    def verify_api_key(
+        self,
+        info: Info,
+        key: str,
+        required_scopes: list[str] | None = None,
+        client_ip: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Where the key was presented from; required for a key with allowed networks."
+            ),
+        ] = None,
+    ) -> Verification:
         actor = _allowed(info, Operation.VERIFY)
-        result = verify_presented(actor, key, required_scopes or [])
+        result = _service(verify_presented, actor, key, required_scopes or [], client_ip)
         return Verification(valid=result.valid, code=result.code, api_key=result.key)

@@ -30,6 +30,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--account", default=None, help="Account name (default: the root account)")
         parser.add_argument("--rate-limit", type=int, default=None, help="Requests per minute for this key")
+        parser.add_argument(
+            "--allowed-ip",
+            action="append",
+            default=None,
+            dest="allowed_ips",
+            help="An address or CIDR range the key may be used from; repeat for each (default: anywhere)",
+        )
         parser.add_argument("--json", action="store_true", help="Print only the API's 201 body as JSON")
 
     def handle(self, *args, **opts) -> None:
@@ -71,6 +78,7 @@ class Command(BaseCommand):
                 scopes=opts["scopes"],
                 expires_in_days=opts["expires_in_days"],
                 rate_limit=opts["rate_limit"],
+                allowed_ips=opts["allowed_ips"],
             )
         except ServiceError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None

@@ -1,0 +1,22 @@
+"""An audit event's details as one readable line."""
+
+import pytest
+
+from audit.describe import describe_details
+
+
+@pytest.mark.parametrize(
+    "details, line",
+    [
+        ({"name": ["ERP", "ERP prod"]}, "name: ERP → ERP prod"),
+        ({"allowed_ips": ["192.0.2.0/24", "2001:db8::/32"]}, "allowed ips: 192.0.2.0/24, 2001:db8::/32"),
+        ({"allowed_ips": []}, "allowed ips: anywhere"),
+        ({"allowed_ips": [[], ["192.0.2.0/24"]]}, "allowed ips: anywhere → 192.0.2.0/24"),
+        ({"max_key_lifetime_days": [None, 90]}, "max key lifetime days: no limit → 90"),
+        ({"require_ip_allowlist": [False, True]}, "require ip allowlist: off → on"),
+        ({"rotation_policy_days": [90, 30]}, "rotation policy days: 90 → 30"),
+        ({"grace_period_seconds": 3600}, "grace period: 1 hour"),
+    ],
+)
+def test_details_read_as_a_line(details, line):
+    assert describe_details(details) == line
