@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -83,7 +83,24 @@ class Organization(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Overrides the plan's requests per minute per key when set.",
     )
-    rotation_policy_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1)])
+    # The security policy, set by the organization's Advanced Admins on Settings → Security.
+    rotation_policy_days = models.PositiveIntegerField(
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="A key's secret is due for rotation once it is older than this.",
+    )
+    max_key_lifetime_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Every new key must expire within this many days; empty: no limit.",
+    )
+    require_ip_allowlist = models.BooleanField(
+        default=False, help_text="Every new key must be limited to at least one allowed network."
+    )
+    policy_updated_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the security policy last changed."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -170,6 +170,21 @@ def can_view_audit_log(actor: Actor) -> bool:
     return can_view_keys(actor)
 
 
+def can_view_security_policy(actor: Actor) -> bool:
+    """May read Settings → Security: whoever may see keys (Advanced Admin, Admin + API, Support)."""
+    return can_view_keys(actor)
+
+
+def may_edit_security_policy(actor: Actor) -> bool:
+    """May change the organization-wide policy: an Advanced Admin of the whole organization (or the
+    system). Never a key: the policy governs keys."""
+    if actor.is_system:
+        return True
+    if actor.key is not None:
+        return False
+    return any(g.whole_organization and g.max_role is None for g in grants(actor, manage=True))
+
+
 def can_view_applications(actor: Actor) -> bool:
     """Every member may read the application catalogue; it holds nothing secret."""
     user = actor.user

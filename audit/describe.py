@@ -16,6 +16,13 @@ UPDATABLE_FIELDS = (
     "max_key_lifetime_days",
     "require_ip_allowlist",
 )
+# Names people read instead of the field's.
+LABELS = {
+    "allowed_ips": "allowed networks",
+    "rotation_policy_days": "rotation period (days)",
+    "max_key_lifetime_days": "maximum key lifetime (days)",
+    "require_ip_allowlist": "require allowed networks",
+}
 # How an empty value of these fields reads.
 EMPTY_MEANS = {"allowed_ips": "anywhere", "max_key_lifetime_days": "no limit"}
 
@@ -30,7 +37,7 @@ def _is_change(name: str, value) -> bool:
 def describe_details(details: dict) -> str:
     parts = []
     for name, value in (details or {}).items():
-        label = name.replace("_", " ")
+        label = LABELS.get(name) or name.replace("_", " ")
         if name == "grace_period_seconds" and isinstance(value, int):
             label, value = "grace period", duration(value)
         elif _is_change(name, value):

@@ -17,8 +17,9 @@ from django.db.models.lookups import Exact
 
 from accounts import permissions
 from accounts.actors import Actor
-from accounts.models import Account, Application, User
-from keys.models import ApiKey, KeyStatus
+from accounts.models import Account, Application, Organization, User
+from keys.models import ApiKey, KeyFlag, KeyStatus
+from keys.policy import SecurityPolicy, outside_filter
 
 CLIENT_ID_START = "ck_"
 MAX_SEARCH_LENGTH = 200
@@ -80,7 +81,7 @@ class FilterForm(forms.Form):
 
 
 class KeyFilterForm(FilterForm):
-    filter_names = ("q", "search", "status", "application", "role", "account", "created_by")
+    filter_names = ("q", "search", "status", "flag", "application", "role", "account", "created_by")
 
     @property
     def sort_order(self) -> str:
@@ -93,8 +94,9 @@ def _search(queryset: QuerySet, name: str, value: str) -> QuerySet:
 
 
 class ApiKeyFilterSet(django_filters.FilterSet):
-    """``search`` (``q`` in the portal's address bar is the same filter), ``status``,
-    ``application``, ``role``, ``account`` and ``created_by`` (ids), and ``sort``."""
+    """``search`` (``q`` in the portal's address bar is the same filter), ``status``, ``flag``
+    (expiring soon, rotation due, idle, outside the security policy), ``application``, ``role``,
+    ``account`` and ``created_by`` (ids), and ``sort``."""
 
     q = django_filters.CharFilter(
         label="Search",
@@ -105,6 +107,9 @@ class ApiKeyFilterSet(django_filters.FilterSet):
     search = django_filters.CharFilter(method=_search, max_length=MAX_SEARCH_LENGTH)
     status = django_filters.ChoiceFilter(
         label="Status", choices=KeyStatus.choices, empty_label="Any status", method="filter_status"
+    )
+    flag = django_filters.ChoiceFilter(
+        label="Flag", choices=KeyFlag.choices, empty_label="Any flag", method="filter_flag"
     )
     application = django_filters.TypedChoiceFilter(
         label="Application", field_name="application_id", coerce=int, empty_value=None
@@ -128,6 +133,7 @@ class ApiKeyFilterSet(django_filters.FilterSet):
         self, data, queryset: QuerySet[ApiKey], *, actor: Actor, creators: Callable[[], list[User]] = list
     ) -> None:
         super().__init__(data, queryset)
+        self.organization_id = actor.organization_id
         # Callables: the choices are read (one query each) only when the form is drawn or the
         # parameter is given, never for a REST call that does not use them.
         choices = {
@@ -148,6 +154,12 @@ class ApiKeyFilterSet(django_filters.FilterSet):
 
     def filter_status(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
         return queryset.with_status(value)
+
+    def filter_flag(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
+        policy = SecurityPolicy.of(Organization.objects.get(pk=self.organization_id))
+        if value == KeyFlag.OUTSIDE_POLICY:
+            return queryset.in_use().filter(outside_filter(policy))
+        return queryset.with_flag(value, policy.rotation_policy_days)
 
     def filter_queryset(self, queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
         return order_keys(super().filter_queryset(queryset), self.form.sort_order)

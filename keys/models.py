@@ -40,6 +40,15 @@ class KeyStatus(models.TextChoices):
     REVOKED = "revoked", "Revoked"
 
 
+class KeyFlag(models.TextChoices):
+    """Derived flags the portal shows and filters on."""
+
+    EXPIRING_SOON = "expiring_soon", "Expiring soon"
+    ROTATION_DUE = "rotation_due", "Rotation due"
+    IDLE = "idle", "Idle"
+    OUTSIDE_POLICY = "outside_policy", "Outside the security policy"
+
+
 EXPIRING_SOON = timedelta(days=7)
 IDLE_AFTER = timedelta(days=90)
 
@@ -57,6 +66,26 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
         if status == KeyStatus.ACTIVE:
             return self.in_use(now).filter(disabled_at__isnull=True)
         return self
+
+    def with_flag(self, flag: str, rotation_policy_days: int, now: datetime | None = None) -> ApiKeyQuerySet:
+        """Active keys with a derived flag, by the same rules as the properties of ``ApiKey``:
+        ``expiring_soon``, ``rotation_due`` (secret older than the organization's rotation period)
+        or ``idle``."""
+        now = now or timezone.now()
+        active = self.with_status(KeyStatus.ACTIVE, now)
+        if flag == KeyFlag.EXPIRING_SOON:
+            return active.filter(expires_at__lt=now + EXPIRING_SOON)
+        if flag == KeyFlag.ROTATION_DUE:
+            due = now - timedelta(days=rotation_policy_days)
+            return active.filter(
+                models.Q(regenerated_at__isnull=True, created_at__lt=due) | models.Q(regenerated_at__lt=due)
+            )
+        if flag == KeyFlag.IDLE:
+            unused = now - IDLE_AFTER
+            return active.filter(
+                models.Q(last_used_at__isnull=True, created_at__lt=unused) | models.Q(last_used_at__lt=unused)
+            )
+        raise ValueError(f"Unknown flag {flag!r}")
 
     def in_use(self, now: datetime | None = None) -> ApiKeyQuerySet:
         """Keys that count against the plan's key limit: neither revoked nor expired (a disabled
@@ -170,10 +199,14 @@ class ApiKey(models.Model):
         )
 
     @property
+    def secret_issued_at(self) -> datetime:
+        """When the current secret was issued: at creation or at the last regeneration."""
+        return self.regenerated_at or self.created_at
+
+    @property
     def rotation_due(self) -> bool:
-        last_rotation = self.regenerated_at or self.created_at
         days = self.organization.rotation_policy_days
-        return self.is_active and timezone.now() - last_rotation > timedelta(days=days)
+        return self.is_active and timezone.now() - self.secret_issued_at > timedelta(days=days)
 
     @property
     def idle(self) -> bool:

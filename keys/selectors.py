@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from accounts import permissions
@@ -17,6 +17,7 @@ from keys.errors import KeyNotFound
 from keys.filters import ApiKeyFilterSet
 from keys.hotpath.usage import FIELDS as USAGE_FIELDS
 from keys.models import ApiKey, KeyUsageDay
+from keys.policy import NOTHING, SecurityPolicy, lifetime_filter, network_filter, outside_filter
 
 
 def visible_keys(actor: Actor) -> QuerySet[ApiKey]:
@@ -56,6 +57,21 @@ def get_visible_key(actor: Actor, key_id: str | uuid.UUID) -> ApiKey:
 def key_quota(organization: Organization) -> tuple[int, int | None]:
     """(keys in use, limit or None for unlimited)."""
     return ApiKey.objects.filter(organization=organization).in_use().count(), organization.key_limit
+
+
+def outside_policy_counts(actor: Actor, policy: SecurityPolicy) -> dict[str, int]:
+    """How many keys the actor may see, still in use, break the policy: ``lifetime`` (never
+    expire or live too long), ``networks`` (usable from anywhere) and ``total`` (either). No query
+    at all while the policy has no rule that existing keys could break."""
+    rules = {"lifetime": lifetime_filter(policy), "networks": network_filter(policy)}
+    if all(rule == NOTHING for rule in rules.values()):
+        return {"lifetime": 0, "networks": 0, "total": 0}
+    keys = visible_keys(actor).in_use()
+    counts = keys.aggregate(
+        total=Count("pk", filter=outside_filter(policy)),
+        **{name: Count("pk", filter=rule) for name, rule in rules.items() if rule != NOTHING},
+    )
+    return {"lifetime": 0, "networks": 0, **counts}
 
 
 def suggest_key_name(organization: Organization, application: Application) -> str:

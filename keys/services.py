@@ -26,10 +26,10 @@ from keys import credentials, networks
 from keys.errors import ServiceError
 from keys.hotpath.verification import VerifiedKey, verified_keys, verify_secret
 from keys.models import ApiKey, KeyStatus
+from keys.policy import MAX_EXPIRY_DAYS, SecurityPolicy, check_new_key
 from keys.scopes import canonical_scope
 
 MAX_NAME_LENGTH = 128
-MAX_EXPIRY_DAYS = 3650
 MAX_GRACE_PERIOD = timedelta(days=7)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -182,6 +182,9 @@ def create_key(
             # Lock the organization row: concurrent creations queue here, so the count below and
             # the insert after it cannot race past the plan's key limit.
             organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
+            check_new_key(
+                SecurityPolicy.of(organization), expires_in_days=expires_in_days, allowed_ips=allowed
+            )
             limit = organization.key_limit
             if limit is not None:
                 in_use = ApiKey.objects.filter(organization=organization).in_use(now).count()

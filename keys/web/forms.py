@@ -15,6 +15,7 @@ from keys import credentials, networks, selectors, services
 from keys.errors import ServiceError
 from keys.filters import indented
 from keys.models import ApiKey
+from keys.policy import SecurityPolicy
 
 NEVER = "never"
 CUSTOM = "custom"
@@ -27,6 +28,19 @@ EXPIRY_CHOICES = [
 ]
 
 EXPIRY_RANGE_MESSAGE = f"Expiry must be between 1 and {services.MAX_EXPIRY_DAYS} days, or never."
+
+
+def expiry_choices(policy: SecurityPolicy) -> list[tuple[str, str]]:
+    """What the Expiry field offers: everything, or under a maximum lifetime only what fits in it
+    (no "Never"), with the maximum itself as a choice."""
+    longest = policy.max_key_lifetime_days
+    if longest is None:
+        return EXPIRY_CHOICES
+    presets = [(v, label) for v, label in EXPIRY_CHOICES if v not in (NEVER, CUSTOM) and int(v) <= longest]
+    if all(int(v) != longest for v, _ in presets):
+        presets.append((str(longest), f"{longest} days (the policy's maximum)"))
+    return [*presets, (CUSTOM, "Custom…")]
+
 
 GRACE_PERIODS: dict[str, tuple[str, timedelta]] = {
     "0": ("Stop now", timedelta(0)),
@@ -158,6 +172,8 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
             account = permissions.default_key_account(actor, self.accounts)
             if account is not None and "account" not in self.initial:
                 self.initial["account"] = account.pk
+        self.policy = SecurityPolicy.of(actor.user.organization) if actor.user else SecurityPolicy()
+        self._apply_policy()
         self.chosen_application = self._chosen_application()
         application = self.chosen_application
         # A readable unique name is suggested for the chosen application; when the application
@@ -176,6 +192,32 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         self.fields["scopes"].choices = [
             (str(s), str(s)) for s in (application.scopes.all() if application else [])
         ]
+
+    def _apply_policy(self) -> None:
+        """Offer only what the organization's security policy allows (the service checks again)."""
+        policy = self.policy
+        expiry, days = self.fields["expiry"], self.fields["expiry_days"]
+        expiry.choices = expiry_choices(policy)
+        if not policy.allows_no_expiry:
+            longest = policy.longest_expiry_days
+            expiry.help_text = (
+                f"Your organization's security policy: every key expires within {longest} days."
+            )
+            days.widget.attrs["max"] = longest
+            days.help_text = f"For a custom expiry: 1 to {longest} days."
+            if not self.is_bound and self.initial.get("expiry") in (None, NEVER):
+                self.initial["expiry"] = str(longest)
+        allowed = self.fields["allowed_ips"]
+        if policy.require_ip_allowlist:
+            allowed.required = True
+            allowed.error_messages["required"] = (
+                "Your organization's security policy requires at least one allowed network."
+            )
+            allowed.help_text = (
+                f"Required by your organization's security policy. Addresses or CIDR ranges the key may "
+                f"be used from, one per line, at most {networks.MAX_NETWORKS}. They can be narrowed later, "
+                "never widened."
+            )
 
     # ---- what the template needs to draw the scope catalogue ----
     def _chosen_application(self) -> Application | None:
@@ -231,9 +273,14 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         cleaned = super().clean()
         expiry = cleaned.get("expiry")
         if expiry == CUSTOM:
-            if cleaned.get("expiry_days") is None and "expiry_days" not in self.errors:
+            days = cleaned.get("expiry_days")
+            if days is None and "expiry_days" not in self.errors:
                 self.add_error("expiry_days", "Enter the number of days, or choose another expiry.")
-            cleaned["expires_in_days"] = cleaned.get("expiry_days")
+            elif days is not None and days > (longest := self.policy.longest_expiry_days):
+                self.add_error(
+                    "expiry_days", f"Your organization's security policy allows at most {longest} days."
+                )
+            cleaned["expires_in_days"] = days
         elif expiry and expiry != NEVER:
             cleaned["expires_in_days"] = int(expiry)
         else:
@@ -353,3 +400,38 @@ class RegenerateForm(forms.Form):
     @property
     def grace(self) -> timedelta:
         return GRACE_PERIODS[self.cleaned_data["grace_period"]][1]
+
+
+class SecurityPolicyForm(ErrorsDescribedMixin, forms.Form):
+    """Settings → Security. The service validates the same ranges again and decides who may save."""
+
+    rotation_policy_days = forms.IntegerField(
+        label="Rotation period (days)",
+        min_value=1,
+        max_value=services.MAX_EXPIRY_DAYS,
+        help_text="A key whose secret is older than this is marked “rotation due”; its managers are told.",
+        error_messages={"required": "Enter the number of days after which a secret is due for rotation."},
+        widget=forms.NumberInput(attrs={"min": 1, "max": services.MAX_EXPIRY_DAYS, "inputmode": "numeric"}),
+    )
+    max_key_lifetime_days = forms.IntegerField(
+        label="Maximum key lifetime (days)",
+        required=False,
+        min_value=1,
+        max_value=services.MAX_EXPIRY_DAYS,
+        help_text="Every new key must expire within this many days (no “Never”). Empty: no limit.",
+        widget=forms.NumberInput(attrs={"min": 1, "max": services.MAX_EXPIRY_DAYS, "inputmode": "numeric"}),
+    )
+    require_ip_allowlist = forms.BooleanField(
+        label="Require allowed networks",
+        required=False,
+        help_text="Every new key must be limited to at least one address or CIDR range.",
+    )
+
+    def __init__(self, policy: SecurityPolicy, data=None, *, read_only: bool = False) -> None:
+        super().__init__(data, initial={name: getattr(policy, name) for name in SecurityPolicy.FIELDS})
+        if read_only:
+            for field in self.fields.values():
+                field.disabled = True
+
+    def add_service_error(self, err: ServiceError) -> None:
+        self.add_error(err.field if err.field in self.fields else None, err.message)

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from keys.web import views
+from keys.web import security, views
 
 app_name = "keys"
 
 urlpatterns = [
+    path("security/", security.security_policy, name="security"),
     path("api-keys/", views.key_list, name="list"),
     path("api-keys/new/", views.key_create, name="create"),
     path("api-keys/new/scopes/", views.key_form_scopes, name="form_scopes"),

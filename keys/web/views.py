@@ -30,6 +30,7 @@ from accounts.catalogue import portal_base_url
 from keys import credentials, selectors, services
 from keys.errors import KeyNotFound, ServiceError
 from keys.models import ApiKey, KeyStatus
+from keys.policy import SecurityPolicy, breaches
 from keys.web import charts
 from keys.web.forms import KeyCreateForm, KeyEditForm, RegenerateForm
 from portal.pages import paginate, refuse, render_screen, wants_partial
@@ -122,6 +123,9 @@ def key_list(request: HttpRequest) -> HttpResponse:
         "pasted_secret": pasted_secret,
         "pasted_secret_warning": PASTED_SECRET_WARNING,
     }
+    if not wants_partial(request):  # the banner is outside the table that htmx swaps
+        policy = SecurityPolicy.of(request.user.organization)
+        context["outside_policy"] = selectors.outside_policy_counts(actor, policy)["total"]
     response = render_screen(request, "keys/key_list.html", "key-table", context)
     if pasted_secret:
         response["HX-Replace-Url"] = url_without_it
@@ -299,6 +303,11 @@ def _detail_context(request: HttpRequest, key: ApiKey) -> dict:
         "can_disable": can_manage and key.status == KeyStatus.ACTIVE,
         "can_enable": can_manage and key.status == KeyStatus.DISABLED,
         "scope_groups": _group_scopes(key.scopes),
+        "policy_breaches": (
+            breaches(SecurityPolicy.of(key.organization), key)
+            if key.status in (KeyStatus.ACTIVE, KeyStatus.DISABLED)
+            else []
+        ),
     }
 
 

@@ -9,12 +9,12 @@ from audit.describe import describe_details
     "details, line",
     [
         ({"name": ["ERP", "ERP prod"]}, "name: ERP → ERP prod"),
-        ({"allowed_ips": ["192.0.2.0/24", "2001:db8::/32"]}, "allowed ips: 192.0.2.0/24, 2001:db8::/32"),
-        ({"allowed_ips": []}, "allowed ips: anywhere"),
-        ({"allowed_ips": [[], ["192.0.2.0/24"]]}, "allowed ips: anywhere → 192.0.2.0/24"),
-        ({"max_key_lifetime_days": [None, 90]}, "max key lifetime days: no limit → 90"),
-        ({"require_ip_allowlist": [False, True]}, "require ip allowlist: off → on"),
-        ({"rotation_policy_days": [90, 30]}, "rotation policy days: 90 → 30"),
+        ({"allowed_ips": ["192.0.2.0/24", "2001:db8::/32"]}, "allowed networks: 192.0.2.0/24, 2001:db8::/32"),
+        ({"allowed_ips": []}, "allowed networks: anywhere"),
+        ({"allowed_ips": [[], ["192.0.2.0/24"]]}, "allowed networks: anywhere → 192.0.2.0/24"),
+        ({"max_key_lifetime_days": [None, 90]}, "maximum key lifetime (days): no limit → 90"),
+        ({"require_ip_allowlist": [False, True]}, "require allowed networks: off → on"),
+        ({"rotation_policy_days": [90, 30]}, "rotation period (days): 90 → 30"),
         ({"grace_period_seconds": 3600}, "grace period: 1 hour"),
     ],
 )

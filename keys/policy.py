@@ -1,0 +1,182 @@
+"""The organization's security policy for its keys, set on Settings → Security.
+
+* ``rotation_policy_days``: a key whose secret is older than this is *rotation due*;
+* ``max_key_lifetime_days``: every new key must expire within this many days (none: no limit);
+* ``require_ip_allowlist``: every new key must be limited to at least one allowed network.
+
+The policy is enforced here for every door that creates keys (the portal, REST, GraphQL, the
+``create_api_key`` command): :func:`check_new_key` is called by ``services.create_key``. Changing the
+policy never touches existing keys; :func:`outside_filter` finds the ones it leaves behind, so the
+portal can show them and ``notify_expiring_keys`` can tell their managers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import reduce
+from operator import or_
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts import permissions
+from accounts.actors import Actor
+from accounts.models import Organization
+from audit.models import AuditAction
+from audit.services import record_denied, record_event
+from keys.errors import ServiceError
+
+MAX_EXPIRY_DAYS = 3650
+#: A filter that matches nothing (Django answers it without a query).
+NOTHING = Q(pk__in=[])
+
+
+@dataclass(frozen=True)
+class SecurityPolicy:
+    rotation_policy_days: int = 90
+    max_key_lifetime_days: int | None = None
+    require_ip_allowlist: bool = False
+
+    FIELDS = ("rotation_policy_days", "max_key_lifetime_days", "require_ip_allowlist")
+
+    @classmethod
+    def of(cls, organization: Organization) -> SecurityPolicy:
+        return cls(**{name: getattr(organization, name) for name in cls.FIELDS})
+
+    @property
+    def longest_expiry_days(self) -> int:
+        """The longest expiry a new key may be given."""
+        return self.max_key_lifetime_days or MAX_EXPIRY_DAYS
+
+    @property
+    def allows_no_expiry(self) -> bool:
+        return self.max_key_lifetime_days is None
+
+    def describe(self) -> list[str]:
+        """The rules for new keys, as sentences (for forms and refusals)."""
+        rules = []
+        if self.max_key_lifetime_days:
+            rules.append(f"every key must expire within {self.max_key_lifetime_days} days")
+        if self.require_ip_allowlist:
+            rules.append("every key must be limited to at least one allowed network")
+        return rules
+
+
+def check_new_key(policy: SecurityPolicy, *, expires_in_days: int | None, allowed_ips: list[str]) -> None:
+    """Refuse a new key that the organization's policy does not allow, saying why."""
+    limit = policy.max_key_lifetime_days
+    if limit is not None and (expires_in_days is None or expires_in_days > limit):
+        asked = "never to expire" if expires_in_days is None else f"to expire in {expires_in_days} days"
+        raise ServiceError(
+            "validation_error",
+            f"Your organization's security policy requires every key to expire within {limit} days; "
+            f"this one was asked {asked}.",
+            field="expires_in_days",
+        )
+    if policy.require_ip_allowlist and not allowed_ips:
+        raise ServiceError(
+            "validation_error",
+            "Your organization's security policy requires every key to be limited to at least one "
+            "allowed network: add the addresses or CIDR ranges it will be used from.",
+            field="allowed_ips",
+        )
+
+
+# ---- existing keys the policy leaves behind ----
+
+
+def lifetime_filter(policy: SecurityPolicy) -> Q:
+    """Keys that never expire or live longer than the maximum lifetime (counted from creation)."""
+    if policy.max_key_lifetime_days is None:
+        return NOTHING
+    longest = timedelta(days=policy.max_key_lifetime_days)
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=F("created_at") + longest)
+
+
+def network_filter(policy: SecurityPolicy) -> Q:
+    """Keys usable from anywhere while the policy requires allowed networks."""
+    return Q(allowed_ips=[]) if policy.require_ip_allowlist else NOTHING
+
+
+def outside_filter(policy: SecurityPolicy) -> Q:
+    """A filter on ``ApiKey`` for keys that break the policy (apply it to keys still in use)."""
+    rules = [rule for rule in (lifetime_filter(policy), network_filter(policy)) if rule != NOTHING]
+    return reduce(or_, rules) if rules else NOTHING
+
+
+def breaches(policy: SecurityPolicy, key) -> list[str]:
+    """How one key breaks the policy, as short phrases (empty: it does not)."""
+    found = []
+    limit = policy.max_key_lifetime_days
+    if limit is not None:
+        if key.expires_at is None:
+            found.append(f"never expires (the policy allows {limit} days)")
+        elif key.expires_at - key.created_at > timedelta(days=limit):
+            found.append(f"lives {(key.expires_at - key.created_at).days} days (the policy allows {limit})")
+    if policy.require_ip_allowlist and not key.allowed_ips:
+        found.append("works from anywhere (the policy requires allowed networks)")
+    return found
+
+
+# ---- changing the policy ----
+
+
+def _clean_days(value, *, field: str, label: str, optional: bool) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EXPIRY_DAYS:
+        more = ", or empty for no limit" if optional else ""
+        raise ServiceError(
+            "validation_error",
+            f"{label} must be a whole number of days from 1 to {MAX_EXPIRY_DAYS}{more}.",
+            field=field,
+        )
+    return value
+
+
+def update_policy(
+    *,
+    actor: Actor,
+    rotation_policy_days: int,
+    max_key_lifetime_days: int | None,
+    require_ip_allowlist: bool,
+) -> dict[str, list]:
+    """Change the actor's organization's policy; returns the changes as ``{field: [before, after]}``
+    (also the audit event's details). Existing keys are not touched."""
+    wanted = SecurityPolicy(
+        rotation_policy_days=_clean_days(
+            rotation_policy_days, field="rotation_policy_days", label="The rotation period", optional=False
+        ),
+        max_key_lifetime_days=_clean_days(
+            max_key_lifetime_days,
+            field="max_key_lifetime_days",
+            label="The maximum key lifetime",
+            optional=True,
+        ),
+        require_ip_allowlist=bool(require_ip_allowlist),
+    )
+    if not permissions.may_edit_security_policy(actor):
+        record_denied(actor=actor, what="change security policy")
+        raise ServiceError(
+            "forbidden",
+            "Only an Advanced Admin of the whole organization may change its security policy.",
+            status=403,
+        )
+    with transaction.atomic(durable=True):
+        organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
+        before = SecurityPolicy.of(organization)
+        changes = {
+            name: [getattr(before, name), getattr(wanted, name)]
+            for name in SecurityPolicy.FIELDS
+            if getattr(before, name) != getattr(wanted, name)
+        }
+        if not changes:
+            return {}
+        for name, (_, after) in changes.items():
+            setattr(organization, name, after)
+        organization.policy_updated_at = timezone.now()
+        organization.save(update_fields=[*changes, "policy_updated_at"])
+        record_event(actor=actor, action=AuditAction.POLICY_UPDATED, details=changes)
+    return changes
