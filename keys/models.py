@@ -151,6 +151,18 @@ class ApiKey(models.Model):
     expiry_notice_sent_for = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="The expiry that notify_expiring_keys announced."
     )
+    rotation_notice_sent_for = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The secret (by its issue time) whose rotation notify_expiring_keys announced.",
+    )
+    policy_notice_sent_for = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The policy change (by its time) after which notify_expiring_keys announced this key.",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 

@@ -1,52 +1,154 @@
-"""Email the people who can act on a key before it expires (``manage.py notify_expiring_keys``).
+"""Email the people who can act on a key when it needs them (``manage.py notify_expiring_keys``).
 
-One email per person per run, listing every key of theirs that expires within the window. A key
-is announced once per expiry date: ``ApiKey.expiry_notice_sent_for`` remembers the date that was
-announced (set before sending, so the guarantee is at most once), so running the command every
-hour sends nothing new, while bringing the expiry earlier announces the new date. The emails
-carry what identifies a key (name, Client ID, application, account, expiry, a link to it); there
-is no secret to leak, as none is stored.
+Three notices, each sent once:
+
+* **expiring soon**: the key expires within the window. Announced once per expiry date
+  (``expiry_notice_sent_for``): bringing the expiry earlier announces the new date;
+* **rotation due**: its secret is older than the organization's rotation period. Announced once per
+  secret (``rotation_notice_sent_for`` holds the issue time of the secret announced): regenerating
+  starts the count again;
+* **outside the security policy**: a policy change left the key outside it. Announced once per
+  change (``policy_notice_sent_for`` holds the time of the change announced).
+
+One email per person per run lists every key of theirs that needs them, by notice, in a plain-text
+part and an HTML part (tables, inline styles, no images or anything fetched from elsewhere). Keys
+are marked as announced before anything is sent, so the guarantee is at most once. The emails carry
+what identifies a key (name, Client ID, application, account, a link to it); there is no secret to
+leak, as none is stored.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.catalogue import portal_base_url
-from accounts.models import User
-from keys.models import EXPIRING_SOON, ApiKey
+from accounts.models import Organization, User
+from keys.models import EXPIRING_SOON, ApiKey, KeyFlag
+from keys.policy import SecurityPolicy, breaches, outside_filter
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+class Notice(StrEnum):
+    EXPIRING = "expiring"
+    ROTATION_DUE = "rotation_due"
+    OUTSIDE_POLICY = "outside_policy"
+
+
+# Per notice: the section title, the sentence that says what to do, and how the count reads in
+# a subject line (singular, plural).
+SECTIONS = {
+    Notice.EXPIRING: (
+        "Expiring soon",
+        "These keys stop working soon, and integrations that use them will be refused from then on. "
+        "Regenerate a key (with a grace period, to roll it over without downtime) or create a new one.",
+        ("expires soon", "expire soon"),
+    ),
+    Notice.ROTATION_DUE: (
+        "Due for rotation",
+        "Their secrets are older than your organization's rotation period. Regenerate each key with a "
+        "grace period, move the integration to the new secret, and the old one stops by itself.",
+        ("is due for rotation", "are due for rotation"),
+    ),
+    Notice.OUTSIDE_POLICY: (
+        "Outside the security policy",
+        "Your organization's security policy changed and these keys no longer follow it. They keep "
+        "working: replace each with a key that follows the policy, then revoke it.",
+        ("is outside the security policy", "are outside the security policy"),
+    ),
+}
+
+
+@dataclass
 class NoticeRun:
     keys: int
     emails: int
     failed: tuple[str, ...] = ()
+    by_notice: dict[str, int] = field(default_factory=dict)
 
 
-def keys_due_a_notice(now: datetime, within: timedelta, *, lock: bool = False) -> list[ApiKey]:
-    """Active keys expiring within the window whose current expiry has not been announced."""
-    due = (
+# ---- which keys are due which notice ----
+
+
+def _expiring(now: datetime, within: timedelta) -> QuerySet[ApiKey]:
+    return (
         ApiKey.objects.in_use(now)
         .filter(expires_at__lte=now + within)
         .filter(Q(expiry_notice_sent_for__isnull=True) | ~Q(expiry_notice_sent_for=F("expires_at")))
-        .order_by("expires_at", "name")
     )
-    if lock:
-        due = due.select_for_update(skip_locked=True, of=("self",))
-    return list(due.select_related("organization", "application", "account"))
+
+
+def _rotation_due(organization: Organization, now: datetime) -> QuerySet[ApiKey]:
+    return (
+        ApiKey.objects.filter(organization=organization)
+        .with_flag(KeyFlag.ROTATION_DUE, organization.rotation_policy_days, now)
+        .filter(
+            Q(rotation_notice_sent_for__isnull=True)
+            | ~Q(rotation_notice_sent_for=Coalesce(F("regenerated_at"), F("created_at")))
+        )
+    )
+
+
+def _outside_policy(organization: Organization, now: datetime) -> QuerySet[ApiKey]:
+    if organization.policy_updated_at is None:
+        return ApiKey.objects.none()
+    return (
+        ApiKey.objects.filter(organization=organization)
+        .in_use(now)
+        .filter(outside_filter(SecurityPolicy.of(organization)))
+        .filter(
+            Q(policy_notice_sent_for__isnull=True)
+            | ~Q(policy_notice_sent_for=organization.policy_updated_at)
+        )
+    )
+
+
+def due_notices(now: datetime, within: timedelta, *, lock: bool = False) -> list[tuple[Notice, ApiKey]]:
+    """Every (notice, key) not announced yet, in the order the emails list them."""
+    queries: list[tuple[Notice, QuerySet[ApiKey]]] = [(Notice.EXPIRING, _expiring(now, within))]
+    for organization in Organization.objects.order_by("pk"):
+        queries.append((Notice.ROTATION_DUE, _rotation_due(organization, now)))
+        queries.append((Notice.OUTSIDE_POLICY, _outside_policy(organization, now)))
+    found = []
+    for notice, keys in queries:
+        keys = keys.select_related("organization", "application", "account").order_by("expires_at", "name")
+        if lock:
+            keys = keys.select_for_update(skip_locked=True, of=("self",))
+        found += [(notice, key) for key in keys]
+    return found
+
+
+def keys_due_a_notice(now: datetime, within: timedelta) -> list[ApiKey]:
+    """The keys whose expiry has not been announced yet."""
+    return [key for notice, key in due_notices(now, within) if notice == Notice.EXPIRING]
+
+
+def _claim(now: datetime, within: timedelta) -> list[tuple[Notice, ApiKey]]:
+    """Mark the due keys as announced before anything is sent, in one transaction with the rows
+    locked (skipping rows another run holds): two overlapping runs never announce a key twice."""
+    with transaction.atomic():
+        due = due_notices(now, within, lock=True)
+        for notice, key in due:
+            marker = {
+                Notice.EXPIRING: {"expiry_notice_sent_for": key.expires_at},
+                Notice.ROTATION_DUE: {"rotation_notice_sent_for": key.secret_issued_at},
+                Notice.OUTSIDE_POLICY: {"policy_notice_sent_for": key.organization.policy_updated_at},
+            }[notice]
+            ApiKey.objects.filter(pk=key.pk).update(**marker)
+    return due
 
 
 def recipients_for(key: ApiKey, members: list[User]) -> list[User]:
@@ -56,50 +158,83 @@ def recipients_for(key: ApiKey, members: list[User]) -> list[User]:
     ]
 
 
-def _email(user: User, keys: list[ApiKey], now: datetime) -> EmailMessage:
-    count = len(keys)
-    subject = f"{count} API key{'s' if count != 1 else ''} expire{'s' if count == 1 else ''} soon"
-    lines = [
-        f"Hello {user.get_short_name()},",
-        "",
-        "These API keys stop working soon. Integrations that use them will be refused from then on.",
-        "Regenerate a key (with a grace period, to roll it over without downtime) or create a new one.",
-        "",
+# ---- the email ----
+
+
+def _days(delta: timedelta) -> str:
+    days = max(0, delta.days)
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def _why(notice: Notice, key: ApiKey, now: datetime) -> str:
+    if notice == Notice.EXPIRING:
+        return f"expires {key.expires_at:%Y-%m-%d %H:%M} UTC (in {_days(key.expires_at - now)})"
+    if notice == Notice.ROTATION_DUE:
+        issued = key.secret_issued_at
+        return (
+            f"secret issued {issued:%Y-%m-%d} ({_days(now - issued)} ago; the rotation period is "
+            f"{key.organization.rotation_policy_days} days)"
+        )
+    return "; ".join(breaches(SecurityPolicy.of(key.organization), key))
+
+
+def subject_for(counts: dict[Notice, int]) -> str:
+    parts = []
+    for notice, (_, _, (one, many)) in SECTIONS.items():
+        if counts.get(notice):
+            parts.append(f"{counts[notice]} {one if counts[notice] == 1 else many}")
+    if list(counts) == [Notice.EXPIRING]:
+        total = counts[Notice.EXPIRING]
+        return f"{total} API key{'s' if total != 1 else ''} {parts[0].split(' ', 1)[1]}"
+    return "API keys need your attention: " + ", ".join(parts)
+
+
+def _email(user: User, notices: list[tuple[Notice, ApiKey]], now: datetime) -> EmailMultiAlternatives:
+    base = portal_base_url()
+    grouped: dict[Notice, list[dict]] = defaultdict(list)
+    for notice, key in notices:
+        grouped[notice].append(
+            {
+                "name": key.name,
+                "client_id": key.client_id,
+                "application": key.application.name,
+                "account": key.account.name,
+                "why": _why(notice, key, now),
+                "url": f"{base}{key.get_absolute_url()}",
+            }
+        )
+    sections = [
+        {"title": title, "advice": advice, "keys": grouped[notice]}
+        for notice, (title, advice, _) in SECTIONS.items()
+        if grouped.get(notice)
     ]
-    for key in keys:
-        days = max(0, (key.expires_at - now).days)
-        lines += [
-            f"- {key.name} ({key.client_id})",
-            f"  application {key.application.name}, account {key.account.name}",
-            f"  expires {key.expires_at:%Y-%m-%d %H:%M} UTC (in {days} day{'s' if days != 1 else ''})",
-            f"  {portal_base_url()}{key.get_absolute_url()}",
-            "",
-        ]
-    lines.append("You receive this because you may manage these keys in the API Key Portal.")
-    return EmailMessage(subject=subject, body="\n".join(lines), to=[user.email])
-
-
-def _claim(now: datetime, within: timedelta) -> list[ApiKey]:
-    """Mark the due keys as announced before anything is sent, in one transaction with the rows
-    locked (skipping rows another run holds): two overlapping runs never announce a key twice."""
-    with transaction.atomic():
-        due = keys_due_a_notice(now, within, lock=True)
-        for key in due:
-            ApiKey.objects.filter(pk=key.pk).update(expiry_notice_sent_for=key.expires_at)
-    return due
+    context = {
+        "user": user,
+        "name": user.get_short_name(),
+        "sections": sections,
+        "portal_url": base,
+        "subject": subject_for({notice: len(rows) for notice, rows in grouped.items()}),
+    }
+    message = EmailMultiAlternatives(
+        subject=context["subject"],
+        body=render_to_string("keys/email/key_notices.txt", context),
+        to=[user.email],
+    )
+    message.attach_alternative(render_to_string("keys/email/key_notices.html", context), "text/html")
+    return message
 
 
 def notify_expiring_keys(
     *, now: datetime | None = None, within: timedelta = EXPIRING_SOON, dry_run: bool = False
 ) -> NoticeRun:
-    """Each due key is announced at most once per expiry date: keys are claimed first, then one
-    email per person is sent on its own, so a refused recipient neither stops the others nor makes
-    a later run send the same emails again. Refused recipients are returned to be reported."""
+    """Each due notice is sent at most once: keys are claimed first, then one email per person is
+    sent on its own, so a refused recipient neither stops the others nor makes a later run send
+    the same emails again. Refused recipients are returned to be reported."""
     now = now or timezone.now()
-    due = keys_due_a_notice(now, within) if dry_run else _claim(now, within)
+    due = due_notices(now, within) if dry_run else _claim(now, within)
     members_by_org: dict[int, list[User]] = {}
-    per_user: dict[User, list[ApiKey]] = defaultdict(list)
-    for key in due:
+    per_user: dict[User, list[tuple[Notice, ApiKey]]] = defaultdict(list)
+    for notice, key in due:
         if key.organization_id not in members_by_org:
             members_by_org[key.organization_id] = list(
                 User.objects.filter(organization_id=key.organization_id, is_active=True).prefetch_related(
@@ -107,15 +242,17 @@ def notify_expiring_keys(
                 )
             )
         for user in recipients_for(key, members_by_org[key.organization_id]):
-            per_user[user].append(key)
+            per_user[user].append((notice, key))
+    by_notice = {notice.value: sum(1 for n, _ in due if n == notice) for notice in Notice}
+    keys = len({key.pk for _, key in due})
     if dry_run:
-        return NoticeRun(keys=len(due), emails=len(per_user))
+        return NoticeRun(keys=keys, emails=len(per_user), by_notice=by_notice)
     sent, failed = 0, []
     connection = get_connection()
-    for user, keys in sorted(per_user.items(), key=lambda item: item[0].email):
+    for user, notices in sorted(per_user.items(), key=lambda item: item[0].email):
         try:
-            sent += connection.send_messages([_email(user, keys, now)]) or 0
+            sent += connection.send_messages([_email(user, notices, now)]) or 0
         except Exception as exc:  # an SMTP refusal, a timeout: report it, go on with the others
-            log.warning("Expiry notice to %s not sent: %s", user.email, exc)
+            log.warning("Key notice to %s not sent: %s", user.email, exc)
             failed.append(user.email)
-    return NoticeRun(keys=len(due), emails=sent, failed=tuple(failed))
+    return NoticeRun(keys=keys, emails=sent, failed=tuple(failed), by_notice=by_notice)

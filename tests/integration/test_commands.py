@@ -7,13 +7,15 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Account, Application, Membership, Organization, Scope, User
 from audit.models import AuditAction, AuditEvent
 from keys import credentials
 from keys.models import ApiKey
-from keys.services import revoke_key, update_key, verify_key
+from keys.policy import update_policy
+from keys.services import regenerate_key, revoke_key, update_key, verify_key
 from tests.helpers.api import KEY_FIELDS
 from tests.helpers.demo import PASSWORD, ROLE_EMAILS
 
@@ -130,7 +132,7 @@ def test_expiring_keys_are_announced_once_to_everyone_who_may_manage_them(demo, 
 
     assert "Would send 3 email(s) about 3 key(s)" in _notify("--dry-run")
     assert mail.outbox == []
-    assert "Sent 3 email(s) about 3 key(s) expiring within 7 days." in _notify()
+    assert "Sent 3 email(s) about 3 key(s): 3 expiring within 7 days, 0 due for rotation" in _notify()
     by_recipient = {m.to[0]: m for m in mail.outbox}
     # Advanced Admin may manage both Acme keys, Admin + API only the one at its role; Admin,
     # Support and Viewer manage nothing; Globex hears only about its own key.
@@ -155,7 +157,112 @@ def test_expiring_keys_are_announced_once_to_everyone_who_may_manage_them(demo, 
     )
     assert "Sent 2 email(s) about 1 key(s)" in _notify()
     # "later" expires in 30 days and only an Advanced Admin may manage it.
-    assert _notify("--days", "30").startswith("Sent 1 email(s) about 1 key(s) expiring within 30 days")
+    assert _notify("--days", "30").startswith("Sent 1 email(s) about 1 key(s): 1 expiring within 30 days")
+
+
+def _age(key, days: int, **more) -> None:
+    """Make a key (and its current secret) ``days`` old."""
+    ApiKey.objects.filter(pk=key.pk).update(created_at=timezone.now() - timedelta(days=days), **more)
+
+
+def test_rotation_due_is_announced_once_per_secret(demo, make_key):
+    from django.core import mail
+
+    stale = make_key(name="stale erp").key
+    _age(stale, 120)
+    fresh = make_key(name="fresh").key
+    revoked = make_key(name="stale but revoked").key
+    _age(revoked, 200, revoked_at=timezone.now())
+    globex = make_key(name="globex stale", organization=demo.globex).key
+    _age(globex, 60)  # Globex rotates every 90 days too: not due yet
+
+    assert "1 due for rotation" in _notify()
+    assert [m.to[0] for m in mail.outbox] == ["advanced@acme.test"]
+    message = mail.outbox[0]
+    assert message.subject == "API keys need your attention: 1 is due for rotation"
+    assert "DUE FOR ROTATION" in message.body and "stale erp" in message.body
+    assert "(120 days ago; the rotation period is 90 days)" in message.body
+    assert "fresh" not in message.body and fresh.client_id not in message.body
+    # Once per secret: nothing again, until the key is regenerated and its new secret ages too.
+    assert "0 due for rotation" in _notify()
+    assert len(mail.outbox) == 1
+    regenerate_key(actor=Actor.system(demo.acme.pk), key=ApiKey.objects.get(pk=stale.pk))
+    assert "0 due for rotation" in _notify()
+    ApiKey.objects.filter(pk=stale.pk).update(regenerated_at=timezone.now() - timedelta(days=91))
+    assert "1 due for rotation" in _notify()
+    # A shorter rotation period makes Globex's key due.
+    Organization.objects.filter(pk=demo.globex.pk).update(rotation_policy_days=30)
+    _notify()
+    assert mail.outbox[-1].to == ["advanced@globex.test"] and "globex stale" in mail.outbox[-1].body
+
+
+def test_a_policy_change_announces_the_keys_it_leaves_outside_once(demo, make_key):
+    from django.core import mail
+
+    forever = make_key(name="forever").key
+    make_key(name="fenced", expires_in_days=30, allowed_ips=["192.0.2.0/24"])
+    update_policy(
+        actor=Actor.system(demo.acme.pk),
+        rotation_policy_days=90,
+        max_key_lifetime_days=90,
+        require_ip_allowlist=False,
+    )
+    assert "1 outside the security policy" in _notify()
+    message = mail.outbox[0]
+    assert message.subject == "API keys need your attention: 1 is outside the security policy"
+    assert "forever" in message.body and "never expires (the policy allows 90 days)" in message.body
+    assert "fenced" not in message.body
+    assert "0 outside the security policy" in _notify()
+    # Another change announces again what it leaves outside.
+    update_policy(
+        actor=Actor.system(demo.acme.pk),
+        rotation_policy_days=90,
+        max_key_lifetime_days=90,
+        require_ip_allowlist=True,
+    )
+    assert "1 outside the security policy" in _notify()
+    assert "works from anywhere (the policy requires allowed networks)" in mail.outbox[-1].body
+    assert ApiKey.objects.get(pk=forever.pk).expires_at is None  # never changed by a notice
+
+
+def test_one_email_per_person_lists_every_notice_in_text_and_html(demo, make_key, settings):
+    import html as html_lib
+
+    from django.core import mail
+
+    settings.PORTAL_BASE_URL = "https://keys.example.com"
+    soon = make_key(name="R&D <nightly>", expires_in_days=2)
+    stale = make_key(name="stale").key
+    _age(stale, 100)
+    update_policy(
+        actor=Actor.system(demo.acme.pk),
+        rotation_policy_days=90,
+        max_key_lifetime_days=None,
+        require_ip_allowlist=True,
+    )
+    said = _notify()
+    assert "Sent 1 email(s) about 2 key(s): 1 expiring within 7 days, 1 due for rotation, 2 outside" in said
+    message = next(m for m in mail.outbox if m.to == ["advanced@acme.test"])
+    assert message.subject == (
+        "API keys need your attention: 1 expires soon, 1 is due for rotation, "
+        "2 are outside the security policy"
+    )
+    assert "- R&D <nightly> (" in message.body  # plain text, not HTML-escaped
+    ((html, mimetype),) = message.alternatives
+    assert mimetype == "text/html"
+    for title in ("Expiring soon", "Due for rotation", "Outside the security policy"):
+        assert f">{title}</h2>" in html
+    assert "R&amp;D &lt;nightly&gt;" in html and "<nightly>" not in html
+    assert (
+        f'href="http://127.0.0.1:8000/settings/api-keys/{soon.key.pk}/"' in html
+        or "/settings/api-keys/" in html
+    )
+    # Nothing the mail client would fetch from elsewhere: no images, scripts or style sheets.
+    for tag in ("<img", "<script", "<link", "url("):
+        assert tag not in html
+    assert html_lib.unescape(html).count(soon.key.client_id) == 2  # expiring and outside the policy
+    for m in mail.outbox:
+        assert soon.secret not in m.body and soon.secret not in m.alternatives[0][0]
 
 
 def test_notify_expiring_keys_refuses_a_bad_window(demo):

@@ -7,8 +7,10 @@ from keys.notifications import notify_expiring_keys
 
 class Command(BaseCommand):
     help = (
-        "Email everyone who may manage a key that expires within --days (default 7). Each expiry "
-        "date is announced once, so the command can run as often as you like (cron, a timer)."
+        "Email everyone who may manage a key that expires within --days (default 7), whose secret is "
+        "due for rotation, or that a security policy change left outside the policy: one email per "
+        "person. Each expiry date, secret and policy change is announced once, so the command can "
+        "run as often as you like (cron, a timer)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -18,8 +20,12 @@ class Command(BaseCommand):
     def handle(self, *args, days: int, dry_run: bool, **options) -> None:
         run = notify_expiring_keys(within=timedelta(days=days), dry_run=dry_run)
         verb = "Would send" if dry_run else "Sent"
-        summary = f"{run.emails} email(s) about {run.keys} key(s) expiring within {days} days."
-        self.stdout.write(f"{verb} {summary}")
+        counts = run.by_notice
+        self.stdout.write(
+            f"{verb} {run.emails} email(s) about {run.keys} key(s): {counts['expiring']} expiring within "
+            f"{days} days, {counts['rotation_due']} due for rotation, {counts['outside_policy']} outside "
+            "the security policy."
+        )
         if run.failed:
             # The keys stay announced (never twice); these people must be told another way.
             raise CommandError(f"Not sent to {len(run.failed)} recipient(s): {', '.join(run.failed)}.")
