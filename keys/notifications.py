@@ -110,8 +110,7 @@ def _outside_policy(organization: Organization, now: datetime) -> QuerySet[ApiKe
         .in_use(now)
         .filter(outside_filter(SecurityPolicy.of(organization)))
         .filter(
-            Q(policy_notice_sent_for__isnull=True)
-            | ~Q(policy_notice_sent_for=organization.policy_updated_at)
+            Q(policy_notice_sent_for__isnull=True) | ~Q(policy_notice_sent_for=organization.policy_updated_at)
         )
     )
 
