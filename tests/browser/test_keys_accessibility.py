@@ -3,40 +3,17 @@ no serious or critical violation. Also: the list is usable at phone width."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from tests.helpers.browser import (
     fill_create_form,
     key_rows,
     open_create_dialog,
     reveal_dialog,
+    run_axe,
     seed_keys,
 )
-
-AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
-BLOCKING = {"serious", "critical"}
-
-
-def run_axe(page: Page, name: str) -> list[dict]:
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        # Through the DevTools protocol: the portal's CSP (rightly) refuses inline <script> tags.
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Runtime.evaluate", {"expression": AXE.read_text()})
-        cdp.detach()
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    violations = result["violations"]
-    by_impact: dict[str, int] = {}
-    for violation in violations:
-        by_impact[violation["impact"]] = by_impact.get(violation["impact"], 0) + 1
-    summary = ", ".join(f"{impact}: {count}" for impact, count in sorted(by_impact.items())) or "none"
-    print(f"\naxe-core {name}: {len(violations)} violations ({summary})")
-    for violation in violations:
-        targets = [node["target"] for node in violation["nodes"]][:3]
-        print(f"  [{violation['impact']}] {violation['id']}: {violation['help']} {targets}")
-    return [v for v in violations if v["impact"] in BLOCKING]
 
 
 def test_axe_on_every_key_screen(sign_in, demo, make_key):

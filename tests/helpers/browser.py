@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -12,6 +13,29 @@ from accounts.models import Role
 from keys.models import ApiKey
 
 SECRET = re.compile(r"sk_live_[0-9A-Za-z]{49}")
+
+AXE = Path(__file__).resolve().parents[1] / "browser" / "vendor" / "axe.min.js"
+BLOCKING = {"serious", "critical"}
+
+
+def run_axe(page: Page, name: str) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now (all are printed)."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        # Through the DevTools protocol: the portal's CSP (rightly) refuses inline <script> tags.
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Runtime.evaluate", {"expression": AXE.read_text()})
+        cdp.detach()
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    violations = result["violations"]
+    by_impact: dict[str, int] = {}
+    for violation in violations:
+        by_impact[violation["impact"]] = by_impact.get(violation["impact"], 0) + 1
+    summary = ", ".join(f"{impact}: {count}" for impact, count in sorted(by_impact.items())) or "none"
+    print(f"\naxe-core {name}: {len(violations)} violations ({summary})")
+    for violation in violations:
+        targets = [node["target"] for node in violation["nodes"]][:3]
+        print(f"  [{violation['impact']}] {violation['id']}: {violation['help']} {targets}")
+    return [v for v in violations if v["impact"] in BLOCKING]
 
 
 def seed_keys(demo, make_key) -> dict:
