@@ -239,21 +239,10 @@ def key_form_scopes(request: HttpRequest) -> HttpResponse:
 
 def _usage(key: ApiKey) -> dict:
     totals = selectors.usage_totals(key)
-    errors = totals["client_errors"] + totals["denied"] + totals["server_errors"]
     total = totals["total"]
-    rows = selectors.usage_by_day(key, CHART_DAYS)
-    today = timezone.now().date()
-    days = [
-        charts.DayUsage(
-            day=day,
-            total=rows[day].total if day in rows else 0,
-            failed=(rows[day].total - rows[day].success) if day in rows else 0,
-        )
-        for day in (today - timedelta(days=n) for n in reversed(range(CHART_DAYS)))
-    ]
+    days = selectors.daily_usage(key, CHART_DAYS)
     return {
         **{name: f"{value:,}" for name, value in totals.items()},
-        "errors": f"{errors:,}",
         "success_rate": (totals["success"] / total * 100) if total else None,
         "chart": charts.usage_chart(days, title=f"Calls per day for {key.name}, last {CHART_DAYS} days"),
         "chart_summary": charts.summary(days),
