@@ -123,18 +123,20 @@ def daily_usage(key: ApiKey, days: int) -> list[UsageDay]:
         raise ServiceError("validation_error", USAGE_DAYS_MESSAGE, field="days")
     today = timezone.now().date()
     first = today - timedelta(days=days - 1)
-    rows = {
-        row["day"]: row
-        for row in KeyUsageDay.objects.filter(key=key, day__gte=first, day__lte=today).values(
-            "day", "total", "success", "rate_limited", *ERROR_FIELDS
-        )
-    }
+    columns = ("total", "success", "rate_limited", *ERROR_FIELDS)
+    in_range = KeyUsageDay.objects.filter(key=key, day__gte=first, day__lte=today)
+    rows = {row["day"]: row for row in in_range.values("day", *columns)}
+    no_calls = dict.fromkeys(columns, 0)
     found = []
     for day in (first + timedelta(days=n) for n in range(days)):
-        row = rows.get(day)
-        if row is None:
-            found.append(UsageDay(day=day, calls=0, success=0, errors=0, rate_limited=0))
-        else:
-            errors = sum(row[name] for name in ERROR_FIELDS)
-            found.append(UsageDay(day, row["total"], row["success"], errors, row["rate_limited"]))
+        row = rows.get(day, no_calls)
+        found.append(
+            UsageDay(
+                day=day,
+                calls=row["total"],
+                success=row["success"],
+                errors=sum(row[name] for name in ERROR_FIELDS),
+                rate_limited=row["rate_limited"],
+            )
+        )
     return found
