@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Application, Organization, User
-from keys.errors import KeyNotFound
+from keys.errors import KeyNotFound, ServiceError
 from keys.filters import ApiKeyFilterSet
 from keys.hotpath.usage import FIELDS as USAGE_FIELDS
 from keys.models import ApiKey, KeyUsageDay
@@ -94,16 +95,64 @@ def creators_of(keys: QuerySet[ApiKey]) -> list[User]:
     return list(User.objects.filter(pk__in=keys.values("created_by")).order_by("email"))
 
 
+# ---- usage ----
+
+USAGE_DAYS_DEFAULT = 30
+USAGE_DAYS_MAX = 90
+USAGE_DAYS_MESSAGE = f"Choose a number of days from 1 to {USAGE_DAYS_MAX}."
+# What the key page calls errors: refused or failed calls (4xx and 5xx answers). Rate-limited calls
+# (429) are counted apart: they say the key is busy, not that something is wrong.
+ERROR_FIELDS = ("client_errors", "denied", "server_errors")
+
+
 def usage_totals(key: ApiKey) -> dict[str, int]:
     """All-time counts of a key by outcome: total, success, client_errors, denied, rate_limited,
-    server_errors."""
+    server_errors, and errors (the three kinds of error together)."""
     totals = KeyUsageDay.objects.filter(key=key).aggregate(**{name: Sum(name) for name in USAGE_FIELDS})
-    return {name: value or 0 for name, value in totals.items()}
+    counts = {name: value or 0 for name, value in totals.items()}
+    return {**counts, "errors": sum(counts[name] for name in ERROR_FIELDS)}
 
 
-def usage_by_day(key: ApiKey, days: int) -> dict[date, KeyUsageDay]:
-    """The key's usage rows of the last ``days`` UTC days, today included, by day."""
+@dataclass(frozen=True, slots=True)
+class UsageDay:
+    """A key's calls on one UTC day; ``errors`` and ``rate_limited`` as in :func:`usage_totals`."""
+
+    day: date
+    calls: int
+    success: int
+    errors: int
+    rate_limited: int
+
+    @property
+    def failed(self) -> int:
+        """Every call that did not succeed: errors and rate-limited calls alike."""
+        return self.calls - self.success
+
+
+def daily_usage(key: ApiKey, days: int) -> list[UsageDay]:
+    """The key's counts for each of the last ``days`` UTC days (1 to ``USAGE_DAYS_MAX``), oldest
+    first and today last, in one query. A day without calls has no row but is part of the answer,
+    with zeros: a chart or an export needs every day, and one place fills them in for all of them.
+
+    ``days`` is checked here again, not only by the forms and schemas in front: it sizes the list."""
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= USAGE_DAYS_MAX:
+        raise ServiceError("validation_error", USAGE_DAYS_MESSAGE, field="days")
     today = timezone.now().date()
     first = today - timedelta(days=days - 1)
-    rows = KeyUsageDay.objects.filter(key=key, day__gte=first, day__lte=today)
-    return {row.day: row for row in rows}
+    columns = ("total", "success", "rate_limited", *ERROR_FIELDS)
+    in_range = KeyUsageDay.objects.filter(key=key, day__gte=first, day__lte=today)
+    rows = {row["day"]: row for row in in_range.values("day", *columns)}
+    no_calls = dict.fromkeys(columns, 0)
+    found = []
+    for day in (first + timedelta(days=n) for n in range(days)):
+        row = rows.get(day, no_calls)
+        found.append(
+            UsageDay(
+                day=day,
+                calls=row["total"],
+                success=row["success"],
+                errors=sum(row[name] for name in ERROR_FIELDS),
+                rate_limited=row["rate_limited"],
+            )
+        )
+    return found

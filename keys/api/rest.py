@@ -8,7 +8,7 @@ the two header forms in the OpenAPI document. Every failure leaves as the one JS
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from django.db import DatabaseError, DataError
@@ -252,6 +252,36 @@ class ListQuery(Schema):
     search: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00]*$")
 
 
+class UsageQuery(Schema):
+    days: int = Field(
+        default=selectors.USAGE_DAYS_DEFAULT,
+        ge=1,
+        le=selectors.USAGE_DAYS_MAX,
+        description="How many UTC days, today included",
+    )
+
+
+class UsageDayOut(Schema):
+    # Annotated, not "= Field(...)": a value assigned to "date" would hide the type in this class.
+    date: Annotated[date, Field(description="A UTC day")]
+    calls: int
+    errors: int = Field(description="Refused or failed calls (4xx and 5xx answers); not rate-limited ones")
+    rate_limited: int = Field(description="Calls refused with 429 for the key's rate limit")
+
+
+class UsageTotalsOut(Schema):
+    calls: int
+    errors: int
+    rate_limited: int
+
+
+class KeyUsageOut(Schema):
+    key_id: str
+    days: int
+    data: list[UsageDayOut] = Field(description="Every day of the range, oldest first; zeros without calls")
+    totals: UsageTotalsOut = Field(description="The sums of data")
+
+
 # ---- helpers ----
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut}
@@ -286,6 +316,27 @@ def create_key(request: HttpRequest, payload: CreateKeyIn):
 def get_key(request: HttpRequest, key_id: str):
     actor = require(request.actor, Operation.READ)
     return key_out(selectors.get_visible_key(actor, key_id))
+
+
+@api.get(
+    "/org/api-keys/{key_id}/usage",
+    response={200: KeyUsageOut, **ERRORS},
+    tags=["keys"],
+    summary="A key's usage by day",
+)
+def key_usage(request: HttpRequest, key_id: str, query: Query[UsageQuery]):
+    """Calls, errors and rate-limited calls of the key on each of the last ``days`` UTC days (30
+    unless asked), oldest first; a day without calls is listed with zeros. The same counts as the
+    key's page in the portal, which also offers them as CSV. Counts are written every few seconds,
+    so the last calls may take a moment to appear."""
+    actor = require(request.actor, Operation.READ)
+    key = selectors.get_visible_key(actor, key_id)
+    data = [
+        {"date": day.day, "calls": day.calls, "errors": day.errors, "rate_limited": day.rate_limited}
+        for day in selectors.daily_usage(key, query.days)
+    ]
+    totals = {name: sum(entry[name] for entry in data) for name in ("calls", "errors", "rate_limited")}
+    return {"key_id": str(key.id), "days": query.days, "data": data, "totals": totals}
 
 
 @api.post(

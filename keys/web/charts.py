@@ -8,28 +8,16 @@ the text summary from :func:`summary`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
-
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+
+from keys.selectors import UsageDay
 
 WIDTH = 900
 HEIGHT = 200
 LEFT = 36  # room for the axis labels
 BOTTOM = 20
 TOP = 8
-
-
-@dataclass(frozen=True)
-class DayUsage:
-    day: date
-    total: int
-    failed: int  # every call that did not succeed: client errors, denied, rate limited, server errors
-
-    @property
-    def succeeded(self) -> int:
-        return self.total - self.failed
 
 
 def _n(number: float) -> str:
@@ -49,16 +37,16 @@ def _nice_ceiling(value: int) -> int:
         step *= 10
 
 
-def summary(days: list[DayUsage]) -> str:
-    total = sum(d.total for d in days)
+def summary(days: list[UsageDay]) -> str:
+    total = sum(d.calls for d in days)
     if not total:
         return f"No calls in the last {len(days)} days."
     failed = sum(d.failed for d in days)
-    busiest = max(days, key=lambda d: d.total)
-    active = sum(1 for d in days if d.total)
+    busiest = max(days, key=lambda d: d.calls)
+    active = sum(1 for d in days if d.calls)
     return (
         f"{total:,} calls in the last {len(days)} days on {active} of them; "
-        f"{failed:,} did not succeed. Busiest day: {busiest.day:%b %-d} with {busiest.total:,} calls."
+        f"{failed:,} did not succeed. Busiest day: {busiest.day:%b %-d} with {busiest.calls:,} calls."
     )
 
 
@@ -73,8 +61,8 @@ def _rect(css_class: str, x: float, y: float, width: float, height: float) -> Sa
     )
 
 
-def usage_chart(days: list[DayUsage], *, title: str) -> SafeString:
-    top = _nice_ceiling(max((d.total for d in days), default=0))
+def usage_chart(days: list[UsageDay], *, title: str) -> SafeString:
+    top = _nice_ceiling(max((d.calls for d in days), default=0))
     plot_width = WIDTH - LEFT - 4
     plot_height = HEIGHT - TOP - BOTTOM
     slot = plot_width / max(len(days), 1)
@@ -86,13 +74,13 @@ def usage_chart(days: list[DayUsage], *, title: str) -> SafeString:
     bars = []
     for index, day in enumerate(days):
         x = LEFT + index * slot + (slot - bar) / 2
-        label = f"{day.day:%a %b %-d}: {day.total:,} calls, {day.failed:,} not successful"
+        label = f"{day.day:%a %b %-d}: {day.calls:,} calls, {day.failed:,} not successful"
         parts = [format_html("<title>{}</title>", label)]
-        if day.succeeded:  # stacked: the failed calls at the bottom, the successful ones above
-            parts.append(_rect("bar-ok", x, y(day.total), bar, y(day.failed) - y(day.total)))
+        if day.success:  # stacked: the failed calls at the bottom, the successful ones above
+            parts.append(_rect("bar-ok", x, y(day.calls), bar, y(day.failed) - y(day.calls)))
         if day.failed:
             parts.append(_rect("bar-failed", x, y(day.failed), bar, y(0) - y(day.failed)))
-        if not day.total:
+        if not day.calls:
             parts.append(_rect("bar-empty", x, y(0) - 1, bar, 1))
         bars.append(format_html("<g>{}</g>", SafeString("".join(parts))))
 

