@@ -20,7 +20,9 @@ from tests.helpers.browser import (
 )
 
 
-def test_an_advanced_admin_tightens_the_policy_and_new_keys_follow_it(sign_in, demo, make_key, live_server):
+def test_an_advanced_admin_tightens_the_policy_and_new_keys_follow_it(
+    sign_in, demo, make_key, live_server, screenshot
+):
     make_key(name="Legacy ERP")  # never expires, usable from anywhere
     page = sign_in("advanced@acme.test")
     page.goto("/settings/api-keys/")
@@ -40,6 +42,7 @@ def test_an_advanced_admin_tightens_the_policy_and_new_keys_follow_it(sign_in, d
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("1 existing key is outside it")).to_be_visible()
     expect(page.get_by_label("Require allowed networks")).to_be_checked()
+    screenshot(page, "security")
 
     page.locator("#outside-count a").click()
     expect(page).to_have_url(re.compile(r"/settings/api-keys/\?flag=outside_policy$"))
