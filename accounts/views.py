@@ -16,11 +16,20 @@ from accounts.models import Application
 from accounts.permissions import can_view_applications, can_view_keys
 
 
+def _demo_sign_in() -> dict:
+    """In development only, the login page names the demo users' password (the one seed_demo
+    gives them); a production page never does, whatever DEMO_PASSWORD holds."""
+    return {"demo_password": settings.DEMO_PASSWORD} if settings.DEBUG else {}
+
+
 @method_decorator(login_not_required, name="dispatch")
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs) -> dict:
+        return {**super().get_context_data(**kwargs), **_demo_sign_in()}
 
 
 class LogoutView(auth_views.LogoutView):
@@ -47,7 +56,8 @@ def login_locked_out(request: HttpRequest, credentials: dict | None = None, *arg
         f"Too many failed sign-in attempts. Sign-in is locked for {minutes} minutes for this account "
         "and this network address; try again later or ask an administrator.",
     )
-    return render(request, "accounts/login.html", {"form": form, "locked_out": True}, status=429)
+    context = {"form": form, "locked_out": True, **_demo_sign_in()}
+    return render(request, "accounts/login.html", context, status=429)
 
 
 @require_GET

@@ -281,3 +281,5 @@ CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 # Where the portal is served, e.g. https://keys.example.com: its own application's endpoint and the
 # links in emails. Empty: the address each request came to (emails: http://127.0.0.1:8000).
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="")
+# Password of the demo users that seed_demo makes; the login page names it in development (DEBUG).
+DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="") or "acme-demo-2026"

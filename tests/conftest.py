@@ -20,6 +20,7 @@ from accounts.actors import Actor
 from accounts.models import Account, Application, Membership, Organization, Role, User
 from keys.hotpath import ratelimit, usage
 from keys.hotpath.verification import verified_keys
+from keys.models import ApiKey
 from keys.services import IssuedKey, create_key
 from tests.helpers import demo as demo_data
 from tests.helpers.api import bearer
@@ -87,6 +88,15 @@ def demo(db) -> Demo:
     if not demo_data.is_seeded():  # emptied by an earlier transactional test
         demo_data.seed()
     return demo_data.load()
+
+
+@pytest.fixture
+def demo_keys(demo) -> dict[str, ApiKey]:
+    """The demo keys seed_demo makes (the session's demo has none), by name; rolled back after the
+    test like everything else it writes."""
+    demo_data.seed(keys=True)
+    keys = ApiKey.objects.select_related("organization", "application", "account", "created_by")
+    return {key.name: key for key in keys}
 
 
 @pytest.fixture

@@ -65,7 +65,6 @@ def test_create_reveal_copy_done_reload_and_use(sign_in, demo, make_key, live_se
     expect(page.get_by_text("4 keys · unlimited")).to_be_visible()  # quota refreshed out of band
     assert secret not in page.content()
     assert secret not in page.evaluate("JSON.stringify(sessionStorage) + JSON.stringify(localStorage)")
-    screenshot(page, "key-list")
 
     page.reload()
     expect(key_rows(page).filter(has_text="Warehouse ERP")).to_have_count(1)
@@ -79,6 +78,42 @@ def test_create_reveal_copy_done_reload_and_use(sign_in, demo, make_key, live_se
         f"{live_server.url}/api/v1/key", headers={"Authorization": f"Bearer {client_id}:{secret}"}
     ).json()
     assert body["name"] == "Warehouse ERP" and body["scopes"] == ["charge-points:read", "billing:write"]
+
+
+def test_the_demo_keys_are_listed_and_one_shows_its_30_days(sign_in, demo_keys, screenshot):
+    """What a first `make run` shows: seed_demo's keys in the list, with their states, and a key
+    page with its month of traffic."""
+    page = sign_in("advanced@acme.test")
+    page.goto("/settings/api-keys/")
+    expect(page.get_by_text("7 keys · unlimited")).to_be_visible()  # the revoked one is not in use
+    rows = key_rows(page)
+    expect(rows).to_have_count(8)
+    for name, badge in [
+        ("SAP ERP Integration", "Active"),
+        ("SCADA BMS Integration", "Active"),
+        ("Field Technician App", "Active"),
+        ("Data Warehouse ETL", "Rotation due"),
+        ("Production Dashboard", "Active"),
+        ("CI Pipeline", "Expiring soon"),
+        ("Billing Export (legacy)", "Revoked"),
+        ("Webhook Relay", "Idle"),
+    ]:
+        expect(rows.filter(has_text=name).get_by_text(badge, exact=True)).to_be_visible()
+    expect(rows.filter(has_text="Acme North")).to_have_count(2)
+    expect(page.get_by_text("IoT Gateway")).to_have_count(0)  # Globex's own
+    page.set_viewport_size({"width": 1280, "height": 1060})  # every row in the picture
+    screenshot(page, "key-list")
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    page.get_by_role("link", name="SAP ERP Integration").click()
+    expect(page.get_by_role("heading", name="SAP ERP Integration")).to_be_visible()
+    expect(page.get_by_text("The previous secret still works until")).to_be_visible()
+    usage_region = page.get_by_role("region", name="Usage")
+    expect(usage_region.get_by_text("192.0.2.10")).to_be_visible()
+    expect(usage_region.locator("svg.usage-chart rect.bar-ok")).to_have_count(30)
+    expect(usage_region.locator("figcaption")).to_contain_text(
+        re.compile(r"calls in the last 30 days on 30 of them")
+    )
 
 
 def test_errors_show_next_to_fields_in_the_dialog(sign_in, demo, make_key):

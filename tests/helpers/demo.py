@@ -1,4 +1,8 @@
-"""The demo data every test starts from: what seed_demo creates, and how to create it quickly."""
+"""The demo data every test starts from: what seed_demo creates, and how to create it quickly.
+
+The session's demo has no keys (``seed_demo --no-keys``): most tests count, list or fill up keys of
+their own and would otherwise have to subtract the demo's. Tests of the demo keys add them with
+``seed(keys=True)`` in their own transaction."""
 
 from __future__ import annotations
 
@@ -43,12 +47,15 @@ class Demo:
 _seeded: Demo | None = None  # as read from the database right after the last seeding
 
 
-def seed() -> None:
-    """Run the real seed_demo command (idempotent) with a fast password hasher."""
+def seed(*, keys: bool = False) -> str:
+    """Run the real seed_demo command (idempotent) with a fast password hasher; without the demo
+    keys unless asked. Returns what the command printed."""
     global _seeded
+    out = io.StringIO()
     with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
-        call_command("seed_demo", stdout=io.StringIO())
+        call_command("seed_demo", *([] if keys else ["--no-keys"]), stdout=out, stderr=out)
     _seeded = None
+    return out.getvalue()
 
 
 def is_seeded() -> bool:

@@ -21,6 +21,26 @@ def test_login_page_has_the_labelled_fields(client):
     assert ">Log in</button>" in html
 
 
+def test_in_development_the_login_page_names_the_demo_sign_in(client, settings):
+    settings.DEBUG = True
+    settings.DEMO_PASSWORD = "another-demo-password"  # the one seed_demo gives the demo users
+    html = client.get("/login/").content.decode()
+    note = html[html.index("</form>") :]
+    assert (
+        "Demo: <code>advanced@acme.test</code> and the other demo users, password "
+        "<code>another-demo-password</code> — see the README."
+    ) in note
+    assert PASSWORD not in html
+
+
+def test_in_production_the_login_page_names_no_demo_sign_in(client, settings):
+    settings.DEBUG = False
+    settings.DEMO_PASSWORD = "another-demo-password"
+    html = client.get("/login/").content.decode()
+    assert ">Log in</button>" in html
+    assert "Demo:" not in html and "another-demo-password" not in html and "demo users" not in html
+
+
 def test_login_and_logout(client, demo):
     response = client.post("/login/", {"username": "advanced@acme.test", "password": PASSWORD})
     assert response.status_code == 302

@@ -1,7 +1,6 @@
 """The management commands: create_api_key, notify_expiring_keys and seed_demo."""
 
 import json
-import os
 from datetime import timedelta
 from io import StringIO
 
@@ -13,9 +12,11 @@ from accounts.actors import Actor
 from accounts.models import Account, Application, Membership, Organization, Scope, User
 from audit.models import AuditAction, AuditEvent
 from keys import credentials
-from keys.models import ApiKey
+from keys.demo import DEMO_KEYS
+from keys.models import ApiKey, KeyUsageDay
 from keys.policy import update_policy
 from keys.services import regenerate_key, revoke_key, update_key, verify_key
+from tests.helpers import demo as demo_data
 from tests.helpers.api import KEY_FIELDS
 from tests.helpers.demo import PASSWORD, ROLE_EMAILS
 
@@ -347,15 +348,46 @@ def test_seed_demo_creates_both_organizations_their_accounts_applications_and_us
 
 
 def test_seed_demo_twice_changes_nothing(demo):
+    """Keys, their usage and their audit events included: the second run finds every demo key by
+    its name and makes nothing."""
+
     def snapshot():
         return [
             list(model.objects.order_by("pk").values())
-            for model in (Organization, Account, Application, Scope, User, Membership)
+            for model in (
+                Organization,
+                Account,
+                Application,
+                Scope,
+                User,
+                Membership,
+                ApiKey,
+                KeyUsageDay,
+                AuditEvent,
+            )
         ]
 
+    assert "10 new demo keys" in demo_data.seed(keys=True)
     before = snapshot()
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    assert ApiKey.objects.count() == len(DEMO_KEYS) == 10
+    assert KeyUsageDay.objects.count() > 250
+    assert AuditEvent.objects.count() == 12  # 10 created, 1 regenerated, 1 revoked
+    assert "nothing changed" in demo_data.seed(keys=True)
     assert snapshot() == before
+
+
+def test_seed_demo_no_keys_makes_everything_but_the_keys(demo):
+    Membership.objects.filter(user__email="viewer@acme.test").delete()
+    assert "1 new objects, 0 new demo keys" in demo_data.seed()
+    assert not ApiKey.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_seed_demo_gives_new_demo_users_the_demo_password_setting(demo, settings):
+    settings.DEMO_PASSWORD = "another-demo-password"
+    User.objects.filter(email="viewer@acme.test").delete()
+    demo_data.seed()
+    assert User.objects.get(email="viewer@acme.test").check_password("another-demo-password")
+    assert User.objects.get(email="support@acme.test").check_password(PASSWORD)  # left as it was
 
 
 def test_create_api_key_command_takes_old_scope_names(demo):

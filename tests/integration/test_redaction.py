@@ -13,9 +13,11 @@ from django.core.management import call_command
 from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
+from keys.demo import DEMO_KEYS
 from keys.hotpath import usage
 from keys.models import ApiKey
 from keys.redaction import REDACTED
+from tests.helpers import demo as demo_data
 from tests.helpers.portal import form_data, secret_in
 
 pytestmark = pytest.mark.django_db
@@ -58,17 +60,34 @@ def _sessions() -> str:
 
 
 def test_secrets_appear_nowhere_after_a_full_scenario(
-    api, make_key, demo, caplog, tmp_path, login, settings, monkeypatch
+    api, make_key, demo, caplog, capsys, tmp_path, login, settings, monkeypatch
 ):
-    """Create, regenerate with grace, revoke, failures and errors, through the API and the portal;
-    then no secret is in the database, the logs, the caches, the sessions, the emails (an expiry
-    notice and an exception report) or any response after its reveal."""
+    """The demo keys (whose secrets seed_demo throws away), then create, regenerate with grace,
+    revoke, failures and errors, through the API and the portal; then no secret is in the database,
+    the logs, the caches, the sessions, the emails (an expiry notice and an exception report), the
+    output of seed_demo or any response after its reveal."""
     from django.test import Client
 
-    from keys import services
+    from keys import credentials, services
 
     caplog.set_level(logging.DEBUG)
     settings.ADMINS = [("Operations", "ops@acme.test")]
+    # Every secret the demo's keys were given, caught where secrets are made.
+    demo_secrets: list[str] = []
+    new_secret = credentials.new_secret
+
+    def recorded(environment: str) -> str:
+        demo_secrets.append(new_secret(environment))
+        return demo_secrets[-1]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(credentials, "new_secret", recorded)
+        seed_output = demo_data.seed(keys=True)
+    printed = capsys.readouterr()
+    seed_output += printed.out + printed.err
+    demo_keys = ApiKey.objects.filter(name__in=[spec.name for spec in DEMO_KEYS])
+    assert demo_keys.count() == len(DEMO_KEYS) == len(demo_secrets) - 1  # one was regenerated
+    sap = demo_keys.get(name="SAP ERP Integration")
     admin = make_key(name="admin")
     # Through the API.
     created = api(
@@ -94,7 +113,15 @@ def test_secrets_appear_nowhere_after_a_full_scenario(
         browser.post(f"/settings/api-keys/{scada.pk}/regenerate/", {"grace_period": "3600"})
     )
     mobile = make_key(name="mobile")
-    secrets = [admin.secret, mobile.secret, first, regenerated, portal_first, portal_regenerated]
+    secrets = [
+        admin.secret,
+        mobile.secret,
+        first,
+        regenerated,
+        portal_first,
+        portal_regenerated,
+        *demo_secrets,
+    ]
 
     later = [
         api("get", "/api/v1/key", first),
@@ -118,6 +145,8 @@ def test_secrets_appear_nowhere_after_a_full_scenario(
         browser.get("/settings/api-keys/?q=" + portal_first),
         browser.get(f"/settings/api-keys/{key_id}/"),
         browser.get(f"/settings/api-keys/{scada.pk}/"),
+        browser.get(f"/settings/api-keys/{sap.pk}/"),
+        api("get", f"/api/v1/org/api-keys/{sap.pk}", admin.secret),
         browser.get("/settings/audit-log/"),
     ]
     # An unexpected failure while a secret is in the request: the exception report emailed to
@@ -144,6 +173,7 @@ def test_secrets_appear_nowhere_after_a_full_scenario(
     assert any("scada" in m.body for m in mail.outbox)
     assert any("ZeroDivisionError" in m.body for m in mail.outbox)
     haystacks = {
+        "seed_demo output": seed_output,
         "database": dump.read_text(),
         "sessions": _sessions(),
         "log": caplog.text,
@@ -155,6 +185,10 @@ def test_secrets_appear_nowhere_after_a_full_scenario(
         "responses after the reveal": "".join(r.content.decode() + str(r.headers) for r in later),
     }
     assert "ZeroDivisionError" in haystacks["log"]  # the crash was logged: the log is really searched
+    assert (
+        "Data Warehouse ETL" in haystacks["database"]
+        and sap.client_id in haystacks["responses after the reveal"]
+    )
     for where, text in haystacks.items():
         for secret in secrets:
             assert secret not in text, f"a secret is in the {where}"

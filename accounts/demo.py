@@ -1,10 +1,12 @@
-"""Demo data: Acme Corp (enterprise) and Globex (professional). Idempotent."""
+"""The demo tenants: Acme Corp (enterprise) and Globex (professional), their account trees,
+applications and members, and a superuser. Idempotent: whatever exists already is left as it is.
+
+Only organizations and people live here; the demo keys are the ``keys`` app's (``keys.demo``), since
+nothing in ``accounts`` may know about keys. ``seed_demo`` runs both.
+"""
 
 from __future__ import annotations
 
-import os
-
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.catalogue import ensure_application, ensure_portal_application
@@ -20,31 +22,28 @@ ACME_USERS = [
     ("support@acme.test", "Sam Support", Role.SUPPORT),
     ("viewer@acme.test", "Vic Viewer", Role.VIEWER),
 ]
+GLOBEX_USER = ("advanced@globex.test", "Gina Globex", Role.ADVANCED_ADMIN)
+SUPERUSER = "root@acme.test"
 
 
-class Command(BaseCommand):
-    help = "Create the demo organizations, accounts, applications and users (safe to run again)."
+def seed_organizations(password: str) -> int:
+    """Create what is missing, in one transaction; returns the number of new objects."""
+    with transaction.atomic():
+        return _Seeder(password).run()
 
-    def handle(self, *args, **options) -> None:
-        password = os.environ.get("DEMO_PASSWORD") or "acme-demo-2026"
-        with transaction.atomic():
-            created = self._seed(password)
-        if created:
-            self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new objects)."))
-        else:
-            self.stdout.write("Demo data already present; nothing changed.")
-        self.stdout.write(
-            "Sign in at /login/ as advanced@acme.test (or adminapi@, admin@, support@, viewer@)."
-        )
 
-    def _seed(self, password: str) -> int:
+class _Seeder:
+    def __init__(self, password: str) -> None:
+        self.password = password
         self.created = 0
+
+    def run(self) -> int:
         acme = self._organization("acme", "Acme Corp", Plan.ENTERPRISE)
         root = self._account(acme, "Acme Corp", None)
         self._account(acme, "Acme North", root)
         self._account(acme, "Acme South", root)
         ensure_portal_application(acme)
-        incharge = ensure_application(
+        ensure_application(
             acme,
             name="InCharge",
             slug="incharge",
@@ -60,9 +59,8 @@ class Command(BaseCommand):
             resources=INFODECK,
             description="Facilities: work orders, assets, locations, IoT.",
         )
-        del incharge
         for email, full_name, role in ACME_USERS:
-            self._member(email, full_name, acme, root, role, password)
+            self._member(email, full_name, acme, root, role)
 
         globex = self._organization("globex", "Globex", Plan.PROFESSIONAL)
         globex_root = self._account(globex, "Globex", None)
@@ -75,12 +73,11 @@ class Command(BaseCommand):
             resources=INFODECK,
             description="Facilities: work orders, assets, locations, IoT.",
         )
-        self._member(
-            "advanced@globex.test", "Gina Globex", globex, globex_root, Role.ADVANCED_ADMIN, password
-        )
+        email, full_name, role = GLOBEX_USER
+        self._member(email, full_name, globex, globex_root, role)
 
-        if not User.objects.filter(email="root@acme.test").exists():
-            User.objects.create_superuser("root@acme.test", password, full_name="Root")
+        if not User.objects.filter(email=SUPERUSER).exists():
+            User.objects.create_superuser(SUPERUSER, self.password, full_name="Root")
             self.created += 1
         return self.created
 
@@ -97,12 +94,10 @@ class Command(BaseCommand):
             self.created += 1
         return account
 
-    def _member(
-        self, email: str, full_name: str, org: Organization, account: Account, role: int, password: str
-    ) -> None:
+    def _member(self, email: str, full_name: str, org: Organization, account: Account, role: int) -> None:
         user = User.objects.filter(email=email).first()
         if user is None:
-            user = User.objects.create_user(email, password, full_name=full_name, organization=org)
+            user = User.objects.create_user(email, self.password, full_name=full_name, organization=org)
             self.created += 1
         _, created = Membership.objects.get_or_create(user=user, account=account, defaults={"role": role})
         self.created += created
