@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.http import HttpRequest
 
 from accounts.models import Account, Application, Membership, Organization, Scope, User
 
@@ -9,6 +10,14 @@ class AccountInline(admin.TabularInline):
     fields = ("name", "parent")
     extra = 0
     show_change_link = True
+
+
+SECURITY_POLICY_FIELDS = (
+    "rotation_policy_days",
+    "max_key_lifetime_days",
+    "require_ip_allowlist",
+    "policy_updated_at",
+)
 
 
 @admin.register(Organization)
@@ -25,10 +34,22 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     fieldsets = (
-        (None, {"fields": ("name", "slug", "plan", "rotation_policy_days")}),
+        (None, {"fields": ("name", "slug", "plan")}),
         ("Plan overrides", {"fields": ("key_limit_override", "rate_limit_override")}),
+        (
+            "Security policy",
+            {
+                "fields": SECURITY_POLICY_FIELDS,
+                "description": "Changed by the organization's Advanced Admins on Settings → Security, "
+                "where every change is audited.",
+            },
+        ),
     )
     inlines = [AccountInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Organization | None = None):
+        # A new organization starts with the default policy; after that only the audited page changes it.
+        return SECURITY_POLICY_FIELDS
 
     @admin.display(description="Key limit")
     def key_limit_display(self, obj: Organization) -> str:

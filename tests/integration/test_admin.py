@@ -129,3 +129,26 @@ def test_admin_manages_accounts_domain(root_client, demo):
         f"/admin/accounts/application/{demo.incharge.pk}/change/",
     ):
         assert root_client.get(path).status_code == 200, path
+
+
+def test_the_security_policy_is_read_only_in_the_admin(root_client, demo):
+    from accounts.models import Organization
+
+    url = f"/admin/accounts/organization/{demo.globex.pk}/change/"
+    page = root_client.get(url).content.decode()
+    assert "Settings → Security" in page and 'name="rotation_policy_days"' not in page
+    response = root_client.post(
+        url,
+        {
+            "name": "Globex",
+            "slug": "globex",
+            "plan": "professional",
+            "rotation_policy_days": "1",
+            "require_ip_allowlist": "on",
+            "accounts-TOTAL_FORMS": "0",
+            "accounts-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code in (200, 302)
+    globex = Organization.objects.get(pk=demo.globex.pk)
+    assert (globex.rotation_policy_days, globex.require_ip_allowlist) == (90, False)
