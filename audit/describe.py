@@ -34,9 +34,30 @@ def _is_change(name: str, value) -> bool:
     return name != "allowed_ips" or all(isinstance(v, list) for v in value)
 
 
+# The order details are read in, whatever order the database keeps them in (PostgreSQL's jsonb
+# sorts keys by length): what a key is first, then what changed; other details after, as stored.
+ORDER = {
+    name: position
+    for position, name in enumerate(
+        (
+            "name",
+            "application",
+            "role",
+            "account",
+            "scopes",
+            "expires_at",
+            "allowed_ips",
+            "rotation_policy_days",
+            "max_key_lifetime_days",
+            "require_ip_allowlist",
+        )
+    )
+}
+
+
 def describe_details(details: dict) -> str:
     parts = []
-    for name, value in (details or {}).items():
+    for name, value in sorted((details or {}).items(), key=lambda item: ORDER.get(item[0], len(ORDER))):
         label = LABELS.get(name) or name.replace("_", " ")
         if name == "grace_period_seconds" and isinstance(value, int):
             label, value = "grace period", duration(value)

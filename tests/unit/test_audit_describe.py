@@ -20,3 +20,10 @@ from audit.describe import describe_details
 )
 def test_details_read_as_a_line(details, line):
     assert describe_details(details) == line
+
+
+def test_the_order_does_not_depend_on_how_the_database_kept_the_keys():
+    shuffled = {"require_ip_allowlist": [False, True], "rotation_policy_days": [90, 30], "path": "/x"}
+    assert describe_details(shuffled) == (
+        "rotation period (days): 90 → 30 · require allowed networks: off → on · path: /x"
+    )
