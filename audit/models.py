@@ -24,6 +24,8 @@ class AuditAction(models.TextChoices):
     KEY_AUTH_FAILED = "key.auth_failed", "Key authentication failed"
     KEY_IP_REFUSED = "key.ip_refused", "Key used from a network not allowed"
     POLICY_UPDATED = "policy.updated", "Security policy changed"
+    MEMBER_DEACTIVATED = "member.deactivated", "Member deactivated"
+    MEMBER_REACTIVATED = "member.reactivated", "Member reactivated"
     PERMISSION_DENIED = "permission.denied", "Permission denied"
     LOGIN_SUCCEEDED = "login.succeeded", "Signed in"
     LOGIN_FAILED = "login.failed", "Sign-in failed"

@@ -81,7 +81,10 @@ class FilterForm(forms.Form):
 
 
 class KeyFilterForm(FilterForm):
-    filter_names = ("q", "search", "status", "flag", "application", "role", "account", "created_by")
+    filter_names = (
+        *("q", "search", "status", "flag", "exposed", "seen_by"),
+        *("application", "role", "account", "created_by"),
+    )
 
     @property
     def sort_order(self) -> str:
@@ -121,6 +124,9 @@ class ApiKeyFilterSet(django_filters.FilterSet):
     created_by = django_filters.TypedChoiceFilter(
         label="Created by", field_name="created_by_id", coerce=int, empty_value=None
     )
+    exposed = django_filters.BooleanFilter(method="filter_exposed", widget=forms.HiddenInput)
+    # The keys with a live secret this member saw (Settings → Members links here).
+    seen_by = django_filters.NumberFilter(method="filter_seen_by", widget=forms.HiddenInput)
     # Applied after the filters, by filter_queryset: the default order needs no parameter.
     sort = django_filters.CharFilter(method=lambda queryset, name, value: queryset, widget=forms.HiddenInput)
 
@@ -155,7 +161,18 @@ class ApiKeyFilterSet(django_filters.FilterSet):
     def filter_status(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
         return queryset.with_status(value)
 
+    def filter_exposed(self, queryset: QuerySet[ApiKey], name: str, value: bool | None) -> QuerySet[ApiKey]:
+        if value is None:
+            return queryset
+        exposed = queryset.exposed()
+        return exposed if value else queryset.exclude(pk__in=exposed.values("pk"))
+
+    def filter_seen_by(self, queryset: QuerySet[ApiKey], name: str, value) -> QuerySet[ApiKey]:
+        return queryset.seen_by(int(value))
+
     def filter_flag(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
+        if value == KeyFlag.EXPOSED:
+            return queryset.exposed()
         policy = SecurityPolicy.of(Organization.objects.get(pk=self.organization_id))
         if value == KeyFlag.OUTSIDE_POLICY:
             return queryset.in_use().filter(outside_filter(policy))

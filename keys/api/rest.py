@@ -164,6 +164,10 @@ class KeyOut(Schema):
     allowed_ips: list[str] = Field(
         description="Networks the key may be used from (addresses or CIDR ranges); empty: anywhere"
     )
+    exposed: bool = Field(
+        description="A live secret of this key was seen by a member who has since been deactivated: "
+        "regenerate it (or revoke it)"
+    )
 
 
 class IssuedKeyOut(KeyOut):
@@ -248,6 +252,7 @@ class ListQuery(Schema):
     limit: int = Field(default=50, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=1_000_000)
     status: Literal["active", "disabled", "expired", "revoked"] | None = None
+    exposed: bool | None = Field(default=None, description="true: only exposed keys; false: none of them")
     # No NUL: PostgreSQL text cannot hold one, and no key name contains one.
     search: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00]*$")
 
@@ -299,7 +304,7 @@ def _key(request: HttpRequest) -> VerifiedKey:
 def list_keys(request: HttpRequest, filters: Query[ListQuery]):
     actor = require(request.actor, Operation.READ)
     keys = selectors.listed_keys(
-        actor, filters.model_dump(include={"status", "search"}, exclude_none=True)
+        actor, filters.model_dump(include={"status", "search", "exposed"}, exclude_none=True)
     ).qs
     total = keys.count()
     page = keys[filters.offset : filters.offset + filters.limit]

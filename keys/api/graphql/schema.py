@@ -79,6 +79,10 @@ class ApiKeyType:
     def status(self) -> KeyStatus:
         return KeyStatus(serializers.status_of(self))
 
+    @strawberry.field(description="A live secret of it was seen by a member who has since been deactivated.")
+    def exposed(self) -> bool:
+        return self.exposed
+
     @strawberry.field(description="Addresses or CIDR ranges the key may be used from; empty: anywhere.")
     def allowed_ips(self) -> list[str]:
         return list(self.allowed_ips)
@@ -190,6 +194,7 @@ class Query:
         search: str | None = None,
         first: int | None = 50,
         offset: int | None = 0,
+        exposed: bool | None = None,
     ) -> ApiKeyPage:
         actor = _allowed(info, Operation.READ)
         first = 50 if first is None else first
@@ -197,7 +202,10 @@ class Query:
         if not 1 <= first <= MAX_PAGE or offset < 0:
             raise problem("bad_user_input", f"first must be 1 to {MAX_PAGE} and offset 0 or more.")
         data = {"status": status.value if status else None, "search": search}
-        keys = selectors.listed_keys(actor, {k: v for k, v in data.items() if v}).qs
+        query = {k: v for k, v in data.items() if v}
+        if exposed is not None:
+            query["exposed"] = exposed
+        keys = selectors.listed_keys(actor, query).qs
         return ApiKeyPage(total=keys.count(), items=list(keys[offset : offset + first]))
 
     @strawberry.field
