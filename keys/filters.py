@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 import django_filters
 from django import forms
-from django.db.models import F, Q, QuerySet, Value
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Substr
 from django.db.models.lookups import Exact
 
 from accounts import permissions
 from accounts.actors import Actor
-from accounts.models import Account, Application, Organization, User
+from accounts.models import Account, Application, Membership, Organization, Role, User
 from keys.models import ApiKey, KeyFlag, KeyStatus
 from keys.policy import SecurityPolicy, outside_filter
 
@@ -185,3 +185,63 @@ class ApiKeyFilterSet(django_filters.FilterSet):
 def indented(account: Account) -> str:
     """An account's name indented by its depth in the tree, for choice lists."""
     return "\u2003" * account.depth + account.name
+
+
+class MemberFilterForm(FilterForm):
+    filter_names = ("q", "role", "account", "status")
+
+
+class MemberFilterSet(django_filters.FilterSet):
+    """Settings → Members: ``q`` (email or name), ``role`` and ``account`` (a membership with it),
+    ``status`` (active or deactivated)."""
+
+    q = django_filters.CharFilter(
+        label="Search",
+        method="filter_q",
+        max_length=MAX_SEARCH_LENGTH,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Email or name"}),
+    )
+    role = django_filters.TypedChoiceFilter(
+        label="Role",
+        choices=[("", "Any role"), *Role.choices],
+        coerce=int,
+        empty_value=None,
+        method="filter_role",
+    )
+    account = django_filters.TypedChoiceFilter(
+        label="Account", coerce=int, empty_value=None, method="filter_account"
+    )
+    status = django_filters.ChoiceFilter(
+        label="Status",
+        choices=[("active", "Active"), ("inactive", "Deactivated")],
+        empty_label="Any status",
+        method="filter_status",
+    )
+
+    class Meta:
+        model = User
+        fields: list[str] = []
+        form = MemberFilterForm
+
+    def __init__(self, data, queryset: QuerySet[User], *, actor: Actor) -> None:
+        super().__init__(data, queryset)
+        self.filters["account"].extra["choices"] = lambda: (
+            [("", "Any account")]
+            + [(a.pk, indented(a)) for a in Account.objects.filter(organization_id=actor.organization_id)]
+        )
+
+    def filter_q(self, queryset: QuerySet[User], name: str, value: str) -> QuerySet[User]:
+        text = value.strip()
+        return queryset.filter(Q(email__icontains=text) | Q(full_name__icontains=text)) if text else queryset
+
+    def filter_role(self, queryset: QuerySet[User], name: str, value: int) -> QuerySet[User]:
+        return queryset.filter(Exists(Membership.objects.filter(user=OuterRef("pk"), role=value)))
+
+    def filter_account(self, queryset: QuerySet[User], name: str, value: int) -> QuerySet[User]:
+        return queryset.filter(Exists(Membership.objects.filter(user=OuterRef("pk"), account_id=value)))
+
+    def filter_status(self, queryset: QuerySet[User], name: str, value: str) -> QuerySet[User]:
+        return queryset.filter(is_active=value == "active")
+
+    def filter_queryset(self, queryset: QuerySet[User]) -> QuerySet[User]:
+        return super().filter_queryset(queryset).order_by("-is_active", "email")
