@@ -1,10 +1,11 @@
-"""`make bench`: the hot path measured against /healthz, as ratios from one run on this machine.
+"""`make bench`: the hot path measured against a bare Django view, as ratios from one run on this machine.
 
 It builds a throw-away SQLite database (demo data + 10,000 keys), starts gunicorn with production
 settings and 2 sync workers, loads it with wrk on loopback, and prints (and writes to
 docs/benchmarks.md) requests/s as the median of interleaved runs, p50/p99 latency, and each
-scenario's ratio to /healthz measured in the same run. Timings are never asserted: the machines
-are shared and noisy; the ratios are what we compare.
+scenario's ratio to a bare Django project (scripts/bare_django.py: no app, no middleware, one JSON
+view, the same gunicorn settings) and to /healthz, both measured in the same run. Timings are never
+asserted: the machines are shared and noisy; the ratios are what we compare.
 """
 
 from __future__ import annotations
@@ -101,7 +102,14 @@ class Server:
     """gunicorn with production settings; stopped with SIGTERM so workers flush their buffers."""
 
     def __init__(
-        self, env: dict[str, str], name: str, workers: int = 2, config: str = "gunicorn.conf.py"
+        self,
+        env: dict[str, str],
+        name: str,
+        workers: int = 2,
+        config: str = "gunicorn.conf.py",
+        app: str = "portal.wsgi:application",
+        probe: str = "/healthz",
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -109,13 +117,14 @@ class Server:
         self.proc = subprocess.Popen(
             [
                 GUNICORN,
-                "portal.wsgi:application",
+                app,
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
                 str(workers),
                 "--config",
                 config,
+                *extra_args,
             ],
             cwd=ROOT,
             env=env,
@@ -125,11 +134,30 @@ class Server:
         )
         for _ in range(100):
             with contextlib.suppress(OSError):
-                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
+                urllib.request.urlopen(self.url + probe, timeout=1).read()
                 break
             time.sleep(0.1)
         else:
             sys.exit(f"gunicorn did not start; see {self.log}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) its workers have used so far. Per request it is much steadier
+        than requests/s on a machine shared with other work: time spent waiting for a core is not
+        in it."""
+        found = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        ticks = 0
+        for pid in found.stdout.split():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def load(self, path: str, seconds: int, headers: dict[str, str] | None) -> dict:
+        """wrk against one path, with the workers' CPU time per request."""
+        before = self.cpu_seconds()
+        result = wrk(self.url + path, seconds, headers)
+        result["cpu_us"] = (self.cpu_seconds() - before) / max(result["requests"], 1) * 1e6
+        return result
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -165,6 +193,8 @@ def wrk(url: str, seconds: int, headers: dict[str, str] | None = None, connectio
     }
 
 
+BARE = "a bare Django JSON view (no middleware, same gunicorn): the reference"
+HEALTHZ = "/healthz"
 # A pseudo-header: the wrk Lua script that makes the request a POST with a body.
 POST_SCRIPT = "x-bench-post-script"
 GRAPHQL_QUERY = "{ currentKey { id name } }"
@@ -233,6 +263,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated parts of scenario names: run those (and the two references) only, "
+        "without the list page and the write count; for trying a change, not for docs/",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
@@ -277,13 +313,23 @@ def main() -> None:
 
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     servers = {
+        # The reference: a bare Django project (no app, no middleware) under the same gunicorn settings.
+        "bare": Server(
+            {**env, "DJANGO_SETTINGS_MODULE": "bare_django"},
+            "bare",
+            config="scripts/gunicorn-bare.conf.py",
+            app="bare_django:application",
+            probe="/ok",
+            extra_args=("--pythonpath", "scripts"),
+        ),
         "warm": Server(env, "warm"),
         "cold": Server({**env, "KEY_CACHE_TTL_SECONDS": "0"}, "cold"),
     }
     if redis_answers(redis_url):
         servers["redis"] = Server({**env, "REDIS_URL": redis_url}, "redis")
     scenarios = [
-        ("/healthz (baseline)", "warm", "/healthz", None),
+        (BARE, "bare", "/ok", None),
+        (HEALTHZ, "warm", "/healthz", None),
         ("/api/v1/key, valid key, warm", "warm", "/api/v1/key", auth),
         ("/api/v1/key, valid key with 3 allowed networks, warm", "warm", "/api/v1/key", fenced_auth),
         ("/api/v1/key, verification cache off (cold)", "cold", "/api/v1/key", auth),
@@ -300,6 +346,9 @@ def main() -> None:
         scenarios.append(("/api/v1/key, rate limits shared in Redis", "redis", "/api/v1/key", auth))
         scenarios.append(("/healthz on the Redis server", "redis", "/healthz", None))
 
+    if args.only:
+        wanted = [part.strip() for part in args.only.split(",") if part.strip()]
+        scenarios = [s for s in scenarios if s[0] in (BARE, HEALTHZ) or any(w in s[0] for w in wanted)]
     results: dict[str, list[dict]] = {name: [] for name, *_ in scenarios}
     try:
         for _, server, path, headers in scenarios:  # warm-up
@@ -307,9 +356,11 @@ def main() -> None:
         for run in range(args.runs):
             print(f"run {run + 1}/{args.runs}", flush=True)
             for name, server, path, headers in scenarios:
-                results[name].append(wrk(servers[server].url + path, args.seconds, headers))
+                results[name].append(servers[server].load(path, args.seconds, headers))
         list_url = servers["warm"].url + "/settings/api-keys/"
         try:
+            if args.only:
+                raise RuntimeError("--only")
             opener = login_session(servers["warm"].url)
             list_times = {
                 "unfiltered": time_page(opener, list_url),
@@ -322,19 +373,25 @@ def main() -> None:
     finally:
         for server in servers.values():
             server.stop()
-    writes, requests = count_writes(env, secret, args.seconds)
+    writes, requests = count_writes(env, secret, args.seconds) if not args.only else (0, 0)
 
-    baseline = statistics.median(r["rps"] for r in results["/healthz (baseline)"])
+    reference = statistics.median(r["rps"] for r in results[BARE])
+    reference_cpu = statistics.median(r["cpu_us"] for r in results[BARE])
+    healthz = statistics.median(r["rps"] for r in results[HEALTHZ])
     rows = []
     for name, runs in results.items():
         rps = statistics.median(r["rps"] for r in runs)
+        cpu = statistics.median(r["cpu_us"] for r in runs)
         rows.append(
             (
                 name,
                 rps,
                 statistics.median(r["p50"] for r in runs),
                 statistics.median(r["p99"] for r in runs),
-                rps / baseline,
+                rps / reference,
+                rps / healthz,
+                cpu,
+                reference_cpu / cpu,
                 sum(r["non2xx"] for r in runs),
             )
         )
@@ -355,11 +412,15 @@ def main() -> None:
         "(load generator and server share the machine); "
         f"median of {args.runs} interleaved runs of {args.seconds} s.",
         "",
-        "| scenario | requests/s | p50 ms | p99 ms | × /healthz | non-2xx |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| scenario | requests/s | p50 ms | p99 ms | × bare Django | × /healthz | worker CPU µs/request "
+        "| bare Django's CPU ÷ this | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, rps, p50, p99, ratio, non2xx in rows:
-        lines.append(f"| {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {ratio:.2f} | {non2xx:,} |")
+    for name, rps, p50, p99, ratio, to_healthz, cpu, cpu_ratio, non2xx in rows:
+        lines.append(
+            f"| {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {ratio:.2f} | {to_healthz:.2f} | {cpu:.0f} "
+            f"| {cpu_ratio:.2f} | {non2xx:,} |"
+        )
     lines += [
         "",
         "Database writes per 1,000 authenticated requests of one key: "
