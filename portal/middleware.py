@@ -28,11 +28,16 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
     django-csp builds the policy and the report-only policy for every response and only then looks
     at EXCLUDE_URL_PREFIXES and at a view's ``_csp_exempt``; on the JSON API and the probes that cost
     about 40 µs a request (a quarter of /healthz, measured in-process) for a header it never writes.
-    Same headers, same paths."""
+    Same headers, same paths; the excluded paths get no nonce either."""
 
     def __init__(self, get_response) -> None:
         super().__init__(get_response)
         self.excluded = tuple(settings.CONTENT_SECURITY_POLICY.get("EXCLUDE_URL_PREFIXES", ()))
+
+    def process_request(self, request: HttpRequest) -> None:
+        # No nonce either where no policy is written: those paths answer JSON, never a template.
+        if not (self.excluded and request.path_info.startswith(self.excluded)):
+            super().process_request(request)
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if getattr(response, "_csp_exempt", False) or (

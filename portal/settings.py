@@ -84,11 +84,13 @@ INSTALLED_APPS = [
     "portal",
 ]
 
+# Two stacks (portal/surfaces.py): requests to /api/, /healthz, /readyz and /metrics leave MIDDLEWARE at
+# the router for API_MIDDLEWARE, which holds only what they use; every other request is the portal's.
 MIDDLEWARE = [
+    "portal.surfaces.SurfaceRouter",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "keys.hotpath.middleware.ApiKeyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -99,6 +101,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+]
+# No session, CSRF, sign-in, messages, htmx, axes or X-Frame-Options: an API request carries a key (or
+# nothing), and GraphQL's session mode loads a session and checks CSRF on its own route only.
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.ContentSecurityPolicyMiddleware",  # the API docs and GraphiQL are HTML
+    "keys.hotpath.middleware.ApiKeyMiddleware",
+    "keys.hotpath.middleware.JsonErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"

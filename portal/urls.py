@@ -3,10 +3,17 @@ from django.urls import include, path
 
 from accounts import views as account_views
 from keys.api.graphql.view import graphql_endpoint
-from keys.api.rest import api, openapi_document
+from keys.api.rest import api, openapi_document, own_key_view
 from portal import views
 
 urlpatterns = [
+    # First, as the most frequent requests by far: the APIs and the probes are resolved in a few steps.
+    path("api/v1/key", own_key_view),  # the most frequent of all, without django-ninja's dispatch
+    path("api/v1/openapi.json", openapi_document, name="openapi_document"),  # before ninja's own
+    path("api/v1/", api.urls),
+    path("api/graphql", graphql_endpoint, name="graphql"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("", account_views.home, name="home"),
     path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", account_views.LogoutView.as_view(), name="logout"),
@@ -17,11 +24,6 @@ urlpatterns = [
     path("settings/", include("keys.web.urls")),
     path("settings/", include("audit.web.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/openapi.json", openapi_document, name="openapi_document"),  # before ninja's own
-    path("api/v1/", api.urls),
-    path("api/graphql", graphql_endpoint, name="graphql"),
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
 ]
 
 handler400 = "portal.views.bad_request"

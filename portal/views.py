@@ -6,13 +6,14 @@ import logging
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from keys.hotpath.ratelimit import limiter
-from keys.hotpath.responses import error_response
+from keys.hotpath.responses import ERROR_MESSAGES, error_for
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
 def _error(template: str, status: int):
     def view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
         if request.path_info.startswith("/api/"):
-            code = {403: "forbidden", 404: "not_found", 400: "validation_error"}.get(status, "internal_error")
-            messages = {
-                400: "The request could not be understood.",
-                403: "You may not do this.",
-                404: "Nothing found at this address.",
-                500: "Something went wrong on our side. Try again; if it persists, contact support.",
-            }
-            return error_response(status, code, messages[status])
+            answer = status
+            if isinstance(exception, RequestDataTooBig):
+                answer = 413  # Django calls it a bad request; HTTP has its own status for it
+            code = {403: "forbidden", 404: "not_found", 400: "validation_error", 413: "payload_too_large"}
+            return error_for(request, answer, code.get(answer, "internal_error"), ERROR_MESSAGES[answer])
         return render(request, template, {"exception": exception}, status=status)
 
     return view

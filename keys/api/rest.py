@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from django.db import DatabaseError, DataError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -300,6 +301,42 @@ def _key(request: HttpRequest) -> VerifiedKey:
 # ---- endpoints ----
 
 
+# The calling key first: GET /key is every integration's health check, and Django tries the
+# routes in order.
+
+
+@api.get("/key", response={200: OwnKeyOut, **ERRORS}, tags=["self"], summary="The calling key")
+def own_key(request: HttpRequest):
+    # The hot path of every integration's health check: serialized directly, not validated against
+    # OwnKeyOut on every call (a test holds the body to that schema).
+    key = request.api_key  # what the auth classes give django-ninja, read straight from the middleware
+    if key is None:
+        return responses.unauthorized(request)
+    decision = getattr(request, "rate_limit", None) or limiter().peek(str(key.id), key.rate_limit)
+    return HttpResponse(own_key_json(key, decision), content_type="application/json; charset=utf-8")
+
+
+# GET /api/v1/key is routed here ahead of django-ninja (portal/urls.py): ninja's dispatch (its auth
+# classes, a provisional response, the route list) cost more than this whole view, on the request
+# integrations make most. The operation above still documents it; the answers are the same.
+own_key_view = require_GET(own_key)
+
+
+@api.get("/scopes", response={200: CatalogueOut, **ERRORS}, tags=["self"], summary="Scope catalogue")
+def scopes(request: HttpRequest):
+    key = _key(request)
+    application = Application.objects.prefetch_related("scopes").get(pk=key.application_id)
+    return {
+        "application": application.slug,
+        "environment": application.environment,
+        "endpoint": application.endpoint_at(portal_base_url(request)),
+        "scopes": [
+            {"name": str(s), "resource": s.resource, "action": s.action, "description": s.description}
+            for s in application.scopes.all()
+        ],
+    }
+
+
 @api.get("/org/api-keys", response={200: KeyListOut, **ERRORS}, tags=["keys"], summary="List keys")
 def list_keys(request: HttpRequest, filters: Query[ListQuery]):
     actor = require(request.actor, Operation.READ)
@@ -408,30 +445,6 @@ def enable_key(request: HttpRequest, key_id: str):
     """Resume a disabled key with the secret it had; a revoked or expired key answers 409."""
     actor = require(request.actor, Operation.WRITE)
     return key_out(services.enable_key(actor=actor, key=selectors.get_visible_key(actor, key_id)))
-
-
-@api.get("/key", response={200: OwnKeyOut, **ERRORS}, tags=["self"], summary="The calling key")
-def own_key(request: HttpRequest):
-    # The hot path of every integration's health check: serialized directly, not validated against
-    # OwnKeyOut on every call (a test holds the body to that schema).
-    key = _key(request)
-    decision = getattr(request, "rate_limit", None) or limiter().peek(str(key.id), key.rate_limit)
-    return HttpResponse(own_key_json(key, decision), content_type="application/json; charset=utf-8")
-
-
-@api.get("/scopes", response={200: CatalogueOut, **ERRORS}, tags=["self"], summary="Scope catalogue")
-def scopes(request: HttpRequest):
-    key = _key(request)
-    application = Application.objects.prefetch_related("scopes").get(pk=key.application_id)
-    return {
-        "application": application.slug,
-        "environment": application.environment,
-        "endpoint": application.endpoint_at(portal_base_url(request)),
-        "scopes": [
-            {"name": str(s), "resource": s.resource, "action": s.action, "description": s.description}
-            for s in application.scopes.all()
-        ],
-    }
 
 
 @api.post("/keys/verify", response={200: VerifyOut, **ERRORS}, tags=["verify"], summary="Verify a key")

@@ -190,3 +190,36 @@ class ApiKeyMiddleware:
             "networks. Call from one of them, or ask the key's managers to create a key for this one.",
             limiter().peek(str(key.id), key.rate_limit).headers(),
         )
+
+
+# What an error under /api/ that no view of ours wrote is called in the error body.
+ERROR_CODES = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+class JsonErrorsMiddleware:
+    """Every error under ``/api/`` is the JSON error body, those written by Django or django-ninja
+    too: a wrong method (405, whose ``Allow`` header stays), a body over the size limit (413)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if not request.path_info.startswith(API_PREFIX):
+            return response
+        status = response.status_code
+        code = ERROR_CODES.get(status, "internal_error" if status >= 500 else "error")
+        message = responses.ERROR_MESSAGES.get(status) or f"{response.reason_phrase}."
+        headers = {name: response[name] for name in ("Allow", "Retry-After") if response.has_header(name)}
+        return responses.error_for(request, status, code, message, headers)

@@ -13,6 +13,15 @@ GRAPHQL_PATH = "/api/graphql"
 UNAUTHORIZED_MESSAGE = (
     "Missing or invalid API key. Send it as 'Authorization: Bearer <secret>' or 'X-API-Key: <secret>'."
 )
+# Messages for the errors Django or django-ninja answer before (or instead of) a view of ours.
+ERROR_MESSAGES = {
+    400: "The request could not be understood.",
+    403: "You may not do this.",
+    404: "Nothing found at this address.",
+    405: "This method is not allowed here; the Allow header lists those that are.",
+    413: "The request body is too large.",
+    500: "Something went wrong on our side. Try again; if it persists, contact support.",
+}
 # REST code → GraphQL code, where GraphQL clients know another name for it.
 GRAPHQL_CODES = {
     "unauthorized": "unauthenticated",

@@ -409,8 +409,7 @@ def test_oversized_body_is_refused_with_json(client, make_key):
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {issued.secret}",
     )
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "validation_error"
+    assert_error(response, 413, "payload_too_large")
 
 
 @pytest.mark.parametrize("field", ["account", "application"])

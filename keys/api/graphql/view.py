@@ -2,7 +2,9 @@
 
 Who is asking: a request with an API key was authenticated, rate-limited and counted by
 ``keys.hotpath.middleware`` like any REST call (its failures there already have GraphQL's shape);
-without a key, the portal session of a signed-in member, with its CSRF token. Errors follow the
+without a key, the portal session of a signed-in member, with its CSRF token. The API's middleware
+has no session (``portal.surfaces``): :func:`with_member_session` loads one on this route alone, for
+the requests without a key and for the explorer. Errors follow the
 GraphQL spec (``errors[].extensions.code``); requests that never reach a resolver (too large,
 batched, unparsable, invalid, too complex) answer 400, so monitoring sees them.
 """
@@ -12,18 +14,23 @@ from __future__ import annotations
 import json
 import logging
 import re
+from functools import wraps
 
 import strawberry
 from csp.decorators import csp_update
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.db import DataError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
 
+from accounts.actors import Actor, client_ip, user_agent
 from keys.api.graphql.limits import MAX_BODY_BYTES, TOO_COMPLEX, QueryComplexityRule
 from keys.api.graphql.schema import Context, Mutation, Query
 from keys.hotpath.responses import graphql_error_response
@@ -54,7 +61,32 @@ REQUEST_ERRORS = {PARSE_FAILED, VALIDATION_FAILED, TOO_COMPLEX}
 BODY_HELP = 'Send a JSON object: {"query": "...", "variables": {...}, "operationName": "..."}.'
 
 
+def with_member_session(view):
+    """GraphQL's session mode, on its own route: for a request without an API key (and for the
+    explorer page), the portal's session, its signed-in member as ``request.user`` and
+    ``request.actor``, by Django's own session and authentication middleware; the view checks the
+    CSRF token itself. A request with a key skips all of it, so no API answer to a key sets a
+    cookie or reads a session."""
+
+    def with_member(request: HttpRequest) -> HttpResponse:
+        request.actor = SimpleLazyObject(
+            lambda: Actor.for_user(request.user, ip=client_ip(request), user_agent=user_agent(request))
+        )
+        return view(request)
+
+    with_session = SessionMiddleware(AuthenticationMiddleware(with_member))
+
+    @wraps(view)
+    def dispatch(request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and getattr(request, "api_key", None) is not None:
+            return view(request)
+        return with_session(request)
+
+    return dispatch
+
+
 @csrf_exempt  # a key request carries no cookie to forge; a session request is checked below
+@with_member_session
 def graphql_endpoint(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return explorer(request)
