@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import strawberry
-import strawberry_django
 from django.http import HttpRequest
 from graphql import GraphQLError
 from strawberry.types import Info
@@ -48,7 +47,7 @@ KeyStatus = strawberry.enum(
 )
 
 
-@strawberry_django.type(key_models.ApiKey, name="ApiKey", description="An API key; never its secret.")
+@strawberry.type(name="ApiKey", description="An API key; never its secret.")
 class ApiKeyType:
     id: strawberry.ID
     name: str
@@ -109,7 +108,7 @@ class Verification:
     api_key: ApiKeyType | None
 
 
-@strawberry_django.type(account_models.Scope, name="Scope")
+@strawberry.type(name="Scope")
 class ScopeType:
     description: str
 
@@ -118,7 +117,7 @@ class ScopeType:
         return str(self)
 
 
-@strawberry_django.type(account_models.User, name="User", description="The signed-in member.")
+@strawberry.type(name="User", description="The signed-in member.")
 class UserType:
     email: str
     full_name: str
