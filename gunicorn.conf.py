@@ -1,6 +1,9 @@
 """gunicorn settings for `make serve` and production. Values can be overridden on the command line."""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from gunicorn.glogging import Logger
 
@@ -21,6 +24,38 @@ def worker_exit(server, worker):
     from keys.hotpath import usage
 
     usage.buffer.flush(force_last_used=True)
+
+
+# /metrics adds up every worker's counters: prometheus-client's multiprocess mode keeps them in files
+# of PROMETHEUS_MULTIPROC_DIR, which must be set before a worker imports the client (workers inherit
+# the master's environment) and emptied before a new run, as the client documents. Without it set,
+# the master makes a private directory for its run and removes it at exit. prometheus-client is
+# imported in the hooks only: imported here, in the master, before the variable is set, it would
+# count in memory in every worker forked from it.
+_made_metrics_dir: list[str] = []
+
+
+def on_starting(server):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        directory = tempfile.mkdtemp(prefix="akp-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        _made_metrics_dir.append(directory)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for stale in Path(directory).glob("*.db"):  # a previous run's workers
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    # Its gauges of live workers go; its counters and histograms stay in the totals.
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    for directory in _made_metrics_dir:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class ScrubbingLogger(Logger):

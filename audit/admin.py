@@ -23,6 +23,6 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
 class AuditEventAdmin(ReadOnlyModelAdmin):
     list_display = ("occurred_at", "organization", "action", "actor_label", "key", "ip")
     list_filter = ("action", "organization")
-    search_fields = ("actor_label", "key__name", "key__client_id", "ip")
+    search_fields = ("actor_label", "key__name", "key__client_id", "ip", "request_id")
     date_hierarchy = "occurred_at"
     list_select_related = ("organization", "key")

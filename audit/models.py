@@ -69,6 +69,11 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True, default="")
     details = models.JSONField(default=dict, blank=True)
+    # NULL rather than "" for events made outside a request: on SQLite a column with a default is
+    # added by rebuilding the table, which would drop its append-only trigger.
+    request_id = models.CharField(
+        max_length=128, null=True, blank=True, help_text="The request it happened in (X-Request-ID)."
+    )
 
     objects = AuditEventQuerySet.as_manager()
 

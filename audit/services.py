@@ -7,6 +7,7 @@ from typing import Any
 
 from accounts.actors import Actor
 from accounts.models import Account
+from audit.context import request_id as current_request_id
 from audit.models import AuditAction, AuditEvent
 
 
@@ -22,7 +23,8 @@ def record_event(
     account_id: int | None = None,
 ) -> AuditEvent:
     """One event; ``key`` is the ``ApiKey`` it is about, if any (its account is recorded too).
-    The hot path, which holds no model instance, names them by ``key_id`` and ``account_id``."""
+    The hot path, which holds no model instance, names them by ``key_id`` and ``account_id``. The
+    id of the request being served, if any, is recorded with it."""
     fields: dict[str, Any] = {
         "organization_id": (
             organization_id if organization_id is not None else (actor.organization_id or None)
@@ -34,6 +36,7 @@ def record_event(
         "ip": actor.ip,
         "user_agent": actor.user_agent[:300],
         "details": details or {},
+        "request_id": current_request_id.get() or None,
     }
     if key is not None:
         fields.update(key=key, account=account or key.account)

@@ -24,7 +24,7 @@ from audit.models import AuditAction
 from audit.services import record_denied, record_event
 from keys import credentials, networks
 from keys.errors import ServiceError
-from keys.hotpath.verification import VerifiedKey, verified_keys, verify_secret
+from keys.hotpath.verification import VerifiedKey, check_secret, verified_keys, verify_secret
 from keys.models import ApiKey, KeyStatus
 from keys.policy import MAX_EXPIRY_DAYS, SecurityPolicy, check_new_key
 from keys.scopes import canonical_scope
@@ -501,3 +501,10 @@ def verify_key(*, presented: str | credentials.PresentedCredentials) -> Verified
         if presented is None:
             return None
     return verify_secret(presented)
+
+
+@sensitive_variables("presented")
+def check_key(*, presented: credentials.PresentedCredentials) -> tuple[VerifiedKey | None, str]:
+    """:func:`verify_key` for credentials read from request headers, with why a refused one was
+    refused (``"disabled"`` or ``"unauthorized"``), for /metrics; the answer must not differ."""
+    return check_secret(presented)

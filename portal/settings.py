@@ -8,6 +8,7 @@ from the environment: a production key pepper must never be invented on the spot
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from datetime import timedelta
@@ -87,6 +88,7 @@ INSTALLED_APPS = [
 # Two stacks (portal/surfaces.py): requests to /api/, /healthz, /readyz and /metrics leave MIDDLEWARE at
 # the router for API_MIDDLEWARE, which holds only what they use; every other request is the portal's.
 MIDDLEWARE = [
+    "portal.observability.RequestObserver",  # request id, metrics, request log: both stacks
     "portal.surfaces.SurfaceRouter",
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.ContentSecurityPolicyMiddleware",
@@ -227,7 +229,7 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -246,7 +248,14 @@ X_FRAME_OPTIONS = "DENY"
 # plugins, no <base> tricks, no framing. Inline <script> would need {{ request.csp_nonce }}.
 # JSON API responses and probes execute nothing in a browser, so they skip the header.
 CONTENT_SECURITY_POLICY = {
-    "EXCLUDE_URL_PREFIXES": ("/api/v1/org", "/api/v1/key", "/api/v1/scopes", "/healthz", "/readyz"),
+    "EXCLUDE_URL_PREFIXES": (
+        "/api/v1/org",
+        "/api/v1/key",
+        "/api/v1/scopes",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ),
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
@@ -265,13 +274,22 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DEFAULT_EXCEPTION_REPORTER_FILTER = "keys.redaction.SecretScrubbingReporterFilter"
 ADMINS = [("Operations", a) for a in env.list("ADMIN_EMAILS", default=[])]
 
+# LOG_FORMAT=json: one JSON object per line (portal/logs.py), with the request id; the
+# default stays human-readable. LOG_REQUESTS adds one line per request (on with JSON logs).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT is plain (the default) or json.")
+LOG_REQUESTS = env.bool("LOG_REQUESTS", default=LOG_FORMAT == "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
     "filters": {"scrub_secrets": {"()": "keys.redaction.ScrubSecretsFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["scrub_secrets"]}
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["scrub_secrets"]}
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -281,6 +299,19 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# ---- /metrics (Prometheus) ----
+# Refused (404) unless the request comes from one of these networks (behind PROXY_COUNT proxies, the
+# forwarded address) or carries METRICS_TOKEN as a bearer token. METRICS=0 turns the instrumentation
+# and the endpoint off. Under gunicorn, PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py) shares them.
+METRICS_ENABLED = env.bool("METRICS", default=True)
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.0/8", "::1"])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {exc}") from None
 
 # ---- API keys ----
 # How long one worker trusts a verified key before asking the database again. Revocation in the

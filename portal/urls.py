@@ -5,6 +5,7 @@ from accounts import views as account_views
 from keys.api.graphql.view import graphql_endpoint
 from keys.api.rest import api, openapi_document, own_key_view
 from portal import views
+from portal.observability import metrics_view
 
 urlpatterns = [
     # First, as the most frequent requests by far: the APIs and the probes are resolved in a few steps.
@@ -14,6 +15,7 @@ urlpatterns = [
     path("api/graphql", graphql_endpoint, name="graphql"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("", account_views.home, name="home"),
     path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", account_views.LogoutView.as_view(), name="logout"),

@@ -18,7 +18,7 @@ from accounts.actors import Actor, client_ip, user_agent
 from audit.models import AuditAction
 from audit.services import record_event
 from keys import credentials, services
-from keys.hotpath import responses, usage
+from keys.hotpath import metrics, responses, usage
 from keys.hotpath.ratelimit import limiter
 from keys.hotpath.verification import VerifiedKey
 
@@ -130,18 +130,24 @@ class ApiKeyMiddleware:
         request.api_key = None
         if _secret_in_query(request):
             failed_auth.record(request, "key in the URL")
+            metrics.auth_outcome["unauthorized"].inc()
             return responses.unauthorized(request, QUERY_KEY_MESSAGE)
         presented = presented_credentials(request)
         if presented is _NO_CREDENTIALS:
             # Public API paths (the OpenAPI document, the docs) answer; the rest say 401 themselves.
             return self.get_response(request)
         try:
-            key = None if presented is _MALFORMED else services.verify_key(presented=presented)
+            if presented is _MALFORMED:
+                key, outcome = None, "unauthorized"
+            else:
+                key, outcome = services.check_key(presented=presented)
             if key is None:
-                # Same answer for malformed, unknown, wrong, expired and revoked: no key enumeration.
+                # Same answer for malformed, unknown, wrong, expired, disabled and revoked: no key
+                # enumeration. Only /metrics counts disabled keys apart.
                 failed_auth.record(
                     request, "malformed" if presented is _MALFORMED else "unknown or not valid"
                 )
+                metrics.auth_outcome[outcome].inc()
                 return responses.unauthorized(request)
             return self._call_with_key(request, key)
         except DatabaseError:
@@ -158,8 +164,10 @@ class ApiKeyMiddleware:
         request.actor = Actor.for_key(key, ip=ip, user_agent=user_agent(request))
         request.rate_limit = decision
         if decision.allowed:
+            metrics.auth_outcome["ok"].inc()
             response = self.get_response(request)
         else:
+            metrics.auth_outcome["rate_limited"].inc()
             response = responses.error_for(
                 request,
                 429,
@@ -179,6 +187,7 @@ class ApiKeyMiddleware:
         in its usage as an error; it does not spend the key's rate limit, which belongs to the
         integration on the allowed network."""
         actor = Actor.for_key(key, ip=ip, user_agent=user_agent(request))
+        metrics.auth_outcome["ip_not_allowed"].inc()
         refused_networks.record_network_refused(request, actor, key)
         usage.buffer.record(key.id, 403, ip)
         usage.buffer.maybe_flush()

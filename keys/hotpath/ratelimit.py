@@ -41,6 +41,8 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
+from keys.hotpath import metrics
+
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
@@ -245,6 +247,7 @@ class RateLimiter:
         self.shared = BatchedRedisWindow(RedisWindow(redis_url)) if redis_url else None
         self._redis_down_since: float | None = None
         self._lock = threading.Lock()
+        metrics.set_rate_limit_mode(shared=self.shared is not None)
 
     @property
     def degraded(self) -> bool:
@@ -266,6 +269,7 @@ class RateLimiter:
         with self._lock:
             if self._redis_down_since is None:
                 log.error("Redis unreachable (%s); rate limits fall back to per-process counting", exc)
+                metrics.set_rate_limit_mode(shared=False)
             self._redis_down_since = time.monotonic()
 
     def _mark_up(self) -> None:
@@ -273,6 +277,7 @@ class RateLimiter:
             with self._lock:
                 self._redis_down_since = None
             log.warning("Redis reachable again; rate limits are shared across processes")
+            metrics.set_rate_limit_mode(shared=True)
 
     def hit(self, key_id: str, limit: int) -> Decision:
         if self._use_shared():

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import signal
 import threading
 import time
@@ -37,6 +38,7 @@ from datetime import UTC, date, datetime
 from django.conf import settings
 from django.db import connection, transaction
 
+from keys.hotpath import metrics
 from keys.models import ApiKey, KeyUsageDay
 
 log = logging.getLogger(__name__)
@@ -70,11 +72,18 @@ class UsageBuffer:
         self._seen: dict[object, tuple[datetime, dict[str, datetime]]] = {}
         self._last_used_written: dict[object, float] = {}
         self._last_flush = time.monotonic()
+        self._oldest: float | None = None  # Unix time of the oldest count waiting, for /metrics
 
     def record(self, key_id: object, status: int, ip: str | None, now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
         with self._lock:
-            row = self._counts[(key_id, now.date())]
+            row = self._counts.get((key_id, now.date()))
+            if row is None:  # a new counter waits for the next flush
+                row = self._counts[(key_id, now.date())]
+                metrics.usage_pending_rows.set(len(self._counts))
+                if self._oldest is None:
+                    self._oldest = time.time()
+                    metrics.usage_oldest_pending.set(self._oldest)
             row[0] += 1
             row[outcome_index(status)] += 1
             last, ips = self._seen.get(key_id, (now, {}))
@@ -101,6 +110,7 @@ class UsageBuffer:
             self._last_flush = now_mono
             counts = dict(self._counts)
             self._counts.clear()
+            oldest, self._oldest = self._oldest, None
             interval = settings.LAST_USED_WRITE_INTERVAL_SECONDS
             due = {
                 key_id: seen
@@ -118,6 +128,7 @@ class UsageBuffer:
                 _write_last_used(due)
         except Exception:
             log.exception("Writing usage counters failed; keeping them for the next flush")
+            metrics.usage_flushes.labels("failed").inc()
             with self._lock:
                 for k, row in counts.items():
                     mine = self._counts[k]
@@ -126,8 +137,19 @@ class UsageBuffer:
                 for key_id, (last, ips) in due.items():
                     self._seen.setdefault(key_id, (last, ips))
                     self._last_used_written.pop(key_id, None)
+                if counts:
+                    self._oldest = min(filter(None, (oldest, self._oldest)), default=None)
+                self._publish_pending()
             return 0
+        metrics.usage_flushes.labels("ok").inc()
+        with self._lock:
+            self._publish_pending()
         return sum(row[0] for row in counts.values())
+
+    def _publish_pending(self) -> None:
+        """The gauges of what still waits; called holding the lock."""
+        metrics.usage_pending_rows.set(len(self._counts))
+        metrics.usage_oldest_pending.set(math.inf if self._oldest is None else self._oldest)
 
     def clear(self) -> None:
         """Forget everything buffered; the next automatic flush is a full interval away."""
@@ -136,6 +158,8 @@ class UsageBuffer:
             self._seen.clear()
             self._last_used_written.clear()
             self._last_flush = time.monotonic()
+            self._oldest = None
+            self._publish_pending()
 
 
 @contextmanager

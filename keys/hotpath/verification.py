@@ -7,8 +7,9 @@ Order of work, cheapest first, so that junk costs nothing:
 3. this process's cache of verified keys, keyed by digest, trusted for ``KEY_CACHE_TTL_SECONDS``
    (1 s by default). Revocation and regeneration drop the entry in the process that made them, so
    they are immediate there, and at most that TTL late in every other worker;
-4. one indexed SELECT (current digest or a grace-period digest, neither revoked nor disabled),
-   written once per database from the models' documented ``_meta`` API and run on a plain cursor.
+4. one indexed SELECT (current digest or a grace-period digest, not revoked; a disabled key is
+   refused after it, and counted as such), written once per database from the models' documented
+   ``_meta`` API and run on a plain cursor.
 
 Unknown key, wrong secret, expired, disabled, revoked and an ended grace period all give the same
 ``None``:
@@ -138,6 +139,7 @@ _KEY_FIELDS = (
     "previous_digest",
     "previous_pepper_id",
     "previous_expires_at",
+    "disabled_at",
 )
 _RELATED = (
     ("application_slug", "application", "slug"),
@@ -176,8 +178,7 @@ def _look_up_sql(alias: str, digest_count: int) -> str:
         f"SELECT {', '.join(selected)} FROM {quote(meta.db_table)} k {' '.join(joins)} "  # noqa: S608
         f"WHERE ({column('k', ApiKey, 'secret_digest')} IN ({marks}) "
         f"OR {column('k', ApiKey, 'previous_digest')} IN ({marks})) "
-        f"AND {column('k', ApiKey, 'revoked_at')} IS NULL "
-        f"AND {column('k', ApiKey, 'disabled_at')} IS NULL LIMIT 1"
+        f"AND {column('k', ApiKey, 'revoked_at')} IS NULL LIMIT 1"
     )
 
 
@@ -202,14 +203,15 @@ def _json(value):
 # datetimes; JSON as text on both) are turned into what the model fields would give.
 _CONVERT = {"id": _uuid, "scopes": _json, "allowed_ips": _json, "created_at": _moment}
 _CONVERT |= {"expires_at": _moment, "exposed_at": _moment, "previous_exposed_at": _moment}
-_CONVERT |= {"last_used_at": _moment, "previous_expires_at": _moment}
+_CONVERT |= {"last_used_at": _moment, "previous_expires_at": _moment, "disabled_at": _moment}
 _NAMES = tuple(
     f"{name}_id" if name in ("organization", "application", "account") else name for name in _KEY_FIELDS
 ) + tuple(alias for alias, _, _ in _RELATED)
 
 
 def _look_up(digests: list[str]) -> dict | None:
-    """The live key whose current or grace-period digest is one of these, as a dict of _NAMES.
+    """The unrevoked key whose current or grace-period digest is one of these, as a dict of _NAMES
+    (a disabled one too, so that it can be counted as such; it is refused all the same).
     Only identifiers from the models go into the SQL; the digests travel as parameters."""
     alias = router.db_for_read(ApiKey)
     with connections[alias].cursor() as cursor:
@@ -265,6 +267,18 @@ def snapshot(row: dict, *, via_grace_period: bool) -> VerifiedKey:
 @sensitive_variables("presented")
 def verify_secret(presented: credentials.PresentedCredentials) -> VerifiedKey | None:
     """The key this secret (and Client ID, when given) belongs to, if it may be used right now."""
+    return check_secret(presented)[0]
+
+
+# Why a secret was refused, for counting only: every refusal gets the same answer.
+UNAUTHORIZED = "unauthorized"
+DISABLED = "disabled"
+
+
+@sensitive_variables("presented")
+def check_secret(presented: credentials.PresentedCredentials) -> tuple[VerifiedKey | None, str]:
+    """``(key, "ok")``, or ``(None, DISABLED)`` for the right secret of a disabled key, or
+    ``(None, UNAUTHORIZED)`` for every other refusal (unknown, wrong, expired, revoked)."""
     now = timezone.now()
     # Nearly every key was made under the current pepper: try that digest in the cache first and
     # compute the others only on a miss.
@@ -272,18 +286,18 @@ def verify_secret(presented: credentials.PresentedCredentials) -> VerifiedKey | 
     current = credentials.digest(presented.secret, peppers[0])
     cached = verified_keys.get(current)
     if cached is not None:
-        return cached if cached.is_current(now) and _client_id_matches(presented, cached) else None
+        return _if_usable(presented, cached, now)
     digests = {current: peppers[0].id}
     for pepper in peppers[1:]:
         digest = credentials.digest(presented.secret, pepper)
         digests[digest] = pepper.id
         cached = verified_keys.get(digest)
         if cached is not None:
-            return cached if cached.is_current(now) and _client_id_matches(presented, cached) else None
+            return _if_usable(presented, cached, now)
 
     row = _look_up(list(digests))
     if row is None:
-        return None
+        return None, UNAUTHORIZED
     current_digest, previous_digest = row["secret_digest"], row["previous_digest"]
     via_grace = False
     if current_digest in digests and hmac.compare_digest(digests[current_digest], row["pepper_id"]):
@@ -295,14 +309,24 @@ def verify_secret(presented: credentials.PresentedCredentials) -> VerifiedKey | 
     ):
         matched, via_grace = previous_digest, True
     else:
-        return None
+        return None, UNAUTHORIZED
     key = snapshot(row, via_grace_period=via_grace)
     if not key.is_current(now):
-        return None
-    verified_keys.put(matched, key)
+        return None, UNAUTHORIZED
+    disabled = row["disabled_at"] is not None
+    if not disabled:
+        verified_keys.put(matched, key)
     if not _client_id_matches(presented, key):
-        return None
-    return key
+        return None, UNAUTHORIZED
+    return (None, DISABLED) if disabled else (key, "ok")
+
+
+def _if_usable(
+    presented: credentials.PresentedCredentials, key: VerifiedKey, now: datetime
+) -> tuple[VerifiedKey | None, str]:
+    if key.is_current(now) and _client_id_matches(presented, key):
+        return key, "ok"
+    return None, UNAUTHORIZED
 
 
 def _client_id_matches(presented: credentials.PresentedCredentials, key: VerifiedKey) -> bool:
