@@ -9,7 +9,9 @@ the two header forms in the OpenAPI document. Every failure leaves as the one JS
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
 
 from django.db import DatabaseError, DataError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -17,7 +19,8 @@ from django.views.decorators.http import require_GET
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from ninja.openapi.views import openapi_json
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder, Response
 from ninja.security import APIKeyHeader, HttpBearer
 from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
@@ -27,7 +30,8 @@ from accounts.models import Application
 from keys import selectors, services
 from keys.api.access import Operation, require
 from keys.api.inputs import create_requested_key
-from keys.api.serializers import key_out, own_key_json
+from keys.api.openapi import document_responses
+from keys.api.serializers import key_out, own_key_json, timestamp
 from keys.errors import ServiceError
 from keys.hotpath import responses
 from keys.hotpath.presented import verify_presented
@@ -60,12 +64,36 @@ class HeaderKey(APIKeyHeader):
         return getattr(request, "api_key", None)
 
 
-class PortalAPI(NinjaAPI):
-    def get_openapi_operation_id(self, operation) -> str:
-        # Stable names, whatever module the views live in: clients generated from the document name
-        # their methods after them ("keys_api_create_key", as since the first release).
-        return f"keys_api_{operation.view_func.__name__}"
+class ApiJSONEncoder(NinjaJSONEncoder):
+    """django-ninja's encoder with the API's one form of a time (``serializers.timestamp``)."""
 
+    def default(self, o):
+        if isinstance(o, datetime):
+            return timestamp(o)
+        return super().default(o)
+
+
+class ApiJSONRenderer(JSONRenderer):
+    encoder_class = ApiJSONEncoder
+
+
+class PortalAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return document_responses(schema, named={"RegenerateKeyIn": RegenerateKeyIn})
+
+
+TAGS = [
+    {
+        "name": "api-keys",
+        "description": "The organization's API keys: list, create, read, regenerate, revoke.",
+    },
+    {
+        "name": "current-key",
+        "description": "The key making the call: its own object and its scope catalogue.",
+    },
+    {"name": "verification", "description": "Checking a key presented to one of your own services."},
+]
 
 api = PortalAPI(
     title="API Key Portal",
@@ -74,12 +102,17 @@ api = PortalAPI(
         "Manage an organization's API keys and verify keys presented to your own services. "
         "Authenticate every call with an API key: `Authorization: Bearer <client_secret>` "
         "(or `<client_id>:<client_secret>`), or the same value in `X-API-Key`. "
-        'Every error is `{"error": {"code": ..., "message": ...}}`.'
+        'Every error is `{"error": {"code": ..., "message": ...}}`. Every answer to a request made with '
+        "a valid key carries the key's rate limit in `RateLimit-Limit`, `RateLimit-Remaining` and "
+        "`RateLimit-Reset`; a 429 and a 503 say when to retry in `Retry-After`. Times are UTC, "
+        "with milliseconds: `2026-03-01T12:00:00.000Z`."
     ),
     urls_namespace="api_v1",
     docs_url="/docs",
     openapi_url="/openapi.json",
     auth=[BearerKey(), HeaderKey()],
+    renderer=ApiJSONRenderer(),
+    openapi_extra={"tags": TAGS},
 )
 
 
@@ -138,7 +171,30 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 # ---- schemas ----
 
-RoleName = Literal["advanced_admin", "admin_api", "admin", "support", "viewer"]
+
+class KeyRole(StrEnum):
+    """The role a key acts with; each includes the ones below it."""
+
+    ADVANCED_ADMIN = "advanced_admin"
+    ADMIN_API = "admin_api"
+    ADMIN = "admin"
+    SUPPORT = "support"
+    VIEWER = "viewer"
+
+
+class KeyStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class VerificationCode(StrEnum):
+    VALID = "valid"
+    UNAUTHORIZED = "unauthorized"
+    IP_NOT_ALLOWED = "ip_not_allowed"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    RATE_LIMITED = "rate_limited"
 
 
 class ErrorDetail(Schema):
@@ -151,14 +207,14 @@ class ErrorOut(Schema):
 
 
 class KeyOut(Schema):
-    id: str
+    id: UUID
     name: str
     client_id: str
     scopes: list[str]
     application: str = Field(description="The application's slug")
     account: str = Field(description="The account's name")
-    role: RoleName
-    status: Literal["active", "disabled", "expired", "revoked"]
+    role: KeyRole
+    status: KeyStatus
     created_at: datetime
     last_used_at: datetime | None
     expires_at: datetime | None
@@ -200,7 +256,7 @@ class CreateKeyIn(Schema):
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
     application: str | None = Field(default=None, max_length=64, description="Slug; default: the caller's")
     account: str | None = Field(default=None, max_length=200, description="Name; default: the caller's")
-    role: RoleName | None = Field(default=None, description="Default: the caller's role")
+    role: KeyRole | None = Field(default=None, description="Default: the caller's role")
     allowed_ips: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list,
         max_length=32,
@@ -208,7 +264,7 @@ class CreateKeyIn(Schema):
     )
 
 
-class RegenerateIn(Schema):
+class RegenerateKeyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     grace_period_seconds: int = Field(default=0, ge=0, le=604800)
@@ -231,7 +287,7 @@ class VerifyIn(Schema):
 
 class VerifyOut(Schema):
     valid: bool
-    code: Literal["valid", "unauthorized", "ip_not_allowed", "insufficient_scope", "rate_limited"]
+    code: VerificationCode
     key: KeyOut | None
 
 
@@ -252,7 +308,7 @@ class CatalogueOut(Schema):
 class ListQuery(Schema):
     limit: int = Field(default=50, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=1_000_000)
-    status: Literal["active", "disabled", "expired", "revoked"] | None = None
+    status: KeyStatus | None = None
     exposed: bool | None = Field(default=None, description="true: only exposed keys; false: none of them")
     # No NUL: PostgreSQL text cannot hold one, and no key name contains one.
     search: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00]*$")
@@ -282,7 +338,7 @@ class UsageTotalsOut(Schema):
 
 
 class KeyUsageOut(Schema):
-    key_id: str
+    key_id: UUID
     days: int
     data: list[UsageDayOut] = Field(description="Every day of the range, oldest first; zeros without calls")
     totals: UsageTotalsOut = Field(description="The sums of data")
@@ -290,8 +346,13 @@ class KeyUsageOut(Schema):
 
 # ---- helpers ----
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut}
-REGENERATE_ERRORS = {**ERRORS, 409: ErrorOut}
+# Every operation can answer these (400 for its parameters, 401 without a valid key, 403 for its
+# scope or the key's networks, 404 for a key outside the caller's reach, 429 over the rate limit,
+# 503 while the database does not answer); those with a body 413 too, and those that change a
+# key's state 409.
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut, 503: ErrorOut}
+BODY_ERRORS = {**ERRORS, 413: ErrorOut}
+STATE_ERRORS = {**ERRORS, 409: ErrorOut}
 
 
 def _key(request: HttpRequest) -> VerifiedKey:
@@ -305,7 +366,13 @@ def _key(request: HttpRequest) -> VerifiedKey:
 # routes in order.
 
 
-@api.get("/key", response={200: OwnKeyOut, **ERRORS}, tags=["self"], summary="The calling key")
+@api.get(
+    "/key",
+    response={200: OwnKeyOut, **ERRORS},
+    tags=["current-key"],
+    summary="The calling key",
+    operation_id="getCurrentApiKey",
+)
 def own_key(request: HttpRequest):
     # The hot path of every integration's health check: serialized directly, not validated against
     # OwnKeyOut on every call (a test holds the body to that schema).
@@ -322,7 +389,13 @@ def own_key(request: HttpRequest):
 own_key_view = require_GET(own_key)
 
 
-@api.get("/scopes", response={200: CatalogueOut, **ERRORS}, tags=["self"], summary="Scope catalogue")
+@api.get(
+    "/scopes",
+    response={200: CatalogueOut, **ERRORS},
+    tags=["current-key"],
+    summary="The scope catalogue of the calling key's application",
+    operation_id="listScopes",
+)
 def scopes(request: HttpRequest):
     key = _key(request)
     application = Application.objects.prefetch_related("scopes").get(pk=key.application_id)
@@ -337,7 +410,13 @@ def scopes(request: HttpRequest):
     }
 
 
-@api.get("/org/api-keys", response={200: KeyListOut, **ERRORS}, tags=["keys"], summary="List keys")
+@api.get(
+    "/org/api-keys",
+    response={200: KeyListOut, **ERRORS},
+    tags=["api-keys"],
+    summary="List keys",
+    operation_id="listApiKeys",
+)
 def list_keys(request: HttpRequest, filters: Query[ListQuery]):
     actor = require(request.actor, Operation.READ)
     keys = selectors.listed_keys(
@@ -348,13 +427,25 @@ def list_keys(request: HttpRequest, filters: Query[ListQuery]):
     return {"data": [key_out(k) for k in page], "total": total}
 
 
-@api.post("/org/api-keys", response={201: IssuedKeyOut, **ERRORS}, tags=["keys"], summary="Create a key")
+@api.post(
+    "/org/api-keys",
+    response={201: IssuedKeyOut, **BODY_ERRORS},
+    tags=["api-keys"],
+    summary="Create a key",
+    operation_id="createApiKey",
+)
 def create_key(request: HttpRequest, payload: CreateKeyIn):
     issued = create_requested_key(require(request.actor, Operation.WRITE), **payload.model_dump())
     return Status(201, {**key_out(issued.key), "key": issued.secret})
 
 
-@api.get("/org/api-keys/{key_id}", response={200: KeyOut, **ERRORS}, tags=["keys"], summary="Get a key")
+@api.get(
+    "/org/api-keys/{key_id}",
+    response={200: KeyOut, **ERRORS},
+    tags=["api-keys"],
+    summary="Get a key",
+    operation_id="getApiKey",
+)
 def get_key(request: HttpRequest, key_id: str):
     actor = require(request.actor, Operation.READ)
     return key_out(selectors.get_visible_key(actor, key_id))
@@ -363,8 +454,9 @@ def get_key(request: HttpRequest, key_id: str):
 @api.get(
     "/org/api-keys/{key_id}/usage",
     response={200: KeyUsageOut, **ERRORS},
-    tags=["keys"],
+    tags=["api-keys"],
     summary="A key's usage by day",
+    operation_id="getApiKeyUsage",
 )
 def key_usage(request: HttpRequest, key_id: str, query: Query[UsageQuery]):
     """Calls, errors and rate-limited calls of the key on each of the last ``days`` UTC days (30
@@ -383,13 +475,16 @@ def key_usage(request: HttpRequest, key_id: str, query: Query[UsageQuery]):
 
 @api.post(
     "/org/api-keys/{key_id}/regenerate",
-    response={200: IssuedKeyOut, **REGENERATE_ERRORS},
-    tags=["keys"],
+    response={200: IssuedKeyOut, **STATE_ERRORS, 413: ErrorOut},
+    tags=["api-keys"],
     summary="Regenerate a key's secret",
+    operation_id="regenerateApiKey",
+    # The body is optional, which django-ninja cannot say of a body parameter: it is read by
+    # _optional_body and described here, by its name among the components (document_responses).
     openapi_extra={
         "requestBody": {
             "required": False,
-            "content": {"application/json": {"schema": RegenerateIn.model_json_schema()}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RegenerateKeyIn"}}},
         }
     },
 )
@@ -397,7 +492,7 @@ def regenerate_key(request: HttpRequest, key_id: str):
     """The body is optional (``{}`` or none at all means: the old secret stops at once)."""
     actor = require(request.actor, Operation.WRITE)
     key = selectors.get_visible_key(actor, key_id)
-    options = _optional_body(request, RegenerateIn)
+    options = _optional_body(request, RegenerateKeyIn)
     grace = timedelta(seconds=options.grace_period_seconds)
     issued = services.regenerate_key(actor=actor, key=key, grace_period=grace)
     return {**key_out(issued.key), "key": issued.secret}
@@ -415,7 +510,13 @@ def _optional_body(request: HttpRequest, schema: type[Schema]) -> Schema:
         raise NinjaValidationError(exc.errors(include_url=False)) from None
 
 
-@api.delete("/org/api-keys/{key_id}", response={204: None, **ERRORS}, tags=["keys"], summary="Revoke a key")
+@api.delete(
+    "/org/api-keys/{key_id}",
+    response={204: None, **ERRORS},
+    tags=["api-keys"],
+    summary="Revoke a key",
+    operation_id="revokeApiKey",
+)
 def revoke_key(request: HttpRequest, key_id: str):
     actor = require(request.actor, Operation.WRITE)
     key = selectors.get_visible_key(actor, key_id)
@@ -425,9 +526,10 @@ def revoke_key(request: HttpRequest, key_id: str):
 
 @api.post(
     "/org/api-keys/{key_id}/disable",
-    response={200: KeyOut, **REGENERATE_ERRORS},
-    tags=["keys"],
+    response={200: KeyOut, **STATE_ERRORS},
+    tags=["api-keys"],
     summary="Disable a key",
+    operation_id="disableApiKey",
 )
 def disable_key(request: HttpRequest, key_id: str):
     """Pause the key at once (its grace-period secret too); enable brings the same secret back."""
@@ -437,9 +539,10 @@ def disable_key(request: HttpRequest, key_id: str):
 
 @api.post(
     "/org/api-keys/{key_id}/enable",
-    response={200: KeyOut, **REGENERATE_ERRORS},
-    tags=["keys"],
+    response={200: KeyOut, **STATE_ERRORS},
+    tags=["api-keys"],
     summary="Enable a key",
+    operation_id="enableApiKey",
 )
 def enable_key(request: HttpRequest, key_id: str):
     """Resume a disabled key with the secret it had; a revoked or expired key answers 409."""
@@ -447,7 +550,13 @@ def enable_key(request: HttpRequest, key_id: str):
     return key_out(services.enable_key(actor=actor, key=selectors.get_visible_key(actor, key_id)))
 
 
-@api.post("/keys/verify", response={200: VerifyOut, **ERRORS}, tags=["verify"], summary="Verify a key")
+@api.post(
+    "/keys/verify",
+    response={200: VerifyOut, **BODY_ERRORS},
+    tags=["verification"],
+    summary="Verify a key",
+    operation_id="verifyApiKey",
+)
 def verify(request: HttpRequest, payload: VerifyIn):
     """For services that receive keys: is this key valid, and does it carry these scopes?
 
@@ -466,9 +575,11 @@ OPENAPI_FILENAME = "api-key-portal-openapi.json"
 
 
 def openapi_document(request: HttpRequest) -> HttpResponse:
-    """The OpenAPI document (what django-ninja serves), with a file name for saving it;
-    ``?download`` makes browsers save it instead of showing it (for Postman, Insomnia)."""
-    response = openapi_json(request, api=api)
+    """The OpenAPI document, with the address it is served from as its server and a file name for
+    saving it; ``?download`` makes browsers save it instead of showing it (for Postman, Insomnia)."""
+    schema = api.get_openapi_schema()
+    schema["servers"] = [{"url": portal_base_url(request), "description": "This portal"}]
+    response = Response(schema)
     disposition = "attachment" if "download" in request.GET else "inline"
     response["Content-Disposition"] = f'{disposition}; filename="{OPENAPI_FILENAME}"'
     return response

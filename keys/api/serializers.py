@@ -7,8 +7,10 @@ expires_at, allowed_ips, exposed}``; never a secret or a digest. The domain does
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
 
 from accounts.models import Role
 from keys.hotpath.ratelimit import Decision
@@ -66,8 +68,21 @@ def rate_limit_out(decision: Decision) -> dict[str, int]:
     return {"limit": decision.limit, "remaining": decision.remaining, "reset": decision.reset_seconds}
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+def timestamp(moment: datetime | None) -> str | None:
+    """The one written form of a time in every API answer: UTC, milliseconds, ``Z``
+    (``2026-03-01T12:00:00.000Z``), whatever the stored precision."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TimestampJSONEncoder(DjangoJSONEncoder):
+    """Django's JSON encoder, with :func:`timestamp` for times (the command line's JSON)."""
+
+    def default(self, o):
+        if isinstance(o, datetime):
+            return timestamp(o)
+        return super().default(o)
 
 
 # GET /api/v1/key is the health check every integration calls: rendering the same key object again
@@ -86,7 +101,7 @@ def own_key_json(key: VerifiedKey, decision: Decision) -> bytes:
             _RENDERED.clear()
         body = key_out(key)
         for field in ("created_at", "last_used_at", "expires_at"):
-            body[field] = _iso(body[field])
+            body[field] = timestamp(body[field])
         entry = _RENDERED[id(key)] = (key, json.dumps(body)[:-1])  # without its closing brace
     limits = (
         f'{{"limit": {decision.limit}, "remaining": {decision.remaining}, "reset": {decision.reset_seconds}}}'

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.core.serializers.json import DjangoJSONEncoder
 
 from accounts.actors import Actor
 from accounts.models import Application, Organization, Role
-from keys.api.serializers import key_out
+from keys.api.serializers import TimestampJSONEncoder, key_out
 from keys.errors import ServiceError
 from keys.services import create_key
 
@@ -84,7 +83,7 @@ class Command(BaseCommand):
             raise CommandError(f"{exc.code}: {exc.message}") from None
         body = {**key_out(issued.key), "key": issued.secret}
         if opts["json"]:
-            self.stdout.write(json.dumps(body, cls=DjangoJSONEncoder))
+            self.stdout.write(json.dumps(body, cls=TimestampJSONEncoder))
             return
         self.stdout.write(self.style.SUCCESS(f"Created key {issued.key.name!r} ({issued.key.id})."))
         self.stdout.write(f"Client ID:     {issued.key.client_id}")
