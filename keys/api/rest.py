@@ -22,7 +22,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder, Response
 from ninja.security import APIKeyHeader, HttpBearer
-from pydantic import ConfigDict
+from pydantic import ConfigDict, WithJsonSchema
 from pydantic import ValidationError as PydanticValidationError
 
 from accounts.catalogue import portal_base_url
@@ -270,6 +270,14 @@ class RegenerateKeyIn(Schema):
     grace_period_seconds: int = Field(default=0, ge=0, le=604800)
 
 
+# An IPv4 or IPv6 address, as the document says; checked by the service, with its own message.
+IpAddress = Annotated[
+    str,
+    Field(max_length=64),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]}),
+]
+
+
 class VerifyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
@@ -277,9 +285,8 @@ class VerifyIn(Schema):
     required_scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
         default_factory=list, max_length=100
     )
-    client_ip: str | None = Field(
+    client_ip: IpAddress | None = Field(
         default=None,
-        max_length=64,
         description="The address the key was presented from. Required for a key limited to allowed "
         "networks (without it such a key is not valid: code ip_not_allowed).",
     )
