@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import suppress
 from functools import lru_cache, wraps
+from inspect import isawaitable
 
 import strawberry
 from csp.decorators import csp_update
@@ -29,8 +28,17 @@ from django.shortcuts import render
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
-from graphql import DocumentNode, GraphQLError, GraphQLSyntaxError, parse, specified_rules, validate
-from strawberry.extensions import SchemaExtension
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSyntaxError,
+    execute,
+    parse,
+    specified_rules,
+    validate,
+)
+from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
@@ -49,32 +57,46 @@ class Schema(strawberry.Schema):
         the unexpected ones itself (once, with their traceback)."""
 
 
+schema = Schema(query=Query, mutation=Mutation)
+
 # Every rule a query must pass: GraphQL's own, strawberry's, and our limits.
 VALIDATION_RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule, QueryComplexityRule)
 
 
 @lru_cache(maxsize=512)
-def _prepared(query: str) -> tuple[DocumentNode, list[GraphQLError]]:
+def _prepared(query: str) -> tuple[DocumentNode, tuple[GraphQLError, ...]]:
     """A query parsed and validated once, for every later request that sends the same text (an
     integration sends the same few queries all day). Raises GraphQLSyntaxError, which is not kept."""
     document = parse(query)
-    return document, validate(schema._schema, document, VALIDATION_RULES)
+    return document, tuple(validate(schema._schema, document, VALIDATION_RULES))
 
 
-class PreparedQueries(SchemaExtension):
-    """Parsing and validation, each done once per query text (see ``_prepared``): strawberry's
-    ParserCache, ValidationCache and AddValidationRules in one extension, as each extension costs a
-    few hooks on every request. A query that does not parse is left to strawberry, which reports it."""
+def execute_prepared(
+    query: str, variables: dict | None, operation_name: str | None, context: Context
+) -> ExecutionResult:
+    """The query run by graphql-core on strawberry's schema, its resolvers and its executor, as
+    ``Schema.execute_sync`` does, less the extension machinery around it (hooks for parsing,
+    validating and executing, built for every request), which was most of a small query's cost:
+    parsing and validating happen once per query text instead (``_prepared``)."""
+    try:
+        document, errors = _prepared(query)
+    except GraphQLError as error:
+        return ExecutionResult(data=None, errors=[error])
+    if errors:
+        return ExecutionResult(data=None, errors=list(errors))
+    result = execute(
+        schema._schema,
+        document,
+        context_value=context,
+        variable_values=variables,
+        operation_name=operation_name,
+        executor_class=schema.execution_context_class,
+        is_awaitable=optimized_is_awaitable,
+    )
+    if isawaitable(result):  # no resolver of ours is async
+        raise RuntimeError("GraphQL execution did not complete synchronously.")
+    return result
 
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        with suppress(GraphQLError):
-            context.graphql_document, errors = _prepared(context.query)
-            context.pre_execution_errors = list(errors)  # validated already: strawberry skips its own
-        yield
-
-
-schema = Schema(query=Query, mutation=Mutation, extensions=[PreparedQueries])
 
 PARSE_FAILED = "graphql_parse_failed"
 VALIDATION_FAILED = "graphql_validation_failed"
@@ -151,9 +173,7 @@ def graphql_endpoint(request: HttpRequest) -> HttpResponse:
     if _holds_nul(query) or _holds_nul(variables) or _holds_nul(operation_name):
         # No text column can hold one (PostgreSQL refuses it), and no name, slug or scope has one.
         return graphql_error_response(400, "bad_request", "NUL characters are not allowed in a request.")
-    result = schema.execute_sync(
-        query, variable_values=variables, context_value=Context(request, actor), operation_name=operation_name
-    )
+    result = execute_prepared(query, variables, operation_name, Context(request, actor))
     errors = [_formatted(error) for error in result.errors or ()]
     if any(e["extensions"]["code"] == TOO_COMPLEX for e in errors):
         errors = [e for e in errors if e["extensions"]["code"] == TOO_COMPLEX]  # the reason it was refused
