@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-from csp.middleware import CSPMiddleware
-from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from accounts.actors import Actor, client_ip, user_agent
@@ -20,31 +18,6 @@ class PortalLoginRequiredMiddleware(LoginRequiredMiddleware):
         if request.path_info.startswith(PUBLIC_PREFIXES):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
-
-
-class ContentSecurityPolicyMiddleware(CSPMiddleware):
-    """django-csp, without its work on the paths it leaves alone.
-
-    django-csp builds the policy and the report-only policy for every response and only then looks
-    at EXCLUDE_URL_PREFIXES and at a view's ``_csp_exempt``; on the JSON API and the probes that cost
-    about 40 µs a request (a quarter of /healthz, measured in-process) for a header it never writes.
-    Same headers, same paths; the excluded paths get no nonce either."""
-
-    def __init__(self, get_response) -> None:
-        super().__init__(get_response)
-        self.excluded = tuple(settings.CONTENT_SECURITY_POLICY.get("EXCLUDE_URL_PREFIXES", ()))
-
-    def process_request(self, request: HttpRequest) -> None:
-        # No nonce either where no policy is written: those paths answer JSON, never a template.
-        if not (self.excluded and request.path_info.startswith(self.excluded)):
-            super().process_request(request)
-
-    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-        if getattr(response, "_csp_exempt", False) or (
-            self.excluded and request.path_info.startswith(self.excluded)
-        ):
-            return response
-        return super().process_response(request, response)
 
 
 class ActorMiddleware:

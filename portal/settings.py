@@ -91,7 +91,7 @@ MIDDLEWARE = [
     "portal.observability.RequestObserver",  # request id, metrics, request log: both stacks
     "portal.surfaces.SurfaceRouter",
     "django.middleware.security.SecurityMiddleware",
-    "portal.middleware.ContentSecurityPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -106,9 +106,9 @@ MIDDLEWARE = [
 ]
 # No session, CSRF, sign-in, messages, htmx, axes or X-Frame-Options: an API request carries a key (or
 # nothing), and GraphQL's session mode loads a session and checks CSRF on its own route only.
+# The two HTML pages under /api/ (the REST docs, GraphiQL) write their CSP themselves (keys/api/html.py).
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "portal.middleware.ContentSecurityPolicyMiddleware",  # the API docs and GraphiQL are HTML
     "keys.hotpath.middleware.ApiKeyMiddleware",
     "keys.hotpath.middleware.JsonErrorsMiddleware",
 ]
@@ -246,16 +246,9 @@ X_FRAME_OPTIONS = "DENY"
 
 # Content Security Policy (django-csp): only our own scripts and styles, nothing inline, no
 # plugins, no <base> tricks, no framing. Inline <script> would need {{ request.csp_nonce }}.
-# JSON API responses and probes execute nothing in a browser, so they skip the header.
+# The portal's middleware writes it on every page; the API and the probes never reach that
+# middleware (portal/surfaces.py), and their two HTML pages write it themselves (keys/api/html.py).
 CONTENT_SECURITY_POLICY = {
-    "EXCLUDE_URL_PREFIXES": (
-        "/api/v1/org",
-        "/api/v1/key",
-        "/api/v1/scopes",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-    ),
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],

@@ -29,6 +29,7 @@ from accounts.catalogue import portal_base_url
 from accounts.models import Application
 from keys import selectors, services
 from keys.api.access import Operation, require
+from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
 from keys.api.openapi import document_responses
 from keys.api.serializers import key_out, own_key_json, timestamp
@@ -113,6 +114,7 @@ api = PortalAPI(
     auth=[BearerKey(), HeaderKey()],
     renderer=ApiJSONRenderer(),
     openapi_extra={"tags": TAGS},
+    docs_decorator=with_content_security_policy,
 )
 
 

@@ -45,6 +45,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from accounts.actors import Actor, client_ip, user_agent
 from keys.api.graphql.limits import MAX_BODY_BYTES, TOO_COMPLEX, QueryComplexityRule
 from keys.api.graphql.schema import Context, Mutation, Query
+from keys.api.html import with_content_security_policy
 from keys.hotpath.responses import graphql_error_response
 from keys.redaction import scrub
 
@@ -184,7 +185,6 @@ def graphql_endpoint(request: HttpRequest) -> HttpResponse:
         payload["errors"] = errors
     response = JsonResponse(payload, status=status)
     response["Cache-Control"] = "no-store"
-    response._csp_exempt = True  # JSON: nothing a browser would execute
     return response
 
 
@@ -236,6 +236,7 @@ def _formatted(error: GraphQLError) -> dict:
 
 
 @never_cache
+@with_content_security_policy
 @ensure_csrf_cookie
 @csp_update({"font-src": ["data:"]})
 def explorer(request: HttpRequest) -> HttpResponse:
