@@ -242,12 +242,17 @@ class RateLimiter:
 
     RETRY_REDIS_AFTER = 5.0
 
-    def __init__(self, redis_url: str = "") -> None:
+    def __init__(self, redis_url: str = "", *, publish: bool = False) -> None:
         self.local = LocalWindow()
         self.shared = BatchedRedisWindow(RedisWindow(redis_url)) if redis_url else None
         self._redis_down_since: float | None = None
         self._lock = threading.Lock()
-        metrics.set_rate_limit_mode(shared=self.shared is not None)
+        self.publish = publish  # the process's own limiter tells /metrics how it counts
+        self._publish_mode()
+
+    def _publish_mode(self) -> None:
+        if self.publish:
+            metrics.set_rate_limit_mode(shared=self.shared is not None and self._redis_down_since is None)
 
     @property
     def degraded(self) -> bool:
@@ -269,15 +274,15 @@ class RateLimiter:
         with self._lock:
             if self._redis_down_since is None:
                 log.error("Redis unreachable (%s); rate limits fall back to per-process counting", exc)
-                metrics.set_rate_limit_mode(shared=False)
             self._redis_down_since = time.monotonic()
+            self._publish_mode()
 
     def _mark_up(self) -> None:
         if self._redis_down_since is not None:
             with self._lock:
                 self._redis_down_since = None
             log.warning("Redis reachable again; rate limits are shared across processes")
-            metrics.set_rate_limit_mode(shared=True)
+            self._publish_mode()
 
     def hit(self, key_id: str, limit: int) -> Decision:
         if self._use_shared():
@@ -312,7 +317,7 @@ class RateLimiter:
 
 @lru_cache(maxsize=1)
 def _limiter(redis_url: str) -> RateLimiter:
-    return RateLimiter(redis_url)
+    return RateLimiter(redis_url, publish=True)
 
 
 def limiter() -> RateLimiter:

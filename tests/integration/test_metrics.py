@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from accounts.actors import Actor
 from audit.models import AuditAction, AuditEvent
 from keys import credentials, services
-from keys.hotpath import usage
+from keys.hotpath import ratelimit, usage
 from keys.models import ApiKey
 from portal.logs import JsonFormatter
 from tests.helpers.api import assert_error, bearer
@@ -160,11 +160,13 @@ def test_the_usage_waiting_to_be_written_and_its_age(api, make_key):
     assert value("akp_usage_flushes_total", outcome="ok") == flushed_before + 1
 
 
-def test_the_rate_limiting_mode_without_redis(client, settings):
-    if settings.REDIS_URL:
-        pytest.skip("this run shares rate limits in Redis")
-    assert value("akp_rate_limit_mode", mode="per-process") == 1
-    assert value("akp_rate_limit_mode", mode="shared") == 0
+def test_the_rate_limiting_mode(settings):
+    shared = bool(ratelimit.limiter().check_shared())  # None without Redis; with it, a ping
+    assert shared == bool(settings.REDIS_URL)
+    assert value("akp_rate_limit_mode", mode="shared") == (1 if shared else 0)
+    assert value("akp_rate_limit_mode", mode="per-process") == (0 if shared else 1)
+    ratelimit.RateLimiter("redis://127.0.0.1:1/0")  # another limiter than the process's says nothing
+    assert value("akp_rate_limit_mode", mode="shared") == (1 if shared else 0)
 
 
 # ---- what its labels may hold ----
