@@ -9,6 +9,7 @@ the two header forms in the OpenAPI document. Every failure leaves as the one JS
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Literal
 
 from django.db import DatabaseError, DataError
@@ -220,9 +221,8 @@ class VerifyIn(Schema):
     required_scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
         default_factory=list, max_length=100
     )
-    client_ip: str | None = Field(
+    client_ip: IPv4Address | IPv6Address | None = Field(
         default=None,
-        max_length=64,
         description="The address the key was presented from. Required for a key limited to allowed "
         "networks (without it such a key is not valid: code ip_not_allowed).",
     )
@@ -444,7 +444,10 @@ def verify(request: HttpRequest, payload: VerifyIn):
     Counts as a use of the verified key: its usage, last used time and rate limit.
     """
     result = verify_presented(
-        require(request.actor, Operation.VERIFY), payload.key, payload.required_scopes, payload.client_ip
+        require(request.actor, Operation.VERIFY),
+        payload.key,
+        payload.required_scopes,
+        None if payload.client_ip is None else str(payload.client_ip),
     )
     return {"valid": result.valid, "code": result.code, "key": key_out(result.key) if result.key else None}
 
