@@ -17,7 +17,7 @@ from django.db.models.lookups import Exact
 
 from accounts import permissions
 from accounts.actors import Actor
-from accounts.models import Account, Application, Membership, Organization, Role, User
+from accounts.models import Account, Application, Membership, Role, User
 from keys.models import ApiKey, KeyFlag, KeyStatus
 from keys.policy import SecurityPolicy, outside_filter
 
@@ -173,7 +173,7 @@ class ApiKeyFilterSet(django_filters.FilterSet):
     def filter_flag(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
         if value == KeyFlag.EXPOSED:
             return queryset.exposed()
-        policy = SecurityPolicy.of(Organization.objects.get(pk=self.organization_id))
+        policy = SecurityPolicy.of_organization(self.organization_id)
         if value == KeyFlag.OUTSIDE_POLICY:
             return queryset.in_use().filter(outside_filter(policy))
         return queryset.with_flag(value, policy.rotation_policy_days)

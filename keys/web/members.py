@@ -16,7 +16,6 @@ from accounts.models import User
 from keys import members
 from keys.errors import ServiceError
 from keys.filters import MemberFilterSet
-from keys.models import KeyFlag
 from portal.pages import paginate, refuse, render_screen, wants_partial
 
 MEMBERS_PER_PAGE = 50
@@ -40,7 +39,6 @@ def member_list(request: HttpRequest) -> HttpResponse:
         "members": page.object_list,
         "can_manage": permissions.can_manage_members(actor),
         "keys_url": reverse("keys:list"),
-        "exposed_url": f"{reverse('keys:list')}?flag={KeyFlag.EXPOSED}",
     }
     if not wants_partial(request):  # the banner is outside the table that htmx swaps
         context["exposed"] = members.exposed_count(actor)
