@@ -66,7 +66,7 @@ check-deploy: install
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
 
-# Hot-path benchmark: ratios to /healthz from one run (see docs/benchmarks.md). Installs wrk if missing.
+# Hot-path benchmark: ratios to a bare Django project (and /healthz) from one run (see docs/benchmarks.md). Installs wrk if missing.
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python scripts/bench.py
