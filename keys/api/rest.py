@@ -172,7 +172,13 @@ class IssuedKeyOut(KeyOut):
 
 class KeyListOut(Schema):
     data: list[KeyOut]
-    total: int
+    total: int = Field(description="How many keys the list has with these filters, every page together")
+    next: str | None = Field(
+        description="Cursor of the page after this one (pass it as `cursor`); null on the last page"
+    )
+    previous: str | None = Field(
+        description="Cursor of the page before this one (pass it as `cursor`); null on the first page"
+    )
 
 
 class RateLimitOut(Schema):
@@ -246,7 +252,19 @@ class CatalogueOut(Schema):
 
 class ListQuery(Schema):
     limit: int = Field(default=50, ge=1, le=100)
-    offset: int = Field(default=0, ge=0, le=1_000_000)
+    offset: int = Field(
+        default=0,
+        ge=0,
+        le=selectors.MAX_OFFSET,
+        description="Keys to skip, up to 1,000,000. For deep pages follow `next` (a cursor) instead: "
+        "it costs the same at any depth and skips or repeats no key when keys are created meanwhile.",
+    )
+    cursor: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="`next` or `previous` of an earlier answer, with the same filters; not with offset",
+    )
     status: Literal["active", "disabled", "expired", "revoked"] | None = None
     # No NUL: PostgreSQL text cannot hold one, and no key name contains one.
     search: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00]*$")
@@ -297,13 +315,22 @@ def _key(request: HttpRequest) -> VerifiedKey:
 
 @api.get("/org/api-keys", response={200: KeyListOut, **ERRORS}, tags=["keys"], summary="List keys")
 def list_keys(request: HttpRequest, filters: Query[ListQuery]):
+    """Newest first. Page with `limit` and either `offset` or the `next` / `previous` cursors of an
+    earlier answer."""
     actor = require(request.actor, Operation.READ)
-    keys = selectors.listed_keys(
-        actor, filters.model_dump(include={"status", "search"}, exclude_none=True)
-    ).qs
-    total = keys.count()
-    page = keys[filters.offset : filters.offset + filters.limit]
-    return {"data": [key_out(k) for k in page], "total": total}
+    page = selectors.page_of_keys(
+        actor,
+        filters.model_dump(include={"status", "search"}, exclude_none=True),
+        limit=filters.limit,
+        offset=filters.offset,
+        cursor=filters.cursor,
+    )
+    return {
+        "data": [key_out(k) for k in page.keys],
+        "total": page.total,
+        "next": page.next,
+        "previous": page.previous,
+    }
 
 
 @api.post("/org/api-keys", response={201: IssuedKeyOut, **ERRORS}, tags=["keys"], summary="Create a key")
