@@ -8,6 +8,7 @@ the two header forms in the OpenAPI document. Every failure leaves as the one JS
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -35,6 +36,7 @@ from keys.hotpath.verification import VerifiedKey
 from keys.scopes import INPUT_SYNTAX
 
 SCOPE_PATTERN = INPUT_SYNTAX.pattern
+log = logging.getLogger(__name__)
 
 
 class BearerKey(HttpBearer):
@@ -118,6 +120,8 @@ def _unstorable(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.exception_handler(DatabaseError)
 def _database_down(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # The database is away, or cancelled a statement that ran past the statement timeout.
+    log.warning("Database error while serving %s: %s", request.path_info, exc)
     return responses.service_unavailable(request)
 
 

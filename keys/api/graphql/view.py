@@ -15,7 +15,7 @@ import re
 
 import strawberry
 from csp.decorators import csp_update
-from django.db import DataError
+from django.db import DataError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
@@ -26,7 +26,7 @@ from strawberry.extensions import AddValidationRules, ParserCache, ValidationCac
 
 from keys.api.graphql.limits import MAX_BODY_BYTES, TOO_COMPLEX, QueryComplexityRule
 from keys.api.graphql.schema import Context, Mutation, Query
-from keys.hotpath.responses import graphql_error_response
+from keys.hotpath.responses import graphql_error_response, service_unavailable
 from keys.redaction import scrub
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,13 @@ def graphql_endpoint(request: HttpRequest) -> HttpResponse:
     result = schema.execute_sync(
         query, variable_values=variables, context_value=Context(request, actor), operation_name=operation_name
     )
+    originals = [error.original_error for error in result.errors or ()]
+    unavailable = next((e for e in originals if isinstance(e, OperationalError)), None)
+    if unavailable is not None:
+        # The database is away, or cancelled a statement that ran too long: the same retryable 503
+        # as REST, not an internal error.
+        log.warning("Database unavailable while serving GraphQL: %s", unavailable)
+        return service_unavailable(request)
     errors = [_formatted(error) for error in result.errors or ()]
     if any(e["extensions"]["code"] == TOO_COMPLEX for e in errors):
         errors = [e for e in errors if e["extensions"]["code"] == TOO_COMPLEX]  # the reason it was refused
