@@ -15,7 +15,7 @@ from accounts.models import Role
 from audit.models import AuditAction, AuditEvent
 from keys import selectors
 from keys.models import ApiKey, KeyUsageDay
-from tests.helpers.bulk import bulk_keys
+from tests.helpers.bulk import bulk_events, bulk_keys
 from tests.helpers.demo import ROLE_EMAILS
 from tests.helpers.portal import HX, SECRET, field_error, form_data, is_full_page, secret_in
 
@@ -533,6 +533,23 @@ def test_detail_full_and_partial_with_usage(demo, login, make_key):
     assert ">Regenerate</button>" not in html and ">Revoke</button>" not in html
     partial = client.get(f"/settings/api-keys/{key.pk}/", **HX)
     assert not is_full_page(partial) and 'id="key-detail-body"' in partial.content.decode()
+
+
+def test_detail_query_count_does_not_grow_with_events_or_usage(demo, login, make_key):
+    quiet, busy = make_key(name="quiet").key, make_key(name="busy").key
+    bulk_events(demo.acme, 300, key=busy)
+    today = timezone.now().date()
+    KeyUsageDay.objects.bulk_create(
+        KeyUsageDay(key=busy, day=today - timedelta(days=n), total=10, success=10) for n in range(365)
+    )
+    client = login("advanced@acme.test")
+
+    def count(key) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"/settings/api-keys/{key.pk}/").status_code == 200
+        return len(queries)
+
+    assert count(quiet) == count(busy)
 
 
 def test_detail_of_someone_elses_key_is_not_found(demo, login, make_key):
