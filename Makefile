@@ -42,7 +42,7 @@ test-browser: install chromium
 
 # Refresh the screenshots in docs/ that the README links to (taken by the browser tests).
 screenshots: install chromium
-	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -k "reveal or grace or graphiql or demo or tightens" $(PYTEST_ARGS)
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -k "reveal or grace or graphiql or demo or tightens or leaver" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -242,7 +242,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         """Memberships with their accounts, loaded once per request object."""
         cached = getattr(self, "_memberships_cache", None)
         if cached is None:
-            cached = list(self.memberships.select_related("account").order_by("account__path"))
+            prefetched = getattr(self, "_prefetched_objects_cache", {}).get("memberships")
+            if prefetched is not None:  # a list page prefetched them with their accounts
+                cached = sorted(prefetched, key=lambda m: m.account.path)
+            else:
+                cached = list(self.memberships.select_related("account").order_by("account__path"))
             self._memberships_cache = cached
         return cached
 
@@ -257,6 +261,22 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def top_role(self) -> int:
         return max((m.role for m in self.memberships_with_accounts()), default=0)
+
+
+class MemberSession(models.Model):
+    """An index of a member's signed-in sessions, so that all of them can be ended at once (on
+    deactivation) whatever the session engine: database, cache or both. Written at sign-in,
+    removed at sign-out; see ``accounts.sessions``."""
+
+    user = models.ForeignKey("User", on_delete=models.CASCADE, related_name="session_index")
+    session_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="member_session_user")]
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class Membership(models.Model):

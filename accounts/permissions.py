@@ -25,10 +25,10 @@ from functools import reduce
 from operator import or_
 from typing import Protocol
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from accounts.actors import Actor
-from accounts.models import Account, Role, User
+from accounts.models import Account, Membership, Role, User
 
 MANAGE_KEYS_ROLE = Role.ADMIN_API
 TOP_ROLE = max(Role)
@@ -186,6 +186,60 @@ def may_edit_security_policy(actor: Actor) -> bool:
     if actor.key is not None:
         return False
     return any(g.whole_organization and g.max_role is None for g in grants(actor, manage=True))
+
+
+# ---- members (Settings → Members) ----
+
+
+def _member_paths(actor: Actor, *, manage: bool) -> list[str]:
+    """Account subtrees whose members the actor may see (Advanced Admin, Support) or act on
+    (Advanced Admin); "" is the whole organization."""
+    if actor.is_system:
+        return [""]
+    user = actor.user
+    if actor.key is not None or not _is_member(user) or user.organization_id != actor.organization_id:
+        return []
+    return [
+        m.account.path
+        for m in user.memberships_with_accounts()
+        if m.role == Role.ADVANCED_ADMIN or (not manage and m.role == Role.SUPPORT)
+    ]
+
+
+def member_filter(actor: Actor, *, manage: bool = False) -> Q:
+    """A filter on ``User``: the organization's members with a membership in one of the actor's
+    subtrees (all of them for a grant on the root account)."""
+    paths = _member_paths(actor, manage=manage)
+    if not paths:
+        return NOTHING
+    organization = Q(organization_id=actor.organization_id)
+    if any(Grant(path, None, False).whole_organization for path in paths):
+        return organization
+    inside = reduce(or_, [Q(account__path__startswith=path) for path in paths])
+    return organization & Q(Exists(Membership.objects.filter(inside, user=OuterRef("pk"))))
+
+
+def can_view_members(actor: Actor) -> bool:
+    """May open Settings → Members: Advanced Admins, and Support to read."""
+    return bool(_member_paths(actor, manage=False))
+
+
+def can_manage_members(actor: Actor) -> bool:
+    """May deactivate and reactivate members: Advanced Admins."""
+    return bool(_member_paths(actor, manage=True))
+
+
+def member_refusal(actor: Actor, member: User) -> str | None:
+    """Why the actor may not deactivate (or reactivate) this member they can see, or None. The
+    service adds the rule that needs the database: never the organization's last Advanced Admin."""
+    if not can_manage_members(actor):
+        return "Only an Advanced Admin may deactivate or reactivate members."
+    if actor.user is not None and actor.user.pk == member.pk:
+        return "You cannot deactivate or reactivate yourself: ask another Advanced Admin."
+    own = TOP_ROLE if actor.is_system else actor.user.top_role
+    if member.top_role > own:
+        return f"{member.email} is {Role(member.top_role).label}, above your own role."
+    return None
 
 
 def can_view_applications(actor: Actor) -> bool:

@@ -24,6 +24,8 @@ class AuditAction(models.TextChoices):
     KEY_AUTH_FAILED = "key.auth_failed", "Key authentication failed"
     KEY_IP_REFUSED = "key.ip_refused", "Key used from a network not allowed"
     POLICY_UPDATED = "policy.updated", "Security policy changed"
+    MEMBER_DEACTIVATED = "member.deactivated", "Member deactivated"
+    MEMBER_REACTIVATED = "member.reactivated", "Member reactivated"
     PERMISSION_DENIED = "permission.denied", "Permission denied"
     LOGIN_SUCCEEDED = "login.succeeded", "Signed in"
     LOGIN_FAILED = "login.failed", "Sign-in failed"
@@ -88,7 +90,7 @@ class AuditEvent(models.Model):
         # The log's order (newest first, the id breaking ties) behind each way it is read: an
         # organization's log, one action of it, one key's events. Keyset pages seek into them.
         # PostgreSQL also gets a trigram index for the actor filter: see
-        # ``audit.migrations.0004_indexes_for_large_logs``.
+        # ``audit.migrations.0005_indexes_for_large_logs``.
         indexes = [
             models.Index(fields=["organization", "-occurred_at", "-id"], name="audit_org_time_id"),
             models.Index(

@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 import django_filters
 from django import forms
-from django.db.models import F, Q, QuerySet, Value
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Substr
 from django.db.models.lookups import Exact
 
 from accounts import permissions
 from accounts.actors import Actor
-from accounts.models import Account, Application, Organization, User
+from accounts.models import Account, Application, Membership, Role, User
 from keys.models import ApiKey, KeyFlag, KeyStatus
 from keys.policy import SecurityPolicy, outside_filter
 
@@ -94,7 +94,10 @@ class FilterForm(forms.Form):
 
 
 class KeyFilterForm(FilterForm):
-    filter_names = ("q", "search", "status", "flag", "application", "role", "account", "created_by")
+    filter_names = (
+        *("q", "search", "status", "flag", "exposed", "seen_by"),
+        *("application", "role", "account", "created_by"),
+    )
 
     @property
     def sort_order(self) -> str:
@@ -134,6 +137,9 @@ class ApiKeyFilterSet(django_filters.FilterSet):
     created_by = django_filters.TypedChoiceFilter(
         label="Created by", field_name="created_by_id", coerce=int, empty_value=None
     )
+    exposed = django_filters.BooleanFilter(method="filter_exposed", widget=forms.HiddenInput)
+    # The keys with a live secret this member saw (Settings → Members links here).
+    seen_by = django_filters.NumberFilter(method="filter_seen_by", widget=forms.HiddenInput)
     # Applied after the filters, by filter_queryset: the default order needs no parameter.
     sort = django_filters.CharFilter(method=lambda queryset, name, value: queryset, widget=forms.HiddenInput)
 
@@ -169,8 +175,19 @@ class ApiKeyFilterSet(django_filters.FilterSet):
     def filter_status(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
         return queryset.with_status(value)
 
+    def filter_exposed(self, queryset: QuerySet[ApiKey], name: str, value: bool | None) -> QuerySet[ApiKey]:
+        if value is None:
+            return queryset
+        exposed = queryset.exposed()
+        return exposed if value else queryset.exclude(pk__in=exposed.values("pk"))
+
+    def filter_seen_by(self, queryset: QuerySet[ApiKey], name: str, value) -> QuerySet[ApiKey]:
+        return queryset.seen_by(int(value))
+
     def filter_flag(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
-        policy = SecurityPolicy.of(Organization.objects.get(pk=self.organization_id))
+        if value == KeyFlag.EXPOSED:
+            return queryset.exposed()
+        policy = SecurityPolicy.of_organization(self.organization_id)
         if value == KeyFlag.OUTSIDE_POLICY:
             return queryset.in_use().filter(outside_filter(policy))
         return queryset.with_flag(value, policy.rotation_policy_days)
@@ -195,3 +212,63 @@ def once(compute: Callable[[], list]) -> Callable[[], list]:
 def indented(account: Account) -> str:
     """An account's name indented by its depth in the tree, for choice lists."""
     return "\u2003" * account.depth + account.name
+
+
+class MemberFilterForm(FilterForm):
+    filter_names = ("q", "role", "account", "status")
+
+
+class MemberFilterSet(django_filters.FilterSet):
+    """Settings → Members: ``q`` (email or name), ``role`` and ``account`` (a membership with it),
+    ``status`` (active or deactivated)."""
+
+    q = django_filters.CharFilter(
+        label="Search",
+        method="filter_q",
+        max_length=MAX_SEARCH_LENGTH,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Email or name"}),
+    )
+    role = django_filters.TypedChoiceFilter(
+        label="Role",
+        choices=[("", "Any role"), *Role.choices],
+        coerce=int,
+        empty_value=None,
+        method="filter_role",
+    )
+    account = django_filters.TypedChoiceFilter(
+        label="Account", coerce=int, empty_value=None, method="filter_account"
+    )
+    status = django_filters.ChoiceFilter(
+        label="Status",
+        choices=[("active", "Active"), ("inactive", "Deactivated")],
+        empty_label="Any status",
+        method="filter_status",
+    )
+
+    class Meta:
+        model = User
+        fields: list[str] = []
+        form = MemberFilterForm
+
+    def __init__(self, data, queryset: QuerySet[User], *, actor: Actor) -> None:
+        super().__init__(data, queryset)
+        self.filters["account"].extra["choices"] = lambda: (
+            [("", "Any account")]
+            + [(a.pk, indented(a)) for a in Account.objects.filter(organization_id=actor.organization_id)]
+        )
+
+    def filter_q(self, queryset: QuerySet[User], name: str, value: str) -> QuerySet[User]:
+        text = value.strip()
+        return queryset.filter(Q(email__icontains=text) | Q(full_name__icontains=text)) if text else queryset
+
+    def filter_role(self, queryset: QuerySet[User], name: str, value: int) -> QuerySet[User]:
+        return queryset.filter(Exists(Membership.objects.filter(user=OuterRef("pk"), role=value)))
+
+    def filter_account(self, queryset: QuerySet[User], name: str, value: int) -> QuerySet[User]:
+        return queryset.filter(Exists(Membership.objects.filter(user=OuterRef("pk"), account_id=value)))
+
+    def filter_status(self, queryset: QuerySet[User], name: str, value: str) -> QuerySet[User]:
+        return queryset.filter(is_active=value == "active")
+
+    def filter_queryset(self, queryset: QuerySet[User]) -> QuerySet[User]:
+        return super().filter_queryset(queryset).order_by("-is_active", "email")

@@ -47,6 +47,7 @@ class KeyFlag(models.TextChoices):
     ROTATION_DUE = "rotation_due", "Rotation due"
     IDLE = "idle", "Idle"
     OUTSIDE_POLICY = "outside_policy", "Outside the security policy"
+    EXPOSED = "exposed", "Exposed (seen by a deactivated member)"
 
 
 EXPIRING_SOON = timedelta(days=7)
@@ -86,6 +87,23 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
                 models.Q(last_used_at__isnull=True, created_at__lt=unused) | models.Q(last_used_at__lt=unused)
             )
         raise ValueError(f"Unknown flag {flag!r}")
+
+    def seen_by(self, member, now: datetime | None = None) -> ApiKeyQuerySet:
+        """Keys in use with a live secret that ``member`` (a user, its id or an ``OuterRef``) saw:
+        the current one, or the previous one while its grace period lasts."""
+        now = now or timezone.now()
+        return self.in_use(now).filter(
+            models.Q(secret_seen_by=member)
+            | models.Q(previous_secret_seen_by=member, previous_expires_at__gt=now)
+        )
+
+    def exposed(self, now: datetime | None = None) -> ApiKeyQuerySet:
+        """Keys with a live secret that a deactivated member has seen (see ``ApiKey.exposed``)."""
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(exposed_at__isnull=False)
+            | models.Q(previous_exposed_at__isnull=False, previous_expires_at__gt=now)
+        )
 
     def in_use(self, now: datetime | None = None) -> ApiKeyQuerySet:
         """Keys that count against the plan's key limit: neither revoked nor expired (a disabled
@@ -133,6 +151,30 @@ class ApiKey(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     regenerated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Who saw the reveal of the current secret (and of the grace-period one): whoever created or
+    # last regenerated the key. A key made by another key or by a command names that instead.
+    secret_seen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="seen_secrets",
+        editable=False,
+    )
+    secret_seen_by_label = models.CharField(max_length=200, blank=True, default="", editable=False)
+    previous_secret_seen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="seen_previous_secrets",
+        editable=False,
+    )
+    # Exposed: a member who saw the secret has been deactivated. Cleared by regenerating (the old
+    # secret, if kept for a grace period, stays exposed until it stops) or revoking.
+    exposed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    exposed_reason = models.CharField(max_length=300, blank=True, default="", editable=False)
+    previous_exposed_at = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -185,7 +227,7 @@ class ApiKey(models.Model):
         # the lists filter on (status, account, role), so a count or the keys of a deep page are
         # read from it alone (PostgreSQL; SQLite ignores ``include``). PostgreSQL also gets the
         # descending "empty last" orders and a trigram index for name search: see
-        # ``keys.migrations.0008_indexes_for_large_lists``.
+        # ``keys.migrations.0009_indexes_for_large_lists``.
         indexes = [
             models.Index(
                 fields=["organization", "-created_at", "-id"],
@@ -254,6 +296,14 @@ class ApiKey(models.Model):
             and self.previous_expires_at > timezone.now()
             and self.revoked_at is None
         )
+
+    @property
+    def exposed(self) -> bool:
+        """A live secret of this key was seen by a member who has since been deactivated: the
+        current one, or the previous one while its grace period lasts."""
+        if self.revoked_at is not None:
+            return False
+        return self.exposed_at is not None or (self.previous_exposed_at is not None and self.grace_active)
 
     @property
     def rate_limit_per_minute(self) -> int:

@@ -45,6 +45,11 @@ class SecurityPolicy:
     def of(cls, organization: Organization) -> SecurityPolicy:
         return cls(**{name: getattr(organization, name) for name in cls.FIELDS})
 
+    @classmethod
+    def of_organization(cls, organization_id: int) -> SecurityPolicy:
+        """The policy as stored now (one query for its fields only)."""
+        return cls(**Organization.objects.values(*cls.FIELDS).get(pk=organization_id))
+
     @property
     def longest_expiry_days(self) -> int:
         """The longest expiry a new key may be given."""

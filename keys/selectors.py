@@ -98,7 +98,15 @@ def get_visible_key(actor: Actor, key_id: str | uuid.UUID) -> ApiKey:
         raise KeyNotFound() from None
     key = (
         visible_keys(actor)
-        .select_related("organization", "application", "account", "created_by", "revoked_by")
+        .select_related(
+            "organization",
+            "application",
+            "account",
+            "created_by",
+            "revoked_by",
+            "secret_seen_by",
+            "previous_secret_seen_by",
+        )
         .filter(pk=pk)
         .first()
     )

@@ -210,6 +210,8 @@ def create_key(
                 created_at=now,
                 created_by=actor.user if actor.user is not None else None,
                 created_by_key_id=actor.key.id if actor.key is not None else None,
+                secret_seen_by=actor.user if actor.user is not None else None,
+                secret_seen_by_label=actor.label[:200],
             )
             record_event(
                 actor=actor,
@@ -274,24 +276,42 @@ def regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = timed
             ends = now + grace_period
             if locked.expires_at is not None:
                 ends = min(ends, locked.expires_at)
+            # The old secret lives on for the grace period, and with it who saw it and whether a
+            # deactivated member did.
             locked.previous_digest = locked.secret_digest
             locked.previous_pepper_id = locked.pepper_id
             locked.previous_expires_at = ends
+            locked.previous_secret_seen_by_id = locked.secret_seen_by_id
+            locked.previous_exposed_at = locked.exposed_at
         else:
             locked.previous_digest = None
             locked.previous_pepper_id = ""
             locked.previous_expires_at = None
+            locked.previous_secret_seen_by_id = None
+            locked.previous_exposed_at = None
         locked.secret_digest = credentials.digest(secret, pepper)
         locked.pepper_id = pepper.id
         locked.regenerated_at = now
+        # The new secret is seen by this actor only.
+        locked.secret_seen_by = actor.user if actor.user is not None else None
+        locked.secret_seen_by_label = actor.label[:200]
+        locked.exposed_at = None
+        if locked.previous_exposed_at is None:
+            locked.exposed_reason = ""
         locked.save(
             update_fields=[
                 "previous_digest",
                 "previous_pepper_id",
                 "previous_expires_at",
+                "previous_secret_seen_by",
+                "previous_exposed_at",
                 "secret_digest",
                 "pepper_id",
                 "regenerated_at",
+                "secret_seen_by",
+                "secret_seen_by_label",
+                "exposed_at",
+                "exposed_reason",
             ]
         )
         record_event(
@@ -323,6 +343,9 @@ def revoke_key(*, actor: Actor, key: ApiKey) -> ApiKey:
         locked.previous_digest = None
         locked.previous_pepper_id = ""
         locked.previous_expires_at = None
+        # A revoked key exposes nothing any more: no secret of it works.
+        locked.exposed_at = None
+        locked.previous_exposed_at = None
         locked.save(
             update_fields=[
                 "revoked_at",
@@ -331,6 +354,8 @@ def revoke_key(*, actor: Actor, key: ApiKey) -> ApiKey:
                 "previous_digest",
                 "previous_pepper_id",
                 "previous_expires_at",
+                "exposed_at",
+                "previous_exposed_at",
             ]
         )
         record_event(actor=actor, action=AuditAction.KEY_REVOKED, key=locked, details={"name": locked.name})

@@ -15,6 +15,7 @@ def navigation(request: HttpRequest) -> dict:
         "nav": {
             "api_keys": permissions.can_view_keys(actor),
             "applications": permissions.can_view_applications(actor),
+            "members": permissions.can_view_members(actor),
             "security": permissions.can_view_security_policy(actor),
             "audit_log": permissions.can_view_audit_log(actor),
             "admin": user.is_superuser,

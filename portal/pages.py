@@ -92,7 +92,11 @@ def _page_number(value: str | None) -> int:
         return 1
 
 
-def paginate(request: HttpRequest, items: QuerySet, per_page: int, *, cap: int) -> NumberedPage:
+#: Lists count up to this many rows, then say "more than 10,000".
+COUNT_CAP = 10_000
+
+
+def paginate(request: HttpRequest, items: QuerySet, per_page: int, *, cap: int = COUNT_CAP) -> NumberedPage:
     """The page ``?page=`` asks for, counting at most ``cap`` rows. A bad number shows the first page
     and one past the end the last (or the first, when the count is capped)."""
     count = capped_count(items, cap)

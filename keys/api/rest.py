@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
+from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Literal
 
 from django.db import DatabaseError, DataError
@@ -168,6 +169,10 @@ class KeyOut(Schema):
     allowed_ips: list[str] = Field(
         description="Networks the key may be used from (addresses or CIDR ranges); empty: anywhere"
     )
+    exposed: bool = Field(
+        description="A live secret of this key was seen by a member who has since been deactivated: "
+        "regenerate it (or revoke it)"
+    )
 
 
 class IssuedKeyOut(KeyOut):
@@ -226,9 +231,8 @@ class VerifyIn(Schema):
     required_scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
         default_factory=list, max_length=100
     )
-    client_ip: str | None = Field(
+    client_ip: IPv4Address | IPv6Address | None = Field(
         default=None,
-        max_length=64,
         description="The address the key was presented from. Required for a key limited to allowed "
         "networks (without it such a key is not valid: code ip_not_allowed).",
     )
@@ -270,6 +274,7 @@ class ListQuery(Schema):
         description="`next` or `previous` of an earlier answer, with the same filters; not with offset",
     )
     status: Literal["active", "disabled", "expired", "revoked"] | None = None
+    exposed: bool | None = Field(default=None, description="true: only exposed keys; false: none of them")
     # No NUL: PostgreSQL text cannot hold one, and no key name contains one.
     search: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00]*$")
 
@@ -324,7 +329,7 @@ def list_keys(request: HttpRequest, filters: Query[ListQuery]):
     actor = require(request.actor, Operation.READ)
     page = selectors.page_of_keys(
         actor,
-        filters.model_dump(include={"status", "search"}, exclude_none=True),
+        filters.model_dump(include={"status", "search", "exposed"}, exclude_none=True),
         limit=filters.limit,
         offset=filters.offset,
         cursor=filters.cursor,
@@ -470,7 +475,10 @@ def verify(request: HttpRequest, payload: VerifyIn):
     Counts as a use of the verified key: its usage, last used time and rate limit.
     """
     result = verify_presented(
-        require(request.actor, Operation.VERIFY), payload.key, payload.required_scopes, payload.client_ip
+        require(request.actor, Operation.VERIFY),
+        payload.key,
+        payload.required_scopes,
+        None if payload.client_ip is None else str(payload.client_ip),
     )
     return {"valid": result.valid, "code": result.code, "key": key_out(result.key) if result.key else None}
 

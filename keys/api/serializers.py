@@ -1,7 +1,7 @@
 """The key object every API surface returns, written once: REST, GraphQL and the command line.
 
 ``{id, name, client_id, scopes, application, account, role, status, created_at, last_used_at,
-expires_at, allowed_ips}``; never a secret or a digest. The domain does not import this module.
+expires_at, allowed_ips, exposed}``; never a secret or a digest. The domain does not import this module.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def key_out(key: ApiKey | VerifiedKey) -> dict[str, Any]:
         "last_used_at": key.last_used_at,
         "expires_at": key.expires_at,
         "allowed_ips": list(key.allowed_ips),
+        "exposed": key.exposed,
     }
 
 

@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts import permissions
-from accounts.models import Organization
 from keys import policy, selectors
 from keys.errors import ServiceError
 from keys.models import KeyFlag
@@ -28,7 +27,7 @@ def security_policy(request: HttpRequest) -> HttpResponse:
     if not permissions.can_view_security_policy(actor):
         raise refuse(request, "view security policy", "Your role cannot see the security policy.")
     may_edit = permissions.may_edit_security_policy(actor)
-    current = policy.SecurityPolicy.of(Organization.objects.get(pk=actor.organization_id))
+    current = policy.SecurityPolicy.of_organization(actor.organization_id)
     if request.method == "POST":
         if not may_edit:
             raise refuse(
@@ -66,7 +65,7 @@ def _say_what_changed(request: HttpRequest, changes: dict) -> None:
     if not changes:
         messages.info(request, "Nothing changed.")
         return
-    now = policy.SecurityPolicy.of(Organization.objects.get(pk=request.actor.organization_id))
+    now = policy.SecurityPolicy.of_organization(request.actor.organization_id)
     outside = selectors.outside_policy_counts(request.actor, now)["total"]
     text = "Saved. The policy applies to every key created from now on."
     if outside:

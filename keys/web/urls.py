@@ -1,11 +1,24 @@
 from django.urls import path
 
-from keys.web import security, views
+from keys.web import members, security, views
 
 app_name = "keys"
 
 urlpatterns = [
     path("security/", security.security_policy, name="security"),
+    path("members/", members.member_list, name="members"),
+    path(
+        "members/<str:member_id>/deactivate/",
+        members.member_set_active,
+        {"active": False},
+        name="member_deactivate",
+    ),
+    path(
+        "members/<str:member_id>/reactivate/",
+        members.member_set_active,
+        {"active": True},
+        name="member_reactivate",
+    ),
     path("api-keys/", views.key_list, name="list"),
     path("api-keys/new/", views.key_create, name="create"),
     path("api-keys/new/scopes/", views.key_form_scopes, name="form_scopes"),

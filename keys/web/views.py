@@ -29,7 +29,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import permissions
 from accounts.catalogue import portal_base_url
-from keys import credentials, selectors, services
+from keys import credentials, members, selectors, services
 from keys.errors import KeyNotFound, ServiceError
 from keys.models import ApiKey, KeyStatus
 from keys.policy import SecurityPolicy, breaches
@@ -124,11 +124,15 @@ def key_list(request: HttpRequest) -> HttpResponse:
         "pasted_secret": pasted_secret,
         "pasted_secret_warning": PASTED_SECRET_WARNING,
     }
-    if not wants_partial(request):  # the banner is outside the table that htmx swaps
+    if not wants_partial(request):  # the banners are outside the table that htmx swaps
         policy = SecurityPolicy.of(request.user.organization)
         outside = selectors.outside_policy_count(actor, policy)
         context["outside_policy"] = selectors.COUNT_CAP if outside is None else outside
         context["outside_policy_label"] = f"{selectors.COUNT_CAP:,}+" if outside is None else str(outside)
+        context["exposed"] = members.exposed_count(actor)
+        seen_by = filters.form.value("seen_by")
+        if seen_by is not None:
+            context["seen_by_member"] = members.visible_members(actor).filter(pk=int(seen_by)).first()
     response = render_screen(request, "keys/key_list.html", "key-table", context)
     if pasted_secret:
         response["HX-Replace-Url"] = url_without_it

@@ -12,6 +12,7 @@ def test_advanced_admin_sees_api_keys_in_settings(sign_in):
     menu = page.locator("#settings-menu")
     expect(menu.get_by_role("link", name="API Keys")).to_be_visible()
     expect(menu.get_by_role("link", name="Applications")).to_be_visible()
+    expect(menu.get_by_role("link", name="Members")).to_be_visible()
     expect(menu.get_by_role("link", name="Security")).to_be_visible()
     expect(menu.get_by_role("link", name="Audit log")).to_be_visible()
     page.keyboard.press("Escape")
@@ -21,7 +22,7 @@ def test_advanced_admin_sees_api_keys_in_settings(sign_in):
     # Tabbing out of the menu closes it, and so does a click elsewhere.
     page.keyboard.press("Enter")
     expect(settings_button).to_have_attribute("aria-expanded", "true")
-    for name in ("API Keys", "Applications", "Security", "Audit log"):
+    for name in ("API Keys", "Applications", "Members", "Security", "Audit log"):
         page.keyboard.press("Tab")
         expect(menu.get_by_role("link", name=name)).to_be_focused()
     page.keyboard.press("Tab")
@@ -41,6 +42,7 @@ def test_admin_has_no_api_keys_link(sign_in):
     expect(menu.get_by_role("link", name="API Keys")).to_have_count(0)
     expect(menu.get_by_role("link", name="Audit log")).to_have_count(0)
     expect(menu.get_by_role("link", name="Security")).to_have_count(0)
+    expect(menu.get_by_role("link", name="Members")).to_have_count(0)
     response = page.goto("/settings/api-keys/")
     assert response.status == 403
 

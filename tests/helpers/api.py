@@ -16,6 +16,7 @@ KEY_FIELDS = {
     "last_used_at",
     "expires_at",
     "allowed_ips",
+    "exposed",
 }
 
 

@@ -79,6 +79,10 @@ class ApiKeyType:
     def status(self) -> KeyStatus:
         return KeyStatus(serializers.status_of(self))
 
+    @strawberry.field(description="A live secret of it was seen by a member who has since been deactivated.")
+    def exposed(self) -> bool:
+        return self.exposed
+
     @strawberry.field(description="Addresses or CIDR ranges the key may be used from; empty: anywhere.")
     def allowed_ips(self) -> list[str]:
         return list(self.allowed_ips)
@@ -196,6 +200,7 @@ class Query:
         search: str | None = None,
         first: int | None = 50,
         offset: int | None = 0,
+        exposed: bool | None = None,
         cursor: Annotated[
             str | None,
             strawberry.argument(
@@ -213,6 +218,8 @@ class Query:
             )
         data = {"status": status.value if status else None, "search": search}
         query = {k: v for k, v in data.items() if v}
+        if exposed is not None:
+            query["exposed"] = exposed
         page = _service(selectors.page_of_keys, actor, query, limit=first, offset=offset, cursor=cursor)
         return ApiKeyPage(total=page.total, items=page.keys, next=page.next, previous=page.previous)
 

@@ -84,8 +84,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("accounts", "0002_organization_security_policy"),
-        ("audit", "0003_network_and_policy_events"),
-        ("keys", "0008_indexes_for_large_lists"),
+        ("audit", "0004_member_events"),
+        ("keys", "0009_indexes_for_large_lists"),
     ]
 
     operations = [
@@ -118,6 +118,8 @@ class Migration(migrations.Migration):
                             ("key.auth_failed", "Key authentication failed"),
                             ("key.ip_refused", "Key used from a network not allowed"),
                             ("policy.updated", "Security policy changed"),
+                            ("member.deactivated", "Member deactivated"),
+                            ("member.reactivated", "Member reactivated"),
                             ("permission.denied", "Permission denied"),
                             ("login.succeeded", "Signed in"),
                             ("login.failed", "Sign-in failed"),

@@ -81,7 +81,7 @@ def backward(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False  # CREATE/DROP INDEX CONCURRENTLY cannot run inside a transaction
 
-    dependencies = [("keys", "0007_rotation_and_policy_notices")]
+    dependencies = [("keys", "0008_who_saw_the_secret_and_exposure")]
 
     operations = [
         migrations.SeparateDatabaseAndState(

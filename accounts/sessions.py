@@ -1,0 +1,52 @@
+"""Ending every session of a member at once, across workers and session engines.
+
+Django can look a session up by its key but cannot list a user's sessions (the cache engine has no
+index at all), so sign-in records the key in :class:`accounts.models.MemberSession` and sign-out
+removes it. :func:`end_sessions` deletes each recorded session through the configured engine, so
+the member's next request, on any worker, finds no session and is sent to sign in. A deactivated
+member is refused by the authentication backend as well, so even a session this index missed (a
+signed-cookie session, say) opens nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.dispatch import receiver
+from django.utils import timezone
+
+from accounts.models import MemberSession, User
+
+
+def _store(session_key: str):
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+
+
+@receiver(user_logged_in)
+def _remember(sender, request, user: User, **kwargs) -> None:
+    session = getattr(request, "session", None)
+    if session is None or not session.session_key:
+        return
+    # Sessions older than their cookie can live are gone anyway: keep the index small.
+    too_old = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    MemberSession.objects.filter(user=user, created_at__lt=too_old).delete()
+    MemberSession.objects.get_or_create(session_key=session.session_key, defaults={"user": user})
+
+
+@receiver(user_logged_out)
+def _forget(sender, request, user: User | None, **kwargs) -> None:
+    session = getattr(request, "session", None)
+    if session is not None and session.session_key:
+        MemberSession.objects.filter(session_key=session.session_key).delete()
+
+
+def end_sessions(user: User) -> int:
+    """Delete every recorded session of the member; returns how many there were."""
+    keys = list(MemberSession.objects.filter(user=user).values_list("session_key", flat=True))
+    for key in keys:
+        _store(key).delete()
+    MemberSession.objects.filter(user=user).delete()
+    return len(keys)

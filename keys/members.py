@@ -1,0 +1,179 @@
+"""Offboarding: when a member leaves, the keys whose secrets they saw are found and flagged.
+
+The portal knows who saw each key's current secret (``ApiKey.secret_seen_by``: whoever created or
+last regenerated it, as they saw the reveal) and, during a grace period, the previous one.
+Deactivating a member, in one transaction: the member can no longer sign in, every key with a live
+secret they saw is flagged *exposed*, and one audit event names the member and the keys; then
+every session of theirs is ended. The keys keep working (an integration must not break on the day
+someone leaves) until they are regenerated or revoked, which clears the flag. Reactivating restores
+sign-in and never clears *exposed*: the secret was seen all the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Count, F, Func, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts import permissions
+from accounts.actors import Actor
+from accounts.models import Organization, Role, User
+from accounts.sessions import end_sessions
+from audit.models import AuditAction
+from audit.services import record_denied, record_event
+from keys.errors import ServiceError
+from keys.models import ApiKey
+
+
+class MemberNotFound(ServiceError):
+    def __init__(self) -> None:
+        super().__init__("not_found", "No such member in your organization.", status=404)
+
+
+@dataclass(frozen=True)
+class Deactivation:
+    member: User
+    exposed: list[ApiKey]
+    sessions_ended: int
+
+
+def keys_seen_by(member: User, now: datetime | None = None) -> QuerySet[ApiKey]:
+    """Keys still in use (not revoked, not expired) with a live secret this member has seen."""
+    return ApiKey.objects.filter(organization_id=member.organization_id).seen_by(member, now)
+
+
+def visible_members(actor: Actor, *, manage: bool = False) -> QuerySet[User]:
+    return User.objects.filter(permissions.member_filter(actor, manage=manage))
+
+
+def members_with_seen_counts(actor: Actor) -> QuerySet[User]:
+    """The members the actor may see, each with ``seen_count``: how many keys the actor may see
+    have a live secret the member saw (one subquery, whatever the page size)."""
+    now = timezone.now()
+    seen = (
+        ApiKey.objects.filter(permissions.key_filter(actor))
+        .seen_by(OuterRef("pk"), now)
+        .order_by()
+        .annotate(count=Func(F("pk"), function="COUNT"))
+        .values("count")
+    )
+    return visible_members(actor).annotate(
+        seen_count=Coalesce(Subquery(seen, output_field=IntegerField()), Value(0))
+    )
+
+
+def get_visible_member(actor: Actor, member_id) -> User:
+    try:
+        pk = int(member_id)
+    except (TypeError, ValueError):
+        raise MemberNotFound() from None
+    member = visible_members(actor).filter(pk=pk).first()
+    if member is None:
+        raise MemberNotFound()
+    return member
+
+
+def _refuse(actor: Actor, member: User, what: str, message: str) -> ServiceError:
+    record_denied(actor=actor, what=what, details={"member": member.email})
+    return ServiceError("forbidden", message, status=403)
+
+
+def _check(actor: Actor, member: User, what: str) -> None:
+    """An Advanced Admin who cannot see the member gets "not found"; anyone else who may not act
+    gets the reason (and an audit event)."""
+    manages = permissions.can_manage_members(actor)
+    if manages and not visible_members(actor, manage=True).filter(pk=member.pk).exists():
+        raise MemberNotFound()
+    reason = permissions.member_refusal(actor, member)
+    if reason:
+        raise _refuse(actor, member, what, reason)
+
+
+def _active_advanced_admins(organization_id: int) -> int:
+    return (
+        User.objects.filter(
+            organization_id=organization_id, is_active=True, memberships__role=Role.ADVANCED_ADMIN
+        )
+        .distinct()
+        .count()
+    )
+
+
+def deactivate_member(*, actor: Actor, member: User) -> Deactivation:
+    _check(actor, member, "deactivate member")
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        # One deactivation at a time per organization: two admins deactivating each other at once
+        # cannot leave it without an active Advanced Admin.
+        Organization.objects.select_for_update().get(pk=actor.organization_id)
+        member = User.objects.select_for_update().get(pk=member.pk)
+        if not member.is_active:
+            return Deactivation(member=member, exposed=[], sessions_ended=end_sessions(member))
+        if member.top_role == Role.ADVANCED_ADMIN and _active_advanced_admins(member.organization_id) <= 1:
+            raise _refuse(
+                actor,
+                member,
+                "deactivate member",
+                f"{member.email} is the organization's last active Advanced Admin: make someone else "
+                "an Advanced Admin first.",
+            )
+        member.is_active = False
+        member.save(update_fields=["is_active"])
+        reason = f"its secret was seen by {member.email}, deactivated {now:%Y-%m-%d %H:%M} UTC"[:300]
+        seen = list(
+            keys_seen_by(member, now)
+            .select_for_update(of=("self",))
+            .select_related("application", "account")
+            .order_by("name")
+        )
+        current = [k.pk for k in seen if k.secret_seen_by_id == member.pk]
+        previous = [k.pk for k in seen if k.previous_secret_seen_by_id == member.pk]
+        ApiKey.objects.filter(pk__in=current, exposed_at__isnull=True).update(exposed_at=now)
+        ApiKey.objects.filter(pk__in=previous, previous_exposed_at__isnull=True).update(
+            previous_exposed_at=now
+        )
+        ApiKey.objects.filter(pk__in=[k.pk for k in seen]).update(exposed_reason=reason)
+        highest = member.highest_membership
+        record_event(
+            actor=actor,
+            action=AuditAction.MEMBER_DEACTIVATED,
+            account=highest.account if highest else None,
+            details={
+                "member": member.email,
+                "exposed_keys": [f"{k.name} ({k.client_id})" for k in seen],
+            },
+        )
+    # After the commit: a session engine (the cache) is not part of the transaction. The member is
+    # refused by the authentication backend already, on every worker.
+    ended = end_sessions(member)
+    for key in seen:
+        key.refresh_from_db()
+    return Deactivation(member=member, exposed=seen, sessions_ended=ended)
+
+
+def reactivate_member(*, actor: Actor, member: User) -> User:
+    """Restore sign-in. The keys flagged when the member left stay exposed."""
+    _check(actor, member, "reactivate member")
+    with transaction.atomic(durable=True):
+        member = User.objects.select_for_update().get(pk=member.pk)
+        if member.is_active:
+            return member
+        member.is_active = True
+        member.save(update_fields=["is_active"])
+        highest = member.highest_membership
+        record_event(
+            actor=actor,
+            action=AuditAction.MEMBER_REACTIVATED,
+            account=highest.account if highest else None,
+            details={"member": member.email},
+        )
+    return member
+
+
+def exposed_count(actor: Actor) -> int:
+    """How many keys the actor may see are exposed (the banner on Members and API Keys)."""
+    return ApiKey.objects.filter(permissions.key_filter(actor)).exposed().aggregate(n=Count("pk"))["n"]
