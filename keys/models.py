@@ -51,6 +51,11 @@ class KeyFlag(models.TextChoices):
 
 
 EXPIRING_SOON = timedelta(days=7)
+#: Keys that may be exposed (``ApiKeyQuerySet.exposed`` narrows them by time): what the partial
+#: index ``key_org_exposed`` holds.
+EXPOSED_CANDIDATES = models.Q(revoked_at__isnull=True) & (
+    models.Q(exposed_at__isnull=False) | models.Q(previous_exposed_at__isnull=False)
+)
 IDLE_AFTER = timedelta(days=90)
 
 
@@ -243,6 +248,8 @@ class ApiKey(models.Model):
             models.Index(
                 fields=["organization", "expires_at"], include=["created_at", "id"], name="key_org_expires"
             ),
+            # The few exposed keys (the banner on API Keys and Members counts them on every view).
+            models.Index(fields=["organization"], condition=EXPOSED_CANDIDATES, name="key_org_exposed"),
         ]
 
     def __str__(self) -> str:

@@ -6,6 +6,8 @@ page of 100 does (each one justified by ``EXPLAIN ANALYZE`` in docs/benchmarks.m
   It replaces ``key_org_created``, which lacked the id that breaks ties;
 - ``key_org_last_used`` and ``key_org_expires``: the ascending "last used" and "expires" sorts
   (empty last, as PostgreSQL sorts ascending);
+- ``key_org_exposed``, partial: the few keys that may be exposed, which the API Keys and Members
+  pages count on every view (a scan of every key without it);
 - PostgreSQL only: the same two sorts descending with empty values last (SQLite cannot index
   ``NULLS LAST``, and puts NULLs there on its own for a descending index), and ``pg_trgm`` with a
   trigram index on ``UPPER(name)`` for the "contains" search (``icontains``);
@@ -25,6 +27,12 @@ PORTABLE = [
     ),
     models.Index(fields=["organization", "last_used_at"], include=["created_at", "id"], name="key_org_last_used"),
     models.Index(fields=["organization", "expires_at"], include=["created_at", "id"], name="key_org_expires"),
+    models.Index(
+        fields=["organization"],
+        condition=models.Q(revoked_at__isnull=True)
+        & (models.Q(exposed_at__isnull=False) | models.Q(previous_exposed_at__isnull=False)),
+        name="key_org_exposed",
+    ),
 ]
 REPLACED = models.Index(fields=["organization", "-created_at"], name="key_org_created")
 POSTGRES_ONLY = {

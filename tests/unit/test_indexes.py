@@ -8,7 +8,13 @@ from django.db import connection
 pytestmark = pytest.mark.django_db
 
 PORTABLE = {
-    "keys_apikey": {"key_org_created_id", "key_org_name", "key_org_last_used", "key_org_expires"},
+    "keys_apikey": {
+        "key_org_created_id",
+        "key_org_name",
+        "key_org_last_used",
+        "key_org_expires",
+        "key_org_exposed",
+    },
     "keys_auditevent": {"audit_org_time_id", "audit_org_action_time", "audit_key_time"},
 }
 POSTGRES_ONLY = {
@@ -46,7 +52,9 @@ def test_the_list_indexes_are_there(table):
     ],
 )
 def test_no_single_column_index_duplicates_a_composite_one(table, column):
-    assert [column] not in _indexes(table).values()
+    """Django's own index on the column (named ``<table>_<column>_<hash>``, and a ``_like`` twin on
+    PostgreSQL) is gone; the composite indexes above start with the column."""
+    assert not [name for name in _indexes(table) if name.startswith(f"{table}_{column}_")]
 
 
 def test_the_audit_log_keeps_its_append_only_trigger():
