@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install run serve test test-browser test-faults lint format lock check-deploy chromium clean bench screenshots
+.PHONY: install run serve test test-browser test-faults lint format lock check-deploy chromium clean bench bench-scale screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,14 @@ clean:
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python scripts/bench.py
+
+# Every page and list call at a large customer's volume (100,000 keys, 2,000,000 audit events) on a
+# throw-away PostgreSQL database, dropped at the end (see docs/benchmarks.md). It needs a PostgreSQL
+# server: the one on 127.0.0.1:5432 as user postgres unless BENCH_DATABASE_URL names another
+# (postgres://user:password@host:5432/postgres, a user that may create databases). Loading takes a
+# few minutes; BENCH_SCALE_RUNS (20) sets how often each request is timed.
+bench-scale: install
+	$(BIN)/python scripts/bench_scale.py
 
 # Faults under traffic on a private PostgreSQL and Redis (stopped and started by the tests).
 test-faults: install

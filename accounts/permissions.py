@@ -116,7 +116,10 @@ def _any_grant(parts: tuple[Grant, ...], *, key_relation: str = "") -> Q:
     key through ``key_relation`` (an event about no key passes the role condition)."""
     rules = []
     for grant in parts:
-        where = Q() if grant.whole_organization else Q(account__path__startswith=grant.path)
+        # The subtree's accounts as a subquery on the account table, not a join: the keys or events
+        # are then filtered by their own account column (which the list indexes carry).
+        subtree = Account.objects.filter(path__startswith=grant.path).values("pk")
+        where = Q() if grant.whole_organization else Q(account__in=subtree)
         if grant.max_role is not None:
             if key_relation:
                 where &= Q(**{f"{key_relation}__isnull": True}) | Q(

@@ -52,11 +52,24 @@ def key_search(text: str, *, relation: str = "") -> Q:
     return found
 
 
+def _nullable(field: str) -> bool:
+    return "__" not in field and ApiKey._meta.get_field(field).null
+
+
 def order_keys(keys: QuerySet[ApiKey], sort: str) -> QuerySet[ApiKey]:
-    """``sort`` is a KEY_SORTS name, "-" in front for descending; empty values sort last."""
+    """``sort`` is a KEY_SORTS name, "-" in front for descending; empty values sort last. Ties go to
+    the newest key, then the id: a total order, so pages neither skip nor repeat a key.
+
+    Each order matches an index (see ``ApiKey.Meta.indexes``): "empty last" is asked only of the
+    columns that can be empty, as a column that cannot be null has no NULLs to place and an
+    index on it would otherwise not match."""
     field = KEY_SORTS[sort.lstrip("-")]
-    expression = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
-    return keys.order_by(expression, "-created_at" if field != "created_at" else "pk")
+    descending = sort.startswith("-")
+    nulls = {"nulls_last": True} if _nullable(field) else {}
+    expression = F(field).desc(**nulls) if descending else F(field).asc(**nulls)
+    if field == "created_at":
+        return keys.order_by(expression, "-id" if descending else "id")
+    return keys.order_by(expression, "-created_at", "-id")
 
 
 class FilterForm(forms.Form):
@@ -141,7 +154,8 @@ class ApiKeyFilterSet(django_filters.FilterSet):
         super().__init__(data, queryset)
         self.organization_id = actor.organization_id
         # Callables: the choices are read (one query each) only when the form is drawn or the
-        # parameter is given, never for a REST call that does not use them.
+        # parameter is given, never for a REST call that does not use them; and only once, however
+        # often the form asks for them.
         choices = {
             "application": lambda: (
                 [("", "Any application")]
@@ -156,7 +170,7 @@ class ApiKeyFilterSet(django_filters.FilterSet):
             "created_by": lambda: [("", "Anyone")] + [(u.pk, u.email) for u in creators()],
         }
         for name, callable_choices in choices.items():
-            self.filters[name].extra["choices"] = callable_choices
+            self.filters[name].extra["choices"] = once(callable_choices)
 
     def filter_status(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
         return queryset.with_status(value)
@@ -180,6 +194,19 @@ class ApiKeyFilterSet(django_filters.FilterSet):
 
     def filter_queryset(self, queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
         return order_keys(super().filter_queryset(queryset), self.form.sort_order)
+
+
+def once(compute: Callable[[], list]) -> Callable[[], list]:
+    """``compute``, run at most once: a form asks for its choices when it validates and again when
+    it draws them."""
+    found: list[list] = []
+
+    def choices() -> list:
+        if not found:
+            found.append(compute())
+        return found[0]
+
+    return choices
 
 
 def indented(account: Account) -> str:

@@ -51,6 +51,11 @@ class KeyFlag(models.TextChoices):
 
 
 EXPIRING_SOON = timedelta(days=7)
+#: Keys that may be exposed (``ApiKeyQuerySet.exposed`` narrows them by time): what the partial
+#: index ``key_org_exposed`` holds.
+EXPOSED_CANDIDATES = models.Q(revoked_at__isnull=True) & (
+    models.Q(exposed_at__isnull=False) | models.Q(previous_exposed_at__isnull=False)
+)
 IDLE_AFTER = timedelta(days=90)
 
 
@@ -116,7 +121,10 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
 
 class ApiKey(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="api_keys")
+    # Not indexed alone: every index of the lists below starts with it.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="api_keys", db_index=False
+    )
     application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="api_keys")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="api_keys")
     role = models.PositiveSmallIntegerField(choices=Role.choices)
@@ -219,9 +227,29 @@ class ApiKey(models.Model):
                 name="key_name_unique_among_live_keys",
             ),
         ]
+        # One index per sort of the key lists, each starting with the organization: a page is a
+        # range of it, whatever the number of keys. The default order's index also carries what
+        # the lists filter on (status, account, role), so a count or the keys of a deep page are
+        # read from it alone (PostgreSQL; SQLite ignores ``include``). PostgreSQL also gets the
+        # descending "empty last" orders and a trigram index for name search: see
+        # ``keys.migrations.0009_indexes_for_large_lists``.
         indexes = [
-            models.Index(fields=["organization", "-created_at"], name="key_org_created"),
+            models.Index(
+                fields=["organization", "-created_at", "-id"],
+                include=["account", "role", "revoked_at", "expires_at", "disabled_at"],
+                name="key_org_created_id",
+            ),
             models.Index(fields=["organization", "name"], name="key_org_name"),
+            models.Index(
+                fields=["organization", "last_used_at"],
+                include=["created_at", "id"],
+                name="key_org_last_used",
+            ),
+            models.Index(
+                fields=["organization", "expires_at"], include=["created_at", "id"], name="key_org_expires"
+            ),
+            # The few exposed keys (the banner on API Keys and Members counts them on every view).
+            models.Index(fields=["organization"], condition=EXPOSED_CANDIDATES, name="key_org_exposed"),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts import permissions
@@ -19,6 +19,16 @@ from keys.filters import ApiKeyFilterSet
 from keys.hotpath.usage import FIELDS as USAGE_FIELDS
 from keys.models import ApiKey, KeyUsageDay
 from keys.policy import NOTHING, SecurityPolicy, lifetime_filter, network_filter, outside_filter
+from paging import NEXT, PREVIOUS, BadCursor, Keyset, capped_count, keyset_page, rows_at
+
+#: Counts that would read more rows than this say "more than" instead: the portal's key list, the
+#: quota badge, the keys outside the policy. The API lists count exactly (``total`` is part of
+#: their contract), from an index.
+COUNT_CAP = 10_000
+#: The deepest ``offset`` the APIs accept; deeper pages are reached with their ``next`` cursor.
+MAX_OFFSET = 1_000_000
+#: The order of the API lists (newest first), and the one their cursors point into.
+KEY_ORDER = Keyset("-created_at", "-id")
 
 
 def visible_keys(actor: Actor) -> QuerySet[ApiKey]:
@@ -34,7 +44,49 @@ def listed_keys(actor: Actor, query: Mapping[str, Any]) -> ApiKeyFilterSet:
         query,
         visible.select_related("organization", "application", "account"),
         actor=actor,
-        creators=lambda: creators_of(visible),
+        creators=lambda: creators_of(actor.organization_id, visible),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPage:
+    """A page of an API list: its keys, how many keys the list has, and the cursors of the pages
+    after and before it (None at either end)."""
+
+    keys: list[ApiKey]
+    total: int
+    next: str | None
+    previous: str | None
+
+
+def page_of_keys(
+    actor: Actor, query: Mapping[str, Any], *, limit: int, offset: int = 0, cursor: str | None = None
+) -> KeyPage:
+    """The API lists (REST and GraphQL): newest first, ``limit`` keys from ``offset`` or from where
+    ``cursor`` (a ``next`` or ``previous`` of an earlier page) points. A cursor page costs the same
+    at any depth and neither skips nor repeats a key created or revoked meanwhile; an offset page
+    reads the keys of the skipped rows from an index. ``total`` counts the list from an index."""
+    if cursor and offset:
+        raise ServiceError("validation_error", "Give either offset or cursor, not both.", field="cursor")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ServiceError("validation_error", f"offset must be 0 to {MAX_OFFSET:,}.", field="offset")
+    keys = listed_keys(actor, query).qs
+    total = keys.count()
+    if cursor or not offset:
+        try:
+            page = keyset_page(keys, KEY_ORDER, size=limit, cursor=cursor)
+        except BadCursor:
+            raise ServiceError(
+                "validation_error", "This cursor is not one this list handed out.", field="cursor"
+            ) from None
+        return KeyPage(page.rows, total, page.next, page.previous)
+    found = rows_at(keys, offset, limit)
+    more = offset + len(found) < total
+    return KeyPage(
+        found,
+        total,
+        KEY_ORDER.cursor(NEXT, found[-1]) if found and more else None,
+        KEY_ORDER.cursor(PREVIOUS, found[0]) if found else None,
     )
 
 
@@ -63,9 +115,31 @@ def get_visible_key(actor: Actor, key_id: str | uuid.UUID) -> ApiKey:
     return key
 
 
-def key_quota(organization: Organization) -> tuple[int, int | None]:
-    """(keys in use, limit or None for unlimited)."""
-    return ApiKey.objects.filter(organization=organization).in_use().count(), organization.key_limit
+@dataclass(frozen=True, slots=True)
+class Quota:
+    in_use: int | None  # None: more than COUNT_CAP
+    limit: int | None  # None: unlimited
+
+    @property
+    def full(self) -> bool:
+        if self.limit is None:
+            return False
+        return self.in_use is None or self.in_use >= self.limit
+
+    @property
+    def label(self) -> str:
+        """ "9 of 10 keys in use", "3 keys · unlimited", "10,000+ keys · unlimited"."""
+        count = f"{COUNT_CAP:,}+" if self.in_use is None else str(self.in_use)
+        if self.limit is None:
+            return f"{count} key{'' if self.in_use == 1 else 's'} · unlimited"
+        return f"{count} of {self.limit} keys in use"
+
+
+def key_quota(organization: Organization) -> Quota:
+    """Keys in use against the plan's limit, counted up to ``COUNT_CAP`` (the service that creates
+    keys counts exactly, under a lock)."""
+    in_use = ApiKey.objects.filter(organization=organization).in_use()
+    return Quota(capped_count(in_use, COUNT_CAP), organization.key_limit)
 
 
 def outside_policy_counts(actor: Actor, policy: SecurityPolicy) -> dict[str, int]:
@@ -83,6 +157,15 @@ def outside_policy_counts(actor: Actor, policy: SecurityPolicy) -> dict[str, int
     return {"lifetime": 0, "networks": 0, **counts}
 
 
+def outside_policy_count(actor: Actor, policy: SecurityPolicy) -> int | None:
+    """How many keys the actor may see, still in use, break the policy, counted up to ``COUNT_CAP``
+    (None: more); no query while the policy has no rule that existing keys could break."""
+    rule = outside_filter(policy)
+    if rule == NOTHING:
+        return 0
+    return capped_count(visible_keys(actor).in_use().filter(rule), COUNT_CAP)
+
+
 def suggest_key_name(organization: Organization, application: Application) -> str:
     """A readable default that no live key of the organization uses yet: "InCharge key 3"."""
     base = f"{application.name} key"
@@ -98,9 +181,12 @@ def suggest_key_name(organization: Organization, application: Application) -> st
     return f"{base} {number}"
 
 
-def creators_of(keys: QuerySet[ApiKey]) -> list[User]:
-    """People who created one of these keys (the list's "Created by" filter): one query."""
-    return list(User.objects.filter(pk__in=keys.values("created_by")).order_by("email"))
+def creators_of(organization_id: int, keys: QuerySet[ApiKey]) -> list[User]:
+    """People who created one of these keys (the list's "Created by" filter), in one query that asks
+    each member of the organization (and each platform superuser) whether they created one: a few
+    index look-ups per person, however many keys there are."""
+    people = User.objects.filter(Q(organization_id=organization_id) | Q(organization__isnull=True))
+    return list(people.filter(Exists(keys.filter(created_by=OuterRef("pk")))).order_by("email"))
 
 
 # ---- usage ----

@@ -149,6 +149,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # cold verification path 4x its throughput in `make bench`.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL cancels a statement of a web request (portal page or API call) after this many
+# seconds, answered as 503: a few slow requests cannot hold every worker. 0 turns it off. Commands
+# and migrations are not limited (see portal/database.py).
+DATABASE_STATEMENT_TIMEOUT_SECONDS = env.float("DATABASE_STATEMENT_TIMEOUT_SECONDS", default=5.0)
 
 _cache_url = env.str("CACHE_URL", default="") or env.str("REDIS_URL", default="")
 if _cache_url:
@@ -216,6 +220,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The key list's covering indexes carry non-key columns (INCLUDE) for PostgreSQL's index-only
+# scans; SQLite builds the same indexes without them, which is all the warning says.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
 vars().update(EMAIL_CONFIG)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
-from django.db import connection
+from django.db import OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from keys.hotpath.ratelimit import limiter
-from keys.hotpath.responses import ERROR_MESSAGES, error_for
+from keys.hotpath.responses import ERROR_MESSAGES, error_for, service_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,24 @@ def _error(template: str, status: int):
 bad_request = _error("400.html", 400)
 permission_denied = _error("403.html", 403)
 page_not_found = _error("404.html", 404)
-server_error = _error("500.html", 500)
+_server_error = _error("500.html", 500)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """A 500, unless the database is away or cancelled a statement that ran too long (Django calls
+    this view while handling the exception, from a view or a middleware alike): then 503, the
+    API's JSON body or the portal's "try again" page, with ``Retry-After``."""
+    if isinstance(sys.exc_info()[1], OperationalError):
+        return database_unavailable(request)
+    return _server_error(request)
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    if request.path_info.startswith("/api/"):
+        return service_unavailable(request)
+    response = render(request, "503.html", status=503)
+    response["Retry-After"] = "5"
+    return response
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

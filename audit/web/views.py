@@ -1,16 +1,39 @@
-"""Settings → Audit log: every event the member may see, newest first, filterable."""
+"""Settings → Audit log: every event the member may see, newest first, filterable.
+
+Pages: ``?page=N`` while the count is known (up to ``COUNT_CAP`` events), ``?page=last`` for the
+oldest, and ``?cursor=…`` for the Newer and Older links: a cursor page costs the same at any depth,
+and an event written meanwhile neither pushes a row onto the next page twice nor hides one.
+"""
 
 from __future__ import annotations
 
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from accounts import permissions
-from audit.selectors import visible_events
+from audit.selectors import EventPage, page_of_events, visible_events
 from audit.web.filters import AuditEventFilterSet
-from portal.pages import paginate, refuse, render_screen
+from portal.pages import refuse, render_screen
 
 EVENTS_PER_PAGE = 50
+
+
+def _number(value: str | None) -> int:
+    try:
+        return int(value or 1)
+    except ValueError:
+        return 1
+
+
+def _links(page: EventPage) -> list:
+    """Page numbers around the current one, with gaps ("1 2 3 … 9"), as far as numbers reach; none
+    on a page reached by its cursor."""
+    pages = page.last_numbered_page
+    if pages < 2 or page.number is None:
+        return []
+    numbers = Paginator(range(pages * page.size), page.size)  # a range: counts nothing
+    return list(numbers.get_elided_page_range(page.number, on_each_side=1, on_ends=1))
 
 
 @require_GET
@@ -18,8 +41,21 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     actor = request.actor
     if not permissions.can_view_audit_log(actor):
         raise refuse(request, "view audit log", "Your role cannot see the audit log.")
-    events = visible_events(actor).select_related("key", "account").order_by("-occurred_at", "-id")
-    filters = AuditEventFilterSet(request.GET, events)
-    page = paginate(request, filters.qs, EVENTS_PER_PAGE)
-    context = {"filters": filters.form, "page": page, "events": page.object_list}
+    events = visible_events(actor).select_related("key", "account")
+    filters = AuditEventFilterSet(request.GET, events, actor=actor)
+    wanted = request.GET.get("page")
+    page = page_of_events(
+        filters.qs,
+        size=EVENTS_PER_PAGE,
+        number=_number(wanted) if wanted != "last" else 1,
+        cursor=request.GET.get("cursor"),
+        last=wanted == "last",
+    )
+    context = {
+        "filters": filters.form,
+        "page": page,
+        "events": page.events,
+        "links": _links(page),
+        "ellipsis": Paginator.ELLIPSIS,
+    }
     return render_screen(request, "audit/audit_log.html", "audit-table", context)

@@ -8,6 +8,7 @@ the two header forms in the OpenAPI document. Every failure leaves as the one JS
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address
@@ -42,6 +43,7 @@ from keys.hotpath.verification import VerifiedKey
 from keys.scopes import INPUT_SYNTAX
 
 SCOPE_PATTERN = INPUT_SYNTAX.pattern
+log = logging.getLogger(__name__)
 
 
 class BearerKey(HttpBearer):
@@ -155,6 +157,8 @@ def _unstorable(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.exception_handler(DatabaseError)
 def _database_down(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # The database is away, or cancelled a statement that ran past the statement timeout.
+    log.warning("Database error while serving %s: %s", request.path_info, exc)
     return responses.service_unavailable(request)
 
 
@@ -236,7 +240,13 @@ class IssuedKeyOut(KeyOut):
 
 class KeyListOut(Schema):
     data: list[KeyOut]
-    total: int
+    total: int = Field(description="How many keys the list has with these filters, every page together")
+    next: str | None = Field(
+        description="Cursor of the page after this one (pass it as `cursor`); null on the last page"
+    )
+    previous: str | None = Field(
+        description="Cursor of the page before this one (pass it as `cursor`); null on the first page"
+    )
 
 
 class RateLimitOut(Schema):
@@ -309,7 +319,19 @@ class CatalogueOut(Schema):
 
 class ListQuery(Schema):
     limit: int = Field(default=50, ge=1, le=100)
-    offset: int = Field(default=0, ge=0, le=1_000_000)
+    offset: int = Field(
+        default=0,
+        ge=0,
+        le=selectors.MAX_OFFSET,
+        description="Keys to skip, up to 1,000,000. For deep pages follow `next` (a cursor) instead: "
+        "it costs the same at any depth and skips or repeats no key when keys are created meanwhile.",
+    )
+    cursor: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="`next` or `previous` of an earlier answer, with the same filters; not with offset",
+    )
     status: KeyStatus | None = None
     exposed: bool | None = Field(default=None, description="true: only exposed keys; false: none of them")
     # No NUL: PostgreSQL text cannot hold one, and no key name contains one.
@@ -420,13 +442,22 @@ def scopes(request: HttpRequest):
     operation_id="listApiKeys",
 )
 def list_keys(request: HttpRequest, filters: Query[ListQuery]):
+    """Newest first. Page with `limit` and either `offset` or the `next` / `previous` cursors of an
+    earlier answer."""
     actor = require(request.actor, Operation.READ)
-    keys = selectors.listed_keys(
-        actor, filters.model_dump(include={"status", "search", "exposed"}, exclude_none=True)
-    ).qs
-    total = keys.count()
-    page = keys[filters.offset : filters.offset + filters.limit]
-    return {"data": [key_out(k) for k in page], "total": total}
+    page = selectors.page_of_keys(
+        actor,
+        filters.model_dump(include={"status", "search", "exposed"}, exclude_none=True),
+        limit=filters.limit,
+        offset=filters.offset,
+        cursor=filters.cursor,
+    )
+    return {
+        "data": [key_out(k) for k in page.keys],
+        "total": page.total,
+        "next": page.next,
+        "previous": page.previous,
+    }
 
 
 @api.post(

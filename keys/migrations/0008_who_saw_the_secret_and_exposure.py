@@ -7,20 +7,27 @@ from django.db import migrations, models
 
 def who_saw_each_secret(apps, schema_editor):
     """Existing keys: the current secret was seen by whoever last regenerated the key, as the audit
-    log says, else by its creator (a member, or the key or command that made it)."""
+    log says, else by its creator (a member, or the key or command that made it). One UPDATE with
+    subqueries, whatever the number of keys."""
+    from django.db.models import BigIntegerField, Case, CharField, Exists, F, OuterRef, Subquery, Value, When
+
     ApiKey = apps.get_model("keys", "ApiKey")
     AuditEvent = apps.get_model("audit", "AuditEvent")
-    for key in ApiKey.objects.filter(revoked_at__isnull=True).iterator():
-        last = (
-            AuditEvent.objects.filter(key_id=key.pk, action__in=["key.created", "key.regenerated"])
-            .order_by("-occurred_at", "-id")
-            .first()
-        )
-        if last is not None:
-            user_id, label = last.actor_user_id, last.actor_label
-        else:
-            user_id, label = key.created_by_id, ""
-        ApiKey.objects.filter(pk=key.pk).update(secret_seen_by_id=user_id, secret_seen_by_label=label[:200])
+    last = AuditEvent.objects.filter(
+        key_id=OuterRef("pk"), action__in=["key.created", "key.regenerated"]
+    ).order_by("-occurred_at", "-id")
+    ApiKey.objects.filter(revoked_at__isnull=True).update(
+        secret_seen_by_id=Case(
+            When(Exists(last), then=Subquery(last.values("actor_user_id")[:1])),
+            default=F("created_by_id"),
+            output_field=BigIntegerField(),
+        ),
+        secret_seen_by_label=Case(
+            When(Exists(last), then=Subquery(last.values("actor_label")[:1])),
+            default=Value(""),
+            output_field=CharField(),
+        ),
+    )
 
 
 class Migration(migrations.Migration):

@@ -82,9 +82,8 @@ def _back_to_key(request: HttpRequest, key: ApiKey) -> HttpResponse:
 # ---- the list ----
 
 
-def _quota(request: HttpRequest) -> dict:
-    in_use, limit = selectors.key_quota(request.user.organization)
-    return {"in_use": in_use, "limit": limit, "full": limit is not None and in_use >= limit}
+def _quota(request: HttpRequest) -> selectors.Quota:
+    return selectors.key_quota(request.user.organization)
 
 
 PASTED_SECRET_WARNING = (
@@ -113,7 +112,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
     actor = request.actor
     filters = selectors.listed_keys(actor, request.GET)
     sort = filters.form.sort_order
-    page = paginate(request, filters.qs, KEYS_PER_PAGE)
+    page = paginate(request, filters.qs, KEYS_PER_PAGE, cap=selectors.COUNT_CAP)
     context = {
         "filters": filters.form,
         "page": page,
@@ -127,7 +126,9 @@ def key_list(request: HttpRequest) -> HttpResponse:
     }
     if not wants_partial(request):  # the banners are outside the table that htmx swaps
         policy = SecurityPolicy.of(request.user.organization)
-        context["outside_policy"] = selectors.outside_policy_counts(actor, policy)["total"]
+        outside = selectors.outside_policy_count(actor, policy)
+        context["outside_policy"] = selectors.COUNT_CAP if outside is None else outside
+        context["outside_policy_label"] = f"{selectors.COUNT_CAP:,}+" if outside is None else str(outside)
         context["exposed"] = members.exposed_count(actor)
         seen_by = filters.form.value("seen_by")
         if seen_by is not None:

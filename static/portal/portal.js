@@ -182,6 +182,7 @@
   const ERRORS = {
     403: "Your role does not allow this. Nothing was changed.",
     404: "Not found: it may have been removed, or it is not visible to you.",
+    503: "That took too long or the database is briefly unavailable. Try again in a moment.",
   };
   document.addEventListener("htmx:responseError", ({ detail: { xhr } }) => {
     const status = xhr?.status ?? 0;

@@ -359,6 +359,26 @@ def test_filters_mean_what_they_mean_in_rest(client, api, make_key):
         ]
 
 
+def test_pages_by_cursor_like_rest_and_refuses_a_bad_cursor(client, api, make_key):
+    caller = make_key(name="caller")
+    for n in range(6):
+        make_key(name=f"paged {n}", scopes=["api-keys:read"])
+    query = "query($c: String) { apiKeys(first: 3, cursor: $c) { total items { id } next previous } }"
+    seen, cursor = [], None
+    while True:
+        page = data(graphql(client, query, caller.secret, variables={"c": cursor}))["apiKeys"]
+        assert page["total"] == 7 and (page["previous"] is None) == (cursor is None)
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    rest = api("get", "/api/v1/org/api-keys", caller.secret).json()
+    assert seen == [k["id"] for k in rest["data"]]
+    for bad in ('cursor: "nope"', 'cursor: "x", offset: 2', "offset: 1000001"):
+        response = graphql(client, f"{{ apiKeys({bad}) {{ total }} }}", caller.secret)
+        assert_graphql_error(response, 200, "bad_user_input")
+
+
 def test_listing_costs_the_same_queries_for_one_key_or_a_hundred(
     client, make_key, django_assert_max_num_queries
 ):

@@ -6,6 +6,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Role
@@ -15,8 +17,10 @@ from keys.api.rest import KeyUsageOut
 from keys.hotpath import usage
 from keys.models import ApiKey, KeyUsageDay
 from tests.helpers.api import KEY_FIELDS, assert_error
+from tests.helpers.bulk import bulk_keys
 
 pytestmark = pytest.mark.django_db
+ONE_DAY = timedelta(days=1)
 
 # The one form of a time in every answer: UTC with milliseconds.
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -39,6 +43,92 @@ def test_list_with_filters_and_paging(api, make_key, demo):
     found = api("get", "/api/v1/org/api-keys?search=BATCH 3", caller.secret).json()
     assert [k["name"] for k in found["data"]] == ["batch 3"]
     assert api("get", "/api/v1/org/api-keys", caller.secret).json()["total"] == 7
+
+
+def test_list_pages_by_cursor_without_skipping_or_repeating_keys_created_meanwhile(api, make_key, demo):
+    caller = make_key(name="caller")
+    bulk_keys(
+        demo.acme, 23, applications=[demo.portal], accounts=[demo.acme_root], newest=timezone.now() - ONE_DAY
+    )
+    existing = {k["id"] for k in api("get", "/api/v1/org/api-keys?limit=100", caller.secret).json()["data"]}
+    seen: list[str] = []
+    body = api("get", "/api/v1/org/api-keys?limit=5", caller.secret).json()
+    assert body["previous"] is None and body["total"] == 24
+    created = 0
+    while True:
+        seen += [k["id"] for k in body["data"]]
+        if body["next"] is None:
+            break
+        make_key(name=f"meanwhile {created}")  # newest of all: above every cursor
+        created += 1
+        body = api("get", f"/api/v1/org/api-keys?limit=5&cursor={body['next']}", caller.secret).json()
+        assert body["previous"] is not None
+    assert len(seen) == len(set(seen)) and set(seen) == existing
+    back = api("get", f"/api/v1/org/api-keys?limit=5&cursor={body['previous']}", caller.secret).json()
+    assert [k["id"] for k in back["data"]] == seen[-9:-4]
+
+
+def test_an_offset_page_hands_out_cursors_too(api, make_key, demo):
+    caller = make_key(name="caller")
+    bulk_keys(
+        demo.acme, 12, applications=[demo.portal], accounts=[demo.acme_root], newest=timezone.now() - ONE_DAY
+    )
+    everything = [k["id"] for k in api("get", "/api/v1/org/api-keys?limit=100", caller.secret).json()["data"]]
+    page = api("get", "/api/v1/org/api-keys?limit=4&offset=4", caller.secret).json()
+    assert [k["id"] for k in page["data"]] == everything[4:8]
+    after = api("get", f"/api/v1/org/api-keys?limit=4&cursor={page['next']}", caller.secret).json()
+    before = api("get", f"/api/v1/org/api-keys?limit=4&cursor={page['previous']}", caller.secret).json()
+    assert [k["id"] for k in after["data"]] == everything[8:12]
+    assert [k["id"] for k in before["data"]] == everything[0:4] and before["previous"] is None
+    last = api("get", "/api/v1/org/api-keys?limit=4&offset=12", caller.secret).json()
+    assert len(last["data"]) == 1 and last["next"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["cursor=not-one-of-ours", "cursor=bad%20chars", "cursor=" + "x" * 201, "offset=1000001"],
+)
+def test_bad_cursors_and_offsets_are_a_400(api, make_key, query):
+    assert_error(api("get", f"/api/v1/org/api-keys?{query}", make_key().secret), 400, "validation_error")
+
+
+def test_a_cursor_with_an_offset_is_a_400(api, make_key):
+    caller = make_key()
+    make_key()
+    cursor = api("get", "/api/v1/org/api-keys?limit=1", caller.secret).json()["next"]
+    body = assert_error(
+        api("get", f"/api/v1/org/api-keys?limit=1&offset=1&cursor={cursor}", caller.secret),
+        400,
+        "validation_error",
+    )
+    assert "either offset or cursor" in body["error"]["message"]
+
+
+def test_listing_costs_the_same_queries_at_any_size_and_depth(api, make_key, demo):
+    caller = make_key(name="caller")
+    api("get", "/api/v1/key", caller.secret)  # the key is verified (and cached) once
+
+    def counts() -> dict[str, int]:
+        found = {}
+        first = api("get", "/api/v1/org/api-keys?limit=2", caller.secret).json()
+        for name, query in (
+            ("first", "limit=2"),
+            ("offset", "limit=2&offset=3"),
+            ("cursor", f"limit=2&cursor={first['next']}"),
+            ("search", "limit=2&search=bulk"),
+        ):
+            with CaptureQueriesContext(connection) as queries:
+                assert api("get", f"/api/v1/org/api-keys?{query}", caller.secret).status_code == 200
+            found[name] = len(queries)
+        return found
+
+    bulk_keys(demo.acme, 5, applications=[demo.portal], accounts=[demo.acme_root])
+    few = counts()
+    bulk_keys(
+        demo.acme, 400, applications=[demo.portal], accounts=[demo.acme_root, demo.north], prefix="more"
+    )
+    api("get", "/api/v1/key", caller.secret)  # making 400 keys may outlast the verification cache
+    assert counts() == few
 
 
 @pytest.mark.parametrize(
@@ -469,6 +559,17 @@ def test_openapi_document_and_docs(client):
     assert docs.status_code == 200
     html = docs.content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in html and "cdn" not in html.lower()
+
+
+def test_openapi_document_describes_cursor_paging(client):
+    spec = client.get("/api/v1/openapi.json").json()
+    listing = spec["paths"]["/api/v1/org/api-keys"]["get"]
+    parameters = {p["name"]: p for p in listing["parameters"]}
+    assert "cursor" in parameters and "next" in parameters["cursor"]["description"]
+    assert parameters["offset"]["schema"]["maximum"] == 1_000_000
+    assert "cursor" in parameters["offset"]["description"]
+    page = spec["components"]["schemas"]["KeyListOut"]["properties"]
+    assert {"data", "total", "next", "previous"} <= set(page) and "cursor" in page["next"]["description"]
 
 
 def test_openapi_document_validates(client):

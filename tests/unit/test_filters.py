@@ -61,3 +61,40 @@ def test_choices_are_read_only_when_needed(demo, keys, django_assert_num_queries
     actor = Actor.system(demo.acme.pk)
     with django_assert_num_queries(1):  # the keys themselves; no application, account or creator list
         list(ApiKeyFilterSet({"search": "erp"}, ApiKey.objects.all(), actor=actor).qs)
+
+
+@pytest.mark.parametrize("field", ["last_used", "expires"])
+def test_empty_values_sort_last_both_ways_and_ties_go_to_the_newest(demo, field):
+    """Each order matches an index; whichever way, keys never used (or never expiring) come last,
+    and keys with the same value are newest first."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.helpers.bulk import bulk_keys
+
+    made = bulk_keys(demo.acme, 6, applications=[demo.portal], accounts=[demo.acme_root], prefix=field)
+    moment = timezone.now() + timedelta(days=3)
+    column = {"last_used": "last_used_at", "expires": "expires_at"}[field]
+    for n, key in enumerate(made):
+        value = None if n in (1, 4) else moment + timedelta(hours=n % 2)
+        ApiKey.objects.filter(pk=key.pk).update(**{column: value})
+    actor = Actor.system(demo.acme.pk)
+    ascending = names({"sort": field, "search": field}, actor)
+    descending = names({"sort": f"-{field}", "search": field}, actor)
+    assert ascending == [f"{field} {n:04d}" for n in (2, 0, 5, 3, 4, 1)]
+    assert descending == [f"{field} {n:04d}" for n in (5, 3, 2, 0, 4, 1)]
+
+
+def test_created_by_choices_ask_each_member_not_each_key(demo, make_user, django_assert_num_queries):
+    from keys import selectors
+    from tests.helpers.bulk import bulk_keys
+
+    creator = make_user("creator@acme.test", 50)
+    make_user("idle@acme.test", 50)
+    bulk_keys(demo.acme, 40, applications=[demo.portal], accounts=[demo.north], created_by=creator)
+    bulk_keys(demo.globex, 3, applications=[demo.globex_portal], accounts=[demo.globex_root], prefix="g")
+    actor = Actor.system(demo.acme.pk)
+    with django_assert_num_queries(1):
+        people = selectors.creators_of(demo.acme.pk, selectors.visible_keys(actor))
+    assert [p.email for p in people] == ["creator@acme.test"]

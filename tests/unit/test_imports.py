@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("accounts", "audit", "keys", "portal")
+PACKAGES = ("paging", "accounts", "audit", "keys", "portal")
 
 # Imports inside a function, allowed because Django asks for them there: an app's ready() connects
 # signal receivers and checks once the app registry is loaded.
@@ -132,10 +132,17 @@ def test_no_import_cycle():
             walk(module)
 
 
+def test_paging_imports_no_app():
+    """Paging is below every app: the audit log and the key lists all page with it."""
+    for module, targets in GRAPH.items():
+        if module.startswith("paging"):
+            assert not targets, module
+
+
 def test_accounts_imports_no_other_app():
     for module, targets in GRAPH.items():
         if module.startswith("accounts"):
-            assert not {t for t in targets if not t.startswith("accounts")}, module
+            assert not {t for t in targets if not t.startswith(("accounts", "paging"))}, module
 
 
 def test_audit_domain_does_not_import_keys():

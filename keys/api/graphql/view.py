@@ -21,7 +21,7 @@ import strawberry
 from csp.decorators import csp_update
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.db import DataError
+from django.db import DataError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
@@ -46,7 +46,7 @@ from accounts.actors import Actor, client_ip, user_agent
 from keys.api.graphql.limits import MAX_BODY_BYTES, TOO_COMPLEX, QueryComplexityRule
 from keys.api.graphql.schema import Context, Mutation, Query
 from keys.api.html import with_content_security_policy
-from keys.hotpath.responses import graphql_error_response
+from keys.hotpath.responses import graphql_error_response, service_unavailable
 from keys.redaction import scrub
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,13 @@ def graphql_endpoint(request: HttpRequest) -> HttpResponse:
         # No text column can hold one (PostgreSQL refuses it), and no name, slug or scope has one.
         return graphql_error_response(400, "bad_request", "NUL characters are not allowed in a request.")
     result = execute_prepared(query, variables, operation_name, Context(request, actor))
+    originals = [error.original_error for error in result.errors or ()]
+    unavailable = next((e for e in originals if isinstance(e, OperationalError)), None)
+    if unavailable is not None:
+        # The database is away, or cancelled a statement that ran too long: the same retryable 503
+        # as REST, not an internal error.
+        log.warning("Database unavailable while serving GraphQL: %s", unavailable)
+        return service_unavailable(request)
     errors = [_formatted(error) for error in result.errors or ()]
     if any(e["extensions"]["code"] == TOO_COMPLEX for e in errors):
         errors = [e for e in errors if e["extensions"]["code"] == TOO_COMPLEX]  # the reason it was refused

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0004_member_events'),
+        ('audit', '0005_indexes_for_large_logs'),
     ]
 
     operations = [

@@ -1,0 +1,180 @@
+"""Paging through long lists whatever their length: keyset (cursor) pages, capped counts, and offset
+pages that read only the keys of the rows they skip.
+
+Below every app (it imports Django only): the audit log, the key lists of the portal, REST and
+GraphQL all page with it.
+
+* **Keyset pages** (:func:`keyset_page`): "the 50 rows after this one" is a range condition on the
+  sort columns, answered by an index in the time of one page, at any depth, and a row inserted
+  meanwhile is neither skipped nor shown twice (an offset would shift under it). A cursor is
+  opaque to clients: the sort values of the row it points at, and the direction.
+* **Capped counts** (:func:`capped_count`): counting a million rows costs a scan of a million rows;
+  counting up to ``cap`` and saying "more than 10,000" costs at most ``cap``.
+* **Offset pages** (:func:`rows_at`): what a page number or ``offset`` asks. The skipped rows are
+  read as primary keys only (an index-only scan where an index matches the order), then the page's
+  own rows by those keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import reduce
+from operator import and_, or_
+from typing import Any, Generic, TypeVar
+
+from django.db.models import Model, Q, QuerySet
+from django.utils.dateparse import parse_datetime
+
+T = TypeVar("T", bound=Model)
+
+NEXT = "n"
+PREVIOUS = "p"
+
+
+class BadCursor(ValueError):
+    """A cursor this list did not hand out (mangled, or from another list)."""
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """A total order on non-null columns, the last one unique: ``Keyset("-occurred_at", "-id")``."""
+
+    fields: tuple[str, ...]
+
+    def __init__(self, *fields: str) -> None:
+        object.__setattr__(self, "fields", tuple(fields))
+
+    @property
+    def names(self) -> list[str]:
+        return [f.lstrip("-") for f in self.fields]
+
+    def order_by(self, reverse: bool = False) -> list[str]:
+        if not reverse:
+            return list(self.fields)
+        return [f[1:] if f.startswith("-") else f"-{f}" for f in self.fields]
+
+    def values_of(self, row: Model) -> list[Any]:
+        return [getattr(row, "pk" if name in ("id", "pk") else name) for name in self.names]
+
+    def beyond(self, values: Sequence[Any], reverse: bool = False) -> Q:
+        """Rows after ``values`` in this order (before them when ``reverse``). The first column also
+        gets a plain range condition, which an index on the order can seek to."""
+        comparisons = []
+        for field in self.order_by(reverse):
+            descending = field.startswith("-")
+            comparisons.append((field.lstrip("-"), "lt" if descending else "gt"))
+        strictly = []
+        for i, (name, lookup) in enumerate(comparisons):
+            equal = [Q(**{comparisons[j][0]: values[j]}) for j in range(i)]
+            strictly.append(reduce(and_, [*equal, Q(**{f"{name}__{lookup}": values[i]})]))
+        first, lookup = comparisons[0]
+        return Q(**{f"{first}__{lookup}e": values[0]}) & reduce(or_, strictly)
+
+    # ---- cursors: opaque to clients ----
+
+    def cursor(self, direction: str, row: Model) -> str:
+        values = [_plain(v) for v in self.values_of(row)]
+        raw = json.dumps([direction, *values], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def parse(self, cursor: str, model: type[Model]) -> tuple[str, list[Any]]:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            direction, *values = json.loads(raw)
+            if direction not in (NEXT, PREVIOUS) or len(values) != len(self.fields):
+                raise BadCursor(cursor)
+            return direction, [
+                _typed(model._meta.get_field("id" if name == "pk" else name), v)
+                for name, v in zip(self.names, values, strict=True)
+            ]
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as err:
+            raise BadCursor(cursor) from err
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, int | float | str) or value is None:
+        return value
+    return str(value)  # a UUID
+
+
+def _typed(field, value: Any) -> Any:
+    if value is None:
+        raise BadCursor("no value")
+    if field.get_internal_type() == "DateTimeField":
+        moment = parse_datetime(value) if isinstance(value, str) else None
+        if moment is None:
+            raise BadCursor(value)
+        return moment
+    return field.to_python(value)
+
+
+@dataclass
+class KeysetPage(Generic[T]):
+    rows: list[T]
+    next: str | None  # the cursor of the page after this one, None at the end
+    previous: str | None  # the cursor of the page before, None at the start
+
+    @property
+    def is_first(self) -> bool:
+        return self.previous is None
+
+
+def keyset_page(
+    queryset: QuerySet[T], keyset: Keyset, *, size: int, cursor: str | None = None, last: bool = False
+) -> KeysetPage[T]:
+    """One page of ``queryset`` in ``keyset`` order: the first, the one ``cursor`` points to, or
+    the ``last``. Raises :class:`BadCursor` for a cursor this list did not hand out.
+
+    One query, plus one more only when a "previous" cursor finds less than a page (rows were
+    deleted, or the cursor was close to the start): then the first page is shown instead."""
+    if cursor:
+        direction, values = keyset.parse(cursor, queryset.model)
+        reverse = direction == PREVIOUS
+        beyond = queryset.filter(keyset.beyond(values, reverse))
+        rows = list(beyond.order_by(*keyset.order_by(reverse))[: size + 1])
+        more = len(rows) > size
+        rows = rows[:size]
+        if reverse:
+            if not more:
+                return keyset_page(queryset, keyset, size=size)
+            rows.reverse()
+            return _page(keyset, rows, has_next=True, has_previous=True)
+        return _page(keyset, rows, has_next=more, has_previous=True)
+    rows = list(queryset.order_by(*keyset.order_by(reverse=last))[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if last:
+        rows.reverse()
+        return _page(keyset, rows, has_next=False, has_previous=more)
+    return _page(keyset, rows, has_next=more, has_previous=False)
+
+
+def _page(keyset: Keyset, rows: list[T], *, has_next: bool, has_previous: bool) -> KeysetPage[T]:
+    return KeysetPage(
+        rows=rows,
+        next=keyset.cursor(NEXT, rows[-1]) if has_next and rows else None,
+        previous=keyset.cursor(PREVIOUS, rows[0]) if has_previous and rows else None,
+    )
+
+
+def capped_count(queryset: QuerySet, cap: int) -> int | None:
+    """How many rows, or None when there are more than ``cap``: never reads more than ``cap + 1``."""
+    found = queryset.order_by()[: cap + 1].count()
+    return None if found > cap else found
+
+
+def rows_at(queryset: QuerySet[T], offset: int, size: int) -> list[T]:
+    """``queryset[offset:offset + size]`` in its order, in two queries: the primary keys of the
+    page (skipping ``offset`` rows of an index rather than of the table), then its rows."""
+    ids = list(queryset.values_list("pk", flat=True)[offset : offset + size])
+    if not ids:
+        return []
+    found = {row.pk: row for row in queryset.filter(pk__in=ids).order_by()}
+    return [found[pk] for pk in ids if pk in found]

@@ -1,0 +1,69 @@
+"""The indexes the long lists are read through, as the migrations leave them on each database:
+the portable ones everywhere, the PostgreSQL-only ones (descending "empty last" orders, trigram
+search) there only, and no single-column index that a composite one starts with."""
+
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.django_db
+
+PORTABLE = {
+    "keys_apikey": {
+        "key_org_created_id",
+        "key_org_name",
+        "key_org_last_used",
+        "key_org_expires",
+        "key_org_exposed",
+    },
+    "keys_auditevent": {"audit_org_time_id", "audit_org_action_time", "audit_key_time"},
+}
+POSTGRES_ONLY = {
+    "keys_apikey": {"key_org_last_used_desc", "key_org_expires_desc", "key_name_trgm"},
+    "keys_auditevent": {"audit_actor_trgm"},
+}
+REPLACED = {"key_org_created", "audit_org_time"}
+TABLE = "keys_auditevent"
+
+
+def _indexes(table: str) -> dict[str, list[str]]:
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, table)
+    return {
+        name: info["columns"] for name, info in found.items() if info["index"] and not info["primary_key"]
+    }
+
+
+@pytest.mark.parametrize("table", sorted(PORTABLE))
+def test_the_list_indexes_are_there(table):
+    names = set(_indexes(table))
+    assert PORTABLE[table] <= names
+    postgres_only = POSTGRES_ONLY[table] & names
+    assert postgres_only == (POSTGRES_ONLY[table] if connection.vendor == "postgresql" else set())
+    assert not names & REPLACED
+
+
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [
+        ("keys_apikey", "organization_id"),
+        ("keys_auditevent", "organization_id"),
+        ("keys_auditevent", "action"),
+        ("keys_auditevent", "key_id"),
+    ],
+)
+def test_no_single_column_index_duplicates_a_composite_one(table, column):
+    """Django's own index on the column (named ``<table>_<column>_<hash>``, and a ``_like`` twin on
+    PostgreSQL) is gone; the composite indexes above start with the column."""
+    assert not [name for name in _indexes(table) if name.startswith(f"{table}_{column}_")]
+
+
+def test_the_audit_log_keeps_its_append_only_trigger():
+    """The index migration rebuilt no table (SQLite drops a rebuilt table's triggers)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'keys_auditevent'"
+            )
+        else:
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass", [TABLE])
+        assert cursor.fetchall()
