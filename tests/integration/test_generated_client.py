@@ -25,7 +25,8 @@ GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     work = tmp_path_factory.mktemp("generated-client")
-    env = production_env(f"sqlite:///{work / 'db.sqlite3'}", "generated-client")
+    # No verification cache: a revoked key is refused at once by both workers (with it, within 1 s).
+    env = production_env(f"sqlite:///{work / 'db.sqlite3'}", "generated-client", KEY_CACHE_TTL_SECONDS="0")
     scopes = ("--scope", "api-keys:read", "--scope", "api-keys:write")
     outputs = manage_commands(env)(
         ["migrate", "--noinput", "-v0"], ["seed_demo", "--no-keys"], new_key_command("integrator", *scopes)
