@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from accounts.actors import Actor, client_ip, user_agent
 from audit.admin import ReadOnlyModelAdmin
 from keys import services
+from keys.hotpath.usage import FIELDS as USAGE_FIELDS
 from keys.models import ApiKey, KeyUsageDay
 
 # What identifies a key and what it may do: the first columns of the list and the form.
@@ -75,15 +76,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(KeyUsageDay)
 class KeyUsageDayAdmin(ReadOnlyModelAdmin):
-    list_display = (
-        "key",
-        "day",
-        "total",
-        "success",
-        "client_errors",
-        "denied",
-        "rate_limited",
-        "server_errors",
-    )
+    list_display = ("key", "day", *USAGE_FIELDS)
     list_filter = ("day",)
     search_fields = ("key__name", "key__client_id")

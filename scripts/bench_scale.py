@@ -87,6 +87,7 @@ def load(keys: int, events: int, usage_days: int, seed: int) -> None:
     from accounts.models import Account, Application, Membership, Organization, Role, Scope, User
     from audit.models import AuditAction, AuditEvent
     from keys import credentials
+    from keys.hotpath.usage import FIELDS as USAGE_FIELDS
     from keys.models import ApiKey, KeyUsageDay
 
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
@@ -376,16 +377,7 @@ def load(keys: int, events: int, usage_days: int, seed: int) -> None:
     started = time.monotonic()
     today = now.date()
     usage_meta = KeyUsageDay._meta
-    usage_fields = [
-        "key",
-        "day",
-        "total",
-        "success",
-        "client_errors",
-        "denied",
-        "rate_limited",
-        "server_errors",
-    ]
+    usage_fields = ["key", "day", *USAGE_FIELDS]
     usage_columns = ", ".join(connection.ops.quote_name(usage_meta.get_field(f).column) for f in usage_fields)
     rows = 0
     with (

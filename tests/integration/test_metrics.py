@@ -96,34 +96,27 @@ def test_requests_are_counted_by_surface_route_and_status_class(api, client, mak
     issued = make_key()
     key_route = {"surface": "rest", "method": "GET", "route": "api/v1/key", "status": "2xx"}
     item_route = {"surface": "rest", "method": "GET", "route": "api/v1/org/api-keys/<key_id>"}
-    before = (
-        value("akp_http_requests_total", **key_route),
-        value("akp_http_requests_total", **item_route, status="4xx"),
-        value("akp_http_request_duration_seconds_count", surface="rest"),
-        value(
-            "akp_http_requests_total",
-            surface="portal",
-            method="GET",
-            route="settings/api-keys/",
-            status="2xx",
-        ),
-    )
+
+    def counts() -> tuple:
+        return (
+            value("akp_http_requests_total", **key_route),
+            value("akp_http_requests_total", **item_route, status="4xx"),
+            value("akp_http_request_duration_seconds_count", surface="rest"),
+            value(
+                "akp_http_requests_total",
+                surface="portal",
+                method="GET",
+                route="settings/api-keys/",
+                status="2xx",
+            ),
+        )
+
+    before = counts()
     for _ in range(3):
         assert api("get", "/api/v1/key", issued.secret).status_code == 200
     assert api("get", f"/api/v1/org/api-keys/{uuid.uuid4()}", issued.secret).status_code == 404
     login("advanced@acme.test").get("/settings/api-keys/")
-    after = (
-        value("akp_http_requests_total", **key_route),
-        value("akp_http_requests_total", **item_route, status="4xx"),
-        value("akp_http_request_duration_seconds_count", surface="rest"),
-        value(
-            "akp_http_requests_total",
-            surface="portal",
-            method="GET",
-            route="settings/api-keys/",
-            status="2xx",
-        ),
-    )
+    after = counts()
     assert [a - b for a, b in zip(after, before, strict=True)] == [3, 1, 4, 1]
 
 
