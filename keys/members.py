@@ -150,9 +150,13 @@ def deactivate_member(*, actor: Actor, member: User) -> Deactivation:
     # After the commit: a session engine (the cache) is not part of the transaction. The member is
     # refused by the authentication backend already, on every worker.
     ended = end_sessions(member)
-    for key in seen:
-        key.refresh_from_db()
-    return Deactivation(member=member, exposed=seen, sessions_ended=ended)
+    # The keys as flagged (one query, not a refresh per key).
+    flagged = list(
+        ApiKey.objects.filter(pk__in=[k.pk for k in seen])
+        .select_related("application", "account")
+        .order_by("name")
+    )
+    return Deactivation(member=member, exposed=flagged, sessions_ended=ended)
 
 
 def reactivate_member(*, actor: Actor, member: User) -> User:
