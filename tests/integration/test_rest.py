@@ -729,7 +729,7 @@ def test_a_key_is_refused_outside_its_allowed_networks(api, make_key):
 
 
 def test_behind_a_proxy_the_forwarded_address_decides(api, make_key, settings):
-    settings.AXES_IPWARE_PROXY_COUNT = 1
+    settings.PROXY_COUNT = 1
     issued = make_key(allowed_ips=["192.0.2.0/24"])
     through_proxy = {"REMOTE_ADDR": "10.0.0.2"}
     allowed = api("get", "/api/v1/key", issued.secret, HTTP_X_FORWARDED_FOR="192.0.2.5", **through_proxy)
