@@ -129,6 +129,13 @@ def test_behind_a_proxy_the_lockout_counts_the_client_not_the_proxy(client, demo
     assert event.ip == "198.51.100.7"
 
 
+def test_a_sign_in_that_skipped_the_proxy_has_no_address_not_the_proxys(client, demo, settings):
+    settings.PROXY_COUNT = 1
+    client.post("/login/", {"username": "viewer@acme.test", "password": "wrong"}, REMOTE_ADDR="127.0.0.1")
+    event = AuditEvent.objects.get(action=AuditAction.LOGIN_FAILED)
+    assert event.ip is None
+
+
 def test_a_change_of_case_in_the_email_gives_no_more_guesses(client, demo, settings):
     for n in range(settings.AXES_FAILURE_LIMIT):
         # From a new address each time: only the per-account count can lock.
