@@ -134,6 +134,20 @@ def test_a_sign_in_that_skipped_the_proxy_has_no_address_not_the_proxys(client, 
     client.post("/login/", {"username": "viewer@acme.test", "password": "wrong"}, REMOTE_ADDR="127.0.0.1")
     event = AuditEvent.objects.get(action=AuditAction.LOGIN_FAILED)
     assert event.ip is None
+    # Such requests share one count of their own: they lock each other, never the proxied clients.
+    for n in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post("/login/", {"username": f"nobody{n}@acme.test", "password": "x"}, REMOTE_ADDR="127.0.0.1")
+    locked = client.post(
+        "/login/", {"username": "advanced@acme.test", "password": PASSWORD}, REMOTE_ADDR="127.0.0.1"
+    )
+    assert locked.status_code == 429
+    proxied = client.post(
+        "/login/",
+        {"username": "advanced@acme.test", "password": PASSWORD},
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+    )
+    assert proxied.status_code == 302
 
 
 def test_a_change_of_case_in_the_email_gives_no_more_guesses(client, demo, settings):
