@@ -59,7 +59,7 @@ lock: | $(BIN)/python
 
 check-deploy: install
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-check-deploy-$$(head -c 48 /dev/urandom | base64 | tr -d '/+=')} \
-	KEY_PEPPERS=$${KEY_PEPPERS:-check-deploy-pepper} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-portal.example.com} \
+	KEY_PEPPERS=$${KEY_PEPPERS:-check-deploy-$$(head -c 48 /dev/urandom | base64 | tr -d '/+=')} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-portal.example.com} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 

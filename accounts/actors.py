@@ -35,14 +35,23 @@ class KeyPrincipal(Protocol):
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The client's address; behind ``PROXY_COUNT`` trusted proxies, taken from X-Forwarded-For."""
-    address = request.META.get("REMOTE_ADDR", "")
-    proxies = getattr(settings, "AXES_IPWARE_PROXY_COUNT", 0)
-    if proxies:
-        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
-        if len(forwarded) >= proxies:
-            address = forwarded[-proxies]
-    return _normalized_address(address)
+    """The client's address, or None when it is unknown.
+
+    Behind ``PROXY_COUNT`` trusted proxies it is the entry the outermost of them appended to
+    X-Forwarded-For (entries further left are whatever the client sent, so never trusted). With
+    fewer entries than trusted proxies the request did not come through them all (a caller that
+    reached the server directly, or a proxy that forwards no header): the address is unknown, not
+    ``REMOTE_ADDR``, which is then a proxy's own or a trusted neighbour's (loopback, say). Unknown
+    opens no allowed network and no ``/metrics``, audits as empty, and shares one sign-in throttle.
+    Also django-axes' ``AXES_CLIENT_IP_CALLABLE``, so the lockout counts the same client.
+    """
+    proxies = settings.PROXY_COUNT
+    if not proxies:
+        return _normalized_address(request.META.get("REMOTE_ADDR", ""))
+    forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+    if len(forwarded) < proxies:
+        return None
+    return _normalized_address(forwarded[-proxies])
 
 
 @lru_cache(maxsize=4096)

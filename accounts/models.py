@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 class Role(models.IntegerChoices):
@@ -178,13 +179,20 @@ class Account(models.Model):
                     Account.objects.filter(pk=child.pk).update(path=child.path)
 
 
+def normalized_email(value: str) -> str:
+    """The one form of an email address: members sign in with it in any case (``Ada@Acme.test`` is
+    ``ada@acme.test``), so every count and comparison by email (users are stored in it, the sign-in
+    throttle counts failures by it) uses this form, and a change of case is the same person."""
+    return str(value).strip().lower()
+
+
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def _create_user(self, email: str, password: str | None, **extra) -> User:
         if not email:
             raise ValueError("An email address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=normalized_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -200,7 +208,8 @@ class UserManager(BaseUserManager["User"]):
         return self._create_user(email, password, **extra)
 
     def get_by_natural_key(self, username: str | None) -> User:
-        return self.get(email__iexact=username)
+        # iexact as well: an address written in another case before it was normalized still matches.
+        return self.get(email__iexact=normalized_email(username or ""))
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -219,6 +228,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May sign in to the Django admin.")
     date_joined = models.DateTimeField(default=timezone.now)
+    session_generation = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Raised to end every session of the member at once, however each one began.",
+    )
 
     objects = UserManager()
 
@@ -231,6 +245,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        """Django keeps this hash in every session and ends the session when it no longer matches:
+        it follows the password (a password change signs out the other sessions) and, here, the
+        session generation too, so raising the generation ends every session of the member, even
+        one no index knows (the one a password change rotated to, a signed-cookie session).
+        Generation 0 gives Django's own hash, so sessions made before the field existed live on."""
+        value = (
+            self.password if not self.session_generation else f"{self.password}\x00{self.session_generation}"
+        )
+        key_salt = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
 
     def get_full_name(self) -> str:
         return self.full_name or self.email

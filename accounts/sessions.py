@@ -3,9 +3,13 @@
 Django can look a session up by its key but cannot list a user's sessions (the cache engine has no
 index at all), so sign-in records the key in :class:`accounts.models.MemberSession` and sign-out
 removes it. :func:`end_sessions` deletes each recorded session through the configured engine, so
-the member's next request, on any worker, finds no session and is sent to sign in. A deactivated
-member is refused by the authentication backend as well, so even a session this index missed (a
-signed-cookie session, say) opens nothing.
+the member's next request, on any worker, finds no session and is sent to sign in.
+
+The index cannot know every session: a password change rotates the session to a new key, a
+signed-cookie session lives in the browser. So :func:`end_sessions` also raises the member's
+``session_generation``, which every session's authentication hash carries: any session begun
+before, however it began, no longer matches and is ended at its next request, even after the
+member is reactivated.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.models import F
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -44,7 +49,8 @@ def _forget(sender, request, user: User | None, **kwargs) -> None:
 
 
 def end_sessions(user: User) -> int:
-    """Delete every recorded session of the member; returns how many there were."""
+    """End every session of the member; returns how many the index recorded (and deleted)."""
+    User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
     keys = list(MemberSession.objects.filter(user=user).values_list("session_key", flat=True))
     for key in keys:
         _store(key).delete()

@@ -199,7 +199,16 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+# Trusted proxies in front (load balancer, TLS terminator): the client address is the one the
+# outermost of them appended to X-Forwarded-For. accounts.actors.client_ip is the one rule every door
+# asks (audit log, usage, allowed networks, /metrics), and axes asks it too, so a lockout counts the
+# client and never the proxy every client shares. Axes' counts by email go through the same
+# normalization as the sign-in's case-insensitive match.
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+if PROXY_COUNT < 0:
+    raise ImproperlyConfigured("PROXY_COUNT is the number of trusted proxies in front: 0 or more.")
+AXES_CLIENT_IP_CALLABLE = "accounts.actors.client_ip"
+AXES_USERNAME_CALLABLE = "accounts.throttling.sign_in_username"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

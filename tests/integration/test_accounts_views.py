@@ -91,6 +91,87 @@ def test_repeated_failures_lock_the_account_and_the_address(client, demo, settin
     assert fresh.status_code == 302
 
 
+def test_behind_a_proxy_the_lockout_counts_the_client_not_the_proxy(client, demo, settings):
+    settings.PROXY_COUNT = 1
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}  # every request comes from the proxy
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            "/login/",
+            {"username": f"nobody{n}@acme.test", "password": "wrong"},
+            HTTP_X_FORWARDED_FOR="203.0.113.66",
+            **proxy,
+        )
+    # The attacker's own address is locked, even for an account it never tried...
+    locked = client.post(
+        "/login/",
+        {"username": "viewer@acme.test", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="203.0.113.66",
+        **proxy,
+    )
+    assert locked.status_code == 429
+    # ...and a client cannot escape by sending an address of its choice: the proxy appends the real one.
+    spoofed = client.post(
+        "/login/",
+        {"username": "viewer@acme.test", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="198.51.100.99, 203.0.113.66",
+        **proxy,
+    )
+    assert spoofed.status_code == 429
+    # Everyone else behind the same proxy signs in.
+    elsewhere = client.post(
+        "/login/",
+        {"username": "advanced@acme.test", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+        **proxy,
+    )
+    assert elsewhere.status_code == 302
+    event = AuditEvent.objects.filter(action=AuditAction.LOGIN_SUCCEEDED).latest("pk")
+    assert event.ip == "198.51.100.7"
+
+
+def test_a_sign_in_that_skipped_the_proxy_has_no_address_not_the_proxys(client, demo, settings):
+    settings.PROXY_COUNT = 1
+    client.post("/login/", {"username": "viewer@acme.test", "password": "wrong"}, REMOTE_ADDR="127.0.0.1")
+    event = AuditEvent.objects.get(action=AuditAction.LOGIN_FAILED)
+    assert event.ip is None
+    # Such requests share one count of their own: they lock each other, never the proxied clients.
+    for n in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post("/login/", {"username": f"nobody{n}@acme.test", "password": "x"}, REMOTE_ADDR="127.0.0.1")
+    locked = client.post(
+        "/login/", {"username": "advanced@acme.test", "password": PASSWORD}, REMOTE_ADDR="127.0.0.1"
+    )
+    assert locked.status_code == 429
+    proxied = client.post(
+        "/login/",
+        {"username": "advanced@acme.test", "password": PASSWORD},
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+    )
+    assert proxied.status_code == 302
+
+
+def test_a_change_of_case_in_the_email_gives_no_more_guesses(client, demo, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        # From a new address each time: only the per-account count can lock.
+        client.post(
+            "/login/", {"username": "viewer@acme.test", "password": "wrong"}, REMOTE_ADDR=f"10.0.1.{n}"
+        )
+    for variant in ("VIEWER@acme.test", "Viewer@ACME.TEST", " viewer@acme.test "):
+        response = client.post("/login/", {"username": variant, "password": PASSWORD}, REMOTE_ADDR="10.0.2.1")
+        assert response.status_code == 429, variant
+        assert "Too many failed sign-in attempts" in response.content.decode()
+
+
+def test_failures_in_any_case_add_up(client, demo, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        email = "support@acme.test" if n % 2 else "SUPPORT@Acme.Test"
+        client.post("/login/", {"username": email, "password": "wrong"}, REMOTE_ADDR=f"10.0.3.{n}")
+    response = client.post(
+        "/login/", {"username": "support@acme.test", "password": PASSWORD}, REMOTE_ADDR="10.0.4.1"
+    )
+    assert response.status_code == 429
+
+
 @pytest.mark.parametrize(
     "data",
     [

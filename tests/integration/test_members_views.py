@@ -166,6 +166,35 @@ def test_reactivate_restores_sign_in_and_keeps_exposed(demo, login, make_user):
     assert signed_in.status_code == 302
 
 
+def test_deactivating_ends_every_session_even_one_a_password_change_rotated(demo, login, make_user):
+    bob = _bob_with_keys(demo, make_user, count=0)
+    bobs_browser = Client()
+    signed_in = bobs_browser.post("/login/", {"username": "bob@acme.test", "password": PASSWORD})
+    assert signed_in.status_code == 302
+    first_key = bobs_browser.session.session_key
+    new_password = "a-much-longer-passphrase-42"
+    changed = bobs_browser.post(
+        "/password/",
+        {"old_password": PASSWORD, "new_password1": new_password, "new_password2": new_password},
+    )
+    assert changed.status_code == 302
+    assert bobs_browser.session.session_key != first_key  # the password change rotated the session
+    assert bobs_browser.get("/settings/api-keys/").status_code == 200
+    # A second browser of Bob's, whatever its session engine, signed in after the change.
+    other_browser = Client()
+    other_browser.force_login(User.objects.get(pk=bob.pk))
+    admin = login("advanced@acme.test")
+    admin.post(f"{URL}{bob.pk}/deactivate/")
+    admin.post(f"{URL}{bob.pk}/reactivate/")
+    assert User.objects.get(pk=bob.pk).is_active
+    # Reactivating restores sign-in, never a session that deactivation ended.
+    for browser in (bobs_browser, other_browser):
+        response = browser.get("/settings/api-keys/")
+        assert response.status_code == 302 and response["Location"].startswith("/login/")
+    again = Client().post("/login/", {"username": "bob@acme.test", "password": new_password})
+    assert again.status_code == 302
+
+
 def test_a_deactivated_member_is_refused_like_a_wrong_password(demo, login, make_user, client):
     bob = _bob_with_keys(demo, make_user, count=0)
     login("advanced@acme.test").post(f"{URL}{bob.pk}/deactivate/")

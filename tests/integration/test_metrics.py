@@ -70,6 +70,23 @@ def test_loopback_may_read_the_metrics_and_others_get_a_404(client):
     assert refused.status_code == 404 and refused.content == client.get("/nothing-here").content
 
 
+def test_behind_a_proxy_a_request_that_skipped_it_is_not_loopback(client, settings):
+    settings.PROXY_COUNT = 1
+    # Through the proxy on the same machine: the proxy's loopback address is not the client's.
+    assert (
+        client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 200
+    )
+    assert (
+        client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.5").status_code == 404
+    )
+    # No X-Forwarded-For, fewer entries than trusted proxies: the address is unknown, so refused.
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 404
+    settings.PROXY_COUNT = 2
+    assert (
+        client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 404
+    )
+
+
 def test_the_allowed_networks_and_the_token(client, settings):
     settings.METRICS_ALLOWED_IPS = ["10.1.0.0/16"]
     settings.METRICS_TOKEN = "scrape-me-" + "t" * 30

@@ -729,7 +729,7 @@ def test_a_key_is_refused_outside_its_allowed_networks(api, make_key):
 
 
 def test_behind_a_proxy_the_forwarded_address_decides(api, make_key, settings):
-    settings.AXES_IPWARE_PROXY_COUNT = 1
+    settings.PROXY_COUNT = 1
     issued = make_key(allowed_ips=["192.0.2.0/24"])
     through_proxy = {"REMOTE_ADDR": "10.0.0.2"}
     allowed = api("get", "/api/v1/key", issued.secret, HTTP_X_FORWARDED_FOR="192.0.2.5", **through_proxy)
@@ -739,6 +739,9 @@ def test_behind_a_proxy_the_forwarded_address_decides(api, make_key, settings):
         "get", "/api/v1/key", issued.secret, HTTP_X_FORWARDED_FOR="192.0.2.5, 198.51.100.9", **through_proxy
     )
     assert_error(spoofed, 403, "ip_not_allowed")
+    # Without the proxy's entry the address is unknown: never the proxy's own, even inside the list.
+    near_proxy = make_key(name="near the proxy", allowed_ips=["10.0.0.0/8"])
+    assert_error(api("get", "/api/v1/key", near_proxy.secret, **through_proxy), 403, "ip_not_allowed")
 
 
 def test_create_with_allowed_networks(api, make_key):

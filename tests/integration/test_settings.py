@@ -8,8 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.checks import run_checks
 
 from accounts.models import User
+from keys.checks import peppers_are_long
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +46,22 @@ def test_production_starts_with_secrets():
         {"DEBUG": "0", "ALLOWED_HOSTS": "portal.example.com", "SECRET_KEY": "k" * 60, "KEY_PEPPERS": "p1,p2"}
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_deploy_check_refuses_a_short_pepper(settings):
+    settings.DEBUG = False
+    # The current pepper is long enough, an old one still verifying keys is not.
+    settings.KEY_PEPPERS = ["x" * 32, "tiny-pepper"]
+    (error,) = peppers_are_long(None)
+    assert error.id == "keys.E001" and error.is_serious()
+    assert "pepper #2 (of 2) is shorter than 32 characters" in error.msg
+    assert "tiny-pepper" not in error.msg + error.hint and "x" * 32 not in error.msg + error.hint
+    assert "keys.E001" in {e.id for e in run_checks(include_deployment_checks=True)}
+    settings.KEY_PEPPERS = ["x" * 32, "y" * 40]
+    assert peppers_are_long(None) == []
+    settings.DEBUG = True  # development generates its own pepper, 43 characters
+    settings.KEY_PEPPERS = ["p"]
+    assert peppers_are_long(None) == []
 
 
 def test_development_needs_nothing():

@@ -23,6 +23,7 @@ DOMAIN = (
     "accounts.permissions",
     "accounts.catalogue",
     "accounts.sessions",
+    "accounts.throttling",
     "audit.models",
     "audit.services",
     "audit.selectors",
