@@ -16,7 +16,7 @@ from graphql import get_introspection_query
 
 from accounts.models import Role
 from tests.helpers.demo import ROLE_EMAILS
-from tests.helpers.graphql import assert_graphql_error, error_codes, graphql
+from tests.helpers.graphql import assert_graphql_error, error_codes, fan_out, graphql
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +24,6 @@ KEY_FIELDS = (
     "id name clientId scopes application account role status createdAt lastUsedAt expiresAt "
     "allowedIps exposed"
 )
-
-
-def fan_out(levels: int, leaf: str = "currentKey{name}") -> str:
-    """The red team's document: each fragment spreads the next one twice, so expanding every spread
-    asks for 2**levels copies of the leaf (about 900 bytes for 24 levels)."""
-    chain = " ".join(f"fragment F{i} on Query{{...F{i + 1} ...F{i + 1}}}" for i in range(levels))
-    return f"query{{...F0}} {chain} fragment F{levels} on Query{{{leaf}}}"
 
 
 @contextmanager
