@@ -19,11 +19,13 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from graphql import (
+    SKIP,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     GraphQLSyntaxError,
     InlineFragmentNode,
     KnownFragmentNamesRule,
@@ -32,7 +34,9 @@ from graphql import (
     SelectionSetNode,
     ValidationRule,
     parse,
+    validate,
 )
+from graphql.validation.validate import ValidationAbortedError
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_TOKENS = 2_000
@@ -60,12 +64,25 @@ def parse_limited(query: str) -> DocumentNode:
     try:
         return parse(query, max_lexical_tokens=MAX_TOKENS, max_comments=MAX_COMMENTS)
     except GraphQLSyntaxError as error:
+        # graphql-core tells these two apart from other syntax errors by their message only.
         if "Document contains more than" in error.message:
             raise too_complex(
                 f"The query has more than {MAX_TOKENS:,} tokens (or {MAX_COMMENTS:,} comments); "
                 f"that is the limit."
             ) from None
+        if "nested too deeply" in error.message:
+            raise too_complex(f"The query nests far deeper than the limit ({MAX_DEPTH}).") from None
         raise
+
+
+def refusals(schema: GraphQLSchema, document: DocumentNode) -> list[GraphQLError]:
+    """What :data:`CHEAP_RULES` refuse in the document. graphql-core aborts the validation of a
+    document whose selections nest too deeply through its fragments (before any rule recurses
+    into them): too complex too."""
+    errors = validate(schema, document, CHEAP_RULES)
+    if any(isinstance(error, ValidationAbortedError) for error in errors):
+        return [too_complex(f"The query nests far deeper than the limit ({MAX_DEPTH}).")]
+    return errors
 
 
 class Mode(Enum):
@@ -108,15 +125,17 @@ class QueryCostRule(ValidationRule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self.fragments: dict[str, FragmentDefinitionNode] = {}
+        definitions = context.document.definitions
+        self.fragments = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
         self.measured: dict[tuple[str, Mode], Measure] = {}
         self.measuring: set[str] = set()
 
-    def enter_document(self, node: DocumentNode, *args) -> None:
-        self.fragments = {d.name.value: d for d in node.definitions if isinstance(d, FragmentDefinitionNode)}
-        for definition in node.definitions:
-            if isinstance(definition, OperationDefinitionNode):
-                self._check(definition, self._selections(definition.selection_set, Mode.ROOT))
+    def enter_operation_definition(self, node: OperationDefinitionNode, *args):
+        # Called after graphql-core's own check that the operation, its fragments included, does
+        # not nest deeper than the parser allows (200): the recursion below stays well within
+        # Python's limit.
+        self._check(node, self._selections(node.selection_set, Mode.ROOT))
+        return SKIP
 
     def _check(self, node: OperationDefinitionNode, m: Measure) -> None:
         if m.depth > MAX_DEPTH:

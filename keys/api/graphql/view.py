@@ -42,7 +42,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from accounts.actors import Actor, client_ip, user_agent
-from keys.api.graphql.limits import CHEAP_RULES, MAX_BODY_BYTES, TOO_COMPLEX, parse_limited
+from keys.api.graphql.limits import MAX_BODY_BYTES, TOO_COMPLEX, parse_limited, refusals
 from keys.api.graphql.schema import Context, Mutation, Query
 from keys.api.html import with_content_security_policy
 from keys.hotpath.responses import graphql_error_response, service_unavailable
@@ -59,8 +59,8 @@ class Schema(strawberry.Schema):
 
 schema = Schema(query=Query, mutation=Mutation)
 
-# Every rule a query must pass: our limits and what fragments need first (CHEAP_RULES, alone), then
-# GraphQL's own and strawberry's.
+# Every rule a query must pass once it is within our limits (limits.refusals): GraphQL's own and
+# strawberry's.
 VALIDATION_RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
 
 
@@ -71,7 +71,7 @@ def _prepared(query: str) -> tuple[DocumentNode, tuple[GraphQLError, ...]]:
     token limit), which is not kept. The limits run alone first: the full rules are only for a
     document they let through, whose size they bound."""
     document = parse_limited(query)
-    refused = validate(schema._schema, document, CHEAP_RULES)
+    refused = refusals(schema._schema, document)
     return document, tuple(refused or validate(schema._schema, document, VALIDATION_RULES))
 
 
