@@ -101,6 +101,22 @@ def test_fragments_that_cannot_be_expanded_are_refused_before_anything_else(clie
     assert error_codes(response) == ["graphql_validation_failed"]
 
 
+@pytest.mark.parametrize(
+    "document",
+    [
+        "{" + "a{" * 299 + "b" + "}" * 300,  # deeper than the parser goes
+        # Deeper than graphql-core lets validation go through fragments (200): each adds a level.
+        "query{currentKey{...F0}} "
+        + " ".join(f"fragment F{i} on ApiKey{{a{{...F{i + 1}}}}}" for i in range(120))
+        + " fragment F120 on ApiKey{id}",
+        "{__schema{types{" + "ofType{" * 300 + "name" + "}" * 302 + "}",
+    ],
+)
+def test_nesting_far_too_deep_is_too_complex(client, make_key, document):
+    issued = make_key()
+    assert_graphql_error(graphql(client, document, issued.secret), 400, "query_too_complex")
+
+
 # ---- aliases of a field that reads the database cost what they run ----
 
 
