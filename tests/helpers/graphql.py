@@ -28,3 +28,10 @@ def assert_graphql_error(response, status: int, code: str) -> dict:
     assert isinstance(error["message"], str) and error["message"]
     assert "Traceback" not in response.content.decode()
     return body
+
+
+def fan_out(levels: int, leaf: str = "currentKey{name}") -> str:
+    """The red team's document: each fragment spreads the next one twice, so expanding every spread
+    asks for 2**levels copies of the leaf (about 900 bytes for 24 levels)."""
+    chain = " ".join(f"fragment F{i} on Query{{...F{i + 1} ...F{i + 1}}}" for i in range(levels))
+    return f"query{{...F0}} {chain} fragment F{levels} on Query{{{leaf}}}"

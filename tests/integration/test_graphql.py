@@ -241,14 +241,6 @@ def test_more_than_ten_levels_is_too_complex_before_anything_else(client, make_k
     assert_graphql_error(graphql(client, eleven, issued.secret), 400, "query_too_complex")
 
 
-def test_introspection_is_not_counted(client, make_key):
-    issued = make_key()
-    query = (
-        "{ __schema { types { name fields { name type { " + "ofType { " * 8 + "name" + " }" * 8 + " } } } } }"
-    )
-    assert data(graphql(client, query, issued.secret))["__schema"]["types"]
-
-
 @pytest.mark.parametrize(
     ("body", "code"),
     [

@@ -27,6 +27,7 @@ from tests.helpers.deployment import (
     production_env,
     start_gunicorn,
 )
+from tests.helpers.graphql import GRAPHQL, fan_out
 from tests.helpers.threads import start_and_join
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -181,6 +182,37 @@ def test_rate_limit_holds_across_workers_with_redis(deployment):
             pytest.fail("the 50 requests never reached both workers")
         pids = server.pids_by_status(mark)
         assert len(pids[200] | pids[429]) == 2  # the count was shared, not per worker
+    finally:
+        server.stop()
+
+
+def test_a_graphql_fragment_fan_out_is_refused_at_once_and_the_worker_lives_on(deployment):
+    """A fragment spread twice per level for 24 levels (900 bytes) kept a worker busy past
+    gunicorn's 30 s timeout: the worker was killed and the client got gunicorn's HTML 500."""
+    work, env, _, keys = deployment
+    secret = keys["revoking admin"]["key"]
+    server = Gunicorn(work, env, "fan-out")
+
+    def post(query: str) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            server.url + GRAPHQL,
+            data=json.dumps({"query": query}).encode(),
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            content = exc.read()
+            is_json = exc.headers.get_content_type() == "application/json"
+            return exc.code, json.loads(content) if is_json else {"not JSON": content.decode()[:300]}
+
+    try:
+        for _ in range(3):  # a few times, as either worker may answer
+            status, body = post(fan_out(24))
+            codes = [e["extensions"]["code"] for e in body.get("errors", [])]
+            assert (status, codes) == (400, ["query_too_complex"]), body
+        assert post("{ currentKey { name } }") == (200, {"data": {"currentKey": {"name": "revoking admin"}}})
     finally:
         server.stop()
 

@@ -34,7 +34,6 @@ from graphql import (
     GraphQLError,
     GraphQLSyntaxError,
     execute,
-    parse,
     specified_rules,
     validate,
 )
@@ -43,7 +42,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from accounts.actors import Actor, client_ip, user_agent
-from keys.api.graphql.limits import MAX_BODY_BYTES, TOO_COMPLEX, QueryComplexityRule
+from keys.api.graphql.limits import MAX_BODY_BYTES, TOO_COMPLEX, parse_limited, refusals
 from keys.api.graphql.schema import Context, Mutation, Query
 from keys.api.html import with_content_security_policy
 from keys.hotpath.responses import graphql_error_response, service_unavailable
@@ -60,16 +59,20 @@ class Schema(strawberry.Schema):
 
 schema = Schema(query=Query, mutation=Mutation)
 
-# Every rule a query must pass: GraphQL's own, strawberry's, and our limits.
-VALIDATION_RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule, QueryComplexityRule)
+# Every rule a query must pass once it is within our limits (limits.refusals): GraphQL's own and
+# strawberry's.
+VALIDATION_RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
 
 
 @lru_cache(maxsize=512)
 def _prepared(query: str) -> tuple[DocumentNode, tuple[GraphQLError, ...]]:
     """A query parsed and validated once, for every later request that sends the same text (an
-    integration sends the same few queries all day). Raises GraphQLSyntaxError, which is not kept."""
-    document = parse(query)
-    return document, tuple(validate(schema._schema, document, VALIDATION_RULES))
+    integration sends the same few queries all day). Raises GraphQLError (unparsable, or over the
+    token limit), which is not kept. The limits run alone first: the full rules are only for a
+    document they let through, whose size they bound."""
+    document = parse_limited(query)
+    refused = refusals(schema._schema, document)
+    return document, tuple(refused or validate(schema._schema, document, VALIDATION_RULES))
 
 
 def execute_prepared(
