@@ -1,6 +1,7 @@
 """The rule for keys made by keys: never wider than the parent; exposure follows the key through
 which a secret was seen, and stops when someone else regenerates the child."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -57,9 +58,9 @@ def test_write_grants_read_and_nothing_else(demo, make_key):
 def test_networks_must_lie_inside_the_parents(demo, make_key):
     parent = make_key(scopes=["api-keys:write"], allowed_ips=["192.0.2.0/24", "2001:db8::/32"])
     assert _child(demo, parent, allowed_ips=["192.0.2.7", "2001:db8:1::/48"]).key.allowed_ips
-    with pytest.raises(lineage.ExceedsParentKey, match="192.0.3.0/24 is outside"):
+    with pytest.raises(lineage.ExceedsParentKey, match=re.escape("192.0.3.0/24 is outside")):
         _child(demo, parent, name="out", allowed_ips=["192.0.2.8", "192.0.3.0/24"])
-    with pytest.raises(lineage.ExceedsParentKey, match="only from 192.0.2.0/24, 2001:db8::/32"):
+    with pytest.raises(lineage.ExceedsParentKey, match=re.escape("only from 192.0.2.0/24, 2001:db8::/32")):
         _child(demo, parent, name="anywhere", allowed_ips=[])
 
 
