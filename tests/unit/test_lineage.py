@@ -36,6 +36,18 @@ def _child(demo, parent, **overrides):
     return create_key(actor=_as_key(parent), **params)
 
 
+def _bobs_key(demo, bob):
+    """A portal key with api-keys:write whose secret Bob saw."""
+    return create_key(
+        actor=user_actor(demo, bob.email),
+        application=demo.portal,
+        account=demo.acme_root,
+        role=Role.ADMIN_API,
+        name="bob's",
+        scopes=["api-keys:write"],
+    )
+
+
 def test_a_child_asking_for_the_days_its_parent_has_left_ends_with_it(demo, make_key):
     parent = make_key(scopes=["api-keys:write"], expires_in_days=2)
     ApiKey.objects.filter(pk=parent.key.pk).update(expires_at=timezone.now() + timedelta(days=1, hours=1))
@@ -66,14 +78,7 @@ def test_networks_must_lie_inside_the_parents(demo, make_key):
 
 def test_an_exposed_parent_makes_exposed_children(demo, make_user, make_key):
     bob = make_user("bob@acme.test", Role.ADVANCED_ADMIN)
-    parent = create_key(
-        actor=user_actor(demo, bob.email),
-        application=demo.portal,
-        account=demo.acme_root,
-        role=Role.ADMIN_API,
-        name="bob's",
-        scopes=["api-keys:write"],
-    )
+    parent = _bobs_key(demo, bob)
     deactivate_member(actor=user_actor(demo), member=bob)
     child = _child(demo, parent).key
     assert child.exposed and "exposed key bob's" in child.exposed_reason
@@ -81,14 +86,7 @@ def test_an_exposed_parent_makes_exposed_children(demo, make_user, make_key):
 
 def test_exposure_follows_the_secret_through_regeneration_and_grace(demo, make_user, make_key):
     bob = make_user("bob@acme.test", Role.ADVANCED_ADMIN)
-    parent = create_key(
-        actor=user_actor(demo, bob.email),
-        application=demo.portal,
-        account=demo.acme_root,
-        role=Role.ADMIN_API,
-        name="bob's",
-        scopes=["api-keys:write"],
-    )
+    parent = _bobs_key(demo, bob)
     replaced = _child(demo, parent, name="replaced by ada").key
     in_grace = _child(demo, parent, name="old secret in grace").key
     regenerate_key(actor=user_actor(demo), key=replaced)  # Ada saw the new secret, not the parent
