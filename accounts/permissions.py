@@ -239,6 +239,20 @@ def member_refusal(actor: Actor, member: User) -> str | None:
     own = TOP_ROLE if actor.is_system else actor.user.top_role
     if member.top_role > own:
         return f"{member.email} is {Role(member.top_role).label}, above your own role."
+    # Deactivating ends every session and flags every key the member saw, wherever: only someone
+    # who administers every account the member belongs to may do it.
+    paths = _member_paths(actor, manage=True)
+    outside = [
+        m.account
+        for m in member.memberships_with_accounts()
+        if not any(m.account.path.startswith(p) for p in paths)
+    ]
+    if outside:
+        names = ", ".join(a.name for a in outside)
+        return (
+            f"{member.email} also belongs to {names}, outside the accounts you administer: ask an "
+            "Advanced Admin whose accounts include them all."
+        )
     return None
 
 

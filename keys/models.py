@@ -167,6 +167,15 @@ class ApiKey(models.Model):
         editable=False,
     )
     secret_seen_by_label = models.CharField(max_length=200, blank=True, default="", editable=False)
+    # The key through which the current secret (and the grace-period one) was seen: the key that
+    # created or last regenerated this one. Whoever saw that key's secret could have done it, so
+    # this key is exposed whenever that one is (``keys.lineage``).
+    secret_seen_through = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    previous_secret_seen_through = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
     previous_secret_seen_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -25,8 +25,9 @@ RATE_LIMIT = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 ERROR_DESCRIPTIONS = {
     "400": "`validation_error` (a field or parameter, or the JSON), `invalid_scope` or `name_taken`",
     "401": "`unauthorized`: no key, or not a valid one (the message does not say why)",
-    "403": "`forbidden` (the key lacks the scope or asks above its role), `key_limit_reached` or "
-    "`ip_not_allowed` (outside the key's allowed networks)",
+    "403": "`forbidden` (the key lacks the scope or asks above its role), `exceeds_parent_key` (a key "
+    "asks for a key wider than itself), `key_limit_reached` or `ip_not_allowed` (outside the key's "
+    "allowed networks)",
     "404": "`not_found`: unknown or malformed id, or a key outside the caller's reach",
     "409": "`key_not_active`: the key's status does not allow this",
     "413": "`payload_too_large`: the body is over 1 MiB",

@@ -82,7 +82,7 @@ def member_set_active(request: HttpRequest, member_id: str, *, active: bool) -> 
         "activating": active,
         "verb": verb.capitalize(),
         "error": error,
-        "seen": list(members.keys_seen_by(member).select_related("application").order_by("name")),
+        "seen": members.keys_exposed_by(actor, member),
         "cancel_url": reverse("keys:members"),
     }
     return render_screen(request, "keys/member_action.html", "member-dialog", context)

@@ -163,14 +163,15 @@ def test_user_only_and_key_only_fields(client, make_key, login):
         ({"name": "n", "scopes": ["api-keys:read"], "role": "owner"}, "bad_user_input"),
         ({"name": "n", "scopes": ["api-keys:read"], "account": "Nowhere"}, "bad_user_input"),
         ({"name": "n", "scopes": ["nope:read"]}, "invalid_scope"),
-        ({"name": "n", "scopes": ["billing:read"], "application": "incharge", "role": "viewer"}, None),
+        ({"name": "n", "scopes": ["api-keys:read"], "role": "support"}, None),
+        ({"name": "n", "scopes": ["billing:read"], "application": "incharge"}, "exceeds_parent_key"),
     ],
 )
 def test_create_refusals_have_their_codes(client, make_key, variables, code):
     issued = make_key()
     response = graphql(client, CREATE, issued.secret, variables={"input": variables})
     if code is None:
-        assert data(response)["createApiKey"]["apiKey"]["role"] == "viewer"
+        assert data(response)["createApiKey"]["apiKey"]["role"] == "support"
     else:
         assert_graphql_error(response, 200, code)
 

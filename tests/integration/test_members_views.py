@@ -226,3 +226,41 @@ def test_exposed_on_rest_and_graphql_and_cleared_by_regenerating(
     assert one["exposed"] is False
     answer = graphql(client, "{ apiKeys(exposed: true) { total items { name exposed } } }", reader.secret)
     assert answer.json()["data"]["apiKeys"] == {"total": 1, "items": [{"name": "bob key 1", "exposed": True}]}
+
+
+def test_a_sub_account_advanced_admin_acts_only_inside_their_subtree(demo, make_user, client):
+    """A root-level Admin + API who is also a Viewer on Acme North: the North Advanced Admin sees
+    them (a membership in North) but may not deactivate them, nor see their keys outside North."""
+    north_admin = make_user("north-admin@acme.test", Role.ADVANCED_ADMIN, demo.north)
+    carol = make_user("carol@acme.test", Role.ADMIN_API, demo.acme_root)
+    carol.memberships.create(account=demo.north, role=Role.VIEWER)
+    carols = user_actor(demo, carol.email)
+    for account in (demo.acme_root, demo.north, demo.south):
+        create(demo, carols, name=f"carol {account.name}", account=account)
+    carols_browser = Client()
+    carols_browser.force_login(carol)
+    client.force_login(north_admin)
+
+    dialog = client.get(f"{URL}{carol.pk}/deactivate/").content.decode()
+    assert "carol@acme.test also belongs to Acme Corp, outside the accounts you administer" in dialog
+    assert ">Deactivate</button>" not in dialog
+    assert "carol Acme North" in dialog
+    for hidden in ApiKey.objects.filter(name__in=["carol Acme Corp", "carol Acme South"]):
+        assert hidden.name not in dialog and str(hidden.pk) not in dialog
+    refused = client.post(f"{URL}{carol.pk}/deactivate/").content.decode()
+    assert "outside the accounts you administer" in refused
+    assert User.objects.get(pk=carol.pk).is_active and not ApiKey.objects.exposed().exists()
+    assert carols_browser.get("/settings/api-keys/").status_code == 200  # still signed in
+    # The service gives the same answer, whichever door asks.
+    from keys.errors import ServiceError
+    from keys.members import deactivate_member
+
+    with pytest.raises(ServiceError, match="outside the accounts you administer"):
+        deactivate_member(actor=user_actor(demo, north_admin.email), member=carol)
+    assert AuditEvent.objects.filter(
+        action=AuditAction.PERMISSION_DENIED, details__attempted="deactivate member"
+    ).exists()
+    # The organization's Advanced Admin may.
+    client.force_login(demo.user("advanced@acme.test"))
+    assert client.post(f"{URL}{carol.pk}/deactivate/").status_code == 302
+    assert ApiKey.objects.exposed().count() == 3

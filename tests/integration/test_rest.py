@@ -169,23 +169,20 @@ def test_create_returns_the_secret_once(api, make_key, demo):
     assert "secret" not in again.json() and "digest" not in again.content.decode()
 
 
-def test_create_for_another_application_account_and_role(api, make_key, demo):
+def test_create_for_another_account_and_role_never_another_application(api, make_key, demo):
     caller = make_key(scopes=["api-keys:write"])
-    response = api(
-        "post",
-        "/api/v1/org/api-keys",
-        caller.secret,
-        json={
-            "name": "Charging ERP",
-            "scopes": ["charge-points:read", "sessions:write"],
-            "application": "incharge",
-            "account": "Acme North",
-            "role": "admin",
-        },
-    )
+    body = {"name": "Portal reader", "scopes": ["api-keys:read"], "account": "Acme North", "role": "admin"}
+    response = api("post", "/api/v1/org/api-keys", caller.secret, json=body)
     assert response.status_code == 201, response.content
-    body = response.json()
-    assert (body["application"], body["account"], body["role"]) == ("incharge", "Acme North", "admin")
+    created = response.json()
+    assert (created["application"], created["account"], created["role"]) == ("portal", "Acme North", "admin")
+    # Its scopes are the portal's: a key made by it may carry no other application's.
+    other = {**body, "name": "Charging ERP", "scopes": ["charge-points:read"], "application": "incharge"}
+    refused = api("post", "/api/v1/org/api-keys", caller.secret, json=other)
+    assert (
+        "must belong to API Key Portal"
+        in assert_error(refused, 403, "exceeds_parent_key")["error"]["message"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -652,25 +649,18 @@ def test_operation_ids_and_tags_name_what_generated_clients_call(client):
 
 def test_old_scope_names_are_accepted_on_input_and_never_output(api, make_key, demo):
     caller = make_key(name="caller")
-    body = {
-        "name": "legacy client",
-        "scopes": ["read:charge_points", "write:billing"],
-        "application": "incharge",
-    }
+    body = {"name": "legacy client", "scopes": ["read:api_keys", "write:api_keys"]}
     created = api("post", "/api/v1/org/api-keys", caller.secret, json=body)
     assert created.status_code == 201, created.content
-    assert sorted(created.json()["scopes"]) == ["billing:write", "charge-points:read"]
+    assert sorted(created.json()["scopes"]) == ["api-keys:read", "api-keys:write"]
     verifier = make_key(name="verifier", scopes=["api-keys:verify"])
     answer = api(
         "post",
         "/api/v1/keys/verify",
         verifier.secret,
-        json={"key": created.json()["key"], "required_scopes": ["read:billing", "read:charge_points"]},
+        json={"key": created.json()["key"], "required_scopes": ["read:api_keys"]},
     ).json()
-    assert answer["valid"] is True and sorted(answer["key"]["scopes"]) == [
-        "billing:write",
-        "charge-points:read",
-    ]
+    assert answer["valid"] is True and sorted(answer["key"]["scopes"]) == ["api-keys:read", "api-keys:write"]
 
 
 @pytest.mark.parametrize("configured", ["", "https://keys.example.com"])

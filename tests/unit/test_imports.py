@@ -38,6 +38,7 @@ DOMAIN = (
     "keys.policy",
     "keys.networks",
     "keys.members",
+    "keys.lineage",
     "keys.notifications",
     "keys.redaction",
     "keys.hotpath.verification",

@@ -39,7 +39,8 @@ def test_whoever_saw_the_reveal_is_recorded_and_regeneration_replaces_them(demo,
     key.refresh_from_db()
     assert key.secret_seen_by.email == "advanced@acme.test" and key.previous_secret_seen_by is None
     # A key made by another key, or by the command line, names that instead of a person.
-    by_key = create(demo, Actor.for_key(verify_key(presented=make_key(name="maker").secret)), name="by key")
+    maker = Actor.for_key(verify_key(presented=make_key(name="maker").secret))
+    by_key = create(demo, maker, name="by key", application=demo.portal, scopes=["api-keys:read"])
     assert by_key.key.secret_seen_by is None and by_key.key.secret_seen_by_label.startswith("key maker (")
 
 
