@@ -1,0 +1,107 @@
+"""Crafted input through every door answers a clear 4xx (API) or a message beside an ignored filter
+(portal), never a 500; an answer that carries a secret is never cached."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+from keys import selectors
+from tests.helpers.api import assert_error
+from tests.helpers.graphql import assert_graphql_error, graphql
+
+pytestmark = pytest.mark.django_db
+
+
+def _cursor(values) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+# Cursors that decode and have the right length, but whose values fit no column: an id that is not
+# a UUID, an id past any integer, a boolean, an impossible date.
+CRAFTED_CURSORS = [
+    _cursor(["p", "2026-01-01T00:00:00+00:00", "x"]),
+    _cursor(["n", "2026-01-01T00:00:00+00:00", 99999999999999999999999]),
+    _cursor(["n", "2026-01-01T00:00:00+00:00", True]),
+    _cursor(["n", "2026-02-30T00:00:00+00:00", "7d6f1ad8-8a3e-4c1f-9e4e-2a0f4b1d7c11"]),
+]
+
+
+@pytest.fixture
+def raising_client(_request_handler) -> Client:
+    """A client that answers a server error as the server would (500), rather than raising it."""
+    client = Client(raise_request_exception=False)
+    client.handler = _request_handler
+    return client
+
+
+# ---- cursors and integer filters ----
+
+
+@pytest.mark.parametrize("cursor", CRAFTED_CURSORS)
+def test_a_crafted_rest_cursor_is_a_400(raising_client, make_key, cursor):
+    caller = make_key(name="caller")
+    response = raising_client.get(
+        f"/api/v1/org/api-keys?cursor={cursor}", HTTP_AUTHORIZATION=f"Bearer {caller.secret}"
+    )
+    body = assert_error(response, 400, "validation_error")
+    assert "cursor" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("cursor", CRAFTED_CURSORS)
+def test_a_crafted_graphql_cursor_is_bad_user_input(raising_client, make_key, cursor):
+    caller = make_key(name="caller")
+    query = "query($c: String) { apiKeys(first: 3, cursor: $c) { total } }"
+    assert_graphql_error(
+        graphql(raising_client, query, caller.secret, variables={"c": cursor}), 200, "bad_user_input"
+    )
+
+
+@pytest.mark.parametrize("cursor", CRAFTED_CURSORS)
+def test_a_crafted_audit_log_cursor_shows_the_newest_events_with_a_message(demo, raising_client, cursor):
+    raising_client.force_login(User.objects.get(email="advanced@acme.test"))
+    response = raising_client.get("/settings/audit-log/", {"cursor": cursor})
+    assert response.status_code == 200
+    assert "does not point into this log" in response.content.decode()
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "-1", "1.5", "true"])
+def test_an_integer_filter_that_fits_no_id_is_ignored_with_a_message(demo, raising_client, make_key, value):
+    make_key(name="still listed")
+    raising_client.force_login(User.objects.get(email="advanced@acme.test"))
+    response = raising_client.get("/settings/api-keys/", {"seen_by": value})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "still listed" in page and "The seen_by filter was ignored" in page
+
+
+def test_a_page_number_past_any_offset_of_a_list_too_long_to_count_shows_a_page(
+    demo, raising_client, make_key, monkeypatch
+):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 1)  # the count stops: the page number is not bounded by it
+    make_key(name="listed")
+    make_key(name="listed too")
+    raising_client.force_login(User.objects.get(email="advanced@acme.test"))
+    response = raising_client.get("/settings/api-keys/", {"page": "9" * 30})
+    assert response.status_code == 200 and "listed" in response.content.decode()
+
+
+# ---- answers that carry a secret ----
+
+
+def _not_stored(response) -> bool:
+    return "no-store" in response.get("Cache-Control", "")
+
+
+def test_rest_create_and_regenerate_answers_are_never_cached(api, make_key):
+    caller = make_key(name="caller")
+    created = api(
+        "post", "/api/v1/org/api-keys", caller.secret, json={"name": "new", "scopes": ["api-keys:read"]}
+    )
+    assert created.status_code == 201 and "key" in created.json() and _not_stored(created)
+    regenerated = api("post", f"/api/v1/org/api-keys/{created.json()['id']}/regenerate", caller.secret)
+    assert regenerated.status_code == 200 and "key" in regenerated.json() and _not_stored(regenerated)
