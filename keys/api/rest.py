@@ -17,8 +17,10 @@ from uuid import UUID
 
 from django.db import DatabaseError, DataError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from ninja import Field, NinjaAPI, Query, Schema, Status
+from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.renderers import JSONRenderer
@@ -467,6 +469,7 @@ def list_keys(request: HttpRequest, filters: Query[ListQuery]):
     summary="Create a key",
     operation_id="createApiKey",
 )
+@decorate_view(never_cache)  # the body carries the secret: no cache may keep it
 def create_key(request: HttpRequest, payload: CreateKeyIn):
     issued = create_requested_key(require(request.actor, Operation.WRITE), **payload.model_dump())
     return Status(201, {**key_out(issued.key), "key": issued.secret})
@@ -521,6 +524,7 @@ def key_usage(request: HttpRequest, key_id: str, query: Query[UsageQuery]):
         }
     },
 )
+@decorate_view(never_cache)  # the body carries the secret: no cache may keep it
 def regenerate_key(request: HttpRequest, key_id: str):
     """The body is optional (``{}`` or none at all means: the old secret stops at once)."""
     actor = require(request.actor, Operation.WRITE)
