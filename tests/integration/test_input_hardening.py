@@ -9,10 +9,14 @@ import json
 import pytest
 from django.test import Client
 
+from accounts.actors import Actor
 from accounts.models import User
 from keys import selectors
+from keys.models import ApiKey
+from keys.policy import update_policy
 from tests.helpers.api import assert_error
 from tests.helpers.graphql import assert_graphql_error, graphql
+from tests.helpers.portal import field_error, form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +109,36 @@ def test_rest_create_and_regenerate_answers_are_never_cached(api, make_key):
     assert created.status_code == 201 and "key" in created.json() and _not_stored(created)
     regenerated = api("post", f"/api/v1/org/api-keys/{created.json()['id']}/regenerate", caller.secret)
     assert regenerated.status_code == 200 and "key" in regenerated.json() and _not_stored(regenerated)
+
+
+# ---- "Require allowed networks": a whole address family limits nothing ----
+
+
+def _require_allowed_networks(demo) -> None:
+    update_policy(
+        actor=Actor.system(demo.acme.pk),
+        rotation_policy_days=90,
+        max_key_lifetime_days=None,
+        require_ip_allowlist=True,
+    )
+
+
+@pytest.mark.parametrize("everywhere", ["0.0.0.0/0", "::/0"])
+def test_the_portal_refuses_a_whole_address_family_under_the_policy(demo, login, everywhere):
+    _require_allowed_networks(demo)
+    client = login("advanced@acme.test")
+    refused = client.post("/settings/api-keys/new/", form_data(demo, allowed_ips=f"192.0.2.1\n{everywhere}"))
+    assert "spans every address" in field_error(refused, "allowed_ips")
+    assert not ApiKey.objects.filter(name="ERP production").exists()
+
+
+@pytest.mark.parametrize("everywhere", ["0.0.0.0/0", "::/0"])
+def test_rest_refuses_a_whole_address_family_under_the_policy(demo, api, make_key, everywhere):
+    caller = make_key(name="caller", allowed_ips=["127.0.0.1"])
+    _require_allowed_networks(demo)
+    body = {"name": "anywhere", "scopes": ["api-keys:read"], "allowed_ips": [everywhere]}
+    refused = assert_error(
+        api("post", "/api/v1/org/api-keys", caller.secret, json=body), 400, "validation_error"
+    )
+    assert everywhere in refused["error"]["message"] and "every address" in refused["error"]["message"]
+    assert not ApiKey.objects.filter(name="anywhere").exists()
