@@ -142,3 +142,51 @@ def test_rest_refuses_a_whole_address_family_under_the_policy(demo, api, make_ke
     )
     assert everywhere in refused["error"]["message"] and "every address" in refused["error"]["message"]
     assert not ApiKey.objects.filter(name="anywhere").exists()
+
+
+# ---- key names: nothing invisible, and a twin is the same name ----
+
+REAL = "Production Dashboard"
+TWINS = [
+    "Production Dashboard\u200b",
+    "\u202eProduction Dashboard",
+    "Production\u00a0Dashboard",
+    "Pro\u2060duction",
+]
+
+
+@pytest.mark.parametrize("name", TWINS)
+def test_the_portal_refuses_an_invisible_character_or_a_twin(demo, login, make_key, name):
+    make_key(name=REAL)
+    client = login("advanced@acme.test")
+    refused = client.post("/settings/api-keys/new/", form_data(demo, name=name))
+    says = field_error(refused, "name")
+    assert "already exists" in says or "U+" in says
+    assert ApiKey.objects.filter(name__startswith="Pro").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "says"),
+    [
+        ("Production Dashboard\u200b", "validation_error", "U+200B ZERO WIDTH SPACE"),
+        ("\u202eName", "validation_error", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("Pro\u2060duction", "validation_error", "U+2060 WORD JOINER"),
+        ("production\u00a0dashboard", "name_taken", "already exists"),
+        ("\uff30roduction  Dashboard", "name_taken", "already exists"),
+    ],
+)
+def test_rest_and_graphql_refuse_an_invisible_character_or_a_twin(api, client, make_key, name, code, says):
+    caller = make_key(name=REAL)
+    body = {"name": name, "scopes": ["api-keys:read"]}
+    refused = assert_error(api("post", "/api/v1/org/api-keys", caller.secret, json=body), 400, code)
+    assert says in refused["error"]["message"]
+    mutation = (
+        'mutation($n: String!) { createApiKey(input: {name: $n, scopes: ["api-keys:read"]}) { clientSecret } }'
+    )
+    answer = assert_graphql_error(
+        graphql(client, mutation, caller.secret, variables={"n": name}),
+        200,
+        "bad_user_input" if code == "validation_error" else code,
+    )
+    assert says in answer["errors"][0]["message"]
+    assert ApiKey.objects.count() == 1

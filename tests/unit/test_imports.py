@@ -36,6 +36,7 @@ DOMAIN = (
     "keys.filters",
     "keys.policy",
     "keys.networks",
+    "keys.names",
     "keys.members",
     "keys.notifications",
     "keys.redaction",
