@@ -181,7 +181,8 @@ def test_rest_and_graphql_refuse_an_invisible_character_or_a_twin(api, client, m
     refused = assert_error(api("post", "/api/v1/org/api-keys", caller.secret, json=body), 400, code)
     assert says in refused["error"]["message"]
     mutation = (
-        'mutation($n: String!) { createApiKey(input: {name: $n, scopes: ["api-keys:read"]}) { clientSecret } }'
+        "mutation($n: String!) {"
+        ' createApiKey(input: {name: $n, scopes: ["api-keys:read"]}) { clientSecret } }'
     )
     answer = assert_graphql_error(
         graphql(client, mutation, caller.secret, variables={"n": name}),
