@@ -26,7 +26,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder, Response
 from ninja.security import APIKeyHeader, HttpBearer
-from pydantic import ConfigDict
+from pydantic import ConfigDict, StrictInt
 from pydantic import ValidationError as PydanticValidationError
 
 from accounts.catalogue import portal_base_url
@@ -37,6 +37,7 @@ from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
 from keys.api.openapi import document_responses
 from keys.api.serializers import key_out, own_key_json, timestamp
+from keys.api.validation import readable
 from keys.errors import ServiceError
 from keys.hotpath import responses
 from keys.hotpath.presented import verify_presented
@@ -133,15 +134,7 @@ def _unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.exception_handler(NinjaValidationError)
 def _invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    problems = []
-    for error in exc.errors[:5]:
-        where = ".".join(
-            str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "payload")
-        )
-        problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
-    return responses.error_response(
-        400, "validation_error", "; ".join(problems) or "The request is not valid."
-    )
+    return responses.error_response(400, "validation_error", readable(exc.errors))
 
 
 @api.exception_handler(ServiceError)
@@ -268,7 +261,8 @@ class CreateKeyIn(Schema):
     scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
         min_length=1, max_length=100
     )
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    # Strict: a JSON integer, never true (which pydantic would read as 1), 1.0 or "1".
+    expires_in_days: StrictInt | None = Field(default=None, ge=1, le=3650)
     application: str | None = Field(default=None, max_length=64, description="Slug; default: the caller's")
     account: str | None = Field(default=None, max_length=200, description="Name; default: the caller's")
     role: KeyRole | None = Field(default=None, description="Default: the caller's role")
@@ -282,7 +276,7 @@ class CreateKeyIn(Schema):
 class RegenerateKeyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    grace_period_seconds: int = Field(default=0, ge=0, le=604800)
+    grace_period_seconds: StrictInt = Field(default=0, ge=0, le=604800)
 
 
 class VerifyIn(Schema):

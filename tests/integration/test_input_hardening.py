@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -191,3 +192,87 @@ def test_rest_and_graphql_refuse_an_invisible_character_or_a_twin(api, client, m
     )
     assert says in answer["errors"][0]["message"]
     assert ApiKey.objects.count() == 1
+
+
+# ---- readable 400s, and no boolean for an integer ----
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "says"),
+    [
+        (
+            "/api/v1/keys/verify",
+            {"key": "x", "client_ip": "nope"},
+            "client_ip: must be an IPv4 or IPv6 address",
+        ),
+        (
+            "/api/v1/keys/verify",
+            {"key": "x", "required_scopes": ["no"]},
+            "required_scopes[0]: must be a scope",
+        ),
+        ("/api/v1/keys/verify", {"key": "x", "extra": 1}, "extra: is not a field of this request"),
+        (
+            "/api/v1/org/api-keys",
+            {"name": "", "scopes": []},
+            "name: must not be empty; scopes: must not be empty",
+        ),
+        (
+            "/api/v1/org/api-keys",
+            {"name": "n", "scopes": ["x"], "role": "boss"},
+            "role: must be one of 'advanced_admin'",
+        ),
+    ],
+)
+def test_rest_400s_say_what_is_wrong_without_pydantic_internals(api, make_key, path, body, says):
+    caller = make_key(name="caller", scopes=["api-keys:write", "api-keys:verify"])
+    message = assert_error(api("post", path, caller.secret, json=body), 400, "validation_error")["error"][
+        "message"
+    ]
+    assert says in message
+    assert not re.search(r"lax|strict|function-|\[[a-z]|Input should", message), message
+
+
+@pytest.mark.parametrize("value", [True, False, 1.5, "30"])
+def test_rest_refuses_a_boolean_or_anything_but_an_integer_for_an_integer(api, make_key, value):
+    caller = make_key(name="caller")
+    body = {"name": "bool days", "scopes": ["api-keys:read"], "expires_in_days": value}
+    refused = assert_error(
+        api("post", "/api/v1/org/api-keys", caller.secret, json=body), 400, "validation_error"
+    )
+    assert refused["error"]["message"].startswith("expires_in_days: must be a whole number")
+    key = make_key(name="target").key
+    grace = {"grace_period_seconds": value}
+    refused = api("post", f"/api/v1/org/api-keys/{key.pk}/regenerate", caller.secret, json=grace)
+    assert (
+        "grace_period_seconds: must be a whole number"
+        in assert_error(refused, 400, "validation_error")["error"]["message"]
+    )
+    assert not ApiKey.objects.filter(name="bool days").exists()
+    assert ApiKey.objects.get(pk=key.pk).secret_digest == key.secret_digest
+
+
+def test_rest_queries_refuse_a_boolean_for_an_integer(api, make_key):
+    caller = make_key(name="caller")
+    refused = assert_error(
+        api("get", "/api/v1/org/api-keys?limit=true", caller.secret), 400, "validation_error"
+    )
+    assert refused["error"]["message"] == "limit: must be a whole number"
+
+
+def test_graphql_refuses_a_boolean_for_an_integer(client, make_key):
+    caller = make_key(name="caller")
+    create = 'createApiKey(input: {name: "b", scopes: ["api-keys:read"], expiresInDays: %s}) { clientSecret }'
+    inline = graphql(client, "mutation { %s }" % (create % "true"), caller.secret)
+    assert_graphql_error(inline, 400, "graphql_validation_failed")
+    variables = graphql(
+        client, "mutation($d: Int) { %s }" % (create % "$d"), caller.secret, variables={"d": True}
+    )
+    assert_graphql_error(variables, 400, "graphql_validation_failed")
+    assert not ApiKey.objects.filter(name="b").exists()
+
+
+def test_the_portal_refuses_a_boolean_for_an_integer(demo, login):
+    client = login("advanced@acme.test")
+    refused = client.post("/settings/api-keys/new/", form_data(demo, expiry="custom", expiry_days="true"))
+    assert "whole number" in field_error(refused, "expiry_days")
+    assert not ApiKey.objects.filter(name="ERP production").exists()
