@@ -296,7 +296,10 @@ class VerifyIn(Schema):
 class VerifyOut(Schema):
     valid: bool
     code: VerificationCode
-    key: KeyOut | None
+    key: KeyOut | None = Field(
+        description="The presented key, when the caller may see it (its account subtree and role, "
+        "as for every read); null otherwise, and for an unknown key"
+    )
 
 
 class ScopeOut(Schema):

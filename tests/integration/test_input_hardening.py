@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from accounts.actors import Actor
-from accounts.models import User
+from accounts.models import Role, User
 from keys import selectors
 from keys.models import ApiKey
 from keys.policy import update_policy
@@ -276,3 +276,42 @@ def test_the_portal_refuses_a_boolean_for_an_integer(demo, login):
     refused = client.post("/settings/api-keys/new/", form_data(demo, expiry="custom", expiry_days="true"))
     assert "whole number" in field_error(refused, "expiry_days")
     assert not ApiKey.objects.filter(name="ERP production").exists()
+
+
+# ---- verify answers with a key's object only where the caller may see it ----
+
+VERIFY_GRAPHQL = "mutation($k: String!) { verifyApiKey(key: $k) { valid code apiKey { id name } } }"
+
+
+def test_a_sub_account_key_verifying_a_root_key_learns_only_the_result(api, client, make_key, demo):
+    root = make_key(name="Root secret integration")
+    north = make_key(name="north verifier", account=demo.north, scopes=["api-keys:verify"])
+    rest = api("post", "/api/v1/keys/verify", north.secret, json={"key": root.secret})
+    assert rest.status_code == 200 and rest.json() == {"valid": True, "code": "valid", "key": None}
+    assert "Root secret integration" not in rest.content.decode()
+    answer = graphql(client, VERIFY_GRAPHQL, north.secret, variables={"k": root.secret}).json()
+    assert answer["data"]["verifyApiKey"] == {"valid": True, "code": "valid", "apiKey": None}
+    # Refused verifications say no more about it either.
+    scoped = api(
+        "post", "/api/v1/keys/verify", north.secret, json={"key": root.secret, "required_scopes": ["x:read"]}
+    )
+    assert scoped.json() == {"valid": False, "code": "insufficient_scope", "key": None}
+
+
+def test_a_key_verifying_a_key_it_may_see_gets_its_object(api, client, make_key, demo):
+    in_north = make_key(name="North integration", account=demo.north)
+    north = make_key(name="north verifier", account=demo.north, scopes=["api-keys:verify"])
+    root = make_key(name="root verifier", scopes=["api-keys:verify"])
+    for verifier in (north, root):
+        rest = api("post", "/api/v1/keys/verify", verifier.secret, json={"key": in_north.secret}).json()
+        assert rest["valid"] and rest["key"]["name"] == "North integration"
+        answer = graphql(client, VERIFY_GRAPHQL, verifier.secret, variables={"k": in_north.secret}).json()
+        assert answer["data"]["verifyApiKey"]["apiKey"]["name"] == "North integration"
+
+
+def test_a_lower_role_key_verifying_a_higher_role_key_learns_only_the_result(api, make_key, demo):
+    advanced = make_key(name="Advanced integration", role=Role.ADVANCED_ADMIN)
+    lower = make_key(name="lower verifier", role=Role.ADMIN_API, scopes=["api-keys:verify"])
+    answer = api("post", "/api/v1/keys/verify", lower.secret, json={"key": advanced.secret})
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["key"] is None and answer.json()["valid"]
