@@ -112,9 +112,10 @@ def key_list(request: HttpRequest) -> HttpResponse:
     actor = request.actor
     filters = selectors.listed_keys(actor, request.GET)
     if not wants_partial(request):
-        for name, errors in filters.form.errors.items():
-            # Ignored, as every invalid filter is, and said so; never echoed back (it may be long).
-            messages.warning(request, f"The {name} filter was ignored: {' '.join(errors)}")
+        for name in filters.form.errors:
+            # Ignored, as every invalid filter is, and said so. The value is not echoed back (Django's
+            # messages for a choice quote it): it may be long, or a secret pasted in the wrong place.
+            messages.warning(request, f"The {name} filter was ignored: its value is not one it takes.")
     sort = filters.form.sort_order
     page = paginate(request, filters.qs, KEYS_PER_PAGE, cap=selectors.COUNT_CAP)
     context = {

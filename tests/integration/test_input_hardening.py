@@ -315,3 +315,11 @@ def test_a_lower_role_key_verifying_a_higher_role_key_learns_only_the_result(api
     answer = api("post", "/api/v1/keys/verify", lower.secret, json={"key": advanced.secret})
     assert answer.status_code == 200, answer.content
     assert answer.json()["key"] is None and answer.json()["valid"]
+
+
+def test_an_ignored_filter_is_said_without_quoting_its_value(demo, login):
+    page = (
+        login("advanced@acme.test").get("/settings/api-keys/", {"status": "nonsense-status"}).content.decode()
+    )
+    message = re.search(r'<p class="message[^"]*">([^<]*)</p>', page).group(1)
+    assert "The status filter was ignored" in message and "nonsense-status" not in message
