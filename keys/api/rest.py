@@ -26,7 +26,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder, Response
 from ninja.security import APIKeyHeader, HttpBearer
-from pydantic import ConfigDict, StrictInt
+from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from accounts.catalogue import portal_base_url
@@ -37,7 +37,7 @@ from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
 from keys.api.openapi import document_responses
 from keys.api.serializers import key_out, own_key_json, timestamp
-from keys.api.validation import readable
+from keys.api.validation import WholeNumber, readable
 from keys.errors import ServiceError
 from keys.hotpath import responses
 from keys.hotpath.presented import verify_presented
@@ -261,8 +261,7 @@ class CreateKeyIn(Schema):
     scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
         min_length=1, max_length=100
     )
-    # Strict: a JSON integer, never true (which pydantic would read as 1), 1.0 or "1".
-    expires_in_days: StrictInt | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: WholeNumber | None = Field(default=None, ge=1, le=3650)
     application: str | None = Field(default=None, max_length=64, description="Slug; default: the caller's")
     account: str | None = Field(default=None, max_length=200, description="Name; default: the caller's")
     role: KeyRole | None = Field(default=None, description="Default: the caller's role")
@@ -276,7 +275,7 @@ class CreateKeyIn(Schema):
 class RegenerateKeyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    grace_period_seconds: StrictInt = Field(default=0, ge=0, le=604800)
+    grace_period_seconds: WholeNumber = Field(default=0, ge=0, le=604800)
 
 
 class VerifyIn(Schema):

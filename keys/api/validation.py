@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 #: Where a value came from, which pydantic puts first in the location.
 SOURCES = frozenset({"body", "query", "path", "payload", "header", "cookie", "form"})
@@ -29,6 +32,18 @@ PATTERN_HINTS = {
     "search": "may not contain a NUL character",
 }
 MAX_PROBLEMS = 5
+
+
+def _no_boolean_or_text(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+#: An integer in a JSON body: what JSON Schema's ``integer`` is (``30`` or ``30.0``), never ``true``
+#: (which pydantic's lax mode reads as 1) nor ``"30"``. Not ``StrictInt``: that refuses ``30.0``,
+#: which the OpenAPI document's ``integer`` promises to accept.
+WholeNumber = Annotated[int, BeforeValidator(_no_boolean_or_text)]
 
 
 def _path(location: Iterable[Any]) -> tuple[str, str]:

@@ -233,7 +233,7 @@ def test_rest_400s_say_what_is_wrong_without_pydantic_internals(api, make_key, p
 
 
 @pytest.mark.parametrize("value", [True, False, 1.5, "30"])
-def test_rest_refuses_a_boolean_or_anything_but_an_integer_for_an_integer(api, make_key, value):
+def test_rest_refuses_a_boolean_a_fraction_or_a_string_for_an_integer(api, make_key, value):
     caller = make_key(name="caller")
     body = {"name": "bool days", "scopes": ["api-keys:read"], "expires_in_days": value}
     refused = assert_error(
@@ -249,6 +249,20 @@ def test_rest_refuses_a_boolean_or_anything_but_an_integer_for_an_integer(api, m
     )
     assert not ApiKey.objects.filter(name="bool days").exists()
     assert ApiKey.objects.get(pk=key.pk).secret_digest == key.secret_digest
+
+
+def test_rest_takes_an_integral_number_as_json_schema_does(api, make_key):
+    caller = make_key(name="caller")
+    body = {"name": "thirty", "scopes": ["api-keys:read"], "expires_in_days": 30.0}
+    assert api("post", "/api/v1/org/api-keys", caller.secret, json=body).status_code == 201
+    key = ApiKey.objects.get(name="thirty")
+    regenerated = api(
+        "post",
+        f"/api/v1/org/api-keys/{key.pk}/regenerate",
+        caller.secret,
+        json={"grace_period_seconds": 60.0},
+    )
+    assert regenerated.status_code == 200
 
 
 def test_rest_queries_refuse_a_boolean_for_an_integer(api, make_key):
