@@ -146,6 +146,11 @@ def may_view_key(actor: Actor, key: KeyLike) -> bool:
     return _allowed(actor, key.organization_id, key.account.path, key.role, manage=False)
 
 
+def may_view_key_at(actor: Actor, *, organization_id: int, account_path: str, role: int) -> bool:
+    """``may_view_key`` for a key known by where it is (a verified key carries no Account)."""
+    return _allowed(actor, organization_id, account_path, role, manage=False)
+
+
 def may_manage_key(actor: Actor, key: KeyLike) -> bool:
     """May regenerate, revoke, rename or shorten this key."""
     return _allowed(actor, key.organization_id, key.account.path, key.role, manage=True)

@@ -40,6 +40,8 @@ class EventPage:
     number: int | None = None
     next: str | None = None
     previous: str | None = None
+    #: The cursor asked for was not one this log hands out: this is the first page instead.
+    ignored_cursor: bool = False
 
     @property
     def end(self) -> int | None:
@@ -68,11 +70,12 @@ def page_of_events(
     out shows the first page. Two or three queries, whatever the depth: the capped count, and the
     page (by cursor, or the keys of the skipped rows then the page's rows)."""
     total = capped_count(events, COUNT_CAP)
+    ignored = False
     if cursor:
         try:
             found = keyset_page(events, EVENT_ORDER, size=size, cursor=cursor)
         except BadCursor:
-            pass
+            ignored = True
         else:
             if found.is_first:  # a "newer" cursor that reached the top: that is page 1
                 return EventPage(found.rows, total, size, start=1, number=1, next=found.next)
@@ -84,9 +87,9 @@ def page_of_events(
         return EventPage(found.rows, total, size, start=start, number=number, previous=found.previous)
     page = EventPage([], total, size)
     number = max(1, min(number, page.last_numbered_page))
-    if number == 1:
+    if number == 1 or ignored:
         found = keyset_page(events, EVENT_ORDER, size=size)
-        return EventPage(found.rows, total, size, start=1, number=1, next=found.next)
+        return EventPage(found.rows, total, size, start=1, number=1, next=found.next, ignored_cursor=ignored)
     offset = (number - 1) * size
     rows = rows_at(events.order_by(*EVENT_ORDER.order_by()), offset, size)
     more = total is None or offset + len(rows) < total

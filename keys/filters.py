@@ -20,6 +20,7 @@ from accounts.actors import Actor
 from accounts.models import Account, Application, Membership, Role, User
 from keys.models import ApiKey, KeyFlag, KeyStatus
 from keys.policy import SecurityPolicy, outside_filter
+from paging import INTEGER_RANGE
 
 CLIENT_ID_START = "ck_"
 MAX_SEARCH_LENGTH = 200
@@ -105,6 +106,18 @@ class KeyFilterForm(FilterForm):
         return wanted if wanted.lstrip("-") in KEY_SORTS else DEFAULT_KEY_SORT
 
 
+class IdFilter(django_filters.Filter):
+    """A row's id: a whole number from 1 to the largest an integer column holds (``"1.5"``,
+    ``"true"`` or a 30-digit number are invalid, so ignored like any invalid filter)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", INTEGER_RANGE[-1])
+        super().__init__(*args, **kwargs)
+
+
 def _search(queryset: QuerySet, name: str, value: str) -> QuerySet:
     return queryset.filter(key_search(value.strip())) if value.strip() else queryset
 
@@ -138,8 +151,9 @@ class ApiKeyFilterSet(django_filters.FilterSet):
         label="Created by", field_name="created_by_id", coerce=int, empty_value=None
     )
     exposed = django_filters.BooleanFilter(method="filter_exposed", widget=forms.HiddenInput)
-    # The keys with a live secret this member saw (Settings → Members links here).
-    seen_by = django_filters.NumberFilter(method="filter_seen_by", widget=forms.HiddenInput)
+    # The keys with a live secret this member saw (Settings → Members links here). An id, so no
+    # larger than any id column holds: a value past it would overflow in the database driver.
+    seen_by = IdFilter(method="filter_seen_by", widget=forms.HiddenInput)
     # Applied after the filters, by filter_queryset: the default order needs no parameter.
     sort = django_filters.CharFilter(method=lambda queryset, name, value: queryset, widget=forms.HiddenInput)
 
@@ -181,8 +195,8 @@ class ApiKeyFilterSet(django_filters.FilterSet):
         exposed = queryset.exposed()
         return exposed if value else queryset.exclude(pk__in=exposed.values("pk"))
 
-    def filter_seen_by(self, queryset: QuerySet[ApiKey], name: str, value) -> QuerySet[ApiKey]:
-        return queryset.seen_by(int(value))
+    def filter_seen_by(self, queryset: QuerySet[ApiKey], name: str, value: int) -> QuerySet[ApiKey]:
+        return queryset.seen_by(value)
 
     def filter_flag(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
         if value == KeyFlag.EXPOSED:

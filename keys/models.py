@@ -26,11 +26,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account, Application, Organization, Role, rate_limit_per_minute
+from keys.names import MAX_NAME_LENGTH, fingerprint
 
 
 class KeyStatus(models.TextChoices):
@@ -119,6 +119,22 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
         )
 
 
+class NameFingerprintField(models.CharField):
+    """``keys.names.fingerprint`` of the row's ``name``, computed whenever the row is written
+    (``save()`` and ``bulk_create()`` alike), so no code path can store a name without it. A
+    ``save(update_fields=...)`` that changes the name lists this field too."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> str:
+        value = fingerprint(model_instance.name)
+        setattr(model_instance, self.attname, value)
+        return value
+
+
 class ApiKey(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Not indexed alone: every index of the lists below starts with it.
@@ -128,7 +144,9 @@ class ApiKey(models.Model):
     application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="api_keys")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="api_keys")
     role = models.PositiveSmallIntegerField(choices=Role.choices)
-    name = models.CharField(max_length=128)
+    name = models.CharField(max_length=MAX_NAME_LENGTH)
+    # The name as people read it (keys.names): unique among the organization's live keys.
+    name_fingerprint = NameFingerprintField(default="")
     scopes = models.JSONField(default=list, help_text="Scope strings, fixed at creation.")
 
     client_id = models.CharField(max_length=64, unique=True, editable=False)
@@ -230,10 +248,9 @@ class ApiKey(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                Lower("name"),
-                "organization",
+                fields=["organization", "name_fingerprint"],
                 condition=models.Q(revoked_at__isnull=True),
-                name="key_name_unique_among_live_keys",
+                name="key_name_fingerprint_unique_among_live_keys",
             ),
         ]
         # One index per sort of the key lists, each starting with the organization: a page is a

@@ -18,7 +18,9 @@ from functools import reduce
 from operator import or_
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, TextField, Value
+from django.db.models.functions import Cast
+from django.db.models.lookups import Contains
 from django.utils import timezone
 
 from accounts import permissions
@@ -29,6 +31,9 @@ from audit.services import record_denied, record_event
 from keys.errors import ServiceError
 
 MAX_EXPIRY_DAYS = 3650
+#: The networks that span a whole address family, as allowed networks are written: under a policy
+#: that requires allowed networks, a key limited to one of them is limited to nothing.
+EVERYWHERE = ("0.0.0.0/0", "::/0")
 #: A filter that matches nothing (Django answers it without a query).
 NOTHING = Q(pk__in=[])
 
@@ -87,6 +92,15 @@ def check_new_key(policy: SecurityPolicy, *, expires_in_days: int | None, allowe
             "allowed network: add the addresses or CIDR ranges it will be used from.",
             field="allowed_ips",
         )
+    everywhere = [n for n in allowed_ips if n in EVERYWHERE] if policy.require_ip_allowlist else []
+    if everywhere:
+        raise ServiceError(
+            "validation_error",
+            f"{' and '.join(everywhere)} {'spans' if len(everywhere) == 1 else 'span'} every address, "
+            "which limits nothing: your organization's security policy requires every key to be "
+            "limited to the networks it will be used from.",
+            field="allowed_ips",
+        )
 
 
 # ---- existing keys the policy leaves behind ----
@@ -101,8 +115,13 @@ def lifetime_filter(policy: SecurityPolicy) -> Q:
 
 
 def network_filter(policy: SecurityPolicy) -> Q:
-    """Keys usable from anywhere while the policy requires allowed networks."""
-    return Q(allowed_ips=[]) if policy.require_ip_allowlist else NOTHING
+    """Keys usable from anywhere while the policy requires allowed networks: none listed, or one
+    that spans a whole address family. The list is stored in one written form, so such an entry is
+    the quoted string in its JSON text (JSON containment is not portable: SQLite has none)."""
+    if not policy.require_ip_allowlist:
+        return NOTHING
+    text = Cast("allowed_ips", output_field=TextField())
+    return reduce(or_, [Q(allowed_ips=[]), *(Q(Contains(text, Value(f'"{n}"'))) for n in EVERYWHERE)])
 
 
 def outside_filter(policy: SecurityPolicy) -> Q:
@@ -120,7 +139,7 @@ def breaches(policy: SecurityPolicy, key) -> list[str]:
             found.append(f"never expires (the policy allows {limit} days)")
         elif key.expires_at - key.created_at > timedelta(days=limit):
             found.append(f"lives {(key.expires_at - key.created_at).days} days (the policy allows {limit})")
-    if policy.require_ip_allowlist and not key.allowed_ips:
+    if policy.require_ip_allowlist and (not key.allowed_ips or set(key.allowed_ips) & set(EVERYWHERE)):
         found.append("works from anywhere (the policy requires allowed networks)")
     return found
 

@@ -9,7 +9,6 @@ scope rules are enforced here whoever the caller is.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,12 +25,11 @@ from keys import credentials, lineage, networks
 from keys.errors import ServiceError
 from keys.hotpath.verification import VerifiedKey, check_secret, verified_keys, verify_secret
 from keys.models import ApiKey, KeyStatus
+from keys.names import clean_name, fingerprint
 from keys.policy import MAX_EXPIRY_DAYS, SecurityPolicy, check_new_key
 from keys.scopes import canonical_scope
 
-MAX_NAME_LENGTH = 128
 MAX_GRACE_PERIOD = timedelta(days=7)
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -52,29 +50,6 @@ def _deny(actor: Actor, what: str, message: str, key: ApiKey | None = None, **de
 
 
 # ---- validation shared by create and update ----
-
-
-def clean_name(name: str | None) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise ServiceError("validation_error", "Give the key a name.", field="name")
-    if len(name) > MAX_NAME_LENGTH:
-        raise ServiceError(
-            "validation_error",
-            f"The name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}.",
-            field="name",
-        )
-    if _CONTROL_CHARS.search(name):
-        raise ServiceError("validation_error", "The name may not contain control characters.", field="name")
-    if credentials.contains_secret(name):
-        # Names are shown in lists, emails and the audit log: a secret pasted here would leak.
-        raise ServiceError(
-            "validation_error",
-            "The name looks like a Client Secret. Names are shown to everyone who can see the key: "
-            "never put a secret in one (and regenerate that key if the secret is real).",
-            field="name",
-        )
-    return name
 
 
 def expiry_from_days(days: int | None, *, now: datetime) -> datetime | None:
@@ -113,7 +88,10 @@ def clean_scopes(application: Application, role: int, scopes: list[str] | None) 
 
 
 def _name_taken(organization_id: int, name: str, *, exclude_pk=None) -> bool:
-    live = ApiKey.objects.filter(organization_id=organization_id, revoked_at__isnull=True, name__iexact=name)
+    """Whether a live key of the organization has this name, as people read it (keys.names)."""
+    live = ApiKey.objects.filter(
+        organization_id=organization_id, revoked_at__isnull=True, name_fingerprint=fingerprint(name)
+    )
     if exclude_pk is not None:
         live = live.exclude(pk=exclude_pk)
     return live.exists()
@@ -504,7 +482,9 @@ def update_key(
                     locked.allowed_ips = allowed
             if not changes:
                 return locked
-            locked.save(update_fields=["name", "expires_at", "previous_expires_at", "allowed_ips"])
+            locked.save(
+                update_fields=["name", "name_fingerprint", "expires_at", "previous_expires_at", "allowed_ips"]
+            )
             record_event(actor=actor, action=AuditAction.KEY_UPDATED, key=locked, details=changes)
             _forget_verified(locked.pk)
     except IntegrityError as exc:

@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
 from audit.services import record_denied
-from paging import capped_count, rows_at
+from paging import INTEGER_RANGE, capped_count, rows_at
 
 
 def wants_partial(request: HttpRequest) -> bool:
@@ -103,6 +103,7 @@ def paginate(request: HttpRequest, items: QuerySet, per_page: int, *, cap: int =
     number = _page_number(request.GET.get("page"))
     if count is not None:
         number = min(number, max(1, -(-count // per_page)))
+    number = min(number, INTEGER_RANGE[-1] // per_page)  # an offset the database can still take
     offset = (number - 1) * per_page
     rows = list(items[: per_page + 1]) if offset == 0 else rows_at(items, offset, per_page + 1)
     if not rows and number > 1:  # beyond the end of a list too long to count

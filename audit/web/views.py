@@ -7,6 +7,7 @@ and an event written meanwhile neither pushes a row onto the next page twice nor
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
@@ -17,6 +18,9 @@ from audit.web.filters import AuditEventFilterSet
 from portal.pages import refuse, render_screen
 
 EVENTS_PER_PAGE = 50
+IGNORED_CURSOR = (
+    "That link does not point into this log (it was changed or cut short): showing the newest events."
+)
 
 
 def _number(value: str | None) -> int:
@@ -51,6 +55,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         cursor=request.GET.get("cursor"),
         last=wanted == "last",
     )
+    if page.ignored_cursor:
+        messages.warning(request, IGNORED_CURSOR)
     context = {
         "filters": filters.form,
         "page": page,

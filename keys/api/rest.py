@@ -17,8 +17,10 @@ from uuid import UUID
 
 from django.db import DatabaseError, DataError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from ninja import Field, NinjaAPI, Query, Schema, Status
+from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.renderers import JSONRenderer
@@ -35,6 +37,7 @@ from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
 from keys.api.openapi import document_responses
 from keys.api.serializers import key_out, own_key_json, timestamp
+from keys.api.validation import WholeNumber, readable
 from keys.errors import ServiceError
 from keys.hotpath import responses
 from keys.hotpath.presented import verify_presented
@@ -131,15 +134,7 @@ def _unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.exception_handler(NinjaValidationError)
 def _invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    problems = []
-    for error in exc.errors[:5]:
-        where = ".".join(
-            str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "payload")
-        )
-        problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
-    return responses.error_response(
-        400, "validation_error", "; ".join(problems) or "The request is not valid."
-    )
+    return responses.error_response(400, "validation_error", readable(exc.errors))
 
 
 @api.exception_handler(ServiceError)
@@ -266,7 +261,7 @@ class CreateKeyIn(Schema):
     scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
         min_length=1, max_length=100
     )
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: WholeNumber | None = Field(default=None, ge=1, le=3650)
     application: str | None = Field(default=None, max_length=64, description="Slug; default: the caller's")
     account: str | None = Field(default=None, max_length=200, description="Name; default: the caller's")
     role: KeyRole | None = Field(default=None, description="Default: the caller's role")
@@ -280,7 +275,7 @@ class CreateKeyIn(Schema):
 class RegenerateKeyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    grace_period_seconds: int = Field(default=0, ge=0, le=604800)
+    grace_period_seconds: WholeNumber = Field(default=0, ge=0, le=604800)
 
 
 class VerifyIn(Schema):
@@ -300,7 +295,10 @@ class VerifyIn(Schema):
 class VerifyOut(Schema):
     valid: bool
     code: VerificationCode
-    key: KeyOut | None
+    key: KeyOut | None = Field(
+        description="The presented key, when the caller may see it (its account subtree and role, "
+        "as for every read); null otherwise, and for an unknown key"
+    )
 
 
 class ScopeOut(Schema):
@@ -467,6 +465,7 @@ def list_keys(request: HttpRequest, filters: Query[ListQuery]):
     summary="Create a key",
     operation_id="createApiKey",
 )
+@decorate_view(never_cache)  # the body carries the secret: no cache may keep it
 def create_key(request: HttpRequest, payload: CreateKeyIn):
     issued = create_requested_key(require(request.actor, Operation.WRITE), **payload.model_dump())
     return Status(201, {**key_out(issued.key), "key": issued.secret})
@@ -521,6 +520,7 @@ def key_usage(request: HttpRequest, key_id: str, query: Query[UsageQuery]):
         }
     },
 )
+@decorate_view(never_cache)  # the body carries the secret: no cache may keep it
 def regenerate_key(request: HttpRequest, key_id: str):
     """The body is optional (``{}`` or none at all means: the old secret stops at once)."""
     actor = require(request.actor, Operation.WRITE)

@@ -2,6 +2,10 @@
 ``POST /keys/verify``, GraphQL ``verifyApiKey``). It counts as a use of the presented key: its
 usage, last-used time and rate limit, exactly as if it had called the API itself.
 
+The answer carries the presented key's object only when the caller may see that key (the access
+policy, as for every other read): a key of a sub-account verifying a key of its parent learns
+whether it is valid, never its name, scopes or Client ID.
+
 A key limited to allowed networks is valid only when the caller says where it was presented from
 (``client_ip``) and that address is inside them: without the address the rule cannot be checked,
 and a key's limits never loosen because it travelled through another service."""
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 
 from django.views.decorators.debug import sensitive_variables
 
+from accounts import permissions
 from accounts.actors import Actor
 from keys import services
 from keys.errors import ServiceError
@@ -55,14 +60,21 @@ def verify_presented(
     if verified is None or verified.organization_id != actor.organization_id:
         return Verification(False, "unauthorized", None)
     seen_from = client or actor.ip
+    shown = verified if _visible(actor, verified) else None
     if verified.networks and not verified.allows_ip(client):
         usage.buffer.record(verified.id, 403, seen_from)
-        return Verification(False, "ip_not_allowed", verified)
+        return Verification(False, "ip_not_allowed", shown)
     if not limiter().hit(str(verified.id), verified.rate_limit).allowed:
         usage.buffer.record(verified.id, 429, seen_from)
-        return Verification(False, "rate_limited", verified)
+        return Verification(False, "rate_limited", shown)
     if any(not verified.has_scope(canonical_scope(scope)) for scope in required_scopes):
         usage.buffer.record(verified.id, 403, seen_from)
-        return Verification(False, "insufficient_scope", verified)
+        return Verification(False, "insufficient_scope", shown)
     usage.buffer.record(verified.id, 200, seen_from)
-    return Verification(True, "valid", verified)
+    return Verification(True, "valid", shown)
+
+
+def _visible(actor: Actor, key: VerifiedKey) -> bool:
+    return permissions.may_view_key_at(
+        actor, organization_id=key.organization_id, account_path=key.account_path, role=key.role
+    )

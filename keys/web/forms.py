@@ -11,7 +11,7 @@ from django import forms
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Account, Application, Role
-from keys import credentials, networks, selectors, services
+from keys import credentials, names, networks, selectors, services
 from keys.errors import ServiceError
 from keys.filters import indented
 from keys.models import ApiKey
@@ -69,7 +69,7 @@ class ErrorsDescribedMixin:
 def _service_clean_name(form: forms.Form, name: str) -> str:
     """The service's rules for a key name, as a form error."""
     try:
-        return services.clean_name(name)
+        return names.clean_name(name)
     except ServiceError as err:
         if credentials.contains_secret(name):
             # Not echoed back into the re-rendered form: the page must not carry a secret.
@@ -121,7 +121,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         required=False,
         strip=True,
         help_text="Something that says where the key is used, e.g. “ERP production”.",
-        widget=forms.TextInput(attrs={"maxlength": services.MAX_NAME_LENGTH, "autocomplete": "off"}),
+        widget=forms.TextInput(attrs={"maxlength": names.MAX_NAME_LENGTH, "autocomplete": "off"}),
     )
     expiry = forms.ChoiceField(label="Expiry", choices=EXPIRY_CHOICES, initial=NEVER)
     # The stateless rules are checked here too, so that every such error shows at once; the
@@ -308,9 +308,9 @@ class KeyEditForm(ErrorsDescribedMixin, forms.Form):
 
     name = forms.CharField(
         strip=True,
-        max_length=services.MAX_NAME_LENGTH,
+        max_length=names.MAX_NAME_LENGTH,
         error_messages={"required": "Give the key a name."},
-        widget=forms.TextInput(attrs={"maxlength": services.MAX_NAME_LENGTH, "autocomplete": "off"}),
+        widget=forms.TextInput(attrs={"maxlength": names.MAX_NAME_LENGTH, "autocomplete": "off"}),
     )
     expires_at = forms.DateTimeField(
         label="Expires at (UTC)",

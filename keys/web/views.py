@@ -111,6 +111,11 @@ def key_list(request: HttpRequest) -> HttpResponse:
             return redirect(url_without_it)
     actor = request.actor
     filters = selectors.listed_keys(actor, request.GET)
+    if not wants_partial(request):
+        for name in filters.form.errors:
+            # Ignored, as every invalid filter is, and said so. The value is not echoed back (Django's
+            # messages for a choice quote it): it may be long, or a secret pasted in the wrong place.
+            messages.warning(request, f"The {name} filter was ignored: its value is not one it takes.")
     sort = filters.form.sort_order
     page = paginate(request, filters.qs, KEYS_PER_PAGE, cap=selectors.COUNT_CAP)
     context = {
@@ -132,7 +137,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
         context["exposed"] = members.exposed_count(actor)
         seen_by = filters.form.value("seen_by")
         if seen_by is not None:
-            context["seen_by_member"] = members.visible_members(actor).filter(pk=int(seen_by)).first()
+            context["seen_by_member"] = members.visible_members(actor).filter(pk=seen_by).first()
     response = render_screen(request, "keys/key_list.html", "key-table", context)
     if pasted_secret:
         response["HX-Replace-Url"] = url_without_it

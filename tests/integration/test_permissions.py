@@ -173,6 +173,7 @@ TARGETS = {
 }
 VAL = "valid"  # 200 {"valid": true, "code": "valid", "key": <the target>}
 UNK = "unknown"  # 200 {"valid": false, "code": "unauthorized", "key": null}, as for a key that does not exist
+HID = "hidden"  # 200 {"valid": true, "code": "valid", "key": null}: valid, but not a key the caller may see
 ERROR_CODES = {400: "validation_error", 403: "forbidden", 404: "not_found"}
 
 # The expected status of each request (rows) for each caller (columns). A request is
@@ -209,12 +210,12 @@ API_TABLE = {
         (404, 404, 403, 403, 403, 403, 204, "DELETE /api/v1/org/api-keys/{globex}"),
         (200, 200, 200, 200, 200, 200, 200, "GET /api/v1/key"),
         (200, 200, 200, 200, 200, 200, 200, "GET /api/v1/scopes"),
-        # Verifying takes the secret, whose holder can read the same key object at GET /api/v1/key:
-        # within the organization neither account nor role hides it; another organization's is unknown.
-        (VAL, VAL, VAL, 403, 403, 403, UNK, "POST /api/v1/keys/verify + key={managed}"),
+        # Verifying answers whether the key is valid; the key object comes only with a key the caller
+        # may see (as GET of that key above); another organization's key is unknown.
+        (VAL, VAL, HID, 403, 403, 403, UNK, "POST /api/v1/keys/verify + key={managed}"),
         (VAL, VAL, VAL, 403, 403, 403, UNK, "POST /api/v1/keys/verify + key={support}"),
-        (VAL, VAL, VAL, 403, 403, 403, UNK, "POST /api/v1/keys/verify + key={above}"),
-        (VAL, VAL, VAL, 403, 403, 403, UNK, "POST /api/v1/keys/verify + key={south}"),
+        (VAL, HID, HID, 403, 403, 403, UNK, "POST /api/v1/keys/verify + key={above}"),
+        (HID, HID, HID, 403, 403, 403, UNK, "POST /api/v1/keys/verify + key={south}"),
         (UNK, UNK, UNK, 403, 403, 403, VAL, "POST /api/v1/keys/verify + key={globex}"),
     ]
 }
@@ -291,6 +292,8 @@ def _check_payload(line, caller, expected, payload, made, response):
     elif expected == VAL:
         assert payload["valid"] is True and payload["code"] == "valid"
         assert payload["key"]["id"] == str(made[target].key.pk)
+    elif expected == HID:
+        assert payload == {"valid": True, "code": "valid", "key": None}
     elif expected == 204:
         assert response.content == b""
     elif target is not None:  # GET or regenerate a key: that very key
@@ -368,7 +371,7 @@ class TestApi:
 
         response = api(method, path, api_keys[caller].secret, json=body)
 
-        assert response.status_code == (200 if expected in (VAL, UNK) else expected), response.content
+        assert response.status_code == (200 if expected in (VAL, UNK, HID) else expected), response.content
         assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(response.headers)
         payload = response.json() if response.content else None
         minted = payload.get("key") if response.status_code in (200, 201) and "key" in payload else None

@@ -37,6 +37,7 @@ DOMAIN = (
     "keys.filters",
     "keys.policy",
     "keys.networks",
+    "keys.names",
     "keys.members",
     "keys.lineage",
     "keys.notifications",

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from keys.models import ApiKey
 from paging import BadCursor, Keyset, capped_count, keyset_page, rows_at
 from tests.helpers.bulk import bulk_events
 
@@ -90,6 +91,38 @@ def test_a_cursor_is_opaque_and_checked(events):
     for bad in ("", "not base64!", "eyJ9", forged, wrong_types, cursor[:-4]):
         with pytest.raises(BadCursor):
             keyset_page(events, ORDER, size=5, cursor=bad or "=")
+
+
+def _encoded(values) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["p", "2026-01-01T00:00:00+00:00", "x"],  # an id that is no integer
+        ["n", "2026-01-01T00:00:00+00:00", 99999999999999999999999],  # past any integer column
+        ["n", "2026-01-01T00:00:00+00:00", True],  # a boolean is not an id
+        ["n", "2026-01-01T00:00:00+00:00", 1.5],
+        ["n", "2026-01-01T00:00:00+00:00", None],
+        ["n", "2026-01-01T00:00:00+00:00", [1]],
+        ["n", "2026-13-01T00:00:00+00:00", 1],  # well-formed, impossible
+        ["n", "2026-01-01T00:00:00", 1],  # no offset: not a time the cursor wrote
+        ["n", "0001-01-01T00:00:00+05:00", 1],  # before the first UTC moment
+        ["n", 20260101, 1],
+        {"n": 1},
+        ["n", "2026-01-01T00:00:00+00:00"],
+    ],
+)
+def test_a_cursor_whose_values_do_not_fit_its_columns_is_refused(events, values):
+    with pytest.raises(BadCursor):
+        keyset_page(events, ORDER, size=5, cursor=_encoded(values))
+
+
+def test_a_key_cursor_is_checked_against_the_uuid_column():
+    for bad in ("x", 12, "0" * 33):
+        with pytest.raises(BadCursor):
+            Keyset("-created_at", "-id").parse(_encoded(["n", "2026-01-01T00:00:00+00:00", bad]), ApiKey)
 
 
 def test_capped_count_counts_up_to_the_cap(events, django_assert_num_queries):

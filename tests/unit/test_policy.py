@@ -112,6 +112,27 @@ def test_required_allowed_networks_refuse_keys_usable_from_anywhere(demo):
     assert create(demo, allowed_ips=["192.0.2.0/24"]).key.allowed_ips == ["192.0.2.0/24"]
 
 
+@pytest.mark.parametrize("networks", [["0.0.0.0/0"], ["::/0"], ["192.0.2.0/24", "::/0"]])
+def test_required_allowed_networks_do_not_count_a_whole_address_family(demo, networks):
+    _set(demo, require_ip_allowlist=True)
+    with pytest.raises(ServiceError) as refused:
+        create(demo, allowed_ips=networks)
+    assert refused.value.field == "allowed_ips" and "every address" in refused.value.message
+    assert not ApiKey.objects.exists()
+    assert create(demo, allowed_ips=["0.0.0.0/1", "128.0.0.0/1"]).key  # half the space each: limited
+
+
+def test_an_existing_key_open_to_a_whole_address_family_is_outside_the_policy(demo, make_key):
+    wide = make_key(name="wide", allowed_ips=["192.0.2.0/24", "::/0"]).key
+    fenced = make_key(name="fenced", allowed_ips=["192.0.2.1", "2001:db8::/32"]).key
+    _set(demo, require_ip_allowlist=True)
+    now = SecurityPolicy.of(Organization.objects.get(pk=demo.acme.pk))
+    keys = ApiKey.objects.filter(organization_id=demo.acme.pk).in_use()
+    assert list(keys.filter(policy.network_filter(now))) == [wide]
+    assert policy.breaches(now, wide) == ["works from anywhere (the policy requires allowed networks)"]
+    assert policy.breaches(now, fenced) == []
+
+
 def test_a_policy_change_leaves_existing_keys_alone_and_finds_those_outside(demo, make_key):
     forever = make_key(name="forever").key
     long_lived = make_key(name="long", expires_in_days=400).key

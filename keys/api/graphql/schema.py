@@ -111,7 +111,10 @@ class Verification:
     code: str = strawberry.field(
         description="valid, unauthorized, ip_not_allowed, insufficient_scope or rate_limited"
     )
-    api_key: ApiKeyType | None
+    api_key: ApiKeyType | None = strawberry.field(
+        description="The presented key, when the caller may see it (its account subtree and role, as for "
+        "every read); null otherwise, and for an unknown key."
+    )
 
 
 @strawberry.type(name="Scope")
