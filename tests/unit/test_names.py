@@ -109,7 +109,7 @@ def test_the_database_refuses_a_twin_whatever_writes_it(demo):
 def test_the_migration_fills_fingerprints_and_keeps_twins_that_already_exist(demo):
     """Keys written before the fingerprint: the oldest of two live twins keeps the name's
     fingerprint, the later twin one of its own; a revoked twin keeps the name's."""
-    migration = importlib.import_module("keys.migrations.0010_key_names_compared_as_people_read_them")
+    migration = importlib.import_module("keys.migrations.0011_key_names_compared_as_people_read_them")
     older = create(demo, name=REAL).key
     later = create(demo, name="placeholder").key
     revoked = create(demo, name="revoked placeholder").key

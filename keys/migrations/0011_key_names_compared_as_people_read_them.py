@@ -33,7 +33,7 @@ def fill_fingerprints(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0009_indexes_for_large_lists"),
+        ("keys", "0010_secret_seen_through_a_parent_key"),
     ]
 
     operations = [
