@@ -135,7 +135,9 @@ def test_the_portal_refuses_a_whole_address_family_under_the_policy(demo, login,
 
 @pytest.mark.parametrize("everywhere", ["0.0.0.0/0", "::/0"])
 def test_rest_refuses_a_whole_address_family_under_the_policy(demo, api, make_key, everywhere):
-    caller = make_key(name="caller", allowed_ips=["127.0.0.1"])
+    # The caller itself may be used from anywhere (made before the policy), so that the child's
+    # networks are inside its own and only the policy can refuse them.
+    caller = make_key(name="caller", allowed_ips=["0.0.0.0/0", "::/0"])
     _require_allowed_networks(demo)
     body = {"name": "anywhere", "scopes": ["api-keys:read"], "allowed_ips": [everywhere]}
     refused = assert_error(
