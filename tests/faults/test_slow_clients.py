@@ -12,46 +12,12 @@ import pytest
 
 from portal.gunicorn_worker import HEADER_TIMEOUT_SECONDS
 from tests.helpers.deployment import ROOT, manage_command, new_key, production_env, start_gunicorn
+from tests.helpers.slow_clients import closed_by_server, open_slow_connections, still_open
 
 pytestmark = pytest.mark.faults
 
 CONFIG = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
 WORKERS = 2  # start_gunicorn's
-HALF_HEADER = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # the blank line that ends it never comes
-
-
-def open_slow_connections(address: tuple[str, int], count: int) -> list[socket.socket]:
-    connections = []
-    for _ in range(count):
-        conn = socket.create_connection(address, timeout=5)
-        conn.sendall(HALF_HEADER)
-        connections.append(conn)
-    return connections
-
-
-def still_open(conn: socket.socket) -> bool:
-    """Nothing to read and no end of stream: the server still holds the connection open."""
-    conn.setblocking(False)
-    try:
-        return conn.recv(1) != b""
-    except BlockingIOError:
-        return True
-    except ConnectionResetError:
-        return False
-    finally:
-        conn.setblocking(True)
-
-
-def closed_by_server(connections: list[socket.socket], within: float) -> list[bool]:
-    """Polls every connection until the server ends it (end of stream) or the time is up."""
-    closed = [False] * len(connections)
-    deadline = time.monotonic() + within
-    while not all(closed) and time.monotonic() < deadline:
-        for i, conn in enumerate(connections):
-            if not closed[i]:
-                closed[i] = not still_open(conn)
-        time.sleep(0.2)
-    return closed
 
 
 def answers(url: str, headers: dict[str, str] | None = None) -> int:
@@ -81,7 +47,10 @@ def test_half_headers_hold_no_worker_and_are_closed_by_the_server(server):
     slow = open_slow_connections((host, int(port)), 2 * WORKERS * CONFIG["threads"])
     try:
         time.sleep(1)  # every slow connection has been accepted and read by now
+        started = time.perf_counter()
         assert answers(url + "/healthz") == 200
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        print(f"\n/healthz with {len(slow)} half headers held: {elapsed_ms:.1f} ms")
         assert answers(url + "/api/v1/key", {"Authorization": f"Bearer {key['key']}"}) == 200
         # Answered while every slow client still holds its connection: none of them held a worker
         # (with sync workers, or a thread per header, the answers waited for them to be dropped).
