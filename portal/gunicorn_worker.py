@@ -81,8 +81,8 @@ class BufferedSocket:
         """Reads what has arrived, waiting at most THREAD_WAIT_SECONDS; True once the header is
         whole (or too long to wait for), False if the client closed, None if more must arrive."""
         started = time.monotonic()
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._sock, selectors.EVENT_READ)
+        selector = None  # made only when a wait is needed: most requests arrive in one read
+        try:
             while True:
                 try:
                     data = self._sock.recv(65536, socket.MSG_DONTWAIT)
@@ -92,7 +92,7 @@ class BufferedSocket:
                     return bool(self.pending)  # a cut header: the parser ends it
                 if data:
                     if self.deadline is None:
-                        self.deadline = time.monotonic() + HEADER_TIMEOUT_SECONDS
+                        self.deadline = started + HEADER_TIMEOUT_SECONDS
                     self.pending += data
                     if b"\r\n\r\n" in self.pending or b"\n\n" in self.pending:
                         return True
@@ -100,8 +100,16 @@ class BufferedSocket:
                         return True
                     continue
                 wait = min(started + THREAD_WAIT_SECONDS, self.deadline or started + 1e9) - time.monotonic()
-                if wait <= 0 or not selector.select(wait):
+                if wait <= 0:
                     return None
+                if selector is None:
+                    selector = selectors.DefaultSelector()
+                    selector.register(self._sock, selectors.EVENT_READ)
+                if not selector.select(wait):
+                    return None
+        finally:
+            if selector is not None:
+                selector.close()
 
 
 class HeaderTimeoutWorker(gthread.ThreadWorker):
