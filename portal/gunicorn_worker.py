@@ -59,7 +59,9 @@ class BufferedSocket:
 
     def recv(self, size: int, *args) -> bytes:
         if self.pending:
-            data, self.pending = self.pending[:size], self.pending[size:]
+            # All of it, even beyond `size`: gunicorn's reader keeps what it did not ask for (its
+            # read-ahead), where gunicorn looks for a next request already sent (pipelining).
+            data, self.pending = self.pending, b""
             return data
         if self.deadline is None:
             return self._sock.recv(size, *args)

@@ -77,3 +77,16 @@ def test_a_header_sent_slowly_but_in_time_is_answered(server):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
     assert b'"status": "ok"' in body
+
+
+def test_pipelined_requests_in_one_write_are_all_answered(server):
+    url, _ = server
+    host, port = url.removeprefix("http://").split(":")
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    last = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(request * 2 + last)  # read ahead of the parser by the header read
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answer.count(b"HTTP/1.1 200") == 3
