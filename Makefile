@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install run serve test test-browser test-faults lint format lock check-deploy chromium clean bench bench-scale screenshots
+.PHONY: install run serve test test-browser test-faults test-cluster haproxy lint format lock check-deploy chromium clean bench bench-scale screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,3 +82,11 @@ bench-scale: install
 # Faults under traffic on a private PostgreSQL and Redis (stopped and started by the tests).
 test-faults: install
 	$(BIN)/python -m pytest tests/faults -s -o addopts="--strict-markers -ra" $(PYTEST_ARGS)
+
+haproxy:
+	@bash scripts/ensure-haproxy
+
+# Two gunicorn nodes behind HAProxy (deploy/ as shipped) on the PostgreSQL and Redis that
+# DATABASE_URL and REDIS_URL name (a database <name>_cluster is made and dropped beside it).
+test-cluster: install haproxy
+	$(BIN)/python -m pytest tests/cluster -s -o addopts="--strict-markers -ra" $(PYTEST_ARGS)

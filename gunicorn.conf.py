@@ -9,7 +9,15 @@ from gunicorn.glogging import Logger
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WORKERS", "2"))
-worker_class = "sync"
+# The worker model: threads, so that a slow client holds one thread, never a whole worker; and the
+# header deadline of portal/gunicorn_worker.py (10 s from a request's first byte, then the server
+# closes the connection), which gunicorn's own gthread worker lacks. Idle keep-alive connections wait
+# in the worker's poller, not in a thread, and are closed after `keepalive` seconds. The code is
+# thread-safe: Django keeps a database connection per thread, and the per-process caches and buffers
+# (keys/hotpath) take a lock. A front end that buffers requests still belongs in front (README).
+worker_class = "portal.gunicorn_worker.HeaderTimeoutWorker"
+threads = int(os.environ.get("THREADS", "4"))
+keepalive = 10
 timeout = 30
 graceful_timeout = 20
 accesslog = os.environ.get("ACCESS_LOG") or None

@@ -1,11 +1,12 @@
 """`make bench`: the hot path measured against a bare Django view, as ratios from one run on this machine.
 
 It builds a throw-away SQLite database (demo data + 10,000 keys), starts gunicorn with production
-settings and 2 sync workers, loads it with wrk on loopback, and prints (and writes to
-docs/benchmarks.md) requests/s as the median of interleaved runs, p50/p99 latency, and each
-scenario's ratio to a bare Django project (scripts/bare_django.py: no app, no middleware, one JSON
-view, the same gunicorn settings) and to /healthz, both measured in the same run. Timings are never
-asserted: the machines are shared and noisy; the ratios are what we compare.
+settings and 2 workers (gunicorn.conf.py's worker model, threads included), loads it with wrk on
+loopback, and prints (and writes to docs/benchmarks.md) requests/s as the median of interleaved
+runs, p50/p99 latency, and each scenario's ratio to a bare Django project (scripts/bare_django.py:
+no app, no middleware, one JSON view, the same gunicorn settings and worker model) and to /healthz,
+both measured in the same run. Timings are never asserted: the machines are shared and noisy; the
+ratios are what we compare.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import os
 import platform
 import re
+import runpy
 import shutil
 import signal
 import socket
@@ -34,6 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 PASSWORD = "acme-demo-2026"
+
+
+def worker_model() -> str:
+    """gunicorn.conf.py's worker class and threads, as the table's heading names them."""
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    name = conf.get("worker_class", "sync").rsplit(".", 1)[-1]
+    threads = conf.get("threads", 1)
+    return f"{name}, {threads} threads each" if threads > 1 else name
 
 
 def free_port() -> int:
@@ -436,7 +446,7 @@ def main() -> None:
         "## Hot path",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu} ({os.cpu_count()} cores) by `make bench`:",
-        f"gunicorn, 2 sync workers, production settings, SQLite with {args.keys:,} keys; "
+        f"gunicorn, 2 workers ({worker_model()}), production settings, SQLite with {args.keys:,} keys; "
         "wrk -t2 -c16 on loopback",
         "(load generator and server share the machine); "
         f"median of {args.runs} interleaved runs of {args.seconds} s.",

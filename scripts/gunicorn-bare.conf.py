@@ -1,6 +1,7 @@
 """gunicorn settings for the bare Django reference of `make bench`: the production values of
-gunicorn.conf.py (workers, worker class, timeouts, access log, request line limit) without its hooks
-and logger, which belong to the portal (they flush its usage counters and scrub its secrets)."""
+gunicorn.conf.py (workers, worker class and threads, timeouts, access log, request line limit)
+without its hooks and logger, which belong to the portal (they flush its usage counters and scrub
+its secrets). The worker class (portal/gunicorn_worker.py) imports gunicorn only."""
 
 import runpy
 from pathlib import Path

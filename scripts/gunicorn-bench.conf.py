@@ -3,6 +3,7 @@ of each worker's database writes (INSERT/UPDATE/DELETE), written at exit into BE
 
 import os
 import runpy
+import threading
 from pathlib import Path
 
 _production = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
@@ -11,16 +12,24 @@ _production_worker_exit = _production["worker_exit"]
 
 
 def post_worker_init(worker):
-    from django.db import connection
+    # Django keeps a connection per thread and the worker serves requests in several: every
+    # connection the worker opens, in whichever thread, gets the counting wrapper.
+    from django.db.backends.signals import connection_created
 
     worker.bench_writes = 0
+    lock = threading.Lock()
 
     def count(execute, sql, params, many, context):
         if sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
-            worker.bench_writes += len(params) if many and params else 1
+            with lock:
+                worker.bench_writes += len(params) if many and params else 1
         return execute(sql, params, many, context)
 
-    connection.execute_wrappers.append(count)
+    def attach(sender, connection, **kwargs):
+        if count not in connection.execute_wrappers:
+            connection.execute_wrappers.append(count)
+
+    connection_created.connect(attach, weak=False)
 
 
 def worker_exit(server, worker):
