@@ -13,17 +13,24 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 20
 accesslog = os.environ.get("ACCESS_LOG") or None
-# Requests are counted in a per-process buffer; write it before a worker goes away. gunicorn calls
+# Requests are counted in a per-process buffer that a timer thread writes (keys/hotpath/flusher.py);
+# write it once more before a worker goes away. gunicorn calls
 # worker_exit in the worker after a graceful stop (SIGTERM), a reload (SIGHUP: the old workers get
 # SIGTERM) and a quick shutdown (SIGQUIT, SIGINT); only a kill (SIGKILL, OOM) skips it. See the
 # keys/hotpath/usage.py docstring and tests/faults/test_faults.py.
 
 
-def worker_exit(server, worker):
+def post_worker_init(worker):
     # Imported here: the master process loads this file before Django is set up.
-    from keys.hotpath import usage
+    from keys.hotpath import flusher
 
-    usage.buffer.flush(force_last_used=True)
+    flusher.start()  # the usage timer, in the worker (a thread started in the master dies at fork)
+
+
+def worker_exit(server, worker):
+    from keys.hotpath import flusher
+
+    flusher.shutdown()  # stops the timer, waits for a write in flight, writes what is left
 
 
 # /metrics adds up every worker's counters: prometheus-client's multiprocess mode keeps them in files

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -207,3 +208,28 @@ def test_gunicorn_logs_never_carry_a_secret(deployment):
     logged = access_log.read_text()
     assert "GET /api/v1/key?api_key=sk_…[redacted] HTTP/1.1" in logged and " 401 " in logged
     assert secret[8:30] not in logged + error_log.read_text()
+
+
+def _usage_in_database(work: Path, key_id: str) -> int:
+    with sqlite3.connect(work / "db.sqlite3") as db:
+        row = db.execute(
+            "SELECT coalesce(sum(total), 0) FROM keys_keyusageday WHERE key_id = ?", [key_id.replace("-", "")]
+        ).fetchone()
+    return row[0]
+
+
+def test_an_idle_worker_writes_its_usage_on_the_timer(deployment):
+    """Usage reaches the database after the traffic stops, without another request: each worker's
+    timer writes it (USAGE_FLUSH_SECONDS), not the next request that happens to come."""
+    work, env, manage, _ = deployment
+    key = _new_key(manage, "counted then idle")
+    server = Gunicorn(work, {**env, "USAGE_FLUSH_SECONDS": "0.5"}, "idle")
+    try:
+        statuses = _parallel(lambda: server.status("/api/v1/key", key["key"]), 8)
+        assert statuses == [200] * 8
+        deadline = time.monotonic() + 15  # no request from here on
+        while _usage_in_database(work, key["id"]) < 8 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _usage_in_database(work, key["id"]) == 8
+    finally:
+        server.stop()
