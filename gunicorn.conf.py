@@ -65,20 +65,57 @@ def on_exit(server):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+# LOG_FORMAT=json: gunicorn's own lines (boot, signals, worker starts and exits) and its access log go
+# through the project's JsonFormatter too, so that every line is one JSON object. A logger_class
+# rather than logconfig_dict: gunicorn 27 runs dictConfig after installing its own handlers, so the
+# dict could only swap formatters, while the access line's fields (request id, surface, route, key
+# id: what the application put into the WSGI environ) must be passed to the record by access()
+# itself; and this class already scrubs secrets from both logs.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").lower()
+
+
 class ScrubbingLogger(Logger):
-    """gunicorn's error and access logs with Client Secrets replaced. The application never logs a
-    secret, but a client can put one where gunicorn logs it: a URL (the API refuses keys there, yet
-    the access log has already written the request line) or a Referer header."""
+    """gunicorn's error and access logs with Client Secrets replaced, and as JSON lines under
+    LOG_FORMAT=json. The application never logs a secret, but a client can put one where gunicorn
+    logs it: a URL (the API refuses keys there, yet the access log has already written the request
+    line) or a Referer header."""
 
     def setup(self, cfg) -> None:
         super().setup(cfg)
         from keys.redaction import ScrubSecretsFilter  # after Django's settings are importable
+        from portal.logs import JsonFormatter
 
         for log in (self.error_log, self.access_log):
             log.addFilter(ScrubSecretsFilter())
+            if LOG_FORMAT == "json":
+                for handler in log.handlers:
+                    handler.setFormatter(JsonFormatter())
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if LOG_FORMAT != "json":
+            return super().access(resp, req, environ, request_time)
+        if not self.access_log_enabled:
+            return None
+        from portal.logs import access_fields
+
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        duration_ms = round(request_time.total_seconds() * 1000, 2)
+        fields = access_fields(environ, int(status), duration_ms)
+        self.access_log.info(
+            "%s %s %s", environ.get("REQUEST_METHOD"), environ.get("RAW_URI"), status, extra=fields
+        )
+        return None
 
 
 logger_class = ScrubbingLogger
+
+# gunicorn 27 opens a control socket (for gunicornc) by default in ~/.gunicorn/ or $XDG_RUNTIME_DIR,
+# one path shared by every gunicorn of the user on the host. Off here; GUNICORN_CONTROL_SOCKET=<path>
+# turns it on at that path (var/gunicorn.ctl, say: var/ is the project's, git-ignored).
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or str(
+    Path(__file__).parent / "var" / "gunicorn.ctl"
+)
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
 
 # Long query strings get a JSON 400 from the API instead of gunicorn's HTML 414 (8190 is gunicorn's
 # maximum; a front proxy usually has its own limit too).

@@ -39,6 +39,7 @@ from prometheus_client.registry import Collector
 from accounts.actors import client_ip
 from audit.context import request_id as current_request_id
 from keys.networks import address_allowed, compile_networks
+from portal.logs import ENVIRON_KEY
 
 log = logging.getLogger("portal.requests")
 
@@ -123,8 +124,7 @@ class RequestObserver:
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = rid
-            if self.metrics or self.log_requests:
-                self._observe(request, response, time.perf_counter() - started, rid)
+            self._observe(request, response, time.perf_counter() - started, rid)
             return response
         finally:
             current_request_id.reset(token)
@@ -136,6 +136,16 @@ class RequestObserver:
         route = match.route if match is not None else UNRESOLVED
         method = request.method if request.method in METHODS else "OTHER"
         status = response.status_code
+        key = getattr(request, "api_key", None)
+        key_id = str(key.id) if key is not None else None
+        # For gunicorn's access line (LOG_FORMAT=json), written once the answer is sent.
+        request.META[ENVIRON_KEY] = {
+            "request_id": rid,
+            "surface": surface,
+            "method": method,
+            "route": route,
+            "key_id": key_id,
+        }
         if self.metrics:
             labels = (surface, method, route, f"{status // 100}xx")
             counter = self._counted.get(labels)
@@ -144,7 +154,6 @@ class RequestObserver:
             counter.inc()
             self._timed[surface].observe(seconds)
         if self.log_requests:
-            key = getattr(request, "api_key", None)
             log.info(
                 "%s %s %s %s",
                 method,
@@ -157,7 +166,7 @@ class RequestObserver:
                     "route": route,
                     "status": status,
                     "duration_ms": round(seconds * 1000, 2),
-                    "key_id": str(key.id) if key is not None else None,
+                    "key_id": key_id,
                 },
             )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 import secrets
 from datetime import timedelta
@@ -298,8 +299,13 @@ LOGGING = {
         # 4xx answers are part of the contract, not incidents; 5xx still log at ERROR.
         "django.request": {"level": "ERROR"},
         "axes": {"level": "WARNING"},
+        # Python's warnings (a library's UserWarning, say), once routed to logging below.
+        "py.warnings": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
+if LOG_FORMAT == "json":
+    # Warnings are printed to stderr as two plain lines unless logging takes them: every line JSON.
+    logging.captureWarnings(True)
 
 # ---- /metrics (Prometheus) ----
 # Refused (404) unless the request comes from one of these networks (behind PROXY_COUNT proxies, the

@@ -233,3 +233,52 @@ def test_an_idle_worker_writes_its_usage_on_the_timer(deployment):
         assert _usage_in_database(work, key["id"]) == 8
     finally:
         server.stop()
+
+
+def test_every_line_is_json_with_log_format_json(deployment, tmp_path):
+    """gunicorn's own lines (boot, signal, worker exits) and its access log go through the project's
+    JSON formatter; the access line carries the request id, surface, route, status, duration and key
+    id, never the secret. No control socket is left in the home directory."""
+    _, env, manage, _ = deployment
+    key = _new_key(manage, "json logged")
+    home = tmp_path / "home"
+    home.mkdir()
+    json_env = {k: v for k, v in env.items() if k != "XDG_RUNTIME_DIR"}
+    json_env.update(LOG_FORMAT="json", LOG_LEVEL="INFO", HOME=str(home))
+    output = tmp_path / "gunicorn.log"
+    process, url = start_gunicorn(json_env, extra_args=["--access-logfile", "-"], stdout=output.open("w"))
+    try:
+        request = urllib.request.Request(
+            url + "/api/v1/key",
+            headers={"Authorization": f"Bearer {key['key']}", "X-Request-ID": "trace-json-1"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
+    text = output.read_text()
+    for line in text.splitlines():
+        assert line.startswith("{"), text
+    lines = [json.loads(line) for line in text.splitlines()]
+    messages = [line["message"] for line in lines if line["logger"] == "gunicorn.error"]
+    for expected in (
+        "Starting gunicorn",
+        "Booting worker",
+        "Handling signal: term",
+        "Worker exiting",
+        "Shutting down",
+    ):
+        assert any(m.startswith(expected) for m in messages), (expected, messages)
+    access = [line for line in lines if line["logger"] == "gunicorn.access"]
+    keyed = next(line for line in access if line["request_id"] == "trace-json-1")
+    assert {k: keyed[k] for k in ("surface", "method", "route", "status", "key_id")} == {
+        "surface": "rest",
+        "method": "GET",
+        "route": "api/v1/key",
+        "status": 200,
+        "key_id": key["id"],
+    }
+    assert keyed["duration_ms"] >= 0
+    assert key["key"][8:30] not in text
+    assert not (home / ".gunicorn").exists()
