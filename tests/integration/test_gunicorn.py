@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from tests.helpers.deployment import (
     manage_command,
@@ -27,6 +28,7 @@ from tests.helpers.deployment import (
     new_key_command,
     production_env,
     start_gunicorn,
+    worker_pids,
 )
 from tests.helpers.threads import start_and_join
 
@@ -282,3 +284,25 @@ def test_every_line_is_json_with_log_format_json(deployment, tmp_path):
     assert keyed["duration_ms"] >= 0
     assert key["key"][8:30] not in text
     assert not (home / ".gunicorn").exists()
+
+
+def test_metrics_carry_each_workers_process_metrics(deployment):
+    """Multiprocess mode: whichever worker answers the scrape, process_* covers both, by pid."""
+    work, env, _, _ = deployment
+    server = Gunicorn(work, env, "process-metrics")
+    try:
+        workers = {str(pid) for pid in worker_pids(server.proc)}
+        request = urllib.request.Request(
+            server.url + "/metrics", headers={"Accept": "application/openmetrics-text"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+            families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
+    finally:
+        server.stop()
+    assert len(workers) == 2
+    cpu = families["process_cpu_seconds"]
+    assert {sample.labels["pid"] for sample in cpu.samples} == workers
+    assert all(sample.value > 0 for sample in cpu.samples)
+    memory = families["process_resident_memory_bytes"]
+    assert {sample.labels["pid"] for sample in memory.samples} == workers
