@@ -10,9 +10,14 @@ globals().update({k: v for k, v in _production.items() if not k.startswith("__")
 _production_worker_exit = _production["worker_exit"]
 
 
+_production_post_worker_init = _production["post_worker_init"]
+
+
 def post_worker_init(worker):
     from django.db import connection
+    from django.db.backends.signals import connection_created
 
+    _production_post_worker_init(worker)
     worker.bench_writes = 0
 
     def count(execute, sql, params, many, context):
@@ -20,7 +25,13 @@ def post_worker_init(worker):
             worker.bench_writes += len(params) if many and params else 1
         return execute(sql, params, many, context)
 
-    connection.execute_wrappers.append(count)
+    # Every thread's connection: the usage timer writes through a connection of its own.
+    def wrap(sender, connection, **kwargs):
+        if count not in connection.execute_wrappers:
+            connection.execute_wrappers.append(count)
+
+    connection_created.connect(wrap, weak=False)
+    wrap(None, connection)
 
 
 def worker_exit(server, worker):
