@@ -64,12 +64,13 @@ class Flusher:
 
     def _run(self, stop: threading.Event) -> None:
         while not stop.wait(settings.USAGE_FLUSH_SECONDS):
+            # This thread's own connection: one broken by a database restart, or older than
+            # CONN_MAX_AGE, is replaced, as Django does around a request.
+            connection.close_if_unusable_or_obsolete()
             self.tick()
-        connection.close()  # this thread's own connection
+        connection.close()
 
     def tick(self, *, final: bool = False) -> None:
-        # A connection broken by a database restart is replaced, as a request's would be.
-        connection.close_if_unusable_or_obsolete()
         for task in TASKS:
             try:
                 task(final)
