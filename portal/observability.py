@@ -114,7 +114,7 @@ class RequestObserver:
         # X-Request-Start is trusted only behind a proxy, which sets it (a client could write any
         # time in it); gunicorn itself records no time before a worker accepts the connection.
         header = request.META.get("HTTP_X_REQUEST_START")
-        if header and self.metrics and settings.AXES_IPWARE_PROXY_COUNT > 0:
+        if header and self.metrics and settings.PROXY_COUNT > 0:
             queued = queued_seconds(header, time.time())
             if queued is not None:
                 request_queue.observe(queued)

@@ -164,7 +164,7 @@ def test_time_queued_is_measured_behind_a_proxy_only(client, settings):
     before = observed()
     client.get("/healthz", HTTP_X_REQUEST_START=start)  # no proxy: anyone could write it
     assert observed() == before
-    settings.AXES_IPWARE_PROXY_COUNT = 1
+    settings.PROXY_COUNT = 1
     client.get("/healthz", HTTP_X_REQUEST_START=start, HTTP_X_FORWARDED_FOR="198.51.100.7")
     client.get("/healthz", HTTP_X_REQUEST_START="yesterday")
     assert observed() == before + 1
