@@ -21,17 +21,24 @@ keepalive = 10
 timeout = 30
 graceful_timeout = 20
 accesslog = os.environ.get("ACCESS_LOG") or None
-# Requests are counted in a per-process buffer; write it before a worker goes away. gunicorn calls
+# Requests are counted in a per-process buffer that a timer thread writes (keys/hotpath/flusher.py);
+# write it once more before a worker goes away. gunicorn calls
 # worker_exit in the worker after a graceful stop (SIGTERM), a reload (SIGHUP: the old workers get
 # SIGTERM) and a quick shutdown (SIGQUIT, SIGINT); only a kill (SIGKILL, OOM) skips it. See the
 # keys/hotpath/usage.py docstring and tests/faults/test_faults.py.
 
 
-def worker_exit(server, worker):
+def post_worker_init(worker):
     # Imported here: the master process loads this file before Django is set up.
-    from keys.hotpath import usage
+    from keys.hotpath import flusher
 
-    usage.buffer.flush(force_last_used=True)
+    flusher.start()  # the usage timer, in the worker (a thread started in the master dies at fork)
+
+
+def worker_exit(server, worker):
+    from keys.hotpath import flusher
+
+    flusher.shutdown()  # stops the timer, waits for a write in flight, writes what is left
 
 
 # /metrics adds up every worker's counters: prometheus-client's multiprocess mode keeps them in files
@@ -66,20 +73,57 @@ def on_exit(server):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+# LOG_FORMAT=json: gunicorn's own lines (boot, signals, worker starts and exits) and its access log go
+# through the project's JsonFormatter too, so that every line is one JSON object. A logger_class
+# rather than logconfig_dict: gunicorn 27 runs dictConfig after installing its own handlers, so the
+# dict could only swap formatters, while the access line's fields (request id, surface, route, key
+# id: what the application put into the WSGI environ) must be passed to the record by access()
+# itself; and this class already scrubs secrets from both logs.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").lower()
+
+
 class ScrubbingLogger(Logger):
-    """gunicorn's error and access logs with Client Secrets replaced. The application never logs a
-    secret, but a client can put one where gunicorn logs it: a URL (the API refuses keys there, yet
-    the access log has already written the request line) or a Referer header."""
+    """gunicorn's error and access logs with Client Secrets replaced, and as JSON lines under
+    LOG_FORMAT=json. The application never logs a secret, but a client can put one where gunicorn
+    logs it: a URL (the API refuses keys there, yet the access log has already written the request
+    line) or a Referer header."""
 
     def setup(self, cfg) -> None:
         super().setup(cfg)
         from keys.redaction import ScrubSecretsFilter  # after Django's settings are importable
+        from portal.logs import JsonFormatter
 
         for log in (self.error_log, self.access_log):
             log.addFilter(ScrubSecretsFilter())
+            if LOG_FORMAT == "json":
+                for handler in log.handlers:
+                    handler.setFormatter(JsonFormatter())
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if LOG_FORMAT != "json":
+            return super().access(resp, req, environ, request_time)
+        if not self.access_log_enabled:
+            return None
+        from portal.logs import access_fields
+
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        duration_ms = round(request_time.total_seconds() * 1000, 2)
+        fields = access_fields(environ, int(status), duration_ms)
+        self.access_log.info(
+            "%s %s %s", environ.get("REQUEST_METHOD"), environ.get("RAW_URI"), status, extra=fields
+        )
+        return None
 
 
 logger_class = ScrubbingLogger
+
+# gunicorn 27 opens a control socket (for gunicornc) by default in ~/.gunicorn/ or $XDG_RUNTIME_DIR,
+# one path shared by every gunicorn of the user on the host. Off here; GUNICORN_CONTROL_SOCKET=<path>
+# turns it on at that path (var/gunicorn.ctl, say: var/ is the project's, git-ignored).
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or str(
+    Path(__file__).parent / "var" / "gunicorn.ctl"
+)
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
 
 # Long query strings get a JSON 400 from the API instead of gunicorn's HTML 414 (8190 is gunicorn's
 # maximum; a front proxy usually has its own limit too).

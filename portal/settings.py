@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -306,8 +308,13 @@ LOGGING = {
         # 4xx answers are part of the contract, not incidents; 5xx still log at ERROR.
         "django.request": {"level": "ERROR"},
         "axes": {"level": "WARNING"},
+        # Python's warnings (a library's UserWarning, say), once routed to logging below.
+        "py.warnings": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
+if LOG_FORMAT == "json":
+    # Warnings are printed to stderr as two plain lines unless logging takes them: every line JSON.
+    logging.captureWarnings(True)
 
 # ---- /metrics (Prometheus) ----
 # Refused (404) unless the request comes from one of these networks (behind PROXY_COUNT proxies, the
@@ -316,6 +323,10 @@ LOGGING = {
 METRICS_ENABLED = env.bool("METRICS", default=True)
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.0/8", "::1"])
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# prometheus-client in multiprocess mode writes a file there as soon as a metric is made: any process
+# that loads these settings (a worker, `manage.py migrate` before gunicorn ever ran) makes it first.
+if _metrics_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(_metrics_dir).mkdir(parents=True, exist_ok=True)
 for _network in METRICS_ALLOWED_IPS:
     try:
         ipaddress.ip_network(_network)
@@ -326,8 +337,19 @@ for _network in METRICS_ALLOWED_IPS:
 # How long one worker trusts a verified key before asking the database again. Revocation in the
 # worker that did it is immediate (the entry is dropped); in every other worker it is at most this.
 KEY_CACHE_TTL_SECONDS = env.float("KEY_CACHE_TTL_SECONDS", default=1.0)
-# Usage counters are buffered per process and written in one batch at most this often.
-USAGE_FLUSH_INTERVAL_SECONDS = env.float("USAGE_FLUSH_INTERVAL_SECONDS", default=5.0)
+# Usage counters are buffered per process and written in one batch this often, by a timer thread of
+# each worker (keys/hotpath/flusher.py), whether requests come or not. USAGE_FLUSH_INTERVAL_SECONDS
+# is the name it had before, still read.
+USAGE_FLUSH_SECONDS = env.float(
+    "USAGE_FLUSH_SECONDS", default=env.float("USAGE_FLUSH_INTERVAL_SECONDS", default=5.0)
+)
+if USAGE_FLUSH_SECONDS <= 0:
+    raise ImproperlyConfigured("USAGE_FLUSH_SECONDS must be more than 0.")
+# While the database cannot take them, at most this many counters (one per key and UTC day) wait in
+# a worker; calls beyond it are dropped, counted (akp_usage_dropped_total) and logged.
+USAGE_BUFFER_MAX_ROWS = env.int("USAGE_BUFFER_MAX_ROWS", default=100_000)
+if USAGE_BUFFER_MAX_ROWS < 1:
+    raise ImproperlyConfigured("USAGE_BUFFER_MAX_ROWS must be at least 1.")
 # last_used_at and the recent IPs of one key are written at most once per this many seconds.
 LAST_USED_WRITE_INTERVAL_SECONDS = env.int("LAST_USED_WRITE_INTERVAL_SECONDS", default=60)
 CSRF_FAILURE_VIEW = "portal.views.csrf_failure"

@@ -11,11 +11,15 @@ globals().update({k: v for k, v in _production.items() if not k.startswith("__")
 _production_worker_exit = _production["worker_exit"]
 
 
+_production_post_worker_init = _production["post_worker_init"]
+
+
 def post_worker_init(worker):
     # Django keeps a connection per thread and the worker serves requests in several: every
     # connection the worker opens, in whichever thread, gets the counting wrapper.
     from django.db.backends.signals import connection_created
 
+    _production_post_worker_init(worker)
     worker.bench_writes = 0
     lock = threading.Lock()
 

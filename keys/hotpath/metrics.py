@@ -43,6 +43,13 @@ usage_flushes = Counter(
 )
 for _outcome in ("ok", "failed"):
     usage_flushes.labels(_outcome)  # both series from the start, at 0
+usage_dropped_total = Counter(
+    "akp_usage_dropped",
+    "What a worker could not keep because its usage buffer was full (USAGE_BUFFER_MAX_ROWS) while "
+    "the database did not take its writes: calls not counted, and last-use updates skipped.",
+    ["what"],
+)
+usage_dropped = {what: usage_dropped_total.labels(what) for what in ("calls", "last_used")}
 
 rate_limit_mode = Gauge(
     "akp_rate_limit_mode",

@@ -179,7 +179,6 @@ class ApiKeyMiddleware:
             response[name] = value
         # Only count here what the view did not already count (verify counts the verified key).
         usage.buffer.record(key.id, response.status_code, request.actor.ip)
-        usage.buffer.maybe_flush()
         return response
 
     def _refuse_network(self, request: HttpRequest, key: VerifiedKey, ip: str | None) -> HttpResponse:
@@ -190,7 +189,6 @@ class ApiKeyMiddleware:
         metrics.auth_outcome["ip_not_allowed"].inc()
         refused_networks.record_network_refused(request, actor, key)
         usage.buffer.record(key.id, 403, ip)
-        usage.buffer.maybe_flush()
         return responses.error_for(
             request,
             403,

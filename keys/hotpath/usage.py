@@ -1,23 +1,30 @@
 """Counting what keys do without a database write per request.
 
 Each process keeps a buffer: per key and UTC day, counters by outcome; per key, when it was last
-used and from which addresses. The buffer is written in one batch (an ``INSERT … ON CONFLICT DO
-UPDATE`` that adds to the day's row) at most every ``USAGE_FLUSH_INTERVAL_SECONDS`` (5 s) by the
-request that finds it due, and on a clean shutdown (``atexit`` and gunicorn's ``worker_exit``).
-``last_used_at`` and the recent IPs of a key are written at most once per
-``LAST_USED_WRITE_INTERVAL_SECONDS`` (60 s) per process. An idle
-process writes nothing: its last batch waits for its next request or its shutdown.
+used and from which addresses. A request only adds to it, under a lock held for a few dictionary
+operations; it never writes and never waits for the database. The buffer is written in one batch (an
+``INSERT … ON CONFLICT DO UPDATE`` that adds to the day's row) every ``USAGE_FLUSH_SECONDS`` (5 s)
+by each worker's timer thread (``keys.hotpath.flusher``), whether requests come or not, and on a
+clean shutdown (``atexit`` and gunicorn's ``worker_exit``). ``last_used_at`` and the recent IPs of a
+key are written at most once per ``LAST_USED_WRITE_INTERVAL_SECONDS`` (60 s) per process.
+
+While the database cannot take a batch (down, locked, slow), it stays in the buffer and the next
+tick tries again; the buffer holds at most ``USAGE_BUFFER_MAX_ROWS`` counters (one per key and day)
+and as many keys' last use. A call that would need one more is dropped: counted in
+``akp_usage_dropped_total`` and logged by the next tick, never silently lost, never a blocked answer.
 
 Bound on loss: a worker killed without a clean shutdown (SIGKILL, OOM) loses at most the counts of
 its last flush interval. Counting never fails a request: a failed flush is logged and its counts are
-kept for the next try. gunicorn's signals (``tests/faults`` proves each with a sync worker):
+kept for the next try. Two flushes never overlap (the final one waits for the timer's write in
+flight). gunicorn's signals (``tests/faults`` proves each with a sync worker):
 
 - SIGTERM (graceful stop) and SIGHUP (reload: new workers start, the old ones get SIGTERM) lose
   nothing: a worker finishes its request, leaves its loop and flushes in ``worker_exit``.
 - SIGQUIT and SIGINT (quick shutdown) lose nothing either: the worker raises ``SystemExit`` wherever
-  it is, then flushes in ``worker_exit``. A flush holds those two signals until its write is done:
-  interrupted, the write would roll back with its batch already out of the buffer. A request cut by
-  a quick shutdown may be counted although its client got an error.
+  it is, then flushes in ``worker_exit``. A flush in the main thread holds those two signals until
+  its write is done: interrupted, the write would roll back with its batch already out of the
+  buffer (the timer thread is never interrupted: Python runs handlers in the main thread). A request
+  cut by a quick shutdown may be counted although its client got an error.
 - SIGABRT (gunicorn's worker timeout, followed by SIGKILL) is not held: a worker stuck that long
   loses its buffer, within the bound above.
 """
@@ -67,26 +74,36 @@ def outcome_index(status: int) -> int:
 
 class UsageBuffer:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the buffer itself: held for a few dictionary operations
+        self._flushing = threading.Lock()  # one flush at a time, held for the whole write
         self._counts: dict[tuple[object, date], list[int]] = defaultdict(lambda: [0] * len(FIELDS))
         self._seen: dict[object, tuple[datetime, dict[str, datetime]]] = {}
         self._last_used_written: dict[object, float] = {}
-        self._last_flush = time.monotonic()
         self._oldest: float | None = None  # Unix time of the oldest count waiting, for /metrics
+        self._dropped = {"calls": 0, "last_used": 0}  # since the last report_dropped()
 
     def record(self, key_id: object, status: int, ip: str | None, now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
+        limit = settings.USAGE_BUFFER_MAX_ROWS
         with self._lock:
             row = self._counts.get((key_id, now.date()))
             if row is None:  # a new counter waits for the next flush
-                row = self._counts[(key_id, now.date())]
-                metrics.usage_pending_rows.set(len(self._counts))
-                if self._oldest is None:
-                    self._oldest = time.time()
-                    metrics.usage_oldest_pending.set(self._oldest)
-            row[0] += 1
-            row[outcome_index(status)] += 1
-            last, ips = self._seen.get(key_id, (now, {}))
+                if len(self._counts) >= limit:
+                    self._drop("calls")
+                else:
+                    row = self._counts[(key_id, now.date())]
+                    metrics.usage_pending_rows.set(len(self._counts))
+                    if self._oldest is None:
+                        self._oldest = time.time()
+                        metrics.usage_oldest_pending.set(self._oldest)
+            if row is not None:
+                row[0] += 1
+                row[outcome_index(status)] += 1
+            seen = self._seen.get(key_id)
+            if seen is None and len(self._seen) >= limit:
+                self._drop("last_used")
+                return
+            last, ips = seen or (now, {})
             if ip:
                 ips[ip] = now
                 if len(ips) > RECENT_IPS:
@@ -94,20 +111,34 @@ class UsageBuffer:
                         del ips[old]
             self._seen[key_id] = (max(last, now), ips)
 
-    def maybe_flush(self) -> None:
-        if time.monotonic() - self._last_flush >= settings.USAGE_FLUSH_INTERVAL_SECONDS:
-            self.flush()
+    def _drop(self, what: str) -> None:
+        """Called holding the lock: one call (or one last-use update) that found the buffer full."""
+        self._dropped[what] += 1
+        metrics.usage_dropped[what].inc()
+
+    def report_dropped(self) -> None:
+        """Log what was dropped since the last report (the flusher calls it each tick): one line, not
+        one per call, so that a full buffer cannot flood the log."""
+        with self._lock:
+            dropped, self._dropped = self._dropped, {"calls": 0, "last_used": 0}
+        if any(dropped.values()):
+            log.error(
+                "Usage buffer full (USAGE_BUFFER_MAX_ROWS=%s): dropped %s calls and %s last-use updates "
+                "the database could not take in time",
+                settings.USAGE_BUFFER_MAX_ROWS,
+                dropped["calls"],
+                dropped["last_used"],
+            )
 
     def flush(self, *, force_last_used: bool = False) -> int:
         """Write what is buffered; returns the number of requests written. Never raises, but a held
         signal (see signals_held) is delivered once the write is done, and its handler may raise."""
-        with signals_held():
+        with signals_held(), self._flushing:
             return self._flush(force_last_used=force_last_used)
 
     def _flush(self, *, force_last_used: bool) -> int:
         now_mono = time.monotonic()
         with self._lock:
-            self._last_flush = now_mono
             counts = dict(self._counts)
             self._counts.clear()
             oldest, self._oldest = self._oldest, None
@@ -129,22 +160,36 @@ class UsageBuffer:
         except Exception:
             log.exception("Writing usage counters failed; keeping them for the next flush")
             metrics.usage_flushes.labels("failed").inc()
-            with self._lock:
-                for k, row in counts.items():
-                    mine = self._counts[k]
-                    for i, value in enumerate(row):
-                        mine[i] += value
-                for key_id, (last, ips) in due.items():
-                    self._seen.setdefault(key_id, (last, ips))
-                    self._last_used_written.pop(key_id, None)
-                if counts:
-                    self._oldest = min(filter(None, (oldest, self._oldest)), default=None)
-                self._publish_pending()
+            self._put_back(counts, due, oldest)
             return 0
         metrics.usage_flushes.labels("ok").inc()
         with self._lock:
             self._publish_pending()
         return sum(row[0] for row in counts.values())
+
+    def _put_back(self, counts, due, oldest: float | None) -> None:
+        """A batch the database did not take goes back into the buffer, within its bound."""
+        limit = settings.USAGE_BUFFER_MAX_ROWS
+        with self._lock:
+            for k, row in counts.items():
+                mine = self._counts.get(k)
+                if mine is None:
+                    if len(self._counts) >= limit:
+                        self._dropped["calls"] += row[0]
+                        metrics.usage_dropped["calls"].inc(row[0])
+                        continue
+                    mine = self._counts[k]
+                for i, value in enumerate(row):
+                    mine[i] += value
+            for key_id, (last, ips) in due.items():
+                self._last_used_written.pop(key_id, None)
+                if key_id not in self._seen and len(self._seen) >= limit:
+                    self._drop("last_used")
+                    continue
+                self._seen.setdefault(key_id, (last, ips))
+            if self._counts:
+                self._oldest = min(filter(None, (oldest, self._oldest)), default=None)
+            self._publish_pending()
 
     def _publish_pending(self) -> None:
         """The gauges of what still waits; called holding the lock."""
@@ -152,13 +197,13 @@ class UsageBuffer:
         metrics.usage_oldest_pending.set(math.inf if self._oldest is None else self._oldest)
 
     def clear(self) -> None:
-        """Forget everything buffered; the next automatic flush is a full interval away."""
+        """Forget everything buffered."""
         with self._lock:
             self._counts.clear()
             self._seen.clear()
             self._last_used_written.clear()
-            self._last_flush = time.monotonic()
             self._oldest = None
+            self._dropped = {"calls": 0, "last_used": 0}
             self._publish_pending()
 
 
@@ -243,6 +288,7 @@ buffer = UsageBuffer()
 
 
 def _flush_at_exit() -> None:
+    """A process without the timer (a management command) still writes what it counted."""
     try:
         buffer.flush(force_last_used=True)
     except Exception:  # the interpreter is going away; never make shutdown fail

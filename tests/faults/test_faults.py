@@ -140,9 +140,7 @@ def stack():
     base = Path(tempfile.mkdtemp(prefix="akp-faults-"))
     pg = PrivatePostgres(base)
     redis = PrivateRedis()
-    env = production_env(
-        pg.url, "faults", REDIS_URL=redis.url, USAGE_FLUSH_INTERVAL_SECONDS="1", CONN_MAX_AGE="60"
-    )
+    env = production_env(pg.url, "faults", REDIS_URL=redis.url, USAGE_FLUSH_SECONDS="1", CONN_MAX_AGE="60")
     manage = manage_command(env)
 
     manage("migrate", "--noinput", "-v0")
@@ -334,7 +332,7 @@ def test_redis_stopped_keys_still_verified_and_readyz_degraded(stack):
 
 
 def test_worker_killed_mid_flush_loses_at_most_one_interval(stack):
-    """USAGE_FLUSH_INTERVAL_SECONDS=1 here: a killed worker loses at most ~1 s of its counts."""
+    """USAGE_FLUSH_SECONDS=1 here: a killed worker loses at most ~1 s of its counts."""
     url, env = stack["url"], stack["env"]
     key = create_key(stack["manage"], "counted")
     traffic = Traffic(url, key["key"], ["/api/v1/key"], clients=4)

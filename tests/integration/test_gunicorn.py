@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -18,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from tests.helpers.deployment import (
     manage_command,
@@ -26,6 +28,7 @@ from tests.helpers.deployment import (
     new_key_command,
     production_env,
     start_gunicorn,
+    worker_pids,
 )
 from tests.helpers.graphql import GRAPHQL, fan_out
 from tests.helpers.threads import start_and_join
@@ -239,3 +242,99 @@ def test_gunicorn_logs_never_carry_a_secret(deployment):
     logged = access_log.read_text()
     assert "GET /api/v1/key?api_key=sk_…[redacted] HTTP/1.1" in logged and " 401 " in logged
     assert secret[8:30] not in logged + error_log.read_text()
+
+
+def _usage_in_database(work: Path, key_id: str) -> int:
+    with sqlite3.connect(work / "db.sqlite3") as db:
+        row = db.execute(
+            "SELECT coalesce(sum(total), 0) FROM keys_keyusageday WHERE key_id = ?", [key_id.replace("-", "")]
+        ).fetchone()
+    return row[0]
+
+
+def test_an_idle_worker_writes_its_usage_on_the_timer(deployment):
+    """Usage reaches the database after the traffic stops, without another request: each worker's
+    timer writes it (USAGE_FLUSH_SECONDS), not the next request that happens to come."""
+    work, env, manage, _ = deployment
+    key = _new_key(manage, "counted then idle")
+    server = Gunicorn(work, {**env, "USAGE_FLUSH_SECONDS": "0.5"}, "idle")
+    try:
+        statuses = _parallel(lambda: server.status("/api/v1/key", key["key"]), 8)
+        assert statuses == [200] * 8
+        deadline = time.monotonic() + 15  # no request from here on
+        while _usage_in_database(work, key["id"]) < 8 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _usage_in_database(work, key["id"]) == 8
+    finally:
+        server.stop()
+
+
+def test_every_line_is_json_with_log_format_json(deployment, tmp_path):
+    """gunicorn's own lines (boot, signal, worker exits) and its access log go through the project's
+    JSON formatter; the access line carries the request id, surface, route, status, duration and key
+    id, never the secret. No control socket is left in the home directory."""
+    _, env, manage, _ = deployment
+    key = _new_key(manage, "json logged")
+    home = tmp_path / "home"
+    home.mkdir()
+    json_env = {k: v for k, v in env.items() if k != "XDG_RUNTIME_DIR"}
+    json_env.update(LOG_FORMAT="json", LOG_LEVEL="INFO", HOME=str(home))
+    output = tmp_path / "gunicorn.log"
+    process, url = start_gunicorn(json_env, extra_args=["--access-logfile", "-"], stdout=output.open("w"))
+    try:
+        request = urllib.request.Request(
+            url + "/api/v1/key",
+            headers={"Authorization": f"Bearer {key['key']}", "X-Request-ID": "trace-json-1"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
+    text = output.read_text()
+    for line in text.splitlines():
+        assert line.startswith("{"), text
+    lines = [json.loads(line) for line in text.splitlines()]
+    messages = [line["message"] for line in lines if line["logger"] == "gunicorn.error"]
+    for expected in (
+        "Starting gunicorn",
+        "Booting worker",
+        "Handling signal: term",
+        "Worker exiting",
+        "Shutting down",
+    ):
+        assert any(m.startswith(expected) for m in messages), (expected, messages)
+    access = [line for line in lines if line["logger"] == "gunicorn.access"]
+    keyed = next(line for line in access if line["request_id"] == "trace-json-1")
+    assert {k: keyed[k] for k in ("surface", "method", "route", "status", "key_id")} == {
+        "surface": "rest",
+        "method": "GET",
+        "route": "api/v1/key",
+        "status": 200,
+        "key_id": key["id"],
+    }
+    assert keyed["duration_ms"] >= 0
+    assert key["key"][8:30] not in text
+    assert not (home / ".gunicorn").exists()
+
+
+def test_metrics_carry_each_workers_process_metrics(deployment):
+    """Multiprocess mode: whichever worker answers the scrape, process_* covers both, by pid."""
+    work, env, _, _ = deployment
+    server = Gunicorn(work, env, "process-metrics")
+    try:
+        workers = {str(pid) for pid in worker_pids(server.proc)}
+        request = urllib.request.Request(
+            server.url + "/metrics", headers={"Accept": "application/openmetrics-text"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+            families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
+    finally:
+        server.stop()
+    assert len(workers) == 2
+    cpu = families["process_cpu_seconds"]
+    assert {sample.labels["pid"] for sample in cpu.samples} == workers
+    assert all(sample.value > 0 for sample in cpu.samples)
+    memory = families["process_resident_memory_bytes"]
+    assert {sample.labels["pid"] for sample in memory.samples} == workers

@@ -10,6 +10,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -22,7 +23,9 @@ from keys import credentials, services
 from keys.hotpath import ratelimit, usage
 from keys.models import ApiKey
 from portal.logs import JsonFormatter
+from portal.observability import WorkerProcesses, queued_seconds
 from tests.helpers.api import assert_error, bearer
+from tests.helpers.deployment import ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +109,83 @@ def test_metrics_can_be_turned_off(client, settings):
     assert client.get("/metrics").status_code == 404
 
 
+# ---- the exposition ----
+
+
+def test_openmetrics_when_the_scraper_asks_for_it(client):
+    plain = client.get("/metrics")
+    assert plain["Content-Type"].startswith("text/plain")
+    assert not plain.content.endswith(b"# EOF\n")
+    asked = client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text;version=1.0.0,text/plain;q=0.5")
+    assert asked.status_code == 200
+    assert asked["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert asked.content.endswith(b"# EOF\n")
+    assert b"# TYPE akp_http_requests counter" in asked.content
+
+
+def test_process_metrics_in_one_process(client):
+    assert value("process_cpu_seconds_total") > 0  # the client's own collector, in REGISTRY
+    assert "process_resident_memory_bytes" in scrape(client)
+
+
+def test_worker_processes_reads_each_live_worker_by_pid(tmp_path):
+    """Multiprocess mode: the pids of the live-gauge files, each read from /proc. A dead worker's
+    files are gone (gunicorn's child_exit), so it is not listed."""
+    for name in (f"gauge_livesum_{os.getpid()}.db", f"gauge_livemin_{os.getpid()}.db", "counter_4.db"):
+        (tmp_path / name).touch()
+    collector = WorkerProcesses(str(tmp_path))
+    assert collector.pids() == [os.getpid()]
+    samples = {s.name: s for family in collector.collect() for s in family.samples}
+    assert samples["process_cpu_seconds_total"].labels == {"pid": str(os.getpid())}
+    assert samples["process_resident_memory_bytes"].value > 0
+
+
+def test_metrics_directory_is_made_by_whichever_process_needs_it(tmp_path):
+    """`manage.py` before gunicorn ever ran (migrate at deploy time) with the directory not made yet."""
+    missing = tmp_path / "not" / "made"
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CACHE_URL"}}
+    env.update(PROMETHEUS_MULTIPROC_DIR=str(missing), DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert any(missing.glob("counter_*.db"))
+
+
 # ---- what it counts ----
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["t=1700000000.250", "t=1700000000250", "t=1700000000250000"],
+    ids=["seconds", "milliseconds", "microseconds"],
+)
+def test_queued_seconds_reads_each_unit_proxies_write(header):
+    assert queued_seconds(header, 1700000001.0) == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("header", ["", "t=", "1700000000", "t=abc", "t=17e8", "t=-5"])
+def test_an_unreadable_request_start_is_ignored(header):
+    assert queued_seconds(header, 1700000001.0) is None
+
+
+def test_a_proxy_clock_ahead_is_no_negative_wait():
+    assert queued_seconds("t=1700000002", 1700000001.0) == 0.0
+
+
+def test_time_queued_is_measured_behind_a_proxy_only(client, settings):
+    def observed() -> float:
+        return value("akp_http_request_queue_seconds_count")
+
+    start = f"t={time.time() - 0.2:.3f}"
+    before = observed()
+    client.get("/healthz", HTTP_X_REQUEST_START=start)  # no proxy: anyone could write it
+    assert observed() == before
+    settings.PROXY_COUNT = 1
+    client.get("/healthz", HTTP_X_REQUEST_START=start, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    client.get("/healthz", HTTP_X_REQUEST_START="yesterday")
+    assert observed() == before + 1
+    assert value("akp_http_request_queue_seconds_sum") >= 0.2
 
 
 def test_requests_are_counted_by_surface_route_and_status_class(api, client, make_key, login):
