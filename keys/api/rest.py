@@ -38,7 +38,7 @@ from keys.api.inputs import create_requested_key
 from keys.api.openapi import document_responses
 from keys.api.serializers import key_out, own_key_json, timestamp
 from keys.api.validation import WholeNumber, readable
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 from keys.hotpath import responses
 from keys.hotpath.presented import verify_presented
 from keys.hotpath.ratelimit import limiter
@@ -134,19 +134,19 @@ def _unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.exception_handler(NinjaValidationError)
 def _invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    return responses.error_response(400, "validation_error", readable(exc.errors))
+    return responses.error_response(ErrorCode.VALIDATION_ERROR, readable(exc.errors))
 
 
 @api.exception_handler(ServiceError)
 def _refused(request: HttpRequest, exc: ServiceError) -> HttpResponse:
-    return responses.error_response(exc.status, exc.code, exc.message)
+    return responses.error_response(exc.code, exc.message, status=exc.status)
 
 
 @api.exception_handler(DataError)
 def _unstorable(request: HttpRequest, exc: Exception) -> HttpResponse:
     # e.g. a NUL character, which PostgreSQL text cannot hold: the input is wrong, not the server.
     return responses.error_response(
-        400, "validation_error", "The request contains characters that are not allowed."
+        ErrorCode.VALIDATION_ERROR, "The request contains characters that are not allowed."
     )
 
 
@@ -159,16 +159,13 @@ def _database_down(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return responses.error_response(404, "not_found", "Nothing found at this address.")
+    return responses.error_response(ErrorCode.NOT_FOUND, "Nothing found at this address.")
 
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    code = {400: "validation_error", 401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(
-        exc.status_code, "error"
-    )
     message = str(exc) if exc.status_code != 400 else f"The request body is not valid JSON: {exc}"
-    return responses.error_response(exc.status_code, code, message)
+    return responses.error_response(ErrorCode.for_status(exc.status_code), message, status=exc.status_code)
 
 
 # ---- schemas ----
@@ -192,11 +189,14 @@ class KeyStatus(StrEnum):
 
 
 class VerificationCode(StrEnum):
+    """Why a presented key is valid or not: three of the reasons are the error codes a request
+    made with that key would answer with."""
+
     VALID = "valid"
-    UNAUTHORIZED = "unauthorized"
-    IP_NOT_ALLOWED = "ip_not_allowed"
+    UNAUTHORIZED = ErrorCode.UNAUTHORIZED.value
+    IP_NOT_ALLOWED = ErrorCode.IP_NOT_ALLOWED.value
     INSUFFICIENT_SCOPE = "insufficient_scope"
-    RATE_LIMITED = "rate_limited"
+    RATE_LIMITED = ErrorCode.RATE_LIMITED.value
 
 
 class ErrorDetail(Schema):
@@ -535,7 +535,9 @@ def _optional_body(request: HttpRequest, schema: type[Schema]) -> Schema:
     raw = request.body.strip()
     if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         if request.POST or request.FILES:
-            raise ServiceError("validation_error", "Send the request body as JSON (application/json).")
+            raise ServiceError(
+                ErrorCode.VALIDATION_ERROR, "Send the request body as JSON (application/json)."
+            )
         raw = b""
     try:
         return schema.model_validate_json(raw) if raw else schema()
