@@ -49,21 +49,25 @@ class ErrorCode(StrEnum):
     KEY_LIMIT_REACHED = ("key_limit_reached", 403, "the organization has as many keys as its plan allows")
     IP_NOT_ALLOWED = ("ip_not_allowed", 403, "outside the key's allowed networks")
     NOT_FOUND = ("not_found", 404, "unknown or malformed id, or a key outside the caller's reach")
-    METHOD_NOT_ALLOWED = ("method_not_allowed", 405, "a method the address does not answer; see `Allow`")
+    METHOD_NOT_ALLOWED = (
+        "method_not_allowed",
+        405,
+        "a method the address does not answer (`Allow` lists those it does)",
+    )
     KEY_NOT_ACTIVE = ("key_not_active", 409, "the key's status does not allow this")
     PAYLOAD_TOO_LARGE = ("payload_too_large", 413, "the body is over 1 MiB")
     RATE_LIMITED = (
         "rate_limited",
         429,
-        "over the key's per-minute limit; retry after `Retry-After` seconds",
+        "over the key's per-minute limit: retry after `Retry-After` seconds",
     )
     INTERNAL_ERROR = ("internal_error", 500, "our bug: logged with its traceback, never shown")
     SERVICE_UNAVAILABLE = (
         "service_unavailable",
         503,
-        "the database does not answer; retry after `Retry-After` seconds",
+        "the database does not answer: retry after `Retry-After` seconds",
     )
-    ERROR = ("error", None, "any other refusal of the request; its HTTP status says which")
+    ERROR = ("error", None, "a refusal that no other code names")
 
     # GraphQL only
     BAD_REQUEST = ("bad_request", 400, "the body is not one JSON object with a query", None, False)

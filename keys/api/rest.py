@@ -35,7 +35,7 @@ from keys import selectors, services
 from keys.api.access import Operation, require
 from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
-from keys.api.openapi import document_responses
+from keys.api.openapi import RestErrorCode, document_responses
 from keys.api.serializers import key_out, own_key_json, timestamp
 from keys.api.validation import WholeNumber, readable
 from keys.errors import ErrorCode, ServiceError
@@ -200,8 +200,8 @@ class VerificationCode(StrEnum):
 
 
 class ErrorDetail(Schema):
-    code: str
-    message: str
+    code: RestErrorCode
+    message: str = Field(description="A sentence for people; it may change, the code does not")
 
 
 class ErrorOut(Schema):
