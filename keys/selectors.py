@@ -19,12 +19,13 @@ from keys.filters import ApiKeyFilterSet
 from keys.hotpath.usage import FIELDS as USAGE_FIELDS
 from keys.models import ApiKey, KeyUsageDay
 from keys.policy import NOTHING, SecurityPolicy, lifetime_filter, network_filter, outside_filter
-from paging import NEXT, PREVIOUS, BadCursor, Keyset, capped_count, keyset_page, rows_at
+from paging import COUNT_CAP, NEXT, PREVIOUS, BadCursor, Keyset, capped_count, keyset_page, rows_at
 
-#: Counts that would read more rows than this say "more than" instead: the portal's key list, the
-#: quota badge, the keys outside the policy. The API lists count exactly (``total`` is part of
-#: their contract), from an index.
-COUNT_CAP = 10_000
+# The portal's key list, the quota badge and the keys outside the policy count up to COUNT_CAP and
+# then say "more than". The API lists count exactly (``total`` is part of their contract), from an
+# index.
+#: The longest page the API lists hand out (REST ``limit``, GraphQL ``first``).
+MAX_PAGE = 100
 #: The deepest ``offset`` the APIs accept; deeper pages are reached with their ``next`` cursor.
 MAX_OFFSET = 1_000_000
 #: The order of the API lists (newest first), and the one their cursors point into.

@@ -39,10 +39,14 @@ from keys.api.openapi import RestErrorCode, document_responses
 from keys.api.serializers import key_out, own_key_json, timestamp
 from keys.api.validation import WholeNumber, readable
 from keys.errors import ErrorCode, ServiceError
+from keys.filters import MAX_SEARCH_LENGTH
 from keys.hotpath import responses
 from keys.hotpath.presented import verify_presented
 from keys.hotpath.ratelimit import limiter
 from keys.hotpath.verification import VerifiedKey
+from keys.names import MAX_NAME_LENGTH
+from keys.networks import MAX_NETWORKS
+from keys.policy import MAX_EXPIRY_DAYS
 from keys.scopes import INPUT_SYNTAX
 
 SCOPE_PATTERN = INPUT_SYNTAX.pattern
@@ -257,17 +261,17 @@ class OwnKeyOut(KeyOut):
 class CreateKeyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
         min_length=1, max_length=100
     )
-    expires_in_days: WholeNumber | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: WholeNumber | None = Field(default=None, ge=1, le=MAX_EXPIRY_DAYS)
     application: str | None = Field(default=None, max_length=64, description="Slug; default: the caller's")
     account: str | None = Field(default=None, max_length=200, description="Name; default: the caller's")
     role: KeyRole | None = Field(default=None, description="Default: the caller's role")
     allowed_ips: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list,
-        max_length=32,
+        max_length=MAX_NETWORKS,
         description="IPv4/IPv6 addresses or CIDR ranges the key may be used from; empty: anywhere",
     )
 
@@ -275,7 +279,9 @@ class CreateKeyIn(Schema):
 class RegenerateKeyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    grace_period_seconds: WholeNumber = Field(default=0, ge=0, le=604800)
+    grace_period_seconds: WholeNumber = Field(
+        default=0, ge=0, le=int(services.MAX_GRACE_PERIOD.total_seconds())
+    )
 
 
 class VerifyIn(Schema):
@@ -316,7 +322,7 @@ class CatalogueOut(Schema):
 
 
 class ListQuery(Schema):
-    limit: int = Field(default=50, ge=1, le=100)
+    limit: int = Field(default=50, ge=1, le=selectors.MAX_PAGE)
     offset: int = Field(
         default=0,
         ge=0,
@@ -333,7 +339,7 @@ class ListQuery(Schema):
     status: KeyStatus | None = None
     exposed: bool | None = Field(default=None, description="true: only exposed keys; false: none of them")
     # No NUL: PostgreSQL text cannot hold one, and no key name contains one.
-    search: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00]*$")
+    search: str | None = Field(default=None, max_length=MAX_SEARCH_LENGTH, pattern=r"^[^\x00]*$")
 
 
 class UsageQuery(Schema):

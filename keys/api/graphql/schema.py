@@ -26,8 +26,6 @@ from keys.hotpath.presented import verify_presented
 from keys.hotpath.verification import VerifiedKey
 from keys.services import MAX_GRACE_PERIOD
 
-MAX_PAGE = 100
-
 
 @dataclass(frozen=True)
 class Context:
@@ -214,10 +212,10 @@ class Query:
         actor = _allowed(info, Operation.READ)
         first = 50 if first is None else first
         offset = offset or 0
-        if not 1 <= first <= MAX_PAGE or not 0 <= offset <= selectors.MAX_OFFSET:
+        if not 1 <= first <= selectors.MAX_PAGE or not 0 <= offset <= selectors.MAX_OFFSET:
             raise problem(
                 ErrorCode.VALIDATION_ERROR,
-                f"first must be 1 to {MAX_PAGE} and offset 0 to {selectors.MAX_OFFSET:,}.",
+                f"first must be 1 to {selectors.MAX_PAGE} and offset 0 to {selectors.MAX_OFFSET:,}.",
             )
         data = {"status": status.value if status else None, "search": search}
         query = {k: v for k, v in data.items() if v}
