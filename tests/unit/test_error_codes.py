@@ -108,3 +108,14 @@ def test_a_refusal_answers_with_its_codes_status():
     assert ServiceError(ErrorCode.FORBIDDEN, "No.", status=404).status == 404
     with pytest.raises(ValueError):
         ServiceError("no_such_code", "No.")
+
+
+def test_the_codes_only_graphql_answers_are_in_the_readme():
+    """REST's codes are described in the OpenAPI document (tests/integration/test_openapi.py);
+    GraphQL's own in the README's table of GraphQL errors."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("Errors are GraphQL's") :]
+    table = table[: table.index("\n\n", table.index("| code |"))]
+    for code in ErrorCode:
+        if not code.rest:
+            assert f"`{code.graphql}`" in table, code
