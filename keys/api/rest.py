@@ -205,7 +205,7 @@ class VerificationCode(StrEnum):
 
 class ErrorDetail(Schema):
     code: RestErrorCode
-    message: str = Field(description="A sentence for people; it may change, the code does not")
+    message: str
 
 
 class ErrorOut(Schema):

@@ -228,9 +228,8 @@ def _formatted(error: GraphQLError) -> dict:
     if isinstance(error, GraphQLSyntaxError):
         code = ErrorCode.GRAPHQL_PARSE_FAILED.graphql
     elif isinstance(original, DataError):
-        code = (
-            ErrorCode.VALIDATION_ERROR.graphql
-        )  # a value the database cannot store: the input is wrong, not the server
+        # A value the database cannot store: the input is wrong, not the server.
+        code = ErrorCode.VALIDATION_ERROR.graphql
     elif original is not None and not isinstance(original, GraphQLError):
         log.error("GraphQL resolver failed", exc_info=(type(original), original, original.__traceback__))
         return {
