@@ -31,16 +31,14 @@ from django.db.models import Q
 from accounts.actors import Actor
 from accounts.models import Application
 from keys import networks
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 from keys.models import ApiKey
 from keys.scopes import expand_scopes
-
-CODE = "exceeds_parent_key"
 
 
 class ExceedsParentKey(ServiceError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(CODE, message, field=field, status=403)
+        super().__init__(ErrorCode.EXCEEDS_PARENT_KEY, message, field=field)
 
 
 def parent_of(actor: Actor) -> ApiKey | None:

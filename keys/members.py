@@ -26,13 +26,13 @@ from accounts.sessions import end_sessions
 from audit.models import AuditAction
 from audit.services import record_denied, record_event
 from keys import lineage
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 from keys.models import ApiKey
 
 
 class MemberNotFound(ServiceError):
     def __init__(self) -> None:
-        super().__init__("not_found", "No such member in your organization.", status=404)
+        super().__init__(ErrorCode.NOT_FOUND, "No such member in your organization.")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def get_visible_member(actor: Actor, member_id) -> User:
 
 def _refuse(actor: Actor, member: User, what: str, message: str) -> ServiceError:
     record_denied(actor=actor, what=what, details={"member": member.email})
-    return ServiceError("forbidden", message, status=403)
+    return ServiceError(ErrorCode.FORBIDDEN, message)
 
 
 def _check(actor: Actor, member: User, what: str) -> None:

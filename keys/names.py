@@ -19,7 +19,7 @@ import re
 import unicodedata
 
 from keys import credentials
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 
 MAX_NAME_LENGTH = 128
 FIELD = "name"
@@ -45,10 +45,10 @@ def clean_name(name: str | None) -> str:
     """The name as stored (surrounding spaces dropped), or a ServiceError that says what is wrong."""
     name = (name or "").strip()
     if not name:
-        raise ServiceError("validation_error", "Give the key a name.", field=FIELD)
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, "Give the key a name.", field=FIELD)
     if len(name) > MAX_NAME_LENGTH:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"The name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}.",
             field=FIELD,
         )
@@ -56,7 +56,7 @@ def clean_name(name: str | None) -> str:
     if found is not None:
         position, char = found
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             "The name may not contain control characters, invisible characters or characters that "
             f"change the direction of the text: {_describe(char)} at position {position}.",
             field=FIELD,
@@ -64,7 +64,7 @@ def clean_name(name: str | None) -> str:
     if credentials.contains_secret(name):
         # Names are shown in lists, emails and the audit log: a secret pasted here would leak.
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             "The name looks like a Client Secret. Names are shown to everyone who can see the key: "
             "never put a secret in one (and regenerate that key if the secret is real).",
             field=FIELD,

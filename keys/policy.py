@@ -28,7 +28,7 @@ from accounts.actors import Actor
 from accounts.models import Organization
 from audit.models import AuditAction
 from audit.services import record_denied, record_event
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 
 MAX_EXPIRY_DAYS = 3650
 #: The networks that span a whole address family, as allowed networks are written: under a policy
@@ -80,14 +80,14 @@ def check_new_key(policy: SecurityPolicy, *, expires_in_days: int | None, allowe
     if limit is not None and (expires_in_days is None or expires_in_days > limit):
         asked = "never to expire" if expires_in_days is None else f"to expire in {expires_in_days} days"
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"Your organization's security policy requires every key to expire within {limit} days; "
             f"this one was asked {asked}.",
             field="expires_in_days",
         )
     if policy.require_ip_allowlist and not allowed_ips:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             "Your organization's security policy requires every key to be limited to at least one "
             "allowed network: add the addresses or CIDR ranges it will be used from.",
             field="allowed_ips",
@@ -95,7 +95,7 @@ def check_new_key(policy: SecurityPolicy, *, expires_in_days: int | None, allowe
     everywhere = [n for n in allowed_ips if n in EVERYWHERE] if policy.require_ip_allowlist else []
     if everywhere:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"{' and '.join(everywhere)} {'spans' if len(everywhere) == 1 else 'span'} every address, "
             "which limits nothing: your organization's security policy requires every key to be "
             "limited to the networks it will be used from.",
@@ -153,7 +153,7 @@ def _clean_days(value, *, field: str, label: str, optional: bool) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EXPIRY_DAYS:
         more = ", or empty for no limit" if optional else ""
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"{label} must be a whole number of days from 1 to {MAX_EXPIRY_DAYS}{more}.",
             field=field,
         )
@@ -184,9 +184,8 @@ def update_policy(
     if not permissions.may_edit_security_policy(actor):
         record_denied(actor=actor, what="change security policy")
         raise ServiceError(
-            "forbidden",
+            ErrorCode.FORBIDDEN,
             "Only an Advanced Admin of the whole organization may change its security policy.",
-            status=403,
         )
     with transaction.atomic(durable=True):
         organization = Organization.objects.select_for_update().get(pk=actor.organization_id)

@@ -22,7 +22,7 @@ from accounts.models import Account, Application, Organization, Role
 from audit.models import AuditAction
 from audit.services import record_denied, record_event
 from keys import credentials, lineage, networks
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 from keys.hotpath.verification import VerifiedKey, check_secret, verified_keys, verify_secret
 from keys.models import ApiKey, KeyStatus
 from keys.names import clean_name, fingerprint
@@ -46,7 +46,7 @@ class IssuedKey:
 def _deny(actor: Actor, what: str, message: str, key: ApiKey | None = None, **details) -> ServiceError:
     # The refusal is recorded outside the caller's transaction so that it survives its rollback.
     record_denied(actor=actor, what=what, key=key, details=details)
-    return ServiceError("forbidden", message, status=403)
+    return ServiceError(ErrorCode.FORBIDDEN, message)
 
 
 # ---- validation shared by create and update ----
@@ -57,7 +57,7 @@ def expiry_from_days(days: int | None, *, now: datetime) -> datetime | None:
         return None
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_EXPIRY_DAYS:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"Expiry must be between 1 and {MAX_EXPIRY_DAYS} days, or never.",
             field="expires_in_days",
         )
@@ -66,20 +66,20 @@ def expiry_from_days(days: int | None, *, now: datetime) -> datetime | None:
 
 def clean_scopes(application: Application, role: int, scopes: list[str] | None) -> list[str]:
     if not scopes:
-        raise ServiceError("validation_error", "Choose at least one scope.", field="scopes")
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, "Choose at least one scope.", field="scopes")
     wanted = list(dict.fromkeys(canonical_scope(str(s)) for s in scopes))
     catalogue = {str(s): s for s in application.scopes.all()}
     unknown = [s for s in wanted if s not in catalogue]
     if unknown:
         raise ServiceError(
-            "invalid_scope",
+            ErrorCode.INVALID_SCOPE,
             f"Not in the {application.name} catalogue: {', '.join(unknown)}.",
             field="scopes",
         )
     too_high = [s for s in wanted if catalogue[s].min_role > role]
     if too_high:
         raise ServiceError(
-            "invalid_scope",
+            ErrorCode.INVALID_SCOPE,
             f"A {Role(role).label} key may not carry {', '.join(too_high)}.",
             field="scopes",
         )
@@ -99,7 +99,7 @@ def _name_taken(organization_id: int, name: str, *, exclude_pk=None) -> bool:
 
 def _name_taken_error(name: str) -> ServiceError:
     return ServiceError(
-        "name_taken", f"A key named “{name}” already exists. Choose another name.", field="name"
+        ErrorCode.NAME_TAKEN, f"A key named “{name}” already exists. Choose another name.", field="name"
     )
 
 
@@ -130,17 +130,19 @@ def create_key(
         application.organization_id != actor.organization_id
         or account.organization_id != actor.organization_id
     ):
-        raise ServiceError("not_found", "No such application or account in your organization.", status=404)
+        raise ServiceError(ErrorCode.NOT_FOUND, "No such application or account in your organization.")
     try:
         role = Role(int(role))
     except (TypeError, ValueError):
-        raise ServiceError("validation_error", "Unknown role.", field="role") from None
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, "Unknown role.", field="role") from None
     name = clean_name(name)
     expires_at = expiry_from_days(expires_in_days, now=now)
     allowed = networks.clean_networks(allowed_ips)
     if rate_limit is not None and (isinstance(rate_limit, bool) or not 1 <= int(rate_limit) <= 1_000_000):
         raise ServiceError(
-            "validation_error", "The rate limit must be 1 to 1,000,000 per minute.", field="rate_limit"
+            ErrorCode.VALIDATION_ERROR,
+            "The rate limit must be 1 to 1,000,000 per minute.",
+            field="rate_limit",
         )
     if not permissions.may_create_key(actor, role=role, account=account):
         raise _deny(
@@ -179,7 +181,7 @@ def create_key(
                 in_use = ApiKey.objects.filter(organization=organization).in_use(now).count()
                 if in_use >= limit:
                     raise ServiceError(
-                        "key_limit_reached", quota_message(in_use, limit), status=403, field="__all__"
+                        ErrorCode.KEY_LIMIT_REACHED, quota_message(in_use, limit), field="__all__"
                     )
             if _name_taken(organization.pk, name):
                 raise _name_taken_error(name)
@@ -251,7 +253,7 @@ def regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = timed
     never past the key's own expiry)."""
     if not timedelta(0) <= grace_period <= MAX_GRACE_PERIOD:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             "The grace period must be between 0 seconds and 7 days.",
             field="grace_period_seconds",
         )
@@ -280,9 +282,8 @@ def regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = timed
         if locked.status_at(now) != KeyStatus.ACTIVE:
             # 409: the request is well-formed; the key's state forbids it.
             raise ServiceError(
-                "key_not_active",
+                ErrorCode.KEY_NOT_ACTIVE,
                 f"This key is {locked.status_at(now)}; it cannot be regenerated. Create a new key instead.",
-                status=409,
             )
         if grace_period > timedelta(0):
             ends = now + grace_period
@@ -397,9 +398,8 @@ def _set_disabled(*, actor: Actor, key: ApiKey, disabled: bool) -> ApiKey:
             return locked  # asking twice changes nothing
         if status != allowed_from:
             raise ServiceError(
-                "key_not_active",
+                ErrorCode.KEY_NOT_ACTIVE,
                 f"This key is {status}; it cannot be {verb}d. Create a new key instead.",
-                status=409,
             )
         locked.disabled_at = timezone.now() if disabled else None
         locked.save(update_fields=["disabled_at"])
@@ -442,7 +442,7 @@ def update_key(
             locked = _locked(key)
             now = timezone.now()
             if locked.revoked_at is not None:
-                raise ServiceError("validation_error", "A revoked key cannot be changed.")
+                raise ServiceError(ErrorCode.VALIDATION_ERROR, "A revoked key cannot be changed.")
             if name is not None:
                 new_name = clean_name(name)
                 if new_name != locked.name:
@@ -453,17 +453,19 @@ def update_key(
             if expires_at is not None:
                 if expires_at <= now:
                     raise ServiceError(
-                        "validation_error", "The new expiry must be in the future.", field="expires_at"
+                        ErrorCode.VALIDATION_ERROR,
+                        "The new expiry must be in the future.",
+                        field="expires_at",
                     )
                 if expires_at > now + timedelta(days=MAX_EXPIRY_DAYS):
                     raise ServiceError(
-                        "validation_error",
+                        ErrorCode.VALIDATION_ERROR,
                         f"The expiry can be at most {MAX_EXPIRY_DAYS} days from now.",
                         field="expires_at",
                     )
                 if locked.expires_at is not None and expires_at > locked.expires_at:
                     raise ServiceError(
-                        "validation_error",
+                        ErrorCode.VALIDATION_ERROR,
                         "Expiry can only be brought earlier; create a new key for a longer life.",
                         field="expires_at",
                     )
@@ -496,14 +498,14 @@ def _refuse_widening(old: list[str], new: list[str]) -> None:
     widened = networks.widening(old, new)
     if widened == ["anywhere"]:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             "Removing every allowed network would let the key work from anywhere: a key's powers "
             "can only shrink. Create a new key to use it from anywhere.",
             field=networks.FIELD,
         )
     if widened:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"{', '.join(widened)} {'is' if len(widened) == 1 else 'are'} outside the networks the key "
             "may be used from now: the list can only be narrowed (every new entry inside an old one). "
             "Create a new key for other networks.",

@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
 from audit.services import record_denied
-from paging import INTEGER_RANGE, capped_count, rows_at
+from paging import COUNT_CAP, INTEGER_RANGE, capped_count, rows_at
 
 
 def wants_partial(request: HttpRequest) -> bool:
@@ -90,10 +90,6 @@ def _page_number(value: str | None) -> int:
         return max(1, int(value or 1))
     except ValueError:
         return 1
-
-
-#: Lists count up to this many rows, then say "more than 10,000".
-COUNT_CAP = 10_000
 
 
 def paginate(request: HttpRequest, items: QuerySet, per_page: int, *, cap: int = COUNT_CAP) -> NumberedPage:

@@ -12,7 +12,7 @@ from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Account, Application, Role
 from keys import services
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 from keys.services import IssuedKey
 
 
@@ -21,7 +21,7 @@ def _named_or_own(
 ) -> Model:
     found = queryset.filter(**({lookup: value} if value else {"pk": own_pk})).first()
     if found is None:
-        raise ServiceError("validation_error", missing, field=queryset.model._meta.model_name)
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, missing, field=queryset.model._meta.model_name)
     return found
 
 
@@ -45,7 +45,7 @@ def creation_target(
     try:
         chosen_role = Role.from_name(role) if role else Role(own_role)
     except ValueError as exc:
-        raise ServiceError("validation_error", str(exc), field="role") from None
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, str(exc), field="role") from None
     chosen_application = _named_or_own(
         applications, "slug", application, own_application, f"No application with slug {application!r}."
     )

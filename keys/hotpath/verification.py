@@ -36,6 +36,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import rate_limit_per_minute
 from keys import credentials
+from keys.errors import ErrorCode
 from keys.models import ApiKey
 from keys.networks import Network, address_allowed, compile_networks
 from keys.scopes import expand_scopes
@@ -284,7 +285,7 @@ def verify_secret(presented: credentials.PresentedCredentials) -> VerifiedKey | 
 
 
 # Why a secret was refused, for counting only: every refusal gets the same answer.
-UNAUTHORIZED = "unauthorized"
+UNAUTHORIZED = ErrorCode.UNAUTHORIZED.value
 DISABLED = "disabled"
 
 

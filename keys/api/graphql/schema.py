@@ -21,13 +21,10 @@ from keys import selectors, services
 from keys.api import serializers
 from keys.api.access import Operation, require
 from keys.api.inputs import create_requested_key
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 from keys.hotpath.presented import verify_presented
-from keys.hotpath.responses import GRAPHQL_CODES
 from keys.hotpath.verification import VerifiedKey
 from keys.services import MAX_GRACE_PERIOD
-
-MAX_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -36,9 +33,9 @@ class Context:
     actor: Actor
 
 
-def problem(code: str, message: str) -> GraphQLError:
-    """An error as GraphQL clients expect it: ``errors[].extensions.code``."""
-    return GraphQLError(message, extensions={"code": code})
+def problem(code: ErrorCode, message: str) -> GraphQLError:
+    """An error as GraphQL clients expect it: ``errors[].extensions.code``, GraphQL's name for it."""
+    return GraphQLError(message, extensions={"code": code.graphql})
 
 
 KeyStatus = strawberry.enum(
@@ -158,12 +155,12 @@ def _context(info: Info) -> Context:
 
 
 def _service(call, *args, **kwargs) -> Any:
-    """A call into the domain, its refusals as GraphQL errors (GraphQL's names for the REST codes:
+    """A call into the domain, its refusals as GraphQL errors (with GraphQL's names for the codes:
     forbidden is access_denied, validation_error is bad_user_input)."""
     try:
         return call(*args, **kwargs)
     except ServiceError as err:
-        raise problem(GRAPHQL_CODES.get(err.code, err.code), err.message) from None
+        raise problem(err.code, err.message) from None
 
 
 def _allowed(info: Info, operation: Operation) -> Actor:
@@ -181,7 +178,7 @@ class Query:
         key = _context(info).request.api_key
         if key is None:
             raise problem(
-                "unsupported_with_session", "currentKey needs an API key; this request has a session."
+                ErrorCode.UNSUPPORTED_WITH_SESSION, "currentKey needs an API key; this request has a session."
             )
         return key
 
@@ -190,7 +187,8 @@ class Query:
         actor = _context(info).actor
         if actor.key is not None or actor.user is None:
             raise problem(
-                "unsupported_with_api_key", "currentUser needs a portal session; no user signs in with a key."
+                ErrorCode.UNSUPPORTED_WITH_API_KEY,
+                "currentUser needs a portal session; no user signs in with a key.",
             )
         return actor.user
 
@@ -214,9 +212,10 @@ class Query:
         actor = _allowed(info, Operation.READ)
         first = 50 if first is None else first
         offset = offset or 0
-        if not 1 <= first <= MAX_PAGE or not 0 <= offset <= selectors.MAX_OFFSET:
+        if not 1 <= first <= selectors.MAX_PAGE or not 0 <= offset <= selectors.MAX_OFFSET:
             raise problem(
-                "bad_user_input", f"first must be 1 to {MAX_PAGE} and offset 0 to {selectors.MAX_OFFSET:,}."
+                ErrorCode.VALIDATION_ERROR,
+                f"first must be 1 to {selectors.MAX_PAGE} and offset 0 to {selectors.MAX_OFFSET:,}.",
             )
         data = {"status": status.value if status else None, "search": search}
         query = {k: v for k, v in data.items() if v}
@@ -240,7 +239,7 @@ class Query:
         else:
             found = applications.filter(is_portal=True).first()
         if found is None:
-            raise problem("not_found", f"No application with slug {application!r}.")
+            raise problem(ErrorCode.NOT_FOUND, f"No application with slug {application!r}.")
         return list(found.scopes.all())
 
 
@@ -257,8 +256,12 @@ class Mutation:
     ) -> CreatedApiKey:
         actor = _allowed(info, Operation.WRITE)
         seconds = grace_period_seconds or 0
-        if not 0 <= seconds <= MAX_GRACE_PERIOD.total_seconds():
-            raise problem("bad_user_input", "gracePeriodSeconds must be 0 to 604800 (7 days).")
+        most = int(MAX_GRACE_PERIOD.total_seconds())
+        if not 0 <= seconds <= most:
+            raise problem(
+                ErrorCode.VALIDATION_ERROR,
+                f"gracePeriodSeconds must be 0 to {most} ({MAX_GRACE_PERIOD.days} days).",
+            )
         key = _visible_key(actor, id)
         issued = _service(
             services.regenerate_key, actor=actor, key=key, grace_period=timedelta(seconds=seconds)
