@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from django.db import models
-from django.db.models import BooleanField, Case, CharField, ExpressionWrapper, Q, Value, When
+from django.db.models import BooleanField, Case, CharField, Q, Value, When
 
 
 class KeyStatus(models.TextChoices):
@@ -205,9 +205,10 @@ def exposed_q(now: datetime) -> Q:
     )
 
 
-def as_column(condition: Q) -> ExpressionWrapper:
-    """A condition as a boolean column (``.annotate(exposed=as_column(exposed_q(now)))``)."""
-    return ExpressionWrapper(condition, output_field=BooleanField())
+def as_column(condition: Q) -> Case:
+    """A condition as a boolean column (``.annotate(exposed=as_column(exposed_q(now)))``): true or
+    false, never SQL's unknown."""
+    return Case(When(condition, then=Value(True)), default=Value(False), output_field=BooleanField())
 
 
 # ---- why a key is exposed, in words (``ApiKey.exposed_reason``) ----
