@@ -228,7 +228,7 @@ class ApiKey(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "name_fingerprint"],
-                condition=models.Q(revoked_at__isnull=True),
+                condition=state.NOT_REVOKED,
                 name="key_name_fingerprint_unique_among_live_keys",
             ),
         ]

@@ -90,7 +90,7 @@ def clean_scopes(application: Application, role: int, scopes: list[str] | None) 
 def _name_taken(organization_id: int, name: str, *, exclude_pk=None) -> bool:
     """Whether a live key of the organization has this name, as people read it (keys.names)."""
     live = ApiKey.objects.filter(
-        organization_id=organization_id, revoked_at__isnull=True, name_fingerprint=fingerprint(name)
+        state.NOT_REVOKED, organization_id=organization_id, name_fingerprint=fingerprint(name)
     )
     if exclude_pk is not None:
         live = live.exclude(pk=exclude_pk)
