@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import connections, router
@@ -224,16 +225,6 @@ def _json(value):
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-class _Row(dict):
-    """A looked-up row; its columns read as attributes too, as ``keys.state`` reads a key."""
-
-    def __getattr__(self, name: str):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
 # How each selected column becomes a Python value, in the order of _KEY_FIELDS then _RELATED: the
 # shapes the two databases return (PostgreSQL: UUID and aware datetimes; SQLite: text and naive
 # datetimes; JSON as text on both) are turned into what the model fields would give.
@@ -246,9 +237,10 @@ _NAMES = tuple(
 ) + tuple(alias for alias, _, _ in _RELATED)
 
 
-def _look_up(digests: list[str]) -> _Row | None:
-    """The unrevoked key whose current or grace-period digest is one of these, as a dict of _NAMES
-    (a disabled one too, so that it can be counted as such; it is refused all the same).
+def _look_up(digests: list[str]) -> SimpleNamespace | None:
+    """The key that may still authenticate (``keys.state.NOT_REVOKED``) whose current or
+    grace-period digest is one of these, its columns (_NAMES) as attributes, as ``keys.state``
+    reads a key (a disabled one too, so that it can be counted as such; it is refused all the same).
     Only identifiers from the models go into the SQL; the digests travel as parameters."""
     alias = router.db_for_read(ApiKey)
     with connections[alias].cursor() as cursor:
@@ -256,39 +248,39 @@ def _look_up(digests: list[str]) -> _Row | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    return _Row(
-        (name, _CONVERT[name](value) if name in _CONVERT else value)
-        for name, value in zip(_NAMES, row, strict=True)
+    return SimpleNamespace(
+        **{
+            name: _CONVERT[name](value) if name in _CONVERT else value
+            for name, value in zip(_NAMES, row, strict=True)
+        }
     )
 
 
-def snapshot(row: _Row, *, via_grace_period: bool, now: datetime) -> VerifiedKey:
+def snapshot(row: SimpleNamespace, *, via_grace_period: bool, now: datetime) -> VerifiedKey:
     """Freeze a looked-up key for the hot path."""
-    expires_at = row["expires_at"]
-    scopes = tuple(row["scopes"] or ())
-    allowed_ips = tuple(row["allowed_ips"] or ())
+    expires_at = row.expires_at
+    scopes = tuple(row.scopes or ())
+    allowed_ips = tuple(row.allowed_ips or ())
     return VerifiedKey(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        application_id=row["application_id"],
-        application_slug=row["application_slug"],
-        account_id=row["account_id"],
-        account_path=row["account_path"],
-        account_name=row["account_name"],
-        role=row["role"],
-        name=row["name"],
-        client_id=row["client_id"],
+        id=row.id,
+        organization_id=row.organization_id,
+        application_id=row.application_id,
+        application_slug=row.application_slug,
+        account_id=row.account_id,
+        account_path=row.account_path,
+        account_name=row.account_name,
+        role=row.role,
+        name=row.name,
+        client_id=row.client_id,
         scopes=scopes,
         granted=expand_scopes(scopes),
-        created_at=row["created_at"],
+        created_at=row.created_at,
         expires_at=expires_at,
-        last_used_at=row["last_used_at"],
+        last_used_at=row.last_used_at,
         rate_limit=rate_limit_per_minute(
-            row["organization_plan"], row["organization_rate_limit_override"], row["rate_limit_override"]
+            row.organization_plan, row.organization_rate_limit_override, row.rate_limit_override
         ),
-        valid_until=state.valid_until(
-            expires_at, row["previous_expires_at"], via_grace_period=via_grace_period
-        ),
+        valid_until=state.valid_until(expires_at, row.previous_expires_at, via_grace_period=via_grace_period),
         via_grace_period=via_grace_period,
         exposed=state.exposed(row, now),
         allowed_ips=allowed_ips,
@@ -330,14 +322,14 @@ def check_secret(presented: credentials.PresentedCredentials) -> tuple[VerifiedK
     row = _look_up(list(digests))
     if row is None:
         return None, UNAUTHORIZED
-    current_digest, previous_digest = row["secret_digest"], row["previous_digest"]
+    current_digest, previous_digest = row.secret_digest, row.previous_digest
     via_grace = False
-    if current_digest in digests and hmac.compare_digest(digests[current_digest], row["pepper_id"]):
+    if current_digest in digests and hmac.compare_digest(digests[current_digest], row.pepper_id):
         matched = current_digest
     elif (
         previous_digest in digests
-        and hmac.compare_digest(digests[previous_digest], row["previous_pepper_id"])
-        and row["previous_expires_at"] is not None
+        and hmac.compare_digest(digests[previous_digest], row.previous_pepper_id)
+        and row.previous_expires_at is not None
     ):
         matched, via_grace = previous_digest, True
     else:
