@@ -18,8 +18,9 @@ from django.db.models.lookups import Exact
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Account, Application, Membership, Role, User
-from keys.models import ApiKey, KeyFlag, KeyStatus
+from keys.models import ApiKey, KeyFlag
 from keys.policy import SecurityPolicy, outside_filter
+from keys.state import KeyStatus
 from paging import INTEGER_RANGE
 
 CLIENT_ID_START = "ck_"

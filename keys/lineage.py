@@ -30,7 +30,7 @@ from django.db.models import Q
 
 from accounts.actors import Actor
 from accounts.models import Application
-from keys import networks
+from keys import networks, state
 from keys.errors import ErrorCode, ServiceError
 from keys.models import ApiKey
 from keys.scopes import expand_scopes
@@ -139,7 +139,7 @@ def exposed_through(keys: Iterable[ApiKey], *, now: datetime) -> list[ExposedChi
             ApiKey.objects.in_use(now)
             .filter(
                 Q(secret_seen_through__in=frontier)
-                | Q(previous_secret_seen_through__in=frontier, previous_expires_at__gt=now)
+                | (Q(previous_secret_seen_through__in=frontier) & state.grace_active_q(now))
             )
             .exclude(pk__in=list(known))
             .select_related("application", "account")

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Application, Organization, User
+from keys import state
 from keys.errors import ErrorCode, KeyNotFound, ServiceError
 from keys.filters import ApiKeyFilterSet
 from keys.hotpath.usage import FIELDS as USAGE_FIELDS
@@ -175,7 +176,7 @@ def suggest_key_name(organization: Organization, application: Application) -> st
     taken = {
         n.lower()
         for n in ApiKey.objects.filter(
-            organization=organization, revoked_at__isnull=True, name__istartswith=base
+            state.NOT_REVOKED, organization=organization, name__istartswith=base
         ).values_list("name", flat=True)
     }
     number = 1

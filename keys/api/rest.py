@@ -30,7 +30,7 @@ from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from accounts.catalogue import portal_base_url
-from accounts.models import Application
+from accounts.models import Application, Role
 from keys import selectors, services
 from keys.api.access import Operation, require
 from keys.api.html import with_content_security_policy
@@ -48,6 +48,7 @@ from keys.names import MAX_NAME_LENGTH
 from keys.networks import MAX_NETWORKS
 from keys.policy import MAX_EXPIRY_DAYS
 from keys.scopes import INPUT_SYNTAX
+from keys.state import KeyStatus
 
 SCOPE_PATTERN = INPUT_SYNTAX.pattern
 log = logging.getLogger(__name__)
@@ -175,21 +176,10 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 # ---- schemas ----
 
 
-class KeyRole(StrEnum):
-    """The role a key acts with; each includes the ones below it."""
-
-    ADVANCED_ADMIN = "advanced_admin"
-    ADMIN_API = "admin_api"
-    ADMIN = "admin"
-    SUPPORT = "support"
-    VIEWER = "viewer"
-
-
-class KeyStatus(StrEnum):
-    ACTIVE = "active"
-    DISABLED = "disabled"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
+# The roles of ``accounts.models.Role`` by their API names, highest first (the model's numbers stay
+# out of the API); a key's status is ``keys.state.KeyStatus`` itself.
+KeyRole = StrEnum("KeyRole", {role.name: role.api_name for role in sorted(Role, reverse=True)})
+KeyRole.__doc__ = "The role a key acts with; each includes the ones below it."
 
 
 class VerificationCode(StrEnum):

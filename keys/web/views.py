@@ -29,9 +29,9 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import permissions
 from accounts.catalogue import portal_base_url
-from keys import credentials, members, selectors, services
+from keys import credentials, members, selectors, services, state
 from keys.errors import KeyNotFound, ServiceError
-from keys.models import ApiKey, KeyStatus
+from keys.models import ApiKey
 from keys.policy import SecurityPolicy, breaches
 from keys.web import charts
 from keys.web.forms import KeyCreateForm, KeyEditForm, RegenerateForm, UsageExportForm
@@ -292,22 +292,22 @@ def _recent_ips(key: ApiKey) -> list[dict]:
 def _detail_context(request: HttpRequest, key: ApiKey) -> dict:
     events = list(key.audit_events.order_by("-occurred_at", "-id")[: KEY_EVENTS_SHOWN + 1])
     can_manage = permissions.may_manage_key(request.actor, key)
+    now = timezone.now()
+    allowed = state.allowed_actions(key, now) if can_manage else frozenset()
     return {
         "key": key,
         "usage": _usage(key),
         "recent_ips": _recent_ips(key),
         "events": events[:KEY_EVENTS_SHOWN],
         "more_events": len(events) > KEY_EVENTS_SHOWN,
-        "can_regenerate": can_manage and key.is_active,
-        "can_edit": can_manage and key.revoked_at is None,
-        "can_revoke": can_manage and key.revoked_at is None,
-        "can_disable": can_manage and key.status == KeyStatus.ACTIVE,
-        "can_enable": can_manage and key.status == KeyStatus.DISABLED,
+        "can_regenerate": state.Action.REGENERATE in allowed,
+        "can_edit": state.Action.EDIT in allowed,
+        "can_revoke": state.Action.REVOKE in allowed,
+        "can_disable": state.Action.DISABLE in allowed,
+        "can_enable": state.Action.ENABLE in allowed,
         "scope_groups": _group_scopes(key.scopes),
         "policy_breaches": (
-            breaches(SecurityPolicy.of(key.organization), key)
-            if key.status in (KeyStatus.ACTIVE, KeyStatus.DISABLED)
-            else []
+            breaches(SecurityPolicy.of(key.organization), key) if state.in_use(key, now) else []
         ),
     }
 
@@ -362,7 +362,7 @@ def key_usage_csv(request: HttpRequest, key_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def key_edit(request: HttpRequest, key_id: str) -> HttpResponse:
     key = _manageable_key(request, key_id, "edit key")
-    if key.revoked_at is not None:
+    if not key.allows(state.Action.EDIT):
         raise Http404("A revoked key cannot be changed.")
     form = KeyEditForm(key, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():

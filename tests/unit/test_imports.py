@@ -28,6 +28,7 @@ DOMAIN = (
     "audit.services",
     "audit.selectors",
     "audit.describe",
+    "keys.state",
     "keys.models",
     "keys.credentials",
     "keys.scopes",

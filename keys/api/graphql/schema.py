@@ -17,7 +17,7 @@ from strawberry.types import Info
 from accounts import models as account_models
 from accounts.actors import Actor
 from keys import models as key_models
-from keys import selectors, services
+from keys import selectors, services, state
 from keys.api import serializers
 from keys.api.access import Operation, require
 from keys.api.inputs import create_requested_key
@@ -39,7 +39,7 @@ def problem(code: ErrorCode, message: str) -> GraphQLError:
 
 
 KeyStatus = strawberry.enum(
-    enum.Enum("KeyStatus", {status.name: status.value for status in key_models.KeyStatus}),
+    enum.Enum("KeyStatus", {status.name: status.value for status in state.KeyStatus}),
     description="active, disabled, expired or revoked",
 )
 
@@ -134,7 +134,7 @@ class UserType:
 
     @strawberry.field(description="The member's highest role, e.g. advanced_admin.")
     def role(self) -> str | None:
-        return serializers.ROLE_NAMES.get(self.top_role)
+        return account_models.Role.api_name_of(self.top_role)
 
 
 @strawberry.input
