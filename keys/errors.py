@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from accounts.actors import Actor
+from audit.services import refuse
+
 
 class ServiceError(Exception):
     """A refusal with a stable code, a sentence for people, and the field it is about."""
@@ -23,3 +28,9 @@ class KeyNotFound(ServiceError):
 
     def __init__(self, message: str = "No API key with that id.") -> None:
         super().__init__("not_found", message, status=404)
+
+
+def forbidden(actor: Actor, what: str, message: str, *, key: Any = None, **details: Any) -> ServiceError:
+    """403 "forbidden", audited as every refusal is (``audit.services.refuse``): ``raise forbidden(...)``."""
+    error = ServiceError("forbidden", message, status=403)
+    return refuse(error, actor=actor, what=what, key=key, details=details)
