@@ -75,9 +75,10 @@ _pending_refusals: ContextVar[list[Callable[[], object]] | None] = ContextVar(
 
 def refuse(error: E, *, actor: Actor, what: str, key: Any = None, details: dict | None = None) -> E:
     """Audit a refusal and return the error that tells the caller: ``raise refuse(error, ...)``.
-    Every door and service refuses through here. Inside a :func:`door_transaction` the event is
-    written when that transaction has ended, so that its rollback (this refusal's, or that of a
-    caller composing several rules) does not take it along; anywhere else, at once."""
+    The portal, the APIs and the key services all refuse through here. Inside a
+    :func:`door_transaction` the event is written when that transaction has ended, so that its
+    rollback (this refusal's, or that of a caller composing several rules) does not take it along;
+    anywhere else, at once."""
     write = partial(record_denied, actor=actor, what=what, key=key, details=details)
     pending = _pending_refusals.get()
     if pending is None:
