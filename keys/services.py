@@ -104,7 +104,7 @@ def quota_message(in_use: int, limit: int) -> str:
 
 # ---- the lifecycle ----
 #
-# Each write is a rule, ``do_*``: it checks (the access policy, then the request), takes the row
+# Each write is a rule, ``do_*``: it checks the request and the access policy, takes the row
 # locks it needs and writes the change with its audit event, inside the caller's transaction, so
 # that a flow can compose several rules into one all-or-nothing change. Each checks before it
 # writes: a refusal leaves nothing written. The doors (pages, API operations, commands) call the
@@ -134,19 +134,19 @@ def _new_child_expiry(
     return expires_at
 
 
-def _check_same_organization(actor: Actor, application: Application, account: Account, role) -> Role:
-    """The application and the account are the actor's organization's, and the role is known.
-    Returns the role."""
+def _check_same_organization(actor: Actor, application: Application, account: Account) -> None:
     if (
         application.organization_id != actor.organization_id
         or account.organization_id != actor.organization_id
     ):
         raise ServiceError("not_found", "No such application or account in your organization.", status=404)
+
+
+def _clean_role(role) -> Role:
     try:
-        role = Role(int(role))
+        return Role(int(role))
     except (TypeError, ValueError):
         raise ServiceError("validation_error", "Unknown role.", field="role") from None
-    return role
 
 
 def _check_rate_limit(rate_limit: int | None) -> None:
@@ -197,7 +197,8 @@ def do_create_key(
     """:func:`create_key`, inside the caller's transaction. A rename racing it can still raise
     ``IntegrityError`` (the live-name constraint); :func:`create_key` says "name taken"."""
     now = timezone.now()
-    role = _check_same_organization(actor, application, account, role)
+    _check_same_organization(actor, application, account)
+    role = _clean_role(role)
     name = clean_name(name)
     expires_at = expiry_from_days(expires_in_days, now=now)
     allowed = networks.clean_networks(allowed_ips)
