@@ -431,6 +431,21 @@ def test_revoking_two_keys_in_one_transaction_is_all_or_nothing(demo):
     assert (denied.key_id, denied.details["attempted"]) == (wider.pk, "revoke key")
 
 
+def test_a_refusal_the_flow_gets_past_is_audited_once_its_transaction_commits(demo):
+    """A rule checks before it writes, so a flow may go on past one that refused."""
+    mine = create(demo, name="mine").key
+    wider = create(demo, name="wider", role=Role.ADVANCED_ADMIN, scopes=["billing:read"]).key
+    actor = user_actor(demo, "adminapi@acme.test")
+    with door_transaction():
+        with pytest.raises(ServiceError, match="may not revoke"):
+            services.do_revoke_key(actor=actor, key=wider)
+        assert not AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).exists()
+        services.do_revoke_key(actor=actor, key=mine)
+    assert ApiKey.objects.get(pk=mine.pk).revoked_at is not None
+    assert ApiKey.objects.get(pk=wider.pk).revoked_at is None
+    assert AuditEvent.objects.get(action=AuditAction.PERMISSION_DENIED).key_id == wider.pk
+
+
 def test_rules_compose_inside_one_transaction(demo):
     first, second = create(demo, name="first").key, create(demo, name="second").key
     with door_transaction():
