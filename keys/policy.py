@@ -17,7 +17,6 @@ from datetime import timedelta
 from functools import reduce
 from operator import or_
 
-from django.db import transaction
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Cast
 from django.db.models.lookups import Contains
@@ -27,8 +26,8 @@ from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Organization
 from audit.models import AuditAction
-from audit.services import record_denied, record_event
-from keys.errors import ErrorCode, ServiceError
+from audit.services import door_transaction, record_event
+from keys.errors import ErrorCode, ServiceError, forbidden
 
 MAX_EXPIRY_DAYS = 3650
 #: The networks that span a whole address family, as allowed networks are written: under a policy
@@ -160,15 +159,14 @@ def _clean_days(value, *, field: str, label: str, optional: bool) -> int | None:
     return value
 
 
-def update_policy(
+def do_update_policy(
     *,
     actor: Actor,
     rotation_policy_days: int,
     max_key_lifetime_days: int | None,
     require_ip_allowlist: bool,
 ) -> dict[str, list]:
-    """Change the actor's organization's policy; returns the changes as ``{field: [before, after]}``
-    (also the audit event's details). Existing keys are not touched."""
+    """:func:`update_policy`, inside the caller's transaction."""
     wanted = SecurityPolicy(
         rotation_policy_days=_clean_days(
             rotation_policy_days, field="rotation_policy_days", label="The rotation period", optional=False
@@ -182,24 +180,41 @@ def update_policy(
         require_ip_allowlist=bool(require_ip_allowlist),
     )
     if not permissions.may_edit_security_policy(actor):
-        record_denied(actor=actor, what="change security policy")
-        raise ServiceError(
-            ErrorCode.FORBIDDEN,
+        raise forbidden(
+            actor,
+            "change security policy",
             "Only an Advanced Admin of the whole organization may change its security policy.",
         )
-    with transaction.atomic(durable=True):
-        organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
-        before = SecurityPolicy.of(organization)
-        changes = {
-            name: [getattr(before, name), getattr(wanted, name)]
-            for name in SecurityPolicy.FIELDS
-            if getattr(before, name) != getattr(wanted, name)
-        }
-        if not changes:
-            return {}
-        for name, (_, after) in changes.items():
-            setattr(organization, name, after)
-        organization.policy_updated_at = timezone.now()
-        organization.save(update_fields=[*changes, "policy_updated_at"])
-        record_event(actor=actor, action=AuditAction.POLICY_UPDATED, details=changes)
+    organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
+    before = SecurityPolicy.of(organization)
+    changes = {
+        name: [getattr(before, name), getattr(wanted, name)]
+        for name in SecurityPolicy.FIELDS
+        if getattr(before, name) != getattr(wanted, name)
+    }
+    if not changes:
+        return {}
+    for name, (_, after) in changes.items():
+        setattr(organization, name, after)
+    organization.policy_updated_at = timezone.now()
+    organization.save(update_fields=[*changes, "policy_updated_at"])
+    record_event(actor=actor, action=AuditAction.POLICY_UPDATED, details=changes)
     return changes
+
+
+def update_policy(
+    *,
+    actor: Actor,
+    rotation_policy_days: int,
+    max_key_lifetime_days: int | None,
+    require_ip_allowlist: bool,
+) -> dict[str, list]:
+    """Change the actor's organization's policy; returns the changes as ``{field: [before, after]}``
+    (also the audit event's details). Existing keys are not touched."""
+    with door_transaction():
+        return do_update_policy(
+            actor=actor,
+            rotation_policy_days=rotation_policy_days,
+            max_key_lifetime_days=max_key_lifetime_days,
+            require_ip_allowlist=require_ip_allowlist,
+        )

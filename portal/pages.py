@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
-from audit.services import record_denied
+from audit.services import refuse as audited
 from paging import COUNT_CAP, INTEGER_RANGE, capped_count, rows_at
 
 
@@ -109,5 +109,5 @@ def paginate(request: HttpRequest, items: QuerySet, per_page: int, *, cap: int =
 
 def refuse(request: HttpRequest, what: str, message: str, key=None) -> PermissionDenied:
     """Every refusal is an audit event before it becomes a 403: ``raise refuse(...)``."""
-    record_denied(actor=request.actor, what=what, key=key, details={"path": request.path})
-    return PermissionDenied(message)
+    error = PermissionDenied(message)
+    return audited(error, actor=request.actor, what=what, key=key, details={"path": request.path})
