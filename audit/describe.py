@@ -1,4 +1,5 @@
-"""An event's details as one line people can read: "scopes: a, b · expires at: never"."""
+"""An event's details as text people can read: "scopes: a, b · expires at: never", or one line per
+detail ("name: Old → New")."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from datetime import UTC
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+from accounts import timezones
 
 # Fields a change records as [before, after]: a key's, and the security policy's.
 UPDATABLE_FIELDS = (
@@ -56,6 +59,11 @@ ORDER = {
 
 
 def describe_details(details: dict) -> str:
+    return " · ".join(describe_lines(details))
+
+
+def describe_lines(details: dict) -> list[str]:
+    """One "field: value" (or "field: before → after") per detail, in reading order."""
     parts = []
     for name, value in sorted((details or {}).items(), key=lambda item: ORDER.get(item[0], len(ORDER))):
         label = LABELS.get(name) or name.replace("_", " ")
@@ -71,11 +79,9 @@ def describe_details(details: dict) -> str:
         elif value is None:
             value = "never" if "expires" in name or "until" in name else EMPTY_MEANS.get(name, "—")
         elif isinstance(value, str) and (moment := parse_datetime(value)) is not None:
-            if timezone.is_aware(moment):
-                moment = moment.astimezone(UTC)
-            value = moment.strftime("%b %-d, %Y %H:%M UTC")
+            value = timezones.when(moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC))
         parts.append(f"{label}: {value}")
-    return " · ".join(parts)
+    return parts
 
 
 def duration(seconds: int) -> str:

@@ -19,7 +19,7 @@ from django.db.models import Count, F, Func, IntegerField, OuterRef, QuerySet, S
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts import permissions
+from accounts import permissions, timezones
 from accounts.actors import Actor
 from accounts.models import Organization, Role, User
 from accounts.sessions import end_sessions
@@ -123,7 +123,7 @@ def deactivate_member(*, actor: Actor, member: User) -> Deactivation:
             )
         member.is_active = False
         member.save(update_fields=["is_active"])
-        reason = f"its secret was seen by {member.email}, deactivated {now:%Y-%m-%d %H:%M} UTC"[:300]
+        reason = f"its secret was seen by {member.email}, deactivated {timezones.when_utc(now)}"[:300]
         seen = list(
             keys_seen_by(member, now)
             .select_for_update(of=("self",))

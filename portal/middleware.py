@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from accounts.actors import Actor, client_ip, user_agent
@@ -33,3 +34,21 @@ class ActorMiddleware:
                 lambda: Actor.for_user(request.user, ip=client_ip(request), user_agent=user_agent(request))
             )
         return self.get_response(request)
+
+
+class MemberTimeZoneMiddleware:
+    """Dates on a member's pages are in the member's own time zone (the Password page sets it)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            timezone.activate(user.time_zone)
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
