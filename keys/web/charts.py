@@ -45,9 +45,14 @@ def summary(days: list[UsageDay]) -> str:
     busiest = max(days, key=lambda d: d.calls)
     active = sum(1 for d in days if d.calls)
     return (
-        f"{total:,} calls in the last {len(days)} days on {active} of them; "
-        f"{failed:,} did not succeed. Busiest day: {busiest.day:%b %-d} with {busiest.calls:,} calls."
+        f"{_count(total, 'call')} in the last {len(days)} days on {active} of them; "
+        f"{failed:,} did not succeed. Busiest day: {busiest.day:%b %-d} with {_count(busiest.calls, 'call')}."
     )
+
+
+def _count(number: int, noun: str) -> str:
+    """1 → "1 call", 1200 → "1,200 calls"."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _rect(css_class: str, x: float, y: float, width: float, height: float) -> SafeString:

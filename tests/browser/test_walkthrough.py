@@ -51,3 +51,31 @@ def test_audit_log_reads_at_1280_with_each_change_on_its_own_line(sign_in, demo,
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "audit-log-390")
+
+
+def test_dates_carry_the_members_zone_and_counts_say_what_they_count(sign_in, demo, make_key):
+    seeded = [make_key(name=f"counted {n}") for n in range(3)]
+    from keys.services import revoke_key
+
+    revoke_key(actor=Actor.for_user(User.objects.get(email="advanced@acme.test")), key=seeded[0].key)
+    page = sign_in("advanced@acme.test")
+    page.goto("/settings/api-keys/")
+    # The badge counts keys in use; the list says it shows the revoked one too.
+    expect(page.locator("#quota-badge")).to_have_text("2 keys in use · no limit")
+    expect(page.locator("#key-table .result-summary")).to_have_text(
+        "Showing 1–3 of 3 keys, revoked and expired ones included"
+    )
+    page.get_by_label("Status").select_option("active")
+    expect(page.locator("#key-table .result-summary")).to_have_text("Showing 1–2 of 2 keys")
+    # The member's time zone, on the Password page, UTC until they choose another.
+    page.get_by_role("link", name="Password").click()
+    zone = page.get_by_label("Time zone", exact=True)
+    expect(zone).to_have_value("UTC")
+    zone.select_option("Asia/Tokyo")
+    page.get_by_role("button", name="Save time zone").click()
+    expect(page.get_by_role("status")).to_contain_text("Dates are now shown in Asia/Tokyo")
+    assert run_axe(page, "password and time zone") == []
+    page.goto(seeded[1].key.get_absolute_url())
+    expect(page.locator("time", has_text="JST").first).to_be_visible()
+    page.goto("/settings/audit-log/")
+    expect(page.locator("#audit-table tbody tr").first.locator("time").first).to_contain_text("JST")

@@ -80,7 +80,7 @@ def test_quota_badge_enterprise_and_professional(demo, login, make_key, make_use
     make_key(name="one")
     make_key(name="two")
     client = login("advanced@acme.test")
-    assert "2 keys · unlimited" in client.get("/settings/api-keys/").content.decode()
+    assert "2 keys in use · no limit" in client.get("/settings/api-keys/").content.decode()
     for n in range(9):
         make_key(organization=demo.globex, name=f"g{n}")
     client = login("advanced@globex.test")
@@ -186,7 +186,7 @@ def test_a_list_longer_than_the_count_cap_says_more_than(demo, login, make_key, 
     client = login("advanced@acme.test")
     html = client.get("/settings/api-keys/").content.decode()
     assert "Showing 1–25 of more than 40 keys" in html
-    assert "40+ keys · unlimited" in html
+    assert "40+ keys in use · no limit" in html
     assert 'id="page-2"' in html and 'id="page-3"' not in html and "page-gap" in html
     third = client.get("/settings/api-keys/", {"page": 3}, **HX).content.decode()
     assert "Showing 51–60 of more than 40 keys" in third and 'id="page-next"' not in third
