@@ -120,7 +120,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
         "columns": _columns(sort),
         "quota": _quota(request),
         "can_manage": permissions.can_manage_keys(actor),
-        "this_year": timezone.now().year,  # dates of this year are shown without it
+        "this_year": str(timezone.localtime().year),  # dates of this year are shown without it
         "pasted_secret": pasted_secret,
         "pasted_secret_warning": PASTED_SECRET_WARNING,
     }
@@ -139,17 +139,18 @@ def key_list(request: HttpRequest) -> HttpResponse:
     return response
 
 
+# (field, label, sortable, folds): the Client ID is under the name; the columns that fold go into
+# the name's cell when the window is too narrow for all of them (and into the card on a phone).
 COLUMNS = [
-    ("name", "Name", True),
-    ("client_id", "Client ID", False),
-    ("application", "Application", True),
-    ("role", "Role", True),
-    ("account", "Account", True),
-    ("scopes", "Scopes", False),
-    ("status", "Status", False),
-    ("created", "Created", True),
-    ("last_used", "Last used", True),
-    ("expires", "Expires", True),
+    ("name", "Name", True, False),
+    ("application", "Application", True, False),
+    ("role", "Role", True, True),
+    ("account", "Account", True, True),
+    ("scopes", "Scopes", False, False),
+    ("status", "Status", False, False),
+    ("created", "Created", True, True),
+    ("last_used", "Last used", True, True),
+    ("expires", "Expires", True, False),
 ]
 
 
@@ -157,13 +158,14 @@ def _columns(sort: str) -> list[dict]:
     """Header cells: a sortable one links to its ascending order, or flips the current one."""
     current, descending = sort.lstrip("-"), sort.startswith("-")
     columns = []
-    for field, label, sortable in COLUMNS:
+    for field, label, sortable, folds in COLUMNS:
         active = sortable and field == current
         columns.append(
             {
                 "field": field,
                 "label": label,
                 "sortable": sortable,
+                "folds": folds,
                 "active": active,
                 "descending": active and descending,
                 "next": (field if descending else f"-{field}") if active else field,

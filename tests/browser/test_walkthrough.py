@@ -13,7 +13,9 @@ from tests.helpers.browser import run_axe
 FITS = """(selector) => {
   const region = document.querySelector(selector);
   const box = region.getBoundingClientRect();
-  const heads = [...region.querySelectorAll('thead th')].map(th => th.getBoundingClientRect());
+  const heads = [...region.querySelectorAll('thead th')]
+    .filter(th => getComputedStyle(th).display !== 'none')  // a column folded away is not clipped
+    .map(th => th.getBoundingClientRect());
   return {
     scroll: region.scrollWidth - region.clientWidth,
     page: document.documentElement.scrollWidth - window.innerWidth,
@@ -79,3 +81,49 @@ def test_dates_carry_the_members_zone_and_counts_say_what_they_count(sign_in, de
     expect(page.locator("time", has_text="JST").first).to_be_visible()
     page.goto("/settings/audit-log/")
     expect(page.locator("#audit-table tbody tr").first.locator("time").first).to_contain_text("JST")
+
+
+def test_key_list_fits_at_1280_and_folds_columns_when_narrower(sign_in, demo_keys, screenshot):
+    page = sign_in("advanced@acme.test")
+    page.goto("/settings/api-keys/")
+    headers = page.locator("#key-table thead th")
+    expect(headers).to_have_text(
+        [
+            "Name↕",
+            "Application↕",
+            "Role↕",
+            "Account↕",
+            "Scopes",
+            "Status",
+            "Created↓",
+            "Last used↕",
+            "Expires↕",
+        ]
+    )
+    assert page.evaluate(FITS, "#key-table .table-scroll") == {"scroll": 0, "page": 0, "clipped": 0}
+    for header in headers.all():
+        expect(header).to_be_visible()
+    sap = page.locator("#key-table tbody tr", has_text="SAP ERP Integration")
+    # A key in a grace period says so in the list, the moment with its zone on hover.
+    grace = sap.get_by_text("Old secret until")
+    expect(grace).to_be_visible()
+    assert grace.get_attribute("title").endswith(" UTC")
+    expect(sap.locator(".key-client-id")).to_have_text(
+        f"Client ID {demo_keys['SAP ERP Integration'].client_id}"
+    )
+    expect(sap.locator(".key-folded")).to_be_hidden()
+    screenshot(page, "key-list-1280")
+    # Narrower: role, account, created and last used fold into the name's cell.
+    page.set_viewport_size({"width": 1024, "height": 800})
+    assert page.evaluate(FITS, "#key-table .table-scroll") == {"scroll": 0, "page": 0, "clipped": 0}
+    expect(page.locator("#key-table thead th.col-fold").first).to_be_hidden()
+    expect(sap.locator(".key-folded")).to_be_visible()
+    expect(sap.locator(".key-folded")).to_contain_text("Admin + API · Acme Corp · created")
+    assert run_axe(page, "key list at 1024 px") == []
+    screenshot(page, "key-list-1024")
+    # A phone: one card per key, every field labelled, nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(sap.locator("td[data-label='Role']")).to_be_visible()
+    expect(sap.locator(".key-folded")).to_be_hidden()
+    screenshot(page, "key-list-390")
