@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.catalogue import portal_base_url
 from accounts.forms import EmailAuthenticationForm, TimeZoneForm
 from accounts.models import Application
-from accounts.permissions import can_view_applications, can_view_keys
+from accounts.permissions import can_view_applications, can_view_keys, keys_access_note
 
 
 def _demo_sign_in() -> dict:
@@ -102,7 +102,10 @@ def application_list(request: HttpRequest) -> HttpResponse:
     base = portal_base_url(request)
     for application in applications:
         application.live_endpoint = application.endpoint_at(base)
-    return render(request, "accounts/application_list.html", {"applications": applications})
+    context = {"applications": applications}
+    if not can_view_keys(request.actor):
+        context["keys_access_note"] = keys_access_note()
+    return render(request, "accounts/application_list.html", context)
 
 
 @require_GET

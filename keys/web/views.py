@@ -47,7 +47,7 @@ CHART_DAYS = 30
 
 def _require_view(request: HttpRequest, what: str) -> None:
     if not permissions.can_view_keys(request.actor):
-        raise refuse(request, what, "Your role cannot see API keys.")
+        raise refuse(request, what, f"Your role cannot see API keys. {permissions.keys_access_note()}")
 
 
 def _require_manage(request: HttpRequest, what: str) -> None:

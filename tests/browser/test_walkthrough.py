@@ -127,3 +127,22 @@ def test_key_list_fits_at_1280_and_folds_columns_when_narrower(sign_in, demo_key
     expect(sap.locator("td[data-label='Role']")).to_be_visible()
     expect(sap.locator(".key-folded")).to_be_hidden()
     screenshot(page, "key-list-390")
+
+
+def test_a_refusal_keeps_the_top_bar_and_says_which_role_opens_api_keys(sign_in):
+    page = sign_in("viewer@acme.test")
+    # Landing on Applications, the member learns why API Keys is not in the menu.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Applications")
+    expect(page.locator("#keys-access-note")).to_have_text(
+        "API Keys needs the Advanced Admin or Admin + API role (Support may read keys without "
+        "changing them): ask an Advanced Admin of your organization."
+    )
+    response = page.goto("/settings/api-keys/")
+    assert response.status == 403
+    expect(page.locator("#forbidden")).to_contain_text("Your role cannot see API keys. API Keys needs the")
+    # Still signed in, with somewhere to go: the menu, the password page, logging out.
+    expect(page.get_by_role("button", name="Settings")).to_be_visible()
+    expect(page.get_by_role("link", name="Password")).to_be_visible()
+    assert run_axe(page, "403") == []
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/login/**")

@@ -262,3 +262,22 @@ def test_dates_on_the_pages_are_in_the_members_time_zone(login, make_key):
     html = login("advanced@acme.test").get(issued.key.get_absolute_url()).content.decode()
     assert " JST</time>" in html
     assert " UTC</time>" not in html
+
+
+@pytest.mark.parametrize("email", ["admin@acme.test", "viewer@acme.test"])
+def test_who_cannot_see_keys_is_told_which_role_opens_them(login, email):
+    client = login(email)
+    assert (
+        "API Keys needs the Advanced Admin or Admin + API role"
+        in client.get("/settings/applications/").content.decode()
+    )
+    refused = client.get("/settings/api-keys/")
+    assert refused.status_code == 403
+    html = refused.content.decode()
+    assert 'class="topbar"' in html and ">Log out</button>" in html
+    assert "API Keys needs the Advanced Admin or Admin + API role" in html
+
+
+@pytest.mark.parametrize("email", ["advanced@acme.test", "support@acme.test"])
+def test_who_sees_keys_gets_no_such_note(login, email):
+    assert "keys-access-note" not in login(email).get("/settings/applications/").content.decode()
