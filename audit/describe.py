@@ -13,6 +13,7 @@ from accounts import timezones
 # Fields a change records as [before, after]: a key's, and the security policy's.
 UPDATABLE_FIELDS = (
     "name",
+    "description",
     "expires_at",
     "allowed_ips",
     "rotation_policy_days",
@@ -27,7 +28,7 @@ LABELS = {
     "require_ip_allowlist": "require allowed networks",
 }
 # How an empty value of these fields reads.
-EMPTY_MEANS = {"allowed_ips": "anywhere", "max_key_lifetime_days": "no limit"}
+EMPTY_MEANS = {"allowed_ips": "anywhere", "max_key_lifetime_days": "no limit", "description": "none"}
 
 
 def _is_change(name: str, value) -> bool:
@@ -44,6 +45,7 @@ ORDER = {
     for position, name in enumerate(
         (
             "name",
+            "description",
             "application",
             "role",
             "account",
@@ -78,6 +80,8 @@ def describe_lines(details: dict) -> list[str]:
             value = "on" if value else "off"
         elif value is None:
             value = "never" if "expires" in name or "until" in name else EMPTY_MEANS.get(name, "—")
+        elif value == "":
+            value = EMPTY_MEANS.get(name, "—")
         elif isinstance(value, str) and (moment := parse_datetime(value)) is not None:
             value = timezones.when(moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC))
         parts.append(f"{label}: {value}")

@@ -129,6 +129,12 @@ class ApiKey(models.Model):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="api_keys")
     role = models.PositiveSmallIntegerField(choices=Role.choices)
     name = models.CharField(max_length=128)
+    description = models.TextField(
+        blank=True,
+        default="",
+        max_length=500,
+        help_text="Who runs the integration, where its secret lives: optional, shown on the key's page.",
+    )
     scopes = models.JSONField(default=list, help_text="Scope strings, fixed at creation.")
 
     client_id = models.CharField(max_length=64, unique=True, editable=False)

@@ -30,6 +30,7 @@ from keys.policy import MAX_EXPIRY_DAYS, SecurityPolicy, check_new_key
 from keys.scopes import canonical_scope
 
 MAX_NAME_LENGTH = 128
+MAX_DESCRIPTION_LENGTH = 500
 MAX_GRACE_PERIOD = timedelta(days=7)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -52,6 +53,29 @@ def _deny(actor: Actor, what: str, message: str, key: ApiKey | None = None, **de
 
 
 # ---- validation shared by create and update ----
+
+
+def clean_description(description: str | None) -> str:
+    """Optional free text (line breaks allowed); shown wherever the key is, so never a secret."""
+    description = "\n".join(line.rstrip() for line in (description or "").strip().splitlines())
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise ServiceError(
+            "validation_error",
+            f"The description is {len(description)} characters long; the limit is {MAX_DESCRIPTION_LENGTH}.",
+            field="description",
+        )
+    if _CONTROL_CHARS.search(description.replace("\n", "").replace("\t", "")):
+        raise ServiceError(
+            "validation_error", "The description may not contain control characters.", field="description"
+        )
+    if credentials.contains_secret(description):
+        raise ServiceError(
+            "validation_error",
+            "That looks like a Client Secret: a description is shown to everyone who sees the key. "
+            "Say where the secret is kept, never the secret itself.",
+            field="description",
+        )
+    return description
 
 
 def clean_name(name: str | None) -> str:
@@ -144,6 +168,7 @@ def create_key(
     expires_in_days: int | None = None,
     rate_limit: int | None = None,
     allowed_ips: list[str] | None = None,
+    description: str = "",
 ) -> IssuedKey:
     """Create a key; the returned secret exists nowhere else. ``allowed_ips``: the networks it may
     be used from (addresses or CIDR ranges, at most 32); none means anywhere."""
@@ -158,6 +183,7 @@ def create_key(
     except (TypeError, ValueError):
         raise ServiceError("validation_error", "Unknown role.", field="role") from None
     name = clean_name(name)
+    description = clean_description(description)
     expires_at = expiry_from_days(expires_in_days, now=now)
     allowed = networks.clean_networks(allowed_ips)
     if rate_limit is not None and (isinstance(rate_limit, bool) or not 1 <= int(rate_limit) <= 1_000_000):
@@ -200,6 +226,7 @@ def create_key(
                 account=account,
                 role=role,
                 name=name,
+                description=description,
                 scopes=scopes,
                 client_id=credentials.new_client_id(environment),
                 secret_digest=credentials.digest(secret, pepper),
@@ -219,6 +246,7 @@ def create_key(
                 key=key,
                 details={
                     "name": name,
+                    **({"description": description} if description else {}),
                     "application": application.slug,
                     "role": role.label,
                     "account": account.name,
@@ -411,9 +439,10 @@ def update_key(
     name: str | None = None,
     expires_at: datetime | None = None,
     allowed_ips: list[str] | None = None,
+    description: str | None = None,
 ) -> ApiKey:
-    """Rename a key, bring its expiry earlier or narrow its allowed networks; nothing else about a
-    deployed key can change, and none of its powers can grow."""
+    """Rename a key, describe it, bring its expiry earlier or narrow its allowed networks; nothing
+    else about a deployed key can change, and none of its powers can grow."""
     if not permissions.may_manage_key(actor, key):
         raise _deny(actor, "update key", "You may not change this key.", key=key)
     changes: dict[str, list[str | None]] = {}
@@ -430,6 +459,11 @@ def update_key(
                         raise _name_taken_error(new_name)
                     changes["name"] = [locked.name, new_name]
                     locked.name = new_name
+            if description is not None:
+                new_description = clean_description(description)
+                if new_description != locked.description:
+                    changes["description"] = [locked.description, new_description]
+                    locked.description = new_description
             if expires_at is not None:
                 if expires_at <= now:
                     raise ServiceError(
@@ -462,7 +496,9 @@ def update_key(
                     locked.allowed_ips = allowed
             if not changes:
                 return locked
-            locked.save(update_fields=["name", "expires_at", "previous_expires_at", "allowed_ips"])
+            locked.save(
+                update_fields=["name", "description", "expires_at", "previous_expires_at", "allowed_ips"]
+            )
             record_event(actor=actor, action=AuditAction.KEY_UPDATED, key=locked, details=changes)
             _forget_verified(locked.pk)
     except IntegrityError as exc:

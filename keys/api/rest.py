@@ -216,6 +216,7 @@ class ErrorOut(Schema):
 class KeyOut(Schema):
     id: UUID
     name: str
+    description: str = Field(description="Optional: who runs the integration, where its secret lives")
     client_id: str
     scopes: list[str]
     application: str = Field(description="The application's slug")
@@ -263,6 +264,7 @@ class CreateKeyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128)
+    description: str = Field(default="", max_length=500, description="Optional, shown on the key's page")
     scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
         min_length=1, max_length=100
     )

@@ -146,3 +146,24 @@ def test_a_refusal_keeps_the_top_bar_and_says_which_role_opens_api_keys(sign_in)
     assert run_axe(page, "403") == []
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/login/**")
+
+
+def test_a_description_is_added_like_the_name_shown_and_found(sign_in, demo, make_key, screenshot):
+    issued = make_key(name="Warehouse sync")
+    make_key(name="Other integration")
+    page = sign_in("advanced@acme.test")
+    page.goto(issued.key.get_absolute_url())
+    expect(page.locator("#detail-description")).to_contain_text("None: add one")
+    page.get_by_role("button", name="Edit").click()
+    dialog = page.get_by_role("dialog", name="Edit “Warehouse sync”")
+    dialog.get_by_label("Description").fill("Run by the logistics team; secret in Vault kv/warehouse")
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.locator("#detail-description")).to_have_text(
+        "Run by the logistics team; secret in Vault kv/warehouse"
+    )
+    assert run_axe(page, "key page with a description") == []
+    page.goto("/settings/api-keys/")
+    page.get_by_label("Search").fill("logistics")
+    expect(page.locator("#key-table tbody tr")).to_have_count(1)
+    expect(page.locator("#key-table tbody tr")).to_contain_text("Warehouse sync")
+    expect(page.locator("#keys-csv")).to_have_attribute("href", "/settings/api-keys/export.csv?q=logistics")
