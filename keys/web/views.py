@@ -262,6 +262,9 @@ def _usage(key: ApiKey) -> dict:
         **{name: f"{value:,}" for name, value in totals.items()},
         "success_rate": (totals["success"] / total * 100) if total else None,
         "chart": charts.usage_chart(days, title=f"Calls per day for {key.name}, last {CHART_DAYS} days"),
+        "chart_narrow": charts.usage_chart(
+            days, title=f"Calls per day for {key.name}, last {CHART_DAYS} days", narrow=True
+        ),
         "chart_summary": charts.summary(days),
         "last_used_ago": _ago(key.last_used_at),
     }

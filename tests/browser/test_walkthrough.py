@@ -167,3 +167,24 @@ def test_a_description_is_added_like_the_name_shown_and_found(sign_in, demo, mak
     expect(page.locator("#key-table tbody tr")).to_have_count(1)
     expect(page.locator("#key-table tbody tr")).to_contain_text("Warehouse sync")
     expect(page.locator("#keys-csv")).to_have_attribute("href", "/settings/api-keys/export.csv?q=logistics")
+
+
+def test_the_usage_chart_reads_on_a_phone(sign_in, demo_keys, screenshot):
+    page = sign_in("advanced@acme.test")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(demo_keys["Production Dashboard"].get_absolute_url())
+    wide = page.locator("svg.usage-chart:not(.usage-chart-narrow)")
+    narrow = page.locator("svg.usage-chart-narrow")
+    expect(wide).to_be_hidden()
+    expect(narrow).to_be_visible()
+    expect(narrow.locator("rect.bar-ok")).to_have_count(30)
+    # Its axis labels at a size people read (the wide chart squeezed to 316 px drew them at 4 px).
+    sizes = narrow.locator("text.axis").evaluate_all("els => els.map(e => e.getBoundingClientRect().height)")
+    assert min(sizes) >= 9, sizes
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    narrow.scroll_into_view_if_needed()
+    screenshot(page, "usage-chart-390")
+    assert run_axe(page, "key page at 390 px") == []
+    page.set_viewport_size({"width": 1280, "height": 860})
+    expect(wide).to_be_visible()
+    expect(narrow).to_be_hidden()
