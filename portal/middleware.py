@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from accounts.actors import Actor, client_ip, user_agent
+from accounts.timezones import is_time_zone
 
 # Paths that are not portal pages: the JSON API authenticates with keys (never a session), the
 # probes answer load balancers, and static files are public.
@@ -44,10 +45,10 @@ class MemberTimeZoneMiddleware:
 
     def __call__(self, request: HttpRequest):
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
+        timezone.deactivate()
+        if user is not None and user.is_authenticated and is_time_zone(user.time_zone):
+            # A zone this machine does not know (stored some other way) is UTC, never a 500.
             timezone.activate(user.time_zone)
-        else:
-            timezone.deactivate()
         try:
             return self.get_response(request)
         finally:

@@ -281,3 +281,10 @@ def test_who_cannot_see_keys_is_told_which_role_opens_them(login, email):
 @pytest.mark.parametrize("email", ["advanced@acme.test", "support@acme.test"])
 def test_who_sees_keys_gets_no_such_note(login, email):
     assert "keys-access-note" not in login(email).get("/settings/applications/").content.decode()
+
+
+def test_a_stored_zone_this_machine_does_not_know_reads_as_utc(login, make_key):
+    issued = make_key(name="zone test")
+    User.objects.filter(email="advanced@acme.test").update(time_zone="Mars/Olympus_Mons")
+    response = login("advanced@acme.test").get(issued.key.get_absolute_url())
+    assert response.status_code == 200 and " UTC</time>" in response.content.decode()
