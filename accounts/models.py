@@ -15,6 +15,8 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from accounts.timezones import DEFAULT_TIME_ZONE
+
 
 class Role(models.IntegerChoices):
     """Ordered: each role includes every role below it. The numbers leave room between roles."""
@@ -243,6 +245,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=0,
         editable=False,
         help_text="Raised to end every session of the member at once, however each one began.",
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default=DEFAULT_TIME_ZONE,
+        help_text="The IANA time zone the portal shows this member's dates in.",
     )
 
     objects = UserManager()

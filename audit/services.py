@@ -15,6 +15,7 @@ from django.db import transaction
 
 from accounts.actors import Actor
 from accounts.models import Account
+from audit.context import happened_at
 from audit.context import request_id as current_request_id
 from audit.models import AuditAction, AuditEvent
 
@@ -46,6 +47,8 @@ def record_event(
         "details": details or {},
         "request_id": current_request_id.get() or None,
     }
+    if (moment := happened_at.get()) is not None:
+        fields["occurred_at"] = moment
     if key is not None:
         fields.update(key=key, account=account or key.account)
     elif account is not None:

@@ -40,12 +40,13 @@ DEFAULT_KEY_SORT = "-created"
 
 
 def key_search(text: str, *, relation: str = "") -> Q:
-    """Keys whose name contains ``text`` in any case, or whose Client ID is ``text`` or starts with
-    it, case and all (Client IDs are random base62: "ck_live_Ab" and "ck_live_aB" are different).
-    Only text that starts like a Client ID is compared with Client IDs, so "c" searches names only.
+    """Keys whose name or description contains ``text`` in any case, or whose Client ID is ``text``
+    or starts with it, case and all (Client IDs are random base62: "ck_live_Ab" and "ck_live_aB" are
+    different). Only text that starts like a Client ID is compared with Client IDs, so "c" searches
+    names and descriptions only.
     ``relation`` reaches the key from another model, e.g. ``"key"`` for audit events."""
     prefix = f"{relation}__" if relation else ""
-    found = Q(**{f"{prefix}name__icontains": text})
+    found = Q(**{f"{prefix}name__icontains": text}) | Q(**{f"{prefix}description__icontains": text})
     if text.startswith(CLIENT_ID_START):
         # LIKE narrows (and is case-insensitive on SQLite); the comparison of the prefix is exact.
         found |= Q(**{f"{prefix}client_id__startswith": text}) & Q(
@@ -132,7 +133,7 @@ class ApiKeyFilterSet(django_filters.FilterSet):
         label="Search",
         method=_search,
         max_length=MAX_SEARCH_LENGTH,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or Client ID"}),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, description or Client ID"}),
     )
     search = django_filters.CharFilter(method=_search, max_length=MAX_SEARCH_LENGTH)
     status = django_filters.ChoiceFilter(

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Application, Organization, Role, rate_limit_per_minute
 from keys import state
-from keys.names import MAX_NAME_LENGTH, fingerprint
+from keys.names import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, fingerprint
 from keys.state import EXPOSED_CANDIDATES, KeyStatus
 
 __all__ = ["EXPOSED_CANDIDATES", "ApiKey", "ApiKeyQuerySet", "KeyFlag", "KeyStatus", "KeyUsageDay"]
@@ -126,6 +126,12 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=MAX_NAME_LENGTH)
     # The name as people read it (keys.names): unique among the organization's live keys.
     name_fingerprint = NameFingerprintField(default="")
+    description = models.TextField(
+        blank=True,
+        default="",
+        max_length=MAX_DESCRIPTION_LENGTH,
+        help_text="Who runs the integration, where its secret lives: optional, shown on the key's page.",
+    )
     scopes = models.JSONField(default=list, help_text="Scope strings, fixed at creation.")
 
     client_id = models.CharField(max_length=64, unique=True, editable=False)

@@ -22,6 +22,7 @@ from keys import credentials
 from keys.errors import ErrorCode, ServiceError
 
 MAX_NAME_LENGTH = 128
+MAX_DESCRIPTION_LENGTH = 500
 FIELD = "name"
 #: Control (Cc), format (Cf: zero-width and bidirectional controls among them), surrogate (Cs)
 #: and line/paragraph separator (Zl, Zp) characters.
@@ -70,6 +71,36 @@ def clean_name(name: str | None) -> str:
             field=FIELD,
         )
     return name
+
+
+def clean_description(description: str | None) -> str:
+    """An optional description (who runs the integration, where its secret lives) as stored: the
+    same characters refused as in a name but for line breaks and tabs, and never a secret (it is
+    shown wherever the key is)."""
+    description = "\n".join(line.rstrip() for line in (description or "").strip().splitlines())
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise ServiceError(
+            ErrorCode.VALIDATION_ERROR,
+            f"The description is {len(description)} characters long; the limit is {MAX_DESCRIPTION_LENGTH}.",
+            field="description",
+        )
+    found = _refused(description.replace("\n", " ").replace("\t", " "))
+    if found is not None:
+        position, char = found
+        raise ServiceError(
+            ErrorCode.VALIDATION_ERROR,
+            "The description may not contain control characters, invisible characters or characters "
+            f"that change the direction of the text: {_describe(char)} at position {position}.",
+            field="description",
+        )
+    if credentials.contains_secret(description):
+        raise ServiceError(
+            ErrorCode.VALIDATION_ERROR,
+            "That looks like a Client Secret: a description is shown to everyone who sees the key. "
+            "Say where the secret is kept, never the secret itself.",
+            field="description",
+        )
+    return description
 
 
 def comparable(name: str) -> str:

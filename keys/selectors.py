@@ -132,10 +132,12 @@ class Quota:
 
     @property
     def label(self) -> str:
-        """ "9 of 10 keys in use", "3 keys · unlimited", "10,000+ keys · unlimited"."""
+        """ "9 of 10 keys in use", "3 keys in use · no limit", "10,000+ keys in use · no limit": the
+        same words as the list's summary, which says when revoked and expired keys (not in use) are
+        listed too."""
         count = f"{COUNT_CAP:,}+" if self.in_use is None else str(self.in_use)
         if self.limit is None:
-            return f"{count} key{'' if self.in_use == 1 else 's'} · unlimited"
+            return f"{count} key{'' if self.in_use == 1 else 's'} in use · no limit"
         return f"{count} of {self.limit} keys in use"
 
 

@@ -26,7 +26,7 @@ from keys import credentials, lineage, networks, state
 from keys.errors import ErrorCode, ServiceError, forbidden
 from keys.hotpath.verification import VerifiedKey, check_secret, verified_keys, verify_secret
 from keys.models import ApiKey
-from keys.names import clean_name, fingerprint
+from keys.names import clean_description, clean_name, fingerprint
 from keys.policy import MAX_EXPIRY_DAYS, SecurityPolicy, check_new_key
 from keys.scopes import canonical_scope
 
@@ -195,6 +195,7 @@ def do_create_key(
     expires_in_days: int | None = None,
     rate_limit: int | None = None,
     allowed_ips: list[str] | None = None,
+    description: str = "",
 ) -> IssuedKey:
     """:func:`create_key`, inside the caller's transaction. A rename racing it can still raise
     ``IntegrityError`` (the live-name constraint); :func:`create_key` says "name taken"."""
@@ -202,6 +203,7 @@ def do_create_key(
     _check_same_organization(actor, application, account)
     role = _clean_role(role)
     name = clean_name(name)
+    description = clean_description(description)
     expires_at = expiry_from_days(expires_in_days, now=now)
     allowed = networks.clean_networks(allowed_ips)
     _check_rate_limit(rate_limit)
@@ -233,6 +235,7 @@ def do_create_key(
         account=account,
         role=role,
         name=name,
+        description=description,
         scopes=scopes,
         client_id=credentials.new_client_id(environment),
         secret_digest=credentials.digest(secret, pepper),
@@ -255,6 +258,7 @@ def do_create_key(
         key=key,
         details={
             "name": name,
+            **({"description": description} if description else {}),
             "application": application.slug,
             "role": role.label,
             "account": account.name,
@@ -277,6 +281,7 @@ def create_key(
     expires_in_days: int | None = None,
     rate_limit: int | None = None,
     allowed_ips: list[str] | None = None,
+    description: str = "",
 ) -> IssuedKey:
     """Create a key; the returned secret exists nowhere else. ``allowed_ips``: the networks it may
     be used from (addresses or CIDR ranges, at most 32); none means anywhere."""
@@ -288,6 +293,7 @@ def create_key(
                 account=account,
                 role=role,
                 name=name,
+                description=description,
                 scopes=scopes,
                 expires_in_days=expires_in_days,
                 rate_limit=rate_limit,
@@ -517,6 +523,15 @@ def _rename(locked: ApiKey, name: str) -> dict[str, list]:
     return change
 
 
+def _describe(locked: ApiKey, description: str) -> dict[str, list]:
+    new_description = clean_description(description)
+    if new_description == locked.description:
+        return {}
+    change = {"description": [locked.description, new_description]}
+    locked.description = new_description
+    return change
+
+
 def _bring_expiry_earlier(locked: ApiKey, expires_at: datetime, now: datetime) -> dict[str, list]:
     if expires_at <= now:
         raise ServiceError(
@@ -560,6 +575,7 @@ def do_update_key(
     name: str | None = None,
     expires_at: datetime | None = None,
     allowed_ips: list[str] | None = None,
+    description: str | None = None,
 ) -> ApiKey:
     """:func:`update_key`, inside the caller's transaction. A create or rename racing it can still
     raise ``IntegrityError`` (the live-name constraint); :func:`update_key` says "name taken"."""
@@ -572,6 +588,8 @@ def do_update_key(
     changes: dict[str, list] = {}
     if name is not None:
         changes |= _rename(locked, name)
+    if description is not None:
+        changes |= _describe(locked, description)
     if expires_at is not None:
         changes |= _bring_expiry_earlier(locked, expires_at, now)
     if allowed_ips is not None:
@@ -579,7 +597,14 @@ def do_update_key(
     if not changes:
         return locked
     locked.save(
-        update_fields=["name", "name_fingerprint", "expires_at", "previous_expires_at", "allowed_ips"]
+        update_fields=[
+            "name",
+            "name_fingerprint",
+            "description",
+            "expires_at",
+            "previous_expires_at",
+            "allowed_ips",
+        ]
     )
     record_event(actor=actor, action=AuditAction.KEY_UPDATED, key=locked, details=changes)
     _forget_verified(locked.pk)
@@ -593,13 +618,19 @@ def update_key(
     name: str | None = None,
     expires_at: datetime | None = None,
     allowed_ips: list[str] | None = None,
+    description: str | None = None,
 ) -> ApiKey:
-    """Rename a key, bring its expiry earlier or narrow its allowed networks; nothing else about a
-    deployed key can change, and none of its powers can grow."""
+    """Rename a key, describe it, bring its expiry earlier or narrow its allowed networks; nothing
+    else about a deployed key can change, and none of its powers can grow."""
     try:
         with door_transaction():
             return do_update_key(
-                actor=actor, key=key, name=name, expires_at=expires_at, allowed_ips=allowed_ips
+                actor=actor,
+                key=key,
+                name=name,
+                expires_at=expires_at,
+                allowed_ips=allowed_ips,
+                description=description,
             )
     except IntegrityError as exc:
         raise _name_taken_error(name or "") from exc

@@ -27,6 +27,8 @@ from typing import Protocol
 from django.db import models
 from django.db.models import BooleanField, Case, CharField, Q, Value, When
 
+from accounts import timezones
+
 
 class KeyStatus(models.TextChoices):
     ACTIVE = "active", "Active"
@@ -217,7 +219,8 @@ REASON_LENGTH = 300
 
 
 def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+    # Stored once and read by everyone, whatever their time zone: in UTC, in the portal's one format.
+    return timezones.when_utc(moment)
 
 
 def offboarding_reason(member_email: str, deactivated_at: datetime) -> str:

@@ -69,6 +69,7 @@ def create_requested_key(
     account: str | None = None,
     role: str | None = None,
     allowed_ips: list[str] | None = None,
+    description: str = "",
 ) -> IssuedKey:
     """Create the key an API request describes, through the service (which checks everything)."""
     chosen_application, chosen_account, chosen_role = creation_target(
@@ -83,4 +84,5 @@ def create_requested_key(
         scopes=scopes,
         expires_in_days=expires_in_days,
         allowed_ips=allowed_ips,
+        description=description,
     )

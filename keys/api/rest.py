@@ -44,7 +44,7 @@ from keys.hotpath import responses
 from keys.hotpath.presented import verify_presented
 from keys.hotpath.ratelimit import limiter
 from keys.hotpath.verification import VerifiedKey
-from keys.names import MAX_NAME_LENGTH
+from keys.names import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from keys.networks import MAX_NETWORKS
 from keys.policy import MAX_EXPIRY_DAYS
 from keys.scopes import INPUT_SYNTAX
@@ -205,6 +205,7 @@ class ErrorOut(Schema):
 class KeyOut(Schema):
     id: UUID
     name: str
+    description: str = Field(description="Optional: who runs the integration, where its secret lives")
     client_id: str
     scopes: list[str]
     application: str = Field(description="The application's slug")
@@ -252,6 +253,9 @@ class CreateKeyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    description: str = Field(
+        default="", max_length=MAX_DESCRIPTION_LENGTH, description="Optional, shown on the key's page"
+    )
     scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
         min_length=1, max_length=100
     )

@@ -1,6 +1,6 @@
 """The key object every API surface returns, written once: REST, GraphQL and the command line.
 
-``{id, name, client_id, scopes, application, account, role, status, created_at, last_used_at,
+``{id, name, description, client_id, scopes, application, account, role, status, created_at, last_used_at,
 expires_at, allowed_ips, exposed}``; never a secret or a digest. The domain does not import this module.
 """
 
@@ -44,6 +44,7 @@ def key_out(key: ApiKey | VerifiedKey) -> dict[str, Any]:
     return {
         "id": str(key.id),
         "name": key.name,
+        "description": key.description,
         "client_id": key.client_id,
         "scopes": list(key.scopes),
         "application": application_slug(key),

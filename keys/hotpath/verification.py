@@ -70,6 +70,7 @@ class VerifiedKey:
     via_grace_period: bool
     exposed: bool = False  # a live secret of it was seen by a member since deactivated
     allowed_ips: tuple[str, ...] = ()  # as stored and shown; empty: anywhere
+    description: str = ""
     networks: tuple[Network, ...] = ()  # the same, parsed once
     # Answers already given for client addresses: parsing an address and matching it took 4.7 µs
     # for three networks; an integration calls from a handful of addresses.
@@ -141,6 +142,7 @@ _KEY_FIELDS = (
     "account",
     "role",
     "name",
+    "description",
     "client_id",
     "scopes",
     "created_at",
@@ -272,6 +274,7 @@ def snapshot(row: SimpleNamespace, *, via_grace_period: bool, now: datetime) -> 
         account_name=row.account_name,
         role=row.role,
         name=row.name,
+        description=row.description,
         client_id=row.client_id,
         scopes=scopes,
         granted=expand_scopes(scopes),

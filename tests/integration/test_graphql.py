@@ -29,7 +29,7 @@ from tests.helpers.graphql import GRAPHQL, assert_graphql_error, error_codes, gr
 pytestmark = pytest.mark.django_db
 
 KEY_FIELDS = (
-    "id name clientId scopes application account role status createdAt lastUsedAt expiresAt "
+    "id name description clientId scopes application account role status createdAt lastUsedAt expiresAt "
     "allowedIps exposed"
 )
 CREATE = """mutation($input: CreateApiKeyInput!) {

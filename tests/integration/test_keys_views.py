@@ -80,7 +80,7 @@ def test_quota_badge_enterprise_and_professional(demo, login, make_key, make_use
     make_key(name="one")
     make_key(name="two")
     client = login("advanced@acme.test")
-    assert "2 keys · unlimited" in client.get("/settings/api-keys/").content.decode()
+    assert "2 keys in use · no limit" in client.get("/settings/api-keys/").content.decode()
     for n in range(9):
         make_key(organization=demo.globex, name=f"g{n}")
     client = login("advanced@globex.test")
@@ -186,7 +186,7 @@ def test_a_list_longer_than_the_count_cap_says_more_than(demo, login, make_key, 
     client = login("advanced@acme.test")
     html = client.get("/settings/api-keys/").content.decode()
     assert "Showing 1–25 of more than 40 keys" in html
-    assert "40+ keys · unlimited" in html
+    assert "40+ keys in use · no limit" in html
     assert 'id="page-2"' in html and 'id="page-3"' not in html and "page-gap" in html
     third = client.get("/settings/api-keys/", {"page": 3}, **HX).content.decode()
     assert "Showing 51–60 of more than 40 keys" in third and 'id="page-next"' not in third
@@ -1098,3 +1098,38 @@ def test_allowed_networks_are_narrowed_on_the_edit_dialog_never_widened(demo, lo
     assert ApiKey.objects.get(pk=issued.key.pk).allowed_ips == ["192.0.2.0/26"]
     event = AuditEvent.objects.get(action=AuditAction.KEY_UPDATED, key=issued.key)
     assert event.details == {"allowed_ips": [["192.0.2.0/24"], ["192.0.2.0/26"]]}
+
+
+def test_the_key_list_as_csv_carries_the_description_and_defuses_formulas(login, make_key):
+    import csv
+    import io
+
+    from accounts.actors import Actor
+    from accounts.models import User
+    from keys.services import update_key
+
+    advanced = Actor.for_user(User.objects.get(email="advanced@acme.test"))
+    erp = make_key(name="ERP production")
+    update_key(actor=advanced, key=erp.key, description="Run by the SAP team; secret in Vault kv/erp")
+    sneaky = make_key(name='=HYPERLINK("http://evil.test")')
+    update_key(actor=advanced, key=sneaky.key, description="@SUM(1+1)")
+    client = login("advanced@acme.test")
+    html = client.get("/settings/api-keys/?q=vault").content.decode()
+    assert 'href="/settings/api-keys/export.csv?q=vault"' in html
+    response = client.get("/settings/api-keys/export.csv?q=vault")
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [r["name"] for r in rows] == ["ERP production"]  # the list's search: the description too
+    assert rows[0]["description"] == "Run by the SAP team; secret in Vault kv/erp"
+    assert rows[0]["client_id"] == erp.key.client_id and rows[0]["expires_at"] == ""
+    everything = client.get("/settings/api-keys/export.csv")
+    rows = {
+        r["client_id"]: r
+        for r in csv.DictReader(io.StringIO(b"".join(everything.streaming_content).decode()))
+    }
+    assert rows[sneaky.key.client_id]["name"] == '\'=HYPERLINK("http://evil.test")'
+    assert rows[sneaky.key.client_id]["description"] == "'@SUM(1+1)"
+
+
+def test_who_cannot_see_keys_gets_no_csv(login):
+    assert login("admin@acme.test").get("/settings/api-keys/export.csv").status_code == 403

@@ -48,6 +48,9 @@ KeyStatus = strawberry.enum(
 class ApiKeyType:
     id: strawberry.ID
     name: str
+    description: str = strawberry.field(
+        description="Optional: who runs the integration, where its secret lives."
+    )
     client_id: str
     scopes: list[str]
     created_at: datetime
@@ -141,6 +144,7 @@ class UserType:
 class CreateApiKeyInput:
     name: str
     scopes: list[str]
+    description: str = strawberry.field(default="", description="Optional, shown on the key's page")
     expires_in_days: int | None = None
     application: str | None = strawberry.field(default=None, description="Slug; default: the caller's")
     account: str | None = strawberry.field(default=None, description="Name; default: the caller's")
