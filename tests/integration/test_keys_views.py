@@ -251,7 +251,9 @@ def test_scope_catalogue_switches_with_the_application(demo, login):
     )
     html = response.content.decode()
     assert not is_full_page(response)
-    assert html.lstrip().startswith('<div id="scope-fields"') or 'id="name-field"' in html
+    # The scope fields, and the suggested name for the new application swapped in out of band.
+    assert html.lstrip().startswith('<div id="name-field" hx-swap-oob="true">')
+    assert '<div id="scope-fields"' in html
     assert "work-orders:write" in html and "charge-points:read" not in html
     assert re.search(r'value="work-orders:read" id="[^"]+" checked', html)
     # A Support key gets read scopes only: the write ones are shown disabled.
