@@ -1,4 +1,5 @@
-"""The one test key factory: keys created through the real service, with sensible defaults.
+"""Calling the services directly. The one test key factory: keys created through the real
+service, with sensible defaults.
 
 The ``make_key`` fixture (tests/conftest.py) is this factory bound to the demo data, as the system;
 ``create`` is the same factory with the defaults of a key a member makes in the portal.
@@ -10,6 +11,7 @@ import itertools
 
 from accounts.actors import Actor
 from accounts.models import Account, Application, Organization, Role
+from keys.policy import SecurityPolicy, update_policy
 from keys.services import IssuedKey, create_key
 
 _numbers = itertools.count(1)
@@ -64,3 +66,9 @@ def create(demo, actor: Actor | None = None, **overrides) -> IssuedKey:
         expires_in_days=30,
     )
     return make_key(demo, actor=actor or user_actor(demo), **{**member_key, **overrides})
+
+
+def set_policy(demo, **changes) -> None:
+    """Change Acme's security policy as the system, keeping what is not named."""
+    current = SecurityPolicy.of(Organization.objects.get(pk=demo.acme.pk))
+    update_policy(actor=Actor.system(demo.acme.pk), **{**vars(current), **changes})

@@ -10,14 +10,13 @@ import re
 import pytest
 from django.test import Client
 
-from accounts.actors import Actor
 from accounts.models import Role, User
 from keys import selectors
 from keys.models import ApiKey
-from keys.policy import update_policy
 from tests.helpers.api import assert_error
 from tests.helpers.graphql import assert_graphql_error, graphql
 from tests.helpers.portal import field_error, form_data
+from tests.helpers.services import set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -116,12 +115,7 @@ def test_rest_create_and_regenerate_answers_are_never_cached(api, make_key):
 
 
 def _require_allowed_networks(demo) -> None:
-    update_policy(
-        actor=Actor.system(demo.acme.pk),
-        rotation_policy_days=90,
-        max_key_lifetime_days=None,
-        require_ip_allowlist=True,
-    )
+    set_policy(demo, require_ip_allowlist=True)
 
 
 @pytest.mark.parametrize("everywhere", ["0.0.0.0/0", "::/0"])
