@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from audit.models import AuditAction, AuditEvent
 from keys.models import ApiKey
 from tests.helpers.portal import HX, field_error, form_data
 
@@ -71,8 +72,9 @@ def test_regenerate_with_a_bad_grace_period_changes_nothing(demo, login, make_ke
         f"/settings/api-keys/{issued.key.pk}/regenerate/", {"grace_period": grace}
     )
     assert response.status_code == 200
-    assert "Select a valid choice" in response.content.decode()
+    assert 'id="grace-error">Select a valid choice' in response.content.decode()  # next to its field
     assert verify_key(presented=issued.secret) is not None
+    assert not AuditEvent.objects.filter(action=AuditAction.KEY_REGENERATED).exists()
 
 
 @pytest.mark.parametrize(
