@@ -16,6 +16,7 @@ from audit.models import AuditAction, AuditEvent
 from keys import selectors
 from keys.models import ApiKey, KeyUsageDay
 from tests.helpers.bulk import bulk_events, bulk_keys
+from tests.helpers.caches import cache_contents
 from tests.helpers.demo import ROLE_EMAILS
 from tests.helpers.portal import HX, SECRET, field_error, form_data, is_full_page, secret_in
 
@@ -250,7 +251,9 @@ def test_scope_catalogue_switches_with_the_application(demo, login):
     )
     html = response.content.decode()
     assert not is_full_page(response)
-    assert html.lstrip().startswith('<div id="scope-fields"') or 'id="name-field"' in html
+    # The scope fields, and the suggested name for the new application swapped in out of band.
+    assert html.lstrip().startswith('<div id="name-field" hx-swap-oob="true">')
+    assert '<div id="scope-fields"' in html
     assert "work-orders:write" in html and "charge-points:read" not in html
     assert re.search(r'value="work-orders:read" id="[^"]+" checked', html)
     # A Support key gets read scopes only: the write ones are shown disabled.
@@ -415,7 +418,7 @@ def test_the_secret_appears_in_no_later_response(demo, login, settings):
     session = client.session
     assert all(secret not in str(value) for value in session.values())
     assert all(secret not in morsel.value for morsel in client.cookies.values())
-    assert secret.encode() not in b"".join(_cache_contents())
+    assert secret not in cache_contents()
     assert secret not in key.secret_digest
 
 
@@ -819,17 +822,6 @@ def test_audit_log_hides_keys_above_an_admin_api_users_role(demo, login, make_ke
     assert "top secret integration" not in html and above.client_id not in html
     # The selector drops events about keys above the user's role: not even a masked row remains.
     assert "Showing 1–1 of 1 event<" in html
-
-
-def _cache_contents() -> list[bytes]:
-    """Every value in the default cache, local memory or Redis."""
-    from django.core.cache import cache
-
-    store = getattr(cache, "_cache", None)
-    if isinstance(store, dict):
-        return [v for v in store.values() if isinstance(v, bytes)]
-    client = cache._cache.get_client(None, write=False)  # Django's RedisCache
-    return [client.get(k) or b"" for k in client.scan_iter(count=1000) if client.type(k) == b"string"]
 
 
 # ---------------------------------------------------------------- a secret pasted in the wrong place

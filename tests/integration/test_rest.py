@@ -155,14 +155,18 @@ def test_a_search_is_as_long_as_in_the_portal(api, make_key):
 
 
 @pytest.mark.parametrize(
-    "query",
-    ["limit=99999999999999999999", "offset=99999999999999999999", "offset=1e9", "limit=-5", "search=%00"],
+    ("query", "message"),
+    [
+        ("limit=99999999999999999999", "limit: must be at most 100"),
+        ("offset=99999999999999999999", "offset: must be at most 1000000"),
+        ("offset=1e9", "offset: must be a whole number"),
+        ("limit=-5", "limit: must be at least 1"),
+        ("search=%00", "search: may not contain a NUL character"),
+    ],
 )
-def test_huge_or_strange_paging_values(api, make_key, query):
+def test_huge_or_strange_paging_values(api, make_key, query, message):
     response = api("get", f"/api/v1/org/api-keys?{query}", make_key().secret)
-    assert response.status_code in (200, 400)
-    if response.status_code == 400:
-        assert response.json()["error"]["code"] == "validation_error"
+    assert assert_error(response, 400, "validation_error")["error"]["message"] == message
 
 
 def test_create_returns_the_secret_once(api, make_key, demo):
