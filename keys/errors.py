@@ -9,10 +9,6 @@ OpenAPI document. No other module spells a code (``tests/unit/test_error_codes.p
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
-
-from accounts.actors import Actor
-from audit.services import refuse
 
 
 class ErrorCode(StrEnum):
@@ -133,11 +129,3 @@ class KeyNotFound(ServiceError):
 
     def __init__(self, message: str = "No API key with that id.") -> None:
         super().__init__(ErrorCode.NOT_FOUND, message)
-
-
-def forbidden(actor: Actor, what: str, message: str, *, key: Any = None, **details: Any) -> ServiceError:
-    """403 ``forbidden``, audited as every refusal is (``audit.services.refuse``).
-
-    Use as ``raise forbidden(...)``."""
-    error = ServiceError(ErrorCode.FORBIDDEN, message)
-    return refuse(error, actor=actor, what=what, key=key, details=details)

@@ -25,8 +25,9 @@ from accounts.sessions import end_sessions
 from audit.models import AuditAction
 from audit.services import door_transaction, record_event
 from keys import lineage, state
-from keys.errors import ErrorCode, ServiceError, forbidden
+from keys.errors import ErrorCode, ServiceError
 from keys.models import ApiKey
+from keys.refusals import forbidden
 
 
 class MemberNotFound(ServiceError):

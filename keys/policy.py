@@ -27,7 +27,8 @@ from accounts.actors import Actor
 from accounts.models import Organization
 from audit.models import AuditAction
 from audit.services import door_transaction, record_event
-from keys.errors import ErrorCode, ServiceError, forbidden
+from keys.errors import ErrorCode, ServiceError
+from keys.refusals import forbidden
 
 MAX_EXPIRY_DAYS = 3650
 #: The networks that span a whole address family, as allowed networks are written: under a policy

@@ -23,11 +23,12 @@ from accounts.models import Account, Application, Organization, Role
 from audit.models import AuditAction
 from audit.services import door_transaction, record_event, refuse
 from keys import credentials, lineage, networks, state
-from keys.errors import ErrorCode, ServiceError, forbidden
+from keys.errors import ErrorCode, ServiceError
 from keys.hotpath.verification import VerifiedKey, check_secret, verified_keys, verify_secret
 from keys.models import ApiKey
 from keys.names import clean_description, clean_name, fingerprint
 from keys.policy import MAX_EXPIRY_DAYS, SecurityPolicy, check_new_key
+from keys.refusals import forbidden
 from keys.scopes import canonical_scope
 
 MAX_GRACE_PERIOD = timedelta(days=7)

@@ -7,7 +7,7 @@ from enum import Enum
 
 from accounts import permissions
 from accounts.actors import Actor
-from keys.errors import forbidden
+from keys.refusals import forbidden
 from keys.scopes import PORTAL_READ, PORTAL_VERIFY, PORTAL_WRITE
 
 

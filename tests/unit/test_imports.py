@@ -33,6 +33,7 @@ DOMAIN = (
     "keys.credentials",
     "keys.scopes",
     "keys.errors",
+    "keys.refusals",
     "keys.services",
     "keys.selectors",
     "keys.filters",
