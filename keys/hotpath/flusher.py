@@ -39,6 +39,10 @@ def _flush_usage(final: bool) -> None:
 TASKS: list[Callable[[bool], None]] = [_flush_usage]
 
 
+# How long shutdown waits for the timer thread to end.
+JOIN_SECONDS = 5
+
+
 class Flusher:
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
@@ -81,6 +85,11 @@ class Flusher:
         """Stop the timer and flush what is left (waiting for a write in flight to end first)."""
         self._stop.set()
         self.tick(final=True)
+        thread = self._thread
+        if thread is not None and self._pid == os.getpid() and thread is not threading.current_thread():
+            # It wakes at once from its wait; a write in flight ended before the final tick. Bounded,
+            # so that a database that does not answer cannot hold a worker's exit.
+            thread.join(timeout=JOIN_SECONDS)
 
 
 flusher = Flusher()
