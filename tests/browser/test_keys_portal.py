@@ -201,6 +201,12 @@ def test_regenerate_with_the_warning_stops_the_old_secret(sign_in, demo, make_ke
     assert new_secret not in page.content()
     assert api_status(page, live_server, old.secret) == 401
     assert api_status(page, live_server, new_secret) == 200
+    # The key's audit events say so, not "grace period: none · old secret valid until: never".
+    events = page.get_by_role("region", name="Audit events")
+    expect(events.get_by_role("row").filter(has_text="Key regenerated")).to_contain_text(
+        "old secret stopped at once"
+    )
+    expect(events).not_to_contain_text("valid until: never")
 
 
 def test_regenerate_with_one_hour_grace_keeps_both_working(sign_in, demo, make_key, live_server, screenshot):

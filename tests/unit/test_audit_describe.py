@@ -27,3 +27,18 @@ def test_the_order_does_not_depend_on_how_the_database_kept_the_keys():
     assert describe_details(shuffled) == (
         "rotation period (days): 90 → 30 · require allowed networks: off → on · path: /x"
     )
+
+
+def test_an_immediate_regeneration_reads_as_the_old_secret_stopping_at_once():
+    # Stored by regenerate_key without a grace period; it once read "grace period: none · old
+    # secret valid until: never", as if the old secret never stopped.
+    assert describe_details({"grace_period_seconds": 0, "old_secret_valid_until": None}) == (
+        "old secret stopped at once"
+    )
+
+
+def test_a_regeneration_with_a_grace_period_says_until_when():
+    details = {"grace_period_seconds": 3600, "old_secret_valid_until": "2026-12-05T10:00:00+00:00"}
+    assert describe_details(details) == (
+        "grace period: 1 hour · old secret valid until: Dec 5, 2026 10:00 UTC"
+    )
