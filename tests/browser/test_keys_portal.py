@@ -15,6 +15,7 @@ from keys.hotpath import usage
 from keys.models import ApiKey, KeyUsageDay
 from tests.helpers.browser import (
     api_status,
+    close_reveal,
     fill_create_form,
     key_rows,
     open_create_dialog,
@@ -107,7 +108,7 @@ def test_the_demo_keys_are_listed_and_one_shows_its_30_days(sign_in, demo_keys, 
 
     page.get_by_role("link", name="SAP ERP Integration").click()
     expect(page.get_by_role("heading", name="SAP ERP Integration")).to_be_visible()
-    expect(page.get_by_text("The previous secret still works until")).to_be_visible()
+    expect(page.locator("#secret-states")).to_contain_text("Previous secret: Still works until")
     usage_region = page.get_by_role("region", name="Usage")
     expect(usage_region.get_by_text("192.0.2.10")).to_be_visible()
     expect(usage_region.locator("svg.usage-chart rect.bar-ok")).to_have_count(30)
@@ -236,7 +237,7 @@ def test_regenerate_with_one_hour_grace_keeps_both_working(sign_in, demo, make_k
     expect(reveal).to_contain_text("The previous secret keeps working until")
     new_secret = revealed_secret(reveal)
     reveal.get_by_role("button", name="Done").click()
-    expect(page.get_by_text("The previous secret still works until")).to_be_visible()
+    expect(page.locator("#secret-states")).to_contain_text("Previous secret: Still works until")
     for secret in (old.secret, new_secret, new_secret):
         assert api_status(page, live_server, secret) == 200
     usage.buffer.flush(force_last_used=True)
@@ -429,6 +430,43 @@ def test_disable_then_enable_from_the_key_page(sign_in, demo, make_key, live_ser
     expect(page.locator("#disabled-notice")).to_have_count(0)
     expect(page.get_by_role("button", name="Disable")).to_be_visible()
     assert api_status(page, live_server, issued.secret) == 200
+
+
+def test_a_disabled_key_in_a_grace_period_says_what_each_secret_does(
+    sign_in, demo, make_key, live_server, screenshot
+):
+    old = make_key(name="Depot sync")
+    page = sign_in("advanced@acme.test")
+    page.goto(f"/settings/api-keys/{old.key.pk}/")
+    page.get_by_role("button", name="Regenerate").click()
+    warning = page.get_by_role("dialog", name=re.compile("Regenerate"))
+    warning.get_by_label("After 24 hours").check()
+    warning.get_by_role("button", name="Regenerate").click()
+    reveal = reveal_dialog(page)
+    new_secret = revealed_secret(reveal)
+    close_reveal(reveal)
+    states = page.locator("#secret-states")
+    expect(states).to_contain_text("Current secret: Works.")
+    expect(states).to_contain_text("Previous secret: Still works until")
+
+    page.get_by_role("button", name="Disable").click()
+    page.get_by_role("dialog").get_by_role("button", name="Disable").click()
+    expect(page.locator("#disabled-notice")).to_be_visible()
+    # It once said "The previous secret still works until …" here, while that secret got 401.
+    expect(states).to_contain_text("Current secret: Refused while the key is disabled")
+    expect(states).to_contain_text(
+        "Previous secret: Refused while the key is disabled; if the key is enabled before"
+    )
+    expect(page.get_by_text("still works", exact=False)).to_have_count(0)
+    expect(page.get_by_text("Old secret in grace period")).to_have_count(0)
+    assert api_status(page, live_server, old.secret) == 401
+    assert api_status(page, live_server, new_secret) == 401
+    screenshot(page, "key-disabled-in-grace")
+
+    page.get_by_role("button", name="Enable").click()
+    page.get_by_role("dialog").get_by_role("button", name="Enable").click()
+    expect(states).to_contain_text("Previous secret: Still works until")
+    assert api_status(page, live_server, old.secret) == 200
 
 
 # ---------------------------------------------------------------- usage export

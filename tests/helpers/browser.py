@@ -97,5 +97,14 @@ def revealed_secret(dialog) -> str:
     return secret
 
 
+def close_reveal(dialog) -> None:
+    """Done on the reveal, and past the "not copied" question when the secret was not copied."""
+    dialog.get_by_role("button", name="Done").click()
+    anyway = dialog.get_by_role("button", name="Close anyway")
+    if anyway.count():
+        anyway.click()
+    expect(dialog).to_have_count(0)
+
+
 def key_rows(page: Page):
     return page.locator("#key-table tbody tr")

@@ -455,7 +455,7 @@ def test_regenerate_with_grace_keeps_the_old_secret(demo, login, make_key, api):
     key = ApiKey.objects.get()
     assert timedelta(minutes=59) < key.previous_expires_at - timezone.now() <= timedelta(hours=1)
     detail = client.get(f"/settings/api-keys/{key.pk}/").content.decode()
-    assert "The previous secret still works until" in detail
+    assert "<strong>Previous secret:</strong> Still works until" in detail
     client.logout()
     assert api("get", "/api/v1/key", old.secret).status_code == 200
     assert api("get", "/api/v1/key", new_secret).status_code == 200
