@@ -129,6 +129,16 @@ def quota_message(in_use: int, limit: int) -> str:
     return f"{in_use} of {limit} keys in use — revoke a key or upgrade the plan."
 
 
+def key_limit_refusal(organization: Organization, *, now: datetime | None = None) -> str | None:
+    """The plan's key limit: None while one more key fits, else why not. ``create_key`` asks it
+    under the organization's lock; the pages ask it to disable "+ Add API Key" before a form is filled."""
+    limit = organization.key_limit
+    if limit is None:
+        return None
+    in_use = ApiKey.objects.filter(organization=organization).in_use(now).count()
+    return quota_message(in_use, limit) if in_use >= limit else None
+
+
 # ---- the lifecycle ----
 
 
@@ -185,13 +195,8 @@ def create_key(
             check_new_key(
                 SecurityPolicy.of(organization), expires_in_days=expires_in_days, allowed_ips=allowed
             )
-            limit = organization.key_limit
-            if limit is not None:
-                in_use = ApiKey.objects.filter(organization=organization).in_use(now).count()
-                if in_use >= limit:
-                    raise ServiceError(
-                        "key_limit_reached", quota_message(in_use, limit), status=403, field="__all__"
-                    )
+            if refusal := key_limit_refusal(organization, now=now):
+                raise ServiceError("key_limit_reached", refusal, status=403, field="__all__")
             if _name_taken(organization.pk, name):
                 raise _name_taken_error(name)
             key = ApiKey.objects.create(

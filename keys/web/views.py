@@ -120,6 +120,12 @@ def key_list(request: HttpRequest) -> HttpResponse:
         "columns": _columns(sort),
         "quota": _quota(request),
         "can_manage": permissions.can_manage_keys(actor),
+        # Asked before the form is filled, of the rule create_key applies (None: one more fits).
+        "key_limit_refusal": (
+            services.key_limit_refusal(request.user.organization)
+            if permissions.can_manage_keys(actor)
+            else None
+        ),
         "this_year": timezone.now().year,  # dates of this year are shown without it
         "pasted_secret": pasted_secret,
         "pasted_secret_warning": PASTED_SECRET_WARNING,

@@ -144,6 +144,31 @@ def test_errors_show_next_to_fields_in_the_dialog(sign_in, demo, make_key):
     expect(page.get_by_role("link", name="+ Add API Key")).to_be_focused()
 
 
+def test_at_the_key_limit_add_is_disabled_before_any_form_is_filled(sign_in, demo, make_key, screenshot):
+    for n in range(9):
+        make_key(organization=demo.globex, name=f"Globex job {n}")
+    page = sign_in("advanced@globex.test")
+    page.goto("/settings/api-keys/")
+    dialog = open_create_dialog(page)
+    dialog.get_by_label("api-keys:read", exact=True).check()
+    dialog.get_by_role("button", name="Create").click()
+    reveal = reveal_dialog(page)
+    reveal.locator("[data-copy-target=reveal-client-secret]").click()
+    close_reveal(reveal)
+    # The 10th key took the last slot: the button, refreshed with the list, now says so.
+    add = page.locator("#add-key-button")
+    expect(add).to_be_disabled()
+    expect(add).to_have_accessible_description("10 of 10 keys in use — revoke a key or upgrade the plan.")
+    expect(page.locator("#key-limit-reason")).to_be_visible()
+    add.click(force=True)
+    expect(page.get_by_role("dialog")).to_have_count(0)  # nothing to fill in only to be refused
+    screenshot(page, "key-limit")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.locator("#key-limit-reason")).to_be_in_viewport()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "key-limit-phone")
+
+
 # ---------------------------------------------------------------- the list
 
 

@@ -332,6 +332,32 @@ def test_name_taken_is_an_error_next_to_the_name(demo, login, make_key):
     assert ApiKey.objects.count() == 1
 
 
+def test_at_the_key_limit_add_is_disabled_with_the_reason_beside_it(demo, login, make_key):
+    for n in range(9):
+        make_key(organization=demo.globex, name=f"g{n}")
+    client = login("advanced@globex.test")
+    html = client.get("/settings/api-keys/").content.decode()
+    assert 'href="/settings/api-keys/new/"' in html and "key-limit-reason" not in html
+    make_key(organization=demo.globex, name="g9")
+    for response in (client.get("/settings/api-keys/"), client.get("/settings/api-keys/", **HX)):
+        html = response.content.decode()
+        add = re.search(r'<button[^>]*id="add-key-button"[^>]*>', html).group(0)
+        assert 'aria-disabled="true"' in add and 'aria-describedby="key-limit-reason"' in add
+        assert "hx-get" not in add
+        assert re.search(
+            r'id="key-limit-reason">10 of 10 keys in use — revoke a key or upgrade the plan.</p>', html
+        )
+    # The same rule as create_key's: a revoked key frees a slot, a disabled one does not.
+    ApiKey.objects.filter(name="g0").update(revoked_at=timezone.now())
+    assert "key-limit-reason" not in client.get("/settings/api-keys/").content.decode()
+    # Support cannot add keys at all: no button, no reason (Acme with a limit of 0 here).
+    demo.acme.key_limit_override = 0
+    demo.acme.save()
+    html = login("support@acme.test").get("/settings/api-keys/").content.decode()
+    assert "add-key-button" not in html and "key-limit-reason" not in html
+    assert "key-limit-reason" in login("advanced@acme.test").get("/settings/api-keys/").content.decode()
+
+
 def test_key_limit_reached_is_a_form_error(demo, login, make_key):
     for n in range(10):
         make_key(organization=demo.globex, name=f"g{n}")

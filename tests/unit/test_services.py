@@ -143,7 +143,9 @@ def test_key_limit_of_the_plan(demo, make_key):
         make_key()
     assert refused.value.code == "key_limit_reached"
     assert refused.value.message == "2 of 2 keys in use — revoke a key or upgrade the plan."
+    assert services.key_limit_refusal(demo.acme) == refused.value.message  # what the list page asks
     revoke_key(actor=Actor.system(demo.acme.pk), key=ApiKey.objects.first())
+    assert services.key_limit_refusal(demo.acme) is None
     make_key()  # a revoked key frees its slot
 
 
