@@ -363,6 +363,16 @@ class Application(models.Model):
         ``base_url`` is only where it was when the application was created)."""
         return f"{portal_base_url.rstrip('/')}/api/v1" if self.is_portal else self.endpoint
 
+    def example_call_url(self, portal_base_url: str, scopes: list[str] | tuple[str, ...] = ()) -> str:
+        """An address a key of this application can call as it is: for the portal, its REST API's
+        "this key" (``GET /api/v1/key``, which any key may call); for another application, its
+        endpoint for the first resource of ``scopes`` (else of its catalogue)."""
+        if self.is_portal:
+            return f"{self.endpoint_at(portal_base_url)}/key"
+        resources = [str(scope).split(":", 1)[0] for scope in scopes]
+        resources += [scope.resource for scope in self.scopes.all()]
+        return f"{self.endpoint}/{resources[0] if resources else 'status'}"
+
     def grouped_scopes(self) -> list[tuple[str, list[Scope]]]:
         """The catalogue grouped by resource, in catalogue order, for forms and pages."""
         groups: dict[str, list[Scope]] = defaultdict(list)

@@ -209,6 +209,8 @@ def _reveal(request: HttpRequest, issued: services.IssuedKey, *, regenerated: bo
         "refresh_target": "#key-detail-body" if regenerated else "#key-table",
         # The portal's own keys call this portal's REST API; the others call their application.
         "endpoint": key.application.endpoint_at(portal_base_url(request)),
+        # A call that works as it is, the secret in it (for the portal's keys: GET /api/v1/key).
+        "example_url": key.application.example_call_url(portal_base_url(request), key.scopes),
     }
     return render_screen(request, "keys/key_reveal.html", "reveal-dialog", context)
 

@@ -5,8 +5,10 @@
  * no re-binding. Every page also works without this file.
  *
  *   #modal-root <dialog>  loaded by htmx, opened with showModal(); closed, it leaves the DOM and
- *                         focus returns to what opened it. [data-modal-close]: Cancel and × close it
- *   [data-modal-done]     closing the one-time reveal wipes the secret, refreshes the page part
+ *                         focus returns to what opened it. [data-modal-close]: Cancel and × close it;
+ *                         [data-light-dismiss]: a click on the backdrop too, unless its form changed
+ *   [data-modal-done]     closing the one-time reveal wipes the secret, refreshes the page part;
+ *                         before the secret was copied, [data-reveal-confirm] asks first
  *   [popovertarget]       the Settings menu: aria-expanded kept in step, closes when focus leaves
  *   [data-copy-target]    copies the text of the element with that id, then says "Copied"
  *   [data-show-when]      shown only while a select has a given value (custom expiry)
@@ -82,10 +84,59 @@
     return done ? finishReveal(done) : focusOpener();
   }, true);
 
+  // A click on the backdrop closes a [data-light-dismiss] dialog, but never one whose form has
+  // changes: typed work is not lost to a stray click (Cancel, × and Escape still close it).
+  // Written by hand rather than closedby="any", whose light dismiss cannot ask about the form.
+  // A form is changed once something is typed or chosen in it, or when the server sends it back
+  // with what was submitted (data-changed).
+  on("input", "#modal-root dialog form", (form) => (form.dataset.changed = ""));
+  document.addEventListener("click", (event) => {
+    const dialog = event.target;
+    if (!dialog.matches?.("#modal-root dialog[data-light-dismiss][open]")) return;
+    const box = dialog.getBoundingClientRect();
+    const inside = event.clientX >= box.left && event.clientX <= box.right
+      && event.clientY >= box.top && event.clientY <= box.bottom;
+    if (!inside && !dialog.querySelector("form[data-changed]")) dialog.close();
+  });
+
+  // The one-time reveal: closing it (Done, Escape) before the secret was copied asks first, since
+  // the secret is gone for good after. Copying counts with the Copy buttons or the keyboard.
+  const revealOf = (element) => element.closest("#modal-root dialog, .dialog-page");
+  const markCopied = (element) => revealOf(element)?.setAttribute("data-secret-copied", "");
+  const mustAsk = (scope) =>
+    scope?.querySelector("[data-reveal-confirm]") && !scope.matches("[data-secret-copied], [data-close-anyway]");
+  function askBeforeClosing(scope) {
+    const question = scope.querySelector("[data-reveal-confirm]");
+    question.hidden = false;
+    question.setAttribute("role", "alert");
+    question.querySelector("[data-reveal-back]").focus();
+  }
+  document.addEventListener("copy", () => {
+    const node = window.getSelection()?.anchorNode;
+    const secret = node && (node.nodeType === 1 ? node : node.parentElement)?.closest("[data-secret]");
+    if (secret) markCopied(secret);
+  });
+  on("cancel", "#modal-root dialog", (dialog, event) => {
+    if (!mustAsk(dialog)) return;
+    event.preventDefault(); // the browser allows it once per user action: a second Escape closes
+    askBeforeClosing(dialog);
+  }, true);
+  on("click", "[data-reveal-back]", (button) => {
+    const scope = revealOf(button) || document;
+    scope.querySelector("[data-reveal-confirm]").hidden = true;
+    scope.querySelector("[data-copy-target='reveal-client-secret']")?.focus();
+  });
+  on("click", "[data-reveal-close-anyway]", (button) => {
+    const scope = revealOf(button);
+    scope.setAttribute("data-close-anyway", "");
+    scope.querySelector("[data-modal-done]").click();
+  });
+
   on("click", "[data-modal-close], [data-modal-done]", (button, event) => {
     const dialog = button.closest("#modal-root dialog");
     if (!dialog && !button.matches("[data-modal-done]")) return; // a plain link on a page
     event.preventDefault();
+    if (button.matches("[data-modal-done]") && mustAsk(revealOf(button))) return askBeforeClosing(revealOf(button));
     if (dialog) return dialog.close();
     // The reveal as a page of its own: wipe, then follow the form to the list (or the key).
     wipeSecrets(document);
@@ -109,7 +160,10 @@
     // No clipboard (permission refused, not a secure context): the text is selected instead.
     Promise.resolve()
       .then(() => navigator.clipboard.writeText(source.textContent.trim()))
-      .then(() => say("Copied"), () => {
+      .then(() => {
+        if (source.matches("[data-secret]")) markCopied(source);
+        say("Copied");
+      }, () => {
         window.getSelection().selectAllChildren(source);
         say("Press Ctrl+C");
       });

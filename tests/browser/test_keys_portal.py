@@ -21,6 +21,7 @@ from tests.helpers.browser import (
     open_create_dialog,
     reveal_dialog,
     revealed_secret,
+    run_axe,
     seed_keys,
 )
 
@@ -79,6 +80,116 @@ def test_create_reveal_copy_done_reload_and_use(sign_in, demo, make_key, live_se
         f"{live_server.url}/api/v1/key", headers={"Authorization": f"Bearer {client_id}:{secret}"}
     ).json()
     assert body["name"] == "Warehouse ERP" and body["scopes"] == ["charge-points:read", "billing:write"]
+
+
+def test_the_reveal_gives_a_ready_to_run_call_and_the_key_page_its_ids(
+    sign_in, demo, live_server, screenshot
+):
+    page = sign_in("advanced@acme.test")
+    page.goto("/settings/api-keys/")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    dialog = open_create_dialog(page)
+    fill_create_form(dialog, name="Curl check", application="API Key Portal", scopes=("api-keys:read",))
+    dialog.get_by_role("button", name="Create").click()
+    reveal = reveal_dialog(page)
+    secret = revealed_secret(reveal)
+    # A call that answers (not the bare /api/v1, which is a 404), for this key, the secret in it.
+    example = reveal.locator("#reveal-example")
+    expect(example).to_have_text(f'curl -H "Authorization: Bearer {secret}" {live_server.url}/api/v1/key')
+    expect(reveal.locator("#reveal-screen-advice")).to_have_text(
+        "Shown on a shared screen? Regenerate it afterwards."
+    )
+    # The advice comes right under the secret, before the example call.
+    ids = ["reveal-client-secret", "reveal-screen-advice", "reveal-example"]
+    assert page.evaluate(
+        "ids => ids.map((id) => document.getElementById(id)).every((e, i, all) => !i"
+        " || !!(all[i - 1].compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING))",
+        ids,
+    )
+    try_it = reveal.get_by_role("link", name=re.compile("Try it on API Key Portal’s page"))
+    expect(try_it).to_have_attribute("href", "/settings/applications/portal/#try-it")
+    screenshot(page, "reveal-example")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate(
+        "document.querySelector('dialog').scrollWidth <= document.querySelector('dialog').clientWidth"
+    )
+    screenshot(page, "reveal-example-phone")
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    reveal.get_by_role("button", name="Copy the example call").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == f'curl -H "Authorization: Bearer {secret}" {live_server.url}/api/v1/key'
+    header, url = re.fullmatch(r'curl -H "([^"]+)" (\S+)', copied).groups()
+    name, value = header.split(": ", 1)
+    answer = page.request.get(url, headers={name: value})  # the copied call, run as it is
+    assert answer.status == 200 and answer.json()["name"] == "Curl check"
+
+    reveal.get_by_role("button", name="Done").click()  # copied (the call holds it): no question
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    key = ApiKey.objects.get(name="Curl check")
+    page.goto(f"/settings/api-keys/{key.pk}/")
+    page.get_by_role("button", name="Copy key id").click()
+    assert page.evaluate("navigator.clipboard.readText()") == str(key.pk)
+    page.get_by_role("button", name="Copy Client ID").click()
+    assert page.evaluate("navigator.clipboard.readText()") == key.client_id
+    usage = page.request.get(
+        f"{live_server.url}/api/v1/org/api-keys/{key.pk}/usage?days=7", headers={name: value}
+    )
+    assert usage.status == 200  # README step 4, with the id copied from the page
+
+
+def test_typed_work_and_the_secret_are_not_lost_to_a_stray_click_or_key(
+    sign_in, demo, live_server, screenshot
+):
+    page = sign_in("advanced@acme.test")
+    page.goto("/settings/api-keys/")
+    outside = {"x": 8, "y": 400}  # the backdrop, left of the centred dialog
+
+    open_create_dialog(page)
+    page.mouse.click(**outside)  # nothing typed yet: a click outside closes it
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+    dialog = open_create_dialog(page)
+    fill_create_form(dialog, name="Half-typed integration", scopes=("charge-points:read",))
+    page.mouse.click(**outside)
+    expect(dialog).to_be_visible()  # kept, with what was typed
+    expect(dialog.get_by_label("Name", exact=True)).to_have_value("Half-typed integration")
+    expect(dialog.get_by_label("charge-points:read", exact=True)).to_be_checked()
+    dialog.get_by_role("button", name="Create").click()
+
+    reveal = reveal_dialog(page)
+    secret = revealed_secret(reveal)
+    page.mouse.click(**outside)  # the reveal never closes on the backdrop
+    expect(reveal).to_be_visible()
+    page.keyboard.press("Escape")  # not copied yet: it asks
+    question = reveal.locator("#reveal-confirm")
+    expect(question).to_be_visible()
+    expect(question).to_contain_text("You have not copied the secret. Close anyway?")
+    expect(question).to_have_attribute("role", "alert")
+    expect(reveal.get_by_role("button", name="Back to the secret")).to_be_focused()
+    expect(reveal.locator("#reveal-client-secret")).to_have_text(secret)
+    screenshot(page, "reveal-not-copied")
+    assert not run_axe(page, "reveal asking before closing")
+    page.keyboard.press("Enter")  # back to the secret
+    expect(question).to_be_hidden()
+    expect(reveal.get_by_role("button", name="Copy Client Secret")).to_be_focused()
+    reveal.get_by_role("button", name="Done").click()  # still not copied: asks again
+    expect(question).to_be_visible()
+    reveal.get_by_role("button", name="Close anyway").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(key_rows(page).filter(has_text="Half-typed integration")).to_have_count(1)
+    assert secret not in page.content()
+
+    # Copied with the keyboard (select, Ctrl+C): Done closes without a question.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    dialog = open_create_dialog(page)
+    fill_create_form(dialog, name="Copied by hand")
+    dialog.get_by_role("button", name="Create").click()
+    reveal = reveal_dialog(page)
+    reveal.locator("#reveal-client-secret").select_text()
+    page.keyboard.press("Control+C")
+    reveal.get_by_role("button", name="Done").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
 
 
 def test_the_demo_keys_are_listed_and_one_shows_its_30_days(sign_in, demo_keys, screenshot):
@@ -221,7 +332,7 @@ def test_regenerate_with_the_warning_stops_the_old_secret(sign_in, demo, make_ke
     reveal = reveal_dialog(page)
     expect(reveal).to_contain_text("The previous secret has stopped working")
     new_secret = revealed_secret(reveal)
-    reveal.get_by_role("button", name="Done").click()
+    close_reveal(reveal)
     expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page.get_by_role("button", name="Regenerate")).to_be_focused()
     assert new_secret not in page.content()
@@ -261,7 +372,7 @@ def test_regenerate_with_one_hour_grace_keeps_both_working(sign_in, demo, make_k
     reveal = reveal_dialog(page)
     expect(reveal).to_contain_text("The previous secret keeps working until")
     new_secret = revealed_secret(reveal)
-    reveal.get_by_role("button", name="Done").click()
+    close_reveal(reveal)
     expect(page.locator("#secret-states")).to_contain_text("Previous secret: Still works until")
     for secret in (old.secret, new_secret, new_secret):
         assert api_status(page, live_server, secret) == 200
@@ -402,6 +513,11 @@ def test_keyboard_only_creation(sign_in, demo, live_server):
     page.keyboard.press("Enter")
     expect(copy_secret).to_contain_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == secret
+    # Then the ready-to-run call's Copy, the link to more examples, and Done.
+    page.keyboard.press("Tab")
+    expect(reveal.get_by_role("button", name="Copy the example call")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(reveal.get_by_role("link", name=re.compile("Try it"))).to_be_focused()
     page.keyboard.press("Tab")
     expect(reveal.get_by_role("button", name="Done")).to_be_focused()
     page.keyboard.press("Tab")  # wraps around inside the dialog

@@ -407,8 +407,15 @@ def test_create_reveals_the_secret_once(demo, login, api, htmx):
     assert re.search(labelled, html).group(1) == ("dialog" if htmx else "section")
     assert ("<dialog" in html) is htmx
     assert "will not be shown again" in html and ">Done</button>" in html
-    assert html.count("data-copy-target=") == 2
+    # Client ID, Client Secret, and the ready-to-run call with the secret in it.
+    assert html.count("data-copy-target=") == 3
     assert "<code>https://incharge.acme.test/api</code>" in html
+    assert re.search(
+        rf'<pre class="code" id="reveal-example" data-secret>curl -H "Authorization: Bearer {secret}" '
+        r"https://incharge.acme.test/api/charge-points</pre>",
+        html,
+    )
+    assert html.count(secret) == 2  # the secret itself and the call
     assert 'hx-history="false"' in html  # htmx never snapshots the page holding the secret
     event = AuditEvent.objects.get(action=AuditAction.KEY_CREATED)
     assert event.actor_label == "advanced@acme.test" and event.ip == "127.0.0.1"
