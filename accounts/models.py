@@ -381,6 +381,21 @@ class Application(models.Model):
         return list(groups.items())
 
 
+# Words of a resource name people read differently from its identifier.
+RESOURCE_WORDS = {"iot": "IoT", "api": "API", "sms": "SMS"}
+
+
+def resource_words(resource: str) -> str:
+    """``work-orders`` → "work orders", ``iot`` → "IoT": a resource as a sentence reads it."""
+    return " ".join(RESOURCE_WORDS.get(word, word) for word in resource.split("-"))
+
+
+def resource_label(resource: str) -> str:
+    """``work-orders`` → "Work orders": a resource as a heading."""
+    words = resource_words(resource)
+    return words[:1].upper() + words[1:]
+
+
 scope_part = RegexValidator(r"^[a-z][a-z0-9-]{0,62}$", "Lower-case letters, digits and dashes.")
 
 

@@ -10,7 +10,7 @@ from django import forms
 
 from accounts import permissions
 from accounts.actors import Actor
-from accounts.models import Account, Application, Role
+from accounts.models import Account, Application, Role, resource_label, resource_words
 from keys import credentials, networks, selectors, services
 from keys.errors import ServiceError
 from keys.filters import indented
@@ -114,6 +114,7 @@ class AccountChoiceField(forms.ModelChoiceField):
 
 
 class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
+    marks_required = True  # partials/field.html marks its required fields
     application = forms.ModelChoiceField(queryset=Application.objects.none(), empty_label=None)
     role = forms.TypedChoiceField(coerce=int, choices=())
     account = AccountChoiceField(queryset=Account.objects.none(), empty_label=None)
@@ -247,10 +248,12 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         return [
             {
                 "resource": resource,
+                "label": resource_label(resource),
                 "scopes": [
                     {
                         "name": str(scope),
-                        "description": scope.description,
+                        "action": scope.action,
+                        "description": scope.description or f"{scope.action} {resource_words(resource)}",
                         "checked": str(scope) in chosen and scope.min_role <= role,
                         "allowed": scope.min_role <= role,
                         "min_role": Role(scope.min_role).label,

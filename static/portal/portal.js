@@ -12,6 +12,7 @@
  *   [popovertarget]       the Settings menu: aria-expanded kept in step, closes when focus leaves
  *   [data-copy-target]    copies the text of the element with that id, then says "Copied"
  *   [data-show-when]      shown only while a select has a given value (custom expiry)
+ *   [data-scope-picker]   write ticks read, presets, "no scope chosen" before the form is sent
  *   [data-drop-empty]     GET filter forms: empty fields stay out of the URL; [data-reset-form] empties them
  */
 (() => {
@@ -191,6 +192,54 @@
     }
   });
 
+  // ---------------------------------------------------------------- the scope picker
+  // [data-scope-picker]: a write scope ticks its read (write includes read; unticking read unticks
+  // write), the presets tick what they name among the scopes the role allows, and the status line
+  // says what is chosen, or that nothing is, before the form is sent.
+  const scopeBoxes = (picker) => [...picker.querySelectorAll("input[name=scopes]:not([disabled])")];
+  const partner = (box, action) => box.closest("[data-scope-picker]").querySelector(
+    `input[name=scopes][data-resource="${CSS.escape(box.dataset.resource)}"][data-action="${action}"]:not([disabled])`);
+  function sayScopes(picker) {
+    const status = picker.querySelector("[data-scope-status]");
+    if (!status) return;
+    const chosen = scopeBoxes(picker).filter((box) => box.checked).length;
+    status.textContent = chosen
+      ? `${chosen} scope${chosen === 1 ? "" : "s"} chosen.`
+      : "No scope chosen yet: choose at least one scope.";
+    status.classList.toggle("is-missing", !chosen);
+  }
+  on("change", "[data-scope-picker] input[name=scopes]", (box) => {
+    const picker = box.closest("[data-scope-picker]");
+    const read = box.dataset.action === "write" && box.checked && partner(box, "read");
+    if (read && !read.checked) read.click();
+    if (box.dataset.action === "read" && !box.checked) {
+      const write = partner(box, "write");
+      if (write?.checked) write.click();
+    }
+    sayScopes(picker);
+  });
+  on("click", "[data-scope-preset]", (button) => {
+    const picker = button.closest("[data-scope-picker]");
+    const preset = button.dataset.scopePreset;
+    for (const box of scopeBoxes(picker)) {
+      box.checked = preset === "all" || box.dataset.action === "read";
+    }
+    picker.closest("form")?.setAttribute("data-changed", "");
+    sayScopes(picker);
+  });
+  // Sent without a scope: said at once, next to the scopes, and the form is not sent (the server
+  // says the same if it is sent anyway, e.g. without JavaScript). Captured, so before htmx sends it.
+  document.addEventListener("submit", (event) => {
+    const picker = event.target.querySelector?.("[data-scope-picker]");
+    if (!picker || scopeBoxes(picker).some((box) => box.checked)) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    sayScopes(picker);
+    picker.classList.add("field-invalid");
+    scopeBoxes(picker)[0]?.focus();
+  }, true);
+  const initScopes = (root) => root.querySelectorAll?.("[data-scope-picker]").forEach(sayScopes);
+
   // ---------------------------------------------------------------- htmx wiring
   document.addEventListener("htmx:configRequest", ({ detail: { elt, verb, parameters } }) => {
     if (verb !== "get" || !elt.closest?.("form[data-drop-empty]")) return;
@@ -246,6 +295,11 @@
     toast("The portal could not be reached. Check your connection and try again.");
   });
 
-  if (window.htmx) window.htmx.onLoad(applyShowWhen);
-  else applyShowWhen(document);
+  const onLoad = (root) => {
+    applyShowWhen(root);
+    if (root.matches?.("[data-scope-picker]")) sayScopes(root);
+    initScopes(root);
+  };
+  if (window.htmx) window.htmx.onLoad(onLoad);
+  else onLoad(document);
 })();

@@ -81,7 +81,7 @@ def fill_create_form(
     expect(dialog.get_by_text(f"{application} catalogue")).to_be_visible()
     dialog.get_by_label("Name", exact=True).fill(name)
     for scope in scopes:
-        dialog.get_by_label(scope, exact=True).check()
+        dialog.get_by_label(scope).check()  # its description, then the scope: "View billing billing:read"
 
 
 def reveal_dialog(page: Page):

@@ -204,8 +204,10 @@ def test_create_form_full_page_and_dialog(demo, login):
     full = client.get("/settings/api-keys/new/")
     assert full.status_code == 200 and is_full_page(full)
     html = full.content.decode()
-    for label in ("Application", "Role", "Account", "Name", "Expiry"):
-        assert f">{label}</label>" in html
+    required = '</label> <span class="required-mark" aria-hidden="true">*</span>'
+    for label in ("Application", "Role", "Account", "Expiry"):
+        assert f">{label}{required}" in html
+    assert ">Name</label>" in html
     assert ">Create</button>" in html
     assert "no-store" in full.headers["Cache-Control"]
     dialog = client.get("/settings/api-keys/new/", **HX)
@@ -225,11 +227,35 @@ def test_create_form_defaults(demo, login, make_key):
     assert '<option value="50" selected>Advanced Admin</option>' in html
     assert re.search(rf'<option value="{demo.acme_root.pk}" selected>Acme Corp</option>', html)
     assert 'value="API Key Portal key 2"' in html
-    # One checkbox per scope, labelled with the scope string, in a fieldset per resource.
-    assert '<label for="scope-api-keys-read">api-keys:read</label>' in html
-    assert "<legend>api-keys</legend>" in html
+    # One checkbox per scope, labelled with the catalogue's description and the scope string, in a
+    # fieldset per resource, read and write side by side.
+    assert re.search(
+        r'<label for="scope-api-keys-read"><span class="scope-description">List and read API keys</span> '
+        r'<code class="scope-name">api-keys:read</code></label>',
+        html,
+    )
+    assert '<legend>API keys <code class="scope-resource">api-keys</code></legend>' in html
+    assert 'data-resource="api-keys" data-action="write"' in html
     for days in ("never", "30", "90", "365", "custom"):
         assert f'<option value="{days}"' in html
+
+
+def test_the_scope_picker_reads_the_demo_catalogue_in_words(demo, login):
+    client = login("advanced@acme.test")
+    scopes = client.get(f"/settings/api-keys/new/scopes/?application={demo.infodeck.pk}", **HX)
+    html = scopes.content.decode()
+    assert '<span class="scope-description">View work orders</span>' in html
+    assert '<span class="scope-description">Create/update work orders</span>' in html
+    assert '<legend>IoT <code class="scope-resource">iot</code></legend>' in html
+    assert "Read iot" not in html
+    # Required fields are marked, and the scopes' status line is there to say what is chosen.
+    html = client.get("/settings/api-keys/new/").content.decode()
+    assert (
+        '<label for="id_application">Application <span class="required-mark" aria-hidden="true">*</span>'
+        in html
+    )
+    assert '<label for="id_name">Name</label>' in html  # optional: a name is suggested
+    assert 'id="scopes-status" role="status"' in html
 
 
 def test_admin_api_is_offered_only_roles_up_to_its_own(demo, login):
@@ -252,10 +278,14 @@ def test_scope_catalogue_switches_with_the_application(demo, login):
     assert not is_full_page(response)
     assert html.lstrip().startswith('<div id="scope-fields"') or 'id="name-field"' in html
     assert "work-orders:write" in html and "charge-points:read" not in html
-    assert re.search(r'value="work-orders:read" id="[^"]+" checked', html)
+    assert re.search(
+        r'value="work-orders:read" id="[^"]+" data-resource="work-orders" data-action="read" checked', html
+    )
     # A Support key gets read scopes only: the write ones are shown disabled.
     html = client.get("/settings/api-keys/new/scopes/", {"application": demo.infodeck.pk, "role": 20}).content
-    assert re.search(rb'value="assets:write" id="[^"]+" disabled', html)
+    assert re.search(
+        rb'value="assets:write" id="[^"]+" data-resource="assets" data-action="write" disabled', html
+    )
 
 
 def test_untouched_name_suggestion_follows_the_application(demo, login):
