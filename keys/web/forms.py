@@ -16,6 +16,7 @@ from keys.errors import ServiceError
 from keys.filters import indented
 from keys.models import ApiKey
 from keys.policy import SecurityPolicy
+from keys.scopes import expand_scopes
 
 NEVER = "never"
 CUSTOM = "custom"
@@ -244,7 +245,8 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         """The catalogue grouped by resource, each scope with whether it is checked or too high."""
         if self.chosen_application is None:
             return []
-        chosen, role = self.chosen_scopes(), self.chosen_role()
+        # A write scope shows its read ticked too (write includes it; the picker ticks it as well).
+        chosen, role = expand_scopes(sorted(self.chosen_scopes())), self.chosen_role()
         return [
             {
                 "resource": resource,

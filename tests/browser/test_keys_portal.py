@@ -244,6 +244,41 @@ def test_the_scope_picker_groups_describes_and_presets(sign_in, demo, live_serve
     assert key.role == Role.SUPPORT and key.scopes and all(s.endswith(":read") for s in key.scopes)
 
 
+def test_create_a_key_like_this_one_from_its_page(sign_in, demo, make_key, live_server, screenshot):
+    model = make_key(
+        name="SAP ERP Integration",
+        application=demo.infodeck,
+        account=demo.north,
+        role=Role.ADMIN_API,
+        scopes=["work-orders:write", "assets:read"],
+        allowed_ips=["192.0.2.0/24"],
+    ).key
+    page = sign_in("advanced@acme.test")
+    page.goto(f"/settings/api-keys/{model.pk}/")
+    page.get_by_role("button", name="Create a key like this one").click()
+    dialog = page.get_by_role("dialog", name="Add API Key")
+    expect(dialog.locator("#like-note")).to_contain_text("Filled in from SAP ERP Integration")
+    expect(dialog.get_by_label("Application")).to_have_value(str(demo.infodeck.pk))
+    expect(dialog.get_by_label("Role")).to_have_value(str(int(Role.ADMIN_API)))
+    expect(dialog.get_by_label("Account")).to_have_value(str(demo.north.pk))
+    expect(dialog.get_by_label("Name", exact=True)).to_have_value("SAP ERP Integration (2)")
+    expect(dialog.get_by_label("Allowed networks")).to_have_value("192.0.2.0/24")
+    for scope in ("work-orders:write", "work-orders:read", "assets:read"):
+        expect(dialog.get_by_label(scope)).to_be_checked()
+    expect(dialog.locator("input[name=scopes]:checked")).to_have_count(3)
+    screenshot(page, "create-like")
+    dialog.get_by_label("work-orders:write").uncheck()  # narrower than its model
+    dialog.get_by_role("button", name="Create").click()
+    reveal = reveal_dialog(page)
+    secret = revealed_secret(reveal)
+    close_reveal(reveal)
+    copy = ApiKey.objects.get(name="SAP ERP Integration (2)")
+    assert (copy.application, copy.account, copy.role) == (model.application, model.account, model.role)
+    assert copy.scopes == ["work-orders:read", "assets:read"] and copy.allowed_ips == ["192.0.2.0/24"]
+    assert copy.pk != model.pk and copy.client_id != model.client_id
+    assert secret not in page.content()
+
+
 def test_the_demo_keys_are_listed_and_one_shows_its_30_days(sign_in, demo_keys, screenshot):
     """What a first `make run` shows: seed_demo's keys in the list, with their states, and a key
     page with its month of traffic."""
