@@ -275,6 +275,8 @@ def test_create_a_key_like_this_one_from_its_page(sign_in, demo, make_key, live_
     reveal = reveal_dialog(page)
     secret = revealed_secret(reveal)
     close_reveal(reveal)
+    expect(page).to_have_url(re.compile(r"/settings/api-keys/$"))  # Done goes to the list, as always
+    expect(key_rows(page).filter(has_text="SAP ERP Integration (2)")).to_have_count(1)
     copy = ApiKey.objects.get(name="SAP ERP Integration (2)")
     assert (copy.application, copy.account, copy.role) == (model.application, model.account, model.role)
     assert copy.scopes == ["work-orders:read", "assets:read"] and copy.allowed_ips == ["192.0.2.0/24"]
