@@ -5,7 +5,15 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 
-from accounts.models import Application, Environment, Organization, Role, Scope, ScopeAction
+from accounts.models import (
+    Application,
+    Environment,
+    Organization,
+    Role,
+    Scope,
+    ScopeAction,
+    resource_words,
+)
 
 PORTAL_SCOPES: list[tuple[str, str, str, int]] = [
     ("api-keys", ScopeAction.READ, "List and read API keys", Role.SUPPORT),
@@ -70,16 +78,32 @@ def ensure_application(
     position = 0
     for resource in resources:
         for action in (ScopeAction.READ, ScopeAction.WRITE):
-            label = resource.replace("-", " ")
-            Scope.objects.get_or_create(
+            description = catalogue_description(resource, action)
+            scope, created = Scope.objects.get_or_create(
                 application=application,
                 resource=resource,
                 action=action,
                 defaults={
-                    "description": f"{'Read' if action == ScopeAction.READ else 'Change'} {label}",
+                    "description": description,
                     "min_role": Role.VIEWER if action == ScopeAction.READ else Role.ADMIN,
                     "position": position,
                 },
             )
+            if not created and scope.description in _earlier_descriptions(resource, action):
+                # Written by an earlier seed ("Read iot"): the people-readable words replace it;
+                # a description someone wrote in the admin is left alone.
+                scope.description = description
+                scope.save(update_fields=["description"])
             position += 1
     return application
+
+
+def catalogue_description(resource: str, action: str) -> str:
+    """What a scope of a demo catalogue lets a key do: "View work orders", "Create/update IoT"."""
+    verb = "View" if action == ScopeAction.READ else "Create/update"
+    return f"{verb} {resource_words(resource)}"
+
+
+def _earlier_descriptions(resource: str, action: str) -> set[str]:
+    label = resource.replace("-", " ")
+    return {"", f"{'Read' if action == ScopeAction.READ else 'Change'} {label}"}

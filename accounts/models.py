@@ -381,12 +381,37 @@ class Application(models.Model):
         ``base_url`` is only where it was when the application was created)."""
         return f"{portal_base_url.rstrip('/')}/api/v1" if self.is_portal else self.endpoint
 
+    def example_call_url(self, portal_base_url: str, scopes: list[str] | tuple[str, ...] = ()) -> str:
+        """An address a key of this application can call as it is: for the portal, its REST API's
+        "this key" (``GET /api/v1/key``, which any key may call); for another application, its
+        endpoint for the first resource of ``scopes`` (else of its catalogue)."""
+        if self.is_portal:
+            return f"{self.endpoint_at(portal_base_url)}/key"
+        resources = [str(scope).split(":", 1)[0] for scope in scopes]
+        resources += [scope.resource for scope in self.scopes.all()]
+        return f"{self.endpoint}/{resources[0] if resources else 'status'}"
+
     def grouped_scopes(self) -> list[tuple[str, list[Scope]]]:
         """The catalogue grouped by resource, in catalogue order, for forms and pages."""
         groups: dict[str, list[Scope]] = defaultdict(list)
         for scope in self.scopes.all():
             groups[scope.resource].append(scope)
         return list(groups.items())
+
+
+# Words of a resource name people read differently from its identifier.
+RESOURCE_WORDS = {"iot": "IoT", "api": "API", "sms": "SMS"}
+
+
+def resource_words(resource: str) -> str:
+    """``work-orders`` → "work orders", ``iot`` → "IoT": a resource as a sentence reads it."""
+    return " ".join(RESOURCE_WORDS.get(word, word) for word in resource.split("-"))
+
+
+def resource_label(resource: str) -> str:
+    """``work-orders`` → "Work orders": a resource as a heading."""
+    words = resource_words(resource)
+    return words[:1].upper() + words[1:]
 
 
 scope_part = RegexValidator(r"^[a-z][a-z0-9-]{0,62}$", "Lower-case letters, digits and dashes.")

@@ -117,5 +117,6 @@ def application_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "endpoint": application.endpoint_at(base),
         "api_base": f"{base}/api/v1",
         "graphql_url": f"{base}/api/graphql",
+        "example_url": application.example_call_url(base),
     }
     return render(request, "accounts/application_detail.html", context)

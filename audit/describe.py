@@ -60,15 +60,26 @@ ORDER = {
 }
 
 
+def _stopped_at_once(details: dict) -> bool:
+    """A regeneration without a grace period: the old secret stopped when the new one was issued
+    (its "valid until" is empty because there was no until, not because it never ends)."""
+    return details.get("grace_period_seconds") == 0 and details.get("old_secret_valid_until", 0) is None
+
+
 def describe_details(details: dict) -> str:
     return " · ".join(describe_lines(details))
 
 
 def describe_lines(details: dict) -> list[str]:
     """One "field: value" (or "field: before → after") per detail, in reading order."""
+    details = details or {}
     parts = []
-    for name, value in sorted((details or {}).items(), key=lambda item: ORDER.get(item[0], len(ORDER))):
+    for name, value in sorted(details.items(), key=lambda item: ORDER.get(item[0], len(ORDER))):
         label = LABELS.get(name) or name.replace("_", " ")
+        if _stopped_at_once(details) and name in ("grace_period_seconds", "old_secret_valid_until"):
+            if name == "grace_period_seconds":
+                parts.append("old secret stopped at once")
+            continue
         if name == "grace_period_seconds" and isinstance(value, int):
             label, value = "grace period", duration(value)
         elif _is_change(name, value):

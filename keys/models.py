@@ -22,6 +22,7 @@ that widens a key, only ``rename`` and an earlier expiry.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -49,6 +50,18 @@ class KeyFlag(models.TextChoices):
 
 EXPIRING_SOON = timedelta(days=7)
 IDLE_AFTER = timedelta(days=90)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretState:
+    """One secret of a key and whether it is accepted now, in words: ``text``, then the moment
+    ``until`` and ``after`` when there is one ("Still works until" Dec 5, 2026 10:00 ".")."""
+
+    label: str
+    works: bool
+    text: str
+    until: datetime | None = None
+    after: str = "."
 
 
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
@@ -273,6 +286,51 @@ class ApiKey(models.Model):
     @property
     def status(self) -> str:
         return self.status_at(timezone.now())
+
+    def secret_states_at(self, now: datetime) -> list[SecretState]:
+        """What is true of each secret of the key, by the same precedence as ``status_at``: the
+        current one, and the previous one while its grace period runs. Disabling pauses both;
+        enabling before the grace period ends brings the previous one back until then."""
+        status = self.status_at(now)
+        if status == KeyStatus.REVOKED:
+            return [SecretState("Every secret", False, "Refused for good: the key is revoked.")]
+        if status == KeyStatus.EXPIRED:
+            return [SecretState("Every secret", False, "Refused: the key expired on", self.expires_at)]
+        in_grace = self.previous_digest is not None and (
+            self.previous_expires_at is not None and self.previous_expires_at > now
+        )
+        if status == KeyStatus.DISABLED:
+            states = [
+                SecretState(
+                    "Current secret",
+                    False,
+                    "Refused while the key is disabled; works again once it is enabled.",
+                )
+            ]
+            if in_grace:
+                states.append(
+                    SecretState(
+                        "Previous secret",
+                        False,
+                        "Refused while the key is disabled; if the key is enabled before",
+                        self.previous_expires_at,
+                        ", it works again until then.",
+                    )
+                )
+            return states
+        states = [SecretState("Current secret", True, "Works.")]
+        if in_grace:
+            states.append(SecretState("Previous secret", True, "Still works until", self.previous_expires_at))
+        return states
+
+    @property
+    def secret_states(self) -> list[SecretState]:
+        return self.secret_states_at(timezone.now())
+
+    @property
+    def previous_secret_works(self) -> bool:
+        """The previous secret is accepted now: in its grace period, and the key active."""
+        return any(state.works and state.label == "Previous secret" for state in self.secret_states)
 
     @property
     def is_active(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -185,6 +186,29 @@ def suggest_key_name(organization: Organization, application: Application) -> st
     while f"{base} {number}".lower() in taken:
         number += 1
     return f"{base} {number}"
+
+
+COPY_SUFFIX = re.compile(r" \((\d+)\)$")
+
+
+def suggest_copy_name(organization: Organization, name: str) -> str:
+    """A free name for a key made like ``name``: "SAP ERP Integration (2)", then "(3)"… (a copy
+    of "X (2)" is "X (3)", not "X (2) (2)")."""
+    base = COPY_SUFFIX.sub("", name)
+    taken = {
+        n.lower()
+        for n in ApiKey.objects.filter(
+            organization=organization, revoked_at__isnull=True, name__istartswith=base
+        ).values_list("name", flat=True)
+    }
+    longest = ApiKey._meta.get_field("name").max_length
+    number = 2
+    while True:
+        suffix = f" ({number})"
+        candidate = base[: longest - len(suffix)].rstrip() + suffix
+        if candidate.lower() not in taken:
+            return candidate
+        number += 1
 
 
 def creators_of(organization_id: int, keys: QuerySet[ApiKey]) -> list[User]:

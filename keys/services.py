@@ -103,6 +103,16 @@ def quota_message(in_use: int, limit: int) -> str:
     return f"{in_use} of {limit} keys in use — revoke a key or upgrade the plan."
 
 
+def key_limit_refusal(organization: Organization, *, now: datetime | None = None) -> str | None:
+    """The plan's key limit: None while one more key fits, else why not. ``create_key`` asks it
+    under the organization's lock; the pages ask it to disable "+ Add API Key" before a form is filled."""
+    limit = organization.key_limit
+    if limit is None:
+        return None
+    in_use = ApiKey.objects.filter(organization=organization).in_use(now).count()
+    return quota_message(in_use, limit) if in_use >= limit else None
+
+
 # ---- the lifecycle ----
 #
 # Each write is a rule, ``do_*``: it checks the request and the access policy, takes the row
@@ -167,11 +177,8 @@ def _lock_for_new_key(
     its live names do not allow."""
     organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
     check_new_key(SecurityPolicy.of(organization), expires_in_days=expires_in_days, allowed_ips=allowed)
-    limit = organization.key_limit
-    if limit is not None:
-        in_use = ApiKey.objects.filter(organization=organization).in_use(now).count()
-        if in_use >= limit:
-            raise ServiceError(ErrorCode.KEY_LIMIT_REACHED, quota_message(in_use, limit), field="__all__")
+    if refusal := key_limit_refusal(organization, now=now):
+        raise ServiceError(ErrorCode.KEY_LIMIT_REACHED, refusal, field="__all__")
     if _name_taken(organization.pk, name):
         raise _name_taken_error(name)
     return organization

@@ -11,12 +11,13 @@ from django.utils import timezone
 
 from accounts import permissions
 from accounts.actors import Actor
-from accounts.models import Account, Application, Role
+from accounts.models import Account, Application, Role, resource_label, resource_words
 from keys import credentials, names, networks, selectors, services
 from keys.errors import ServiceError
 from keys.filters import indented
 from keys.models import ApiKey
 from keys.policy import SecurityPolicy
+from keys.scopes import expand_scopes
 
 NEVER = "never"
 CUSTOM = "custom"
@@ -126,6 +127,7 @@ class AccountChoiceField(forms.ModelChoiceField):
 
 
 class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
+    marks_required = True  # partials/field.html marks its required fields
     application = forms.ModelChoiceField(queryset=Application.objects.none(), empty_label=None)
     role = forms.TypedChoiceField(coerce=int, choices=())
     account = AccountChoiceField(queryset=Account.objects.none(), empty_label=None)
@@ -255,14 +257,17 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         """The catalogue grouped by resource, each scope with whether it is checked or too high."""
         if self.chosen_application is None:
             return []
-        chosen, role = self.chosen_scopes(), self.chosen_role()
+        # A write scope shows its read ticked too (write includes it; the picker ticks it as well).
+        chosen, role = expand_scopes(sorted(self.chosen_scopes())), self.chosen_role()
         return [
             {
                 "resource": resource,
+                "label": resource_label(resource),
                 "scopes": [
                     {
                         "name": str(scope),
-                        "description": scope.description,
+                        "action": scope.action,
+                        "description": scope.description or f"{scope.action} {resource_words(resource)}",
                         "checked": str(scope) in chosen and scope.min_role <= role,
                         "allowed": scope.min_role <= role,
                         "min_role": Role(scope.min_role).label,

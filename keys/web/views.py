@@ -125,6 +125,12 @@ def key_list(request: HttpRequest) -> HttpResponse:
         "columns": _columns(sort),
         "quota": _quota(request),
         "can_manage": permissions.can_manage_keys(actor),
+        # Asked before the form is filled, of the rule create_key applies (None: one more fits).
+        "key_limit_refusal": (
+            services.key_limit_refusal(request.user.organization)
+            if permissions.can_manage_keys(actor)
+            else None
+        ),
         "this_year": str(timezone.localtime().year),  # dates of this year are shown without it
         "pasted_secret": pasted_secret,
         "pasted_secret_warning": PASTED_SECRET_WARNING,
@@ -183,10 +189,25 @@ def _columns(sort: str) -> list[dict]:
 # ---- create ----
 
 
-def _render_form(request: HttpRequest, form: KeyCreateForm) -> HttpResponse:
+def _render_form(request: HttpRequest, form: KeyCreateForm, *, like: ApiKey | None = None) -> HttpResponse:
     # Errors come back with 200: htmx swaps only successful responses into the dialog.
-    context = {"form": form, "cancel_url": reverse("keys:list")}
+    cancel_url = like.get_absolute_url() if like is not None else reverse("keys:list")
+    context = {"form": form, "cancel_url": cancel_url, "like": like}
     return render_screen(request, "keys/key_form.html", "form-dialog", context)
+
+
+def _initial_like(request: HttpRequest, key: ApiKey) -> dict:
+    """ "Create a key like this one": the form filled with what the key may do, and a free name like
+    its own ("SAP ERP Integration (2)"). It is only a starting point: the new key is created by the
+    same service with the same checks, and may be narrower."""
+    return {
+        "application": key.application_id,
+        "role": key.role,
+        "account": key.account_id,
+        "scopes": list(key.scopes),
+        "allowed_ips": list(key.allowed_ips),
+        "name": selectors.suggest_copy_name(request.user.organization, key.name),
+    }
 
 
 def _initial_from(data) -> dict:
@@ -210,6 +231,8 @@ def _reveal(request: HttpRequest, issued: services.IssuedKey, *, regenerated: bo
         "refresh_target": "#key-detail-body" if regenerated else "#key-table",
         # The portal's own keys call this portal's REST API; the others call their application.
         "endpoint": key.application.endpoint_at(portal_base_url(request)),
+        # A call that works as it is, the secret in it (for the portal's keys: GET /api/v1/key).
+        "example_url": key.application.example_call_url(portal_base_url(request), key.scopes),
     }
     return render_screen(request, "keys/key_reveal.html", "reveal-dialog", context)
 
@@ -219,6 +242,11 @@ def _reveal(request: HttpRequest, issued: services.IssuedKey, *, regenerated: bo
 def key_create(request: HttpRequest) -> HttpResponse:
     _require_manage(request, "create key")
     if request.method == "GET":
+        if like_id := request.GET.get("like"):
+            like = _visible_key(request, like_id)
+            return _render_form(
+                request, KeyCreateForm(request.actor, initial=_initial_like(request, like)), like=like
+            )
         return _render_form(request, KeyCreateForm(request.actor))
     if request.POST.get("action") == "refresh":
         # Without JavaScript, "Show scopes" re-draws the form for the chosen application.
@@ -310,6 +338,14 @@ def _detail_context(request: HttpRequest, key: ApiKey) -> dict:
         "can_revoke": state.Action.REVOKE in allowed,
         "can_disable": state.Action.DISABLE in allowed,
         "can_enable": state.Action.ENABLE in allowed,
+        # Any key may be the model of a new one (a rotation starts so), at the plan's limit too:
+        # the form then says why it cannot be created.
+        "can_create_like": permissions.can_manage_keys(request.actor),
+        "key_limit_refusal": (
+            services.key_limit_refusal(key.organization)
+            if permissions.can_manage_keys(request.actor)
+            else None
+        ),
         "scope_groups": _group_scopes(key.scopes),
         "policy_breaches": (
             breaches(SecurityPolicy.of(key.organization), key) if state.in_use(key, now) else []

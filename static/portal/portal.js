@@ -5,11 +5,14 @@
  * no re-binding. Every page also works without this file.
  *
  *   #modal-root <dialog>  loaded by htmx, opened with showModal(); closed, it leaves the DOM and
- *                         focus returns to what opened it. [data-modal-close]: Cancel and × close it
- *   [data-modal-done]     closing the one-time reveal wipes the secret, refreshes the page part
+ *                         focus returns to what opened it. [data-modal-close]: Cancel and × close it;
+ *                         [data-light-dismiss]: a click on the backdrop too, unless its form changed
+ *   [data-modal-done]     closing the one-time reveal wipes the secret, refreshes the page part;
+ *                         before the secret was copied, [data-reveal-confirm] asks first
  *   [popovertarget]       the Settings menu: aria-expanded kept in step, closes when focus leaves
  *   [data-copy-target]    copies the text of the element with that id, then says "Copied"
  *   [data-show-when]      shown only while a select has a given value (custom expiry)
+ *   [data-scope-picker]   write ticks read, presets, "no scope chosen" before the form is sent
  *   [data-drop-empty]     GET filter forms: empty fields stay out of the URL; [data-reset-form] empties them
  */
 (() => {
@@ -82,10 +85,59 @@
     return done ? finishReveal(done) : focusOpener();
   }, true);
 
+  // A click on the backdrop closes a [data-light-dismiss] dialog, but never one whose form has
+  // changes: typed work is not lost to a stray click (Cancel, × and Escape still close it).
+  // Written by hand rather than closedby="any", whose light dismiss cannot ask about the form.
+  // A form is changed once something is typed or chosen in it, or when the server sends it back
+  // with what was submitted (data-changed).
+  on("input", "#modal-root dialog form", (form) => (form.dataset.changed = ""));
+  document.addEventListener("click", (event) => {
+    const dialog = event.target;
+    if (!dialog.matches?.("#modal-root dialog[data-light-dismiss][open]")) return;
+    const box = dialog.getBoundingClientRect();
+    const inside = event.clientX >= box.left && event.clientX <= box.right
+      && event.clientY >= box.top && event.clientY <= box.bottom;
+    if (!inside && !dialog.querySelector("form[data-changed]")) dialog.close();
+  });
+
+  // The one-time reveal: closing it (Done, Escape) before the secret was copied asks first, since
+  // the secret is gone for good after. Copying counts with the Copy buttons or the keyboard.
+  const revealOf = (element) => element.closest("#modal-root dialog, .dialog-page");
+  const markCopied = (element) => revealOf(element)?.setAttribute("data-secret-copied", "");
+  const mustAsk = (scope) =>
+    scope?.querySelector("[data-reveal-confirm]") && !scope.matches("[data-secret-copied], [data-close-anyway]");
+  function askBeforeClosing(scope) {
+    const question = scope.querySelector("[data-reveal-confirm]");
+    question.hidden = false;
+    question.setAttribute("role", "alert");
+    question.querySelector("[data-reveal-back]").focus();
+  }
+  document.addEventListener("copy", () => {
+    const node = window.getSelection()?.anchorNode;
+    const secret = node && (node.nodeType === 1 ? node : node.parentElement)?.closest("[data-secret]");
+    if (secret) markCopied(secret);
+  });
+  on("cancel", "#modal-root dialog", (dialog, event) => {
+    if (!mustAsk(dialog)) return;
+    event.preventDefault(); // the browser allows it once per user action: a second Escape closes
+    askBeforeClosing(dialog);
+  }, true);
+  on("click", "[data-reveal-back]", (button) => {
+    const scope = revealOf(button) || document;
+    scope.querySelector("[data-reveal-confirm]").hidden = true;
+    scope.querySelector("[data-copy-target='reveal-client-secret']")?.focus();
+  });
+  on("click", "[data-reveal-close-anyway]", (button) => {
+    const scope = revealOf(button);
+    scope.setAttribute("data-close-anyway", "");
+    scope.querySelector("[data-modal-done]").click();
+  });
+
   on("click", "[data-modal-close], [data-modal-done]", (button, event) => {
     const dialog = button.closest("#modal-root dialog");
     if (!dialog && !button.matches("[data-modal-done]")) return; // a plain link on a page
     event.preventDefault();
+    if (button.matches("[data-modal-done]") && mustAsk(revealOf(button))) return askBeforeClosing(revealOf(button));
     if (dialog) return dialog.close();
     // The reveal as a page of its own: wipe, then follow the form to the list (or the key).
     wipeSecrets(document);
@@ -109,7 +161,10 @@
     // No clipboard (permission refused, not a secure context): the text is selected instead.
     Promise.resolve()
       .then(() => navigator.clipboard.writeText(source.textContent.trim()))
-      .then(() => say("Copied"), () => {
+      .then(() => {
+        if (source.matches("[data-secret]")) markCopied(source);
+        say("Copied");
+      }, () => {
         window.getSelection().selectAllChildren(source);
         say("Press Ctrl+C");
       });
@@ -136,6 +191,54 @@
       if (!/^(submit|button)$/.test(field.type)) field.value = "";
     }
   });
+
+  // ---------------------------------------------------------------- the scope picker
+  // [data-scope-picker]: a write scope ticks its read (write includes read; unticking read unticks
+  // write), the presets tick what they name among the scopes the role allows, and the status line
+  // says what is chosen, or that nothing is, before the form is sent.
+  const scopeBoxes = (picker) => [...picker.querySelectorAll("input[name=scopes]:not([disabled])")];
+  const partner = (box, action) => box.closest("[data-scope-picker]").querySelector(
+    `input[name=scopes][data-resource="${CSS.escape(box.dataset.resource)}"][data-action="${action}"]:not([disabled])`);
+  function sayScopes(picker) {
+    const status = picker.querySelector("[data-scope-status]");
+    if (!status) return;
+    const chosen = scopeBoxes(picker).filter((box) => box.checked).length;
+    status.textContent = chosen
+      ? `${chosen} scope${chosen === 1 ? "" : "s"} chosen.`
+      : "No scope chosen yet: choose at least one scope.";
+    status.classList.toggle("is-missing", !chosen);
+  }
+  on("change", "[data-scope-picker] input[name=scopes]", (box) => {
+    const picker = box.closest("[data-scope-picker]");
+    const read = box.dataset.action === "write" && box.checked && partner(box, "read");
+    if (read && !read.checked) read.click();
+    if (box.dataset.action === "read" && !box.checked) {
+      const write = partner(box, "write");
+      if (write?.checked) write.click();
+    }
+    sayScopes(picker);
+  });
+  on("click", "[data-scope-preset]", (button) => {
+    const picker = button.closest("[data-scope-picker]");
+    const preset = button.dataset.scopePreset;
+    for (const box of scopeBoxes(picker)) {
+      box.checked = preset === "all" || box.dataset.action === "read";
+    }
+    picker.closest("form")?.setAttribute("data-changed", "");
+    sayScopes(picker);
+  });
+  // Sent without a scope: said at once, next to the scopes, and the form is not sent (the server
+  // says the same if it is sent anyway, e.g. without JavaScript). Captured, so before htmx sends it.
+  document.addEventListener("submit", (event) => {
+    const picker = event.target.querySelector?.("[data-scope-picker]");
+    if (!picker || scopeBoxes(picker).some((box) => box.checked)) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    sayScopes(picker);
+    picker.classList.add("field-invalid");
+    scopeBoxes(picker)[0]?.focus();
+  }, true);
+  const initScopes = (root) => root.querySelectorAll?.("[data-scope-picker]").forEach(sayScopes);
 
   // ---------------------------------------------------------------- htmx wiring
   document.addEventListener("htmx:configRequest", ({ detail: { elt, verb, parameters } }) => {
@@ -192,6 +295,11 @@
     toast("The portal could not be reached. Check your connection and try again.");
   });
 
-  if (window.htmx) window.htmx.onLoad(applyShowWhen);
-  else applyShowWhen(document);
+  const onLoad = (root) => {
+    applyShowWhen(root);
+    if (root.matches?.("[data-scope-picker]")) sayScopes(root);
+    initScopes(root);
+  };
+  if (window.htmx) window.htmx.onLoad(onLoad);
+  else onLoad(document);
 })();

@@ -7,7 +7,14 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.helpers.browser import fill_create_form, key_rows, open_create_dialog, reveal_dialog, seed_keys
+from tests.helpers.browser import (
+    fill_create_form,
+    key_rows,
+    open_create_dialog,
+    reveal_dialog,
+    revealed_secret,
+    seed_keys,
+)
 
 
 def test_the_application_column_leads_to_the_application(sign_in, demo, make_key):
@@ -56,4 +63,13 @@ def test_the_reveal_names_the_keys_own_application_endpoint(sign_in, demo):
     fill_create_form(dialog, name="Charging back end", application="InCharge", scopes=("charge-points:read",))
     dialog.get_by_role("button", name="Create").click()
     reveal = reveal_dialog(page)
-    expect(reveal.locator("#reveal-endpoint")).to_contain_text("InCharge at https://incharge.acme.test/api")
+    expect(reveal.locator("#reveal-endpoint")).to_contain_text(
+        "InCharge is at https://incharge.acme.test/api"
+    )
+    secret = revealed_secret(reveal)
+    # Another application's documented endpoint, for the key's first resource, the secret in it.
+    expect(reveal.locator("#reveal-example")).to_have_text(
+        f'curl -H "Authorization: Bearer {secret}" https://incharge.acme.test/api/charge-points'
+    )
+    try_it = reveal.get_by_role("link", name=re.compile("Try it on InCharge’s page"))
+    expect(try_it).to_have_attribute("href", "/settings/applications/incharge/#try-it")

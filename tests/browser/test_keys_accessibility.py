@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.helpers.browser import (
+    close_reveal,
     fill_create_form,
     key_rows,
     open_create_dialog,
@@ -36,7 +37,7 @@ def test_axe_on_every_key_screen(sign_in, demo, make_key):
     dialog.get_by_role("button", name="Create").click()
     reveal = reveal_dialog(page)
     results["reveal"] = run_axe(page, "reveal dialog")
-    reveal.get_by_role("button", name="Done").click()
+    close_reveal(reveal)
 
     page.goto(f"/settings/api-keys/{keys['scada'].key.pk}/")
     results["detail"] = run_axe(page, "detail")

@@ -15,11 +15,13 @@ from keys.hotpath import usage
 from keys.models import ApiKey, KeyUsageDay
 from tests.helpers.browser import (
     api_status,
+    close_reveal,
     fill_create_form,
     key_rows,
     open_create_dialog,
     reveal_dialog,
     revealed_secret,
+    run_axe,
     seed_keys,
 )
 
@@ -77,7 +79,214 @@ def test_create_reveal_copy_done_reload_and_use(sign_in, demo, make_key, live_se
     body = page.request.get(
         f"{live_server.url}/api/v1/key", headers={"Authorization": f"Bearer {client_id}:{secret}"}
     ).json()
-    assert body["name"] == "Warehouse ERP" and body["scopes"] == ["charge-points:read", "billing:write"]
+    # Ticking billing:write ticked billing:read too (write includes it): the key carries both.
+    assert body["name"] == "Warehouse ERP"
+    assert body["scopes"] == ["charge-points:read", "billing:read", "billing:write"]
+
+
+def test_the_reveal_gives_a_ready_to_run_call_and_the_key_page_its_ids(
+    sign_in, demo, live_server, screenshot
+):
+    page = sign_in("advanced@acme.test")
+    page.goto("/settings/api-keys/")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    dialog = open_create_dialog(page)
+    fill_create_form(dialog, name="Curl check", application="API Key Portal", scopes=("api-keys:read",))
+    dialog.get_by_role("button", name="Create").click()
+    reveal = reveal_dialog(page)
+    secret = revealed_secret(reveal)
+    # A call that answers (not the bare /api/v1, which is a 404), for this key, the secret in it.
+    example = reveal.locator("#reveal-example")
+    expect(example).to_have_text(f'curl -H "Authorization: Bearer {secret}" {live_server.url}/api/v1/key')
+    expect(reveal.locator("#reveal-screen-advice")).to_have_text(
+        "Shown on a shared screen? Regenerate it afterwards."
+    )
+    # The advice comes right under the secret, before the example call.
+    ids = ["reveal-client-secret", "reveal-screen-advice", "reveal-example"]
+    assert page.evaluate(
+        "ids => ids.map((id) => document.getElementById(id)).every((e, i, all) => !i"
+        " || !!(all[i - 1].compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING))",
+        ids,
+    )
+    try_it = reveal.get_by_role("link", name=re.compile("Try it on API Key Portal’s page"))
+    expect(try_it).to_have_attribute("href", "/settings/applications/portal/#try-it")
+    screenshot(page, "reveal-example")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate(
+        "document.querySelector('dialog').scrollWidth <= document.querySelector('dialog').clientWidth"
+    )
+    screenshot(page, "reveal-example-phone")
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    reveal.get_by_role("button", name="Copy the example call").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == f'curl -H "Authorization: Bearer {secret}" {live_server.url}/api/v1/key'
+    header, url = re.fullmatch(r'curl -H "([^"]+)" (\S+)', copied).groups()
+    name, value = header.split(": ", 1)
+    answer = page.request.get(url, headers={name: value})  # the copied call, run as it is
+    assert answer.status == 200 and answer.json()["name"] == "Curl check"
+
+    reveal.get_by_role("button", name="Done").click()  # copied (the call holds it): no question
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    key = ApiKey.objects.get(name="Curl check")
+    page.goto(f"/settings/api-keys/{key.pk}/")
+    page.get_by_role("button", name="Copy key id").click()
+    assert page.evaluate("navigator.clipboard.readText()") == str(key.pk)
+    page.get_by_role("button", name="Copy Client ID").click()
+    assert page.evaluate("navigator.clipboard.readText()") == key.client_id
+    usage = page.request.get(
+        f"{live_server.url}/api/v1/org/api-keys/{key.pk}/usage?days=7", headers={name: value}
+    )
+    assert usage.status == 200  # README step 4, with the id copied from the page
+
+
+def test_typed_work_and_the_secret_are_not_lost_to_a_stray_click_or_key(
+    sign_in, demo, live_server, screenshot
+):
+    page = sign_in("advanced@acme.test")
+    page.goto("/settings/api-keys/")
+    outside = {"x": 8, "y": 400}  # the backdrop, left of the centred dialog
+
+    open_create_dialog(page)
+    page.mouse.click(**outside)  # nothing typed yet: a click outside closes it
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+    dialog = open_create_dialog(page)
+    fill_create_form(dialog, name="Half-typed integration", scopes=("charge-points:read",))
+    page.mouse.click(**outside)
+    expect(dialog).to_be_visible()  # kept, with what was typed
+    expect(dialog.get_by_label("Name", exact=True)).to_have_value("Half-typed integration")
+    expect(dialog.get_by_label("charge-points:read")).to_be_checked()
+    dialog.get_by_role("button", name="Create").click()
+
+    reveal = reveal_dialog(page)
+    secret = revealed_secret(reveal)
+    page.mouse.click(**outside)  # the reveal never closes on the backdrop
+    expect(reveal).to_be_visible()
+    page.keyboard.press("Escape")  # not copied yet: it asks
+    question = reveal.locator("#reveal-confirm")
+    expect(question).to_be_visible()
+    expect(question).to_contain_text("You have not copied the secret. Close anyway?")
+    expect(question).to_have_attribute("role", "alert")
+    expect(reveal.get_by_role("button", name="Back to the secret")).to_be_focused()
+    expect(reveal.locator("#reveal-client-secret")).to_have_text(secret)
+    screenshot(page, "reveal-not-copied")
+    assert not run_axe(page, "reveal asking before closing")
+    page.keyboard.press("Enter")  # back to the secret
+    expect(question).to_be_hidden()
+    expect(reveal.get_by_role("button", name="Copy Client Secret")).to_be_focused()
+    reveal.get_by_role("button", name="Done").click()  # still not copied: asks again
+    expect(question).to_be_visible()
+    reveal.get_by_role("button", name="Close anyway").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(key_rows(page).filter(has_text="Half-typed integration")).to_have_count(1)
+    assert secret not in page.content()
+
+    # Copied with the keyboard (select, Ctrl+C): Done closes without a question.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    dialog = open_create_dialog(page)
+    fill_create_form(dialog, name="Copied by hand")
+    dialog.get_by_role("button", name="Create").click()
+    reveal = reveal_dialog(page)
+    reveal.locator("#reveal-client-secret").select_text()
+    page.keyboard.press("Control+C")
+    reveal.get_by_role("button", name="Done").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+
+def test_the_scope_picker_groups_describes_and_presets(sign_in, demo, live_server, screenshot):
+    page = sign_in("adminapi@acme.test")
+    page.goto("/settings/api-keys/")
+    dialog = open_create_dialog(page)
+    dialog.get_by_label("Application").select_option(label="Infodeck")
+    picker = dialog.locator("#scope-fields")
+    expect(picker).to_contain_text("Infodeck catalogue")
+    work_orders = picker.get_by_role("group", name="Work orders work-orders")
+    read, write = work_orders.get_by_role("checkbox").nth(0), work_orders.get_by_role("checkbox").nth(1)
+    expect(read).to_have_accessible_name("View work orders work-orders:read")
+    expect(write).to_have_accessible_name("Create/update work orders work-orders:write")
+    read_box, write_box = read.bounding_box(), write.bounding_box()
+    assert abs(read_box["y"] - write_box["y"]) < 2 and write_box["x"] > read_box["x"]  # side by side
+    expect(dialog).not_to_contain_text("Read iot")
+
+    status = dialog.locator("#scopes-status")
+    expect(status).to_have_text("No scope chosen yet: choose at least one scope.")
+    write.check()  # write ticks its read
+    expect(read).to_be_checked()
+    expect(status).to_have_text("2 scopes chosen.")
+    read.uncheck()  # and read cannot go without its write
+    expect(write).not_to_be_checked()
+
+    boxes = picker.locator("input[name=scopes]:not([disabled])")
+    total = boxes.count()
+    dialog.get_by_role("button", name="Everything this role allows").click()
+    expect(status).to_have_text(f"{total} scopes chosen.")
+    dialog.get_by_role("button", name="Read only").click()
+    expect(picker.locator("input[data-action=write]:checked")).to_have_count(0)
+    expect(status).to_have_text(f"{total // 2} scopes chosen.")
+    # A Support key: the write scopes are out of reach, and "Everything" takes only what it may.
+    dialog.get_by_label("Role").select_option(label="Support")
+    expect(picker.locator("input[data-action=write]:not([disabled])")).to_have_count(0)
+    dialog.get_by_role("button", name="Everything this role allows").click()
+    expect(picker.locator("input[data-action=write]:checked")).to_have_count(0)
+    expect(status).to_have_text(f"{total // 2} scopes chosen.")
+    expect(dialog.get_by_text("Fields marked * are required.")).to_be_visible()
+    assert not run_axe(page, "scope picker")
+    screenshot(page, "scope-picker")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert dialog.evaluate("d => d.scrollWidth <= d.clientWidth")
+    picker.scroll_into_view_if_needed()
+    screenshot(page, "scope-picker-phone")
+    page.set_viewport_size({"width": 1280, "height": 860})
+    dialog.get_by_label("Name", exact=True).fill("Facilities reader")
+    dialog.get_by_role("button", name="Create").click()
+    reveal = reveal_dialog(page)
+    close_reveal(reveal)
+    key = ApiKey.objects.get(name="Facilities reader")
+    assert key.role == Role.SUPPORT and key.scopes and all(s.endswith(":read") for s in key.scopes)
+
+
+def test_create_a_key_like_this_one_from_its_page(sign_in, demo, make_key, live_server, screenshot):
+    model = make_key(
+        name="SAP ERP Integration",
+        application=demo.infodeck,
+        account=demo.north,
+        role=Role.ADMIN_API,
+        scopes=["work-orders:write", "assets:read"],
+        allowed_ips=["192.0.2.0/24"],
+    ).key
+    page = sign_in("advanced@acme.test")
+    page.goto(f"/settings/api-keys/{model.pk}/")
+    page.get_by_role("button", name="Create a key like this one").click()
+    dialog = page.get_by_role("dialog", name="Add API Key")
+    expect(dialog.locator("#like-note")).to_contain_text("Filled in from SAP ERP Integration")
+    expect(dialog.get_by_label("Application")).to_have_value(str(demo.infodeck.pk))
+    expect(dialog.get_by_label("Role")).to_have_value(str(int(Role.ADMIN_API)))
+    expect(dialog.get_by_label("Account")).to_have_value(str(demo.north.pk))
+    expect(dialog.get_by_label("Name", exact=True)).to_have_value("SAP ERP Integration (2)")
+    expect(dialog.get_by_label("Allowed networks")).to_have_value("192.0.2.0/24")
+    for scope in ("work-orders:write", "work-orders:read", "assets:read"):
+        expect(dialog.get_by_label(scope)).to_be_checked()
+    expect(dialog.locator("input[name=scopes]:checked")).to_have_count(3)
+    screenshot(page, "create-like")
+    assert not run_axe(page, "form filled like a key")
+    dialog.get_by_label("work-orders:write").uncheck()  # narrower than its model
+    dialog.get_by_role("button", name="Create").click()
+    reveal = reveal_dialog(page)
+    secret = revealed_secret(reveal)
+    close_reveal(reveal)
+    expect(page).to_have_url(re.compile(r"/settings/api-keys/$"))  # Done goes to the list, as always
+    expect(key_rows(page).filter(has_text="SAP ERP Integration (2)")).to_have_count(1)
+    copy = ApiKey.objects.get(name="SAP ERP Integration (2)")
+    assert (copy.application, copy.account, copy.role) == (model.application, model.account, model.role)
+    assert copy.scopes == ["work-orders:read", "assets:read"] and copy.allowed_ips == ["192.0.2.0/24"]
+    assert copy.pk != model.pk and copy.client_id != model.client_id
+    assert secret not in page.content()
+    page.goto(f"/settings/api-keys/{model.pk}/")
+    assert not run_axe(page, "key page with its ids and Create a key like this one")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "key-detail-phone")
 
 
 def test_the_demo_keys_are_listed_and_one_shows_its_30_days(sign_in, demo_keys, screenshot):
@@ -107,7 +316,7 @@ def test_the_demo_keys_are_listed_and_one_shows_its_30_days(sign_in, demo_keys, 
 
     page.get_by_role("link", name="SAP ERP Integration").click()
     expect(page.get_by_role("heading", name="SAP ERP Integration")).to_be_visible()
-    expect(page.get_by_text("The previous secret still works until")).to_be_visible()
+    expect(page.locator("#secret-states")).to_contain_text("Previous secret: Still works until")
     usage_region = page.get_by_role("region", name="Usage")
     expect(usage_region.get_by_text("192.0.2.10")).to_be_visible()
     expect(usage_region.locator("svg.usage-chart:not(.usage-chart-narrow) rect.bar-ok")).to_have_count(30)
@@ -126,13 +335,19 @@ def test_errors_show_next_to_fields_in_the_dialog(sign_in, demo, make_key):
     days = dialog.get_by_label("Days until expiry")
     expect(days).to_be_focused()
     days.fill("5000")
+    # No scope chosen: said before anything is sent, next to the scopes.
+    status = dialog.locator("#scopes-status")
+    expect(status).to_have_text("No scope chosen yet: choose at least one scope.")
+    dialog.get_by_role("button", name="Create").click()
+    expect(dialog.locator("#id_expiry_days_error")).to_have_count(0)  # not sent
+    expect(dialog.get_by_label("api-keys:read")).to_be_focused()
+    dialog.get_by_label("api-keys:read").check()
+    expect(status).to_have_text("1 scope chosen.")
     dialog.get_by_role("button", name="Create").click()
     expect(dialog.locator("#id_expiry_days_error")).to_contain_text("between 1 and 3650 days")
-    expect(dialog.locator("#scopes-error")).to_contain_text("Choose at least one scope.")
     expect(dialog.get_by_label("Days until expiry")).to_be_focused()  # the first invalid field
     expect(dialog.get_by_label("Days until expiry")).to_have_value("5000")
     dialog.get_by_label("Days until expiry").fill("30")
-    dialog.get_by_label("api-keys:read", exact=True).check()
     dialog.get_by_role("button", name="Create").click()
     expect(dialog.locator("#id_name_error")).to_contain_text("already exists")
     expect(dialog.get_by_label("Name", exact=True)).to_be_focused()
@@ -141,6 +356,32 @@ def test_errors_show_next_to_fields_in_the_dialog(sign_in, demo, make_key):
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page.get_by_role("link", name="+ Add API Key")).to_be_focused()
+
+
+def test_at_the_key_limit_add_is_disabled_before_any_form_is_filled(sign_in, demo, make_key, screenshot):
+    for n in range(9):
+        make_key(organization=demo.globex, name=f"Globex job {n}")
+    page = sign_in("advanced@globex.test")
+    page.goto("/settings/api-keys/")
+    dialog = open_create_dialog(page)
+    dialog.get_by_label("api-keys:read").check()
+    dialog.get_by_role("button", name="Create").click()
+    reveal = reveal_dialog(page)
+    reveal.locator("[data-copy-target=reveal-client-secret]").click()
+    close_reveal(reveal)
+    # The 10th key took the last slot: the button, refreshed with the list, now says so.
+    add = page.locator("#add-key-button")
+    expect(add).to_be_disabled()
+    expect(add).to_have_accessible_description("10 of 10 keys in use — revoke a key or upgrade the plan.")
+    expect(page.locator("#key-limit-reason")).to_be_visible()
+    add.click(force=True)
+    expect(page.get_by_role("dialog")).to_have_count(0)  # nothing to fill in only to be refused
+    assert not run_axe(page, "list at the key limit")
+    screenshot(page, "key-limit")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.locator("#key-limit-reason")).to_be_in_viewport()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "key-limit-phone")
 
 
 # ---------------------------------------------------------------- the list
@@ -195,12 +436,18 @@ def test_regenerate_with_the_warning_stops_the_old_secret(sign_in, demo, make_ke
     reveal = reveal_dialog(page)
     expect(reveal).to_contain_text("The previous secret has stopped working")
     new_secret = revealed_secret(reveal)
-    reveal.get_by_role("button", name="Done").click()
+    close_reveal(reveal)
     expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page.get_by_role("button", name="Regenerate")).to_be_focused()
     assert new_secret not in page.content()
     assert api_status(page, live_server, old.secret) == 401
     assert api_status(page, live_server, new_secret) == 200
+    # The key's audit events say so, not "grace period: none · old secret valid until: never".
+    events = page.get_by_role("region", name="Audit events")
+    expect(events.get_by_role("row").filter(has_text="Key regenerated")).to_contain_text(
+        "old secret stopped at once"
+    )
+    expect(events).not_to_contain_text("valid until: never")
 
 
 def test_regenerate_with_one_hour_grace_keeps_both_working(sign_in, demo, make_key, live_server, screenshot):
@@ -229,8 +476,8 @@ def test_regenerate_with_one_hour_grace_keeps_both_working(sign_in, demo, make_k
     reveal = reveal_dialog(page)
     expect(reveal).to_contain_text("The previous secret keeps working until")
     new_secret = revealed_secret(reveal)
-    reveal.get_by_role("button", name="Done").click()
-    expect(page.get_by_text("The previous secret still works until")).to_be_visible()
+    close_reveal(reveal)
+    expect(page.locator("#secret-states")).to_contain_text("Previous secret: Still works until")
     for secret in (old.secret, new_secret, new_secret):
         assert api_status(page, live_server, secret) == 200
     usage.buffer.flush(force_last_used=True)
@@ -337,21 +584,28 @@ def test_keyboard_only_creation(sign_in, demo, live_server):
     page.keyboard.type("Typed by keyboard")
     page.keyboard.press("Tab")
     expect(dialog.get_by_label("Expiry", exact=True)).to_be_focused()
+    for preset in ("Read only", "Everything this role allows"):  # the scope presets, then the scopes
+        page.keyboard.press("Tab")
+        expect(dialog.get_by_role("button", name=preset)).to_be_focused()
     page.keyboard.press("Tab")
-    read = dialog.get_by_label("api-keys:read", exact=True)
+    read = dialog.get_by_label("api-keys:read")
     expect(read).to_be_focused()
     page.keyboard.press("Space")
     expect(read).to_be_checked()
     # Focus is trapped: the page behind the modal <dialog> is inert, so Shift+Tab from the dialog's
     # first element never lands on it. Chromium may stop once on its own UI (the document, headless)
-    # before wrapping to the dialog's last element.
+    # or on the dialog itself (a scroll container, taller than the viewport) before wrapping to the
+    # dialog's last element.
     dialog.get_by_role("link", name="Close").focus()
     page.keyboard.press("Shift+Tab")
     assert page.evaluate(
         "document.activeElement === document.body || !!document.activeElement.closest('dialog')"
     )
-    if page.evaluate("document.activeElement === document.body"):
-        page.keyboard.press("Shift+Tab")
+    for _ in range(2):
+        if page.evaluate(
+            "document.activeElement === document.body || document.activeElement.localName === 'dialog'"
+        ):
+            page.keyboard.press("Shift+Tab")
     expect(dialog.get_by_role("button", name="Create")).to_be_focused()
     page.locator("#add-key-button").focus()  # inert: it cannot take focus while the dialog is open
     expect(dialog.get_by_role("button", name="Create")).to_be_focused()
@@ -370,6 +624,11 @@ def test_keyboard_only_creation(sign_in, demo, live_server):
     page.keyboard.press("Enter")
     expect(copy_secret).to_contain_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == secret
+    # Then the ready-to-run call's Copy, the link to more examples, and Done.
+    page.keyboard.press("Tab")
+    expect(reveal.get_by_role("button", name="Copy the example call")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(reveal.get_by_role("link", name=re.compile("Try it"))).to_be_focused()
     page.keyboard.press("Tab")
     expect(reveal.get_by_role("button", name="Done")).to_be_focused()
     page.keyboard.press("Tab")  # wraps around inside the dialog
@@ -423,6 +682,43 @@ def test_disable_then_enable_from_the_key_page(sign_in, demo, make_key, live_ser
     expect(page.locator("#disabled-notice")).to_have_count(0)
     expect(page.get_by_role("button", name="Disable")).to_be_visible()
     assert api_status(page, live_server, issued.secret) == 200
+
+
+def test_a_disabled_key_in_a_grace_period_says_what_each_secret_does(
+    sign_in, demo, make_key, live_server, screenshot
+):
+    old = make_key(name="Depot sync")
+    page = sign_in("advanced@acme.test")
+    page.goto(f"/settings/api-keys/{old.key.pk}/")
+    page.get_by_role("button", name="Regenerate").click()
+    warning = page.get_by_role("dialog", name=re.compile("Regenerate"))
+    warning.get_by_label("After 24 hours").check()
+    warning.get_by_role("button", name="Regenerate").click()
+    reveal = reveal_dialog(page)
+    new_secret = revealed_secret(reveal)
+    close_reveal(reveal)
+    states = page.locator("#secret-states")
+    expect(states).to_contain_text("Current secret: Works.")
+    expect(states).to_contain_text("Previous secret: Still works until")
+
+    page.get_by_role("button", name="Disable").click()
+    page.get_by_role("dialog").get_by_role("button", name="Disable").click()
+    expect(page.locator("#disabled-notice")).to_be_visible()
+    # It once said "The previous secret still works until …" here, while that secret got 401.
+    expect(states).to_contain_text("Current secret: Refused while the key is disabled")
+    expect(states).to_contain_text(
+        "Previous secret: Refused while the key is disabled; if the key is enabled before"
+    )
+    expect(page.get_by_text("still works", exact=False)).to_have_count(0)
+    expect(page.get_by_text("Old secret in grace period")).to_have_count(0)
+    assert api_status(page, live_server, old.secret) == 401
+    assert api_status(page, live_server, new_secret) == 401
+    screenshot(page, "key-disabled-in-grace")
+
+    page.get_by_role("button", name="Enable").click()
+    page.get_by_role("dialog").get_by_role("button", name="Enable").click()
+    expect(states).to_contain_text("Previous secret: Still works until")
+    assert api_status(page, live_server, old.secret) == 200
 
 
 # ---------------------------------------------------------------- usage export

@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from accounts.models import Role
 from tests.helpers.browser import (
+    close_reveal,
     fill_create_form,
     key_rows,
     open_create_dialog,
@@ -34,7 +35,7 @@ def test_a_leaver_is_deactivated_and_the_keys_they_saw_are_exposed_until_regener
     dialog = open_create_dialog(bob)
     fill_create_form(dialog, name="Bob's ERP bridge")
     dialog.get_by_role("button", name="Create").click()
-    reveal_dialog(bob).get_by_role("button", name="Done").click()
+    close_reveal(reveal_dialog(bob))
 
     # Ada finds him on Members and deactivates him.
     page = sign_in("advanced@acme.test")
@@ -69,6 +70,6 @@ def test_a_leaver_is_deactivated_and_the_keys_they_saw_are_exposed_until_regener
     expect(page.locator("#detail-seen-by")).to_contain_text("bob@acme.test")
     page.get_by_role("button", name="Regenerate").click()
     page.get_by_role("dialog").get_by_role("button", name="Regenerate").click()
-    reveal_dialog(page).get_by_role("button", name="Done").click()
+    close_reveal(reveal_dialog(page))
     expect(page.locator("#exposed-notice")).to_have_count(0)
     expect(page.locator("#detail-seen-by")).to_have_text("advanced@acme.test")

@@ -81,7 +81,7 @@ def fill_create_form(
     expect(dialog.get_by_text(f"{application} catalogue")).to_be_visible()
     dialog.get_by_label("Name", exact=True).fill(name)
     for scope in scopes:
-        dialog.get_by_label(scope, exact=True).check()
+        dialog.get_by_label(scope).check()  # its description, then the scope: "View billing billing:read"
 
 
 def reveal_dialog(page: Page):
@@ -95,6 +95,15 @@ def revealed_secret(dialog) -> str:
     secret = dialog.locator("#reveal-client-secret").inner_text().strip()
     assert SECRET.fullmatch(secret)
     return secret
+
+
+def close_reveal(dialog) -> None:
+    """Done on the reveal, and past the "not copied" question when the secret was not copied."""
+    dialog.get_by_role("button", name="Done").click()
+    anyway = dialog.get_by_role("button", name="Close anyway")
+    if anyway.count():
+        anyway.click()
+    expect(dialog).to_have_count(0)
 
 
 def key_rows(page: Page):

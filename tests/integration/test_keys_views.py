@@ -205,8 +205,10 @@ def test_create_form_full_page_and_dialog(demo, login):
     full = client.get("/settings/api-keys/new/")
     assert full.status_code == 200 and is_full_page(full)
     html = full.content.decode()
-    for label in ("Application", "Role", "Account", "Name", "Expiry"):
-        assert f">{label}</label>" in html
+    required = '</label> <span class="required-mark" aria-hidden="true">*</span>'
+    for label in ("Application", "Role", "Account", "Expiry"):
+        assert f">{label}{required}" in html
+    assert ">Name</label>" in html
     assert ">Create</button>" in html
     assert "no-store" in full.headers["Cache-Control"]
     dialog = client.get("/settings/api-keys/new/", **HX)
@@ -226,11 +228,77 @@ def test_create_form_defaults(demo, login, make_key):
     assert '<option value="50" selected>Advanced Admin</option>' in html
     assert re.search(rf'<option value="{demo.acme_root.pk}" selected>Acme Corp</option>', html)
     assert 'value="API Key Portal key 2"' in html
-    # One checkbox per scope, labelled with the scope string, in a fieldset per resource.
-    assert '<label for="scope-api-keys-read">api-keys:read</label>' in html
-    assert "<legend>api-keys</legend>" in html
+    # One checkbox per scope, labelled with the catalogue's description and the scope string, in a
+    # fieldset per resource, read and write side by side.
+    assert re.search(
+        r'<label for="scope-api-keys-read"><span class="scope-description">List and read API keys</span> '
+        r'<code class="scope-name">api-keys:read</code></label>',
+        html,
+    )
+    assert '<legend>API keys <code class="scope-resource">api-keys</code></legend>' in html
+    assert 'data-resource="api-keys" data-action="write"' in html
     for days in ("never", "30", "90", "365", "custom"):
         assert f'<option value="{days}"' in html
+
+
+def test_the_scope_picker_reads_the_demo_catalogue_in_words(demo, login):
+    client = login("advanced@acme.test")
+    scopes = client.get(f"/settings/api-keys/new/scopes/?application={demo.infodeck.pk}", **HX)
+    html = scopes.content.decode()
+    assert '<span class="scope-description">View work orders</span>' in html
+    assert '<span class="scope-description">Create/update work orders</span>' in html
+    assert '<legend>IoT <code class="scope-resource">iot</code></legend>' in html
+    assert "Read iot" not in html
+    # Required fields are marked, and the scopes' status line is there to say what is chosen.
+    html = client.get("/settings/api-keys/new/").content.decode()
+    assert '<label for="id_application">Application</label> <span class="required-mark"' in html
+    assert '<label for="id_name">Name</label>' in html  # optional: a name is suggested
+    assert 'id="scopes-status" role="status"' in html
+
+
+def test_create_a_key_like_this_one_fills_the_form_from_the_key(demo, login, make_key):
+    model = make_key(
+        name="SAP ERP Integration",
+        application=demo.infodeck,
+        account=demo.north,
+        role=Role.ADMIN_API,
+        scopes=["work-orders:write", "assets:read"],
+        allowed_ips=["192.0.2.0/24", "2001:db8::/32"],
+    ).key
+    client = login("advanced@acme.test")
+    detail = client.get(f"/settings/api-keys/{model.pk}/").content.decode()
+    assert f'hx-get="/settings/api-keys/new/?like={model.pk}"' in detail
+    response = client.get("/settings/api-keys/new/", {"like": str(model.pk)}, **HX)
+    html = response.content.decode()
+    assert re.search(rf'<option value="{demo.infodeck.pk}" selected>Infodeck</option>', html)
+    assert '<option value="40" selected>Admin + API</option>' in html
+    assert re.search(rf'<option value="{demo.north.pk}" selected>[^<]*Acme North</option>', html)
+    assert 'value="SAP ERP Integration (2)"' in html
+    checked = re.findall(
+        r'value="([a-z-]+:[a-z]+)" id="[^"]+" data-resource="[^"]+" data-action="[a-z]+" checked', html
+    )
+    assert sorted(checked) == ["assets:read", "work-orders:read", "work-orders:write"]  # write shows its read
+    assert "192.0.2.0/24\n2001:db8::/32</textarea>" in html
+    assert 'id="like-note"' in html and "Filled in from" in html
+    # Created through the usual service, narrower than its model if wished.
+    data = form_data(
+        demo,
+        application=demo.infodeck.pk,
+        account=demo.north.pk,
+        role=int(Role.ADMIN_API),
+        name="SAP ERP Integration (2)",
+        scopes=["assets:read"],
+        allowed_ips="192.0.2.0/24\n2001:db8::/32",
+    )
+    assert secret_in(client.post("/settings/api-keys/new/", data, **HX))
+    copy = ApiKey.objects.get(name="SAP ERP Integration (2)")
+    assert copy.scopes == ["assets:read"] and copy.allowed_ips == model.allowed_ips
+    assert copy.created_by == demo.user("advanced@acme.test")
+    # Another tenant's key is not found, nor is a malformed id; Support has no such button.
+    assert login("advanced@globex.test").get(f"/settings/api-keys/new/?like={model.pk}").status_code == 404
+    assert client.get("/settings/api-keys/new/?like=nope").status_code == 404
+    support = login("support@acme.test").get(f"/settings/api-keys/{model.pk}/").content.decode()
+    assert "create-like-button" not in support
 
 
 def test_admin_api_is_offered_only_roles_up_to_its_own(demo, login):
@@ -255,10 +323,14 @@ def test_scope_catalogue_switches_with_the_application(demo, login):
     assert html.lstrip().startswith('<div id="name-field" hx-swap-oob="true">')
     assert '<div id="scope-fields"' in html
     assert "work-orders:write" in html and "charge-points:read" not in html
-    assert re.search(r'value="work-orders:read" id="[^"]+" checked', html)
+    assert re.search(
+        r'value="work-orders:read" id="[^"]+" data-resource="work-orders" data-action="read" checked', html
+    )
     # A Support key gets read scopes only: the write ones are shown disabled.
     html = client.get("/settings/api-keys/new/scopes/", {"application": demo.infodeck.pk, "role": 20}).content
-    assert re.search(rb'value="assets:write" id="[^"]+" disabled', html)
+    assert re.search(
+        rb'value="assets:write" id="[^"]+" data-resource="assets" data-action="write" disabled', html
+    )
 
 
 def test_untouched_name_suggestion_follows_the_application(demo, login):
@@ -335,6 +407,32 @@ def test_name_taken_is_an_error_next_to_the_name(demo, login, make_key):
     assert ApiKey.objects.count() == 1
 
 
+def test_at_the_key_limit_add_is_disabled_with_the_reason_beside_it(demo, login, make_key):
+    for n in range(9):
+        make_key(organization=demo.globex, name=f"g{n}")
+    client = login("advanced@globex.test")
+    html = client.get("/settings/api-keys/").content.decode()
+    assert 'href="/settings/api-keys/new/"' in html and "key-limit-reason" not in html
+    make_key(organization=demo.globex, name="g9")
+    for response in (client.get("/settings/api-keys/"), client.get("/settings/api-keys/", **HX)):
+        html = response.content.decode()
+        add = re.search(r'<button[^>]*id="add-key-button"[^>]*>', html).group(0)
+        assert 'aria-disabled="true"' in add and 'aria-describedby="key-limit-reason"' in add
+        assert "hx-get" not in add
+        assert re.search(
+            r'id="key-limit-reason">10 of 10 keys in use — revoke a key or upgrade the plan.</p>', html
+        )
+    # The same rule as create_key's: a revoked key frees a slot, a disabled one does not.
+    ApiKey.objects.filter(name="g0").update(revoked_at=timezone.now())
+    assert "key-limit-reason" not in client.get("/settings/api-keys/").content.decode()
+    # Support cannot add keys at all: no button, no reason (Acme with a limit of 0 here).
+    demo.acme.key_limit_override = 0
+    demo.acme.save()
+    html = login("support@acme.test").get("/settings/api-keys/").content.decode()
+    assert "add-key-button" not in html and "key-limit-reason" not in html
+    assert "key-limit-reason" in login("advanced@acme.test").get("/settings/api-keys/").content.decode()
+
+
 def test_key_limit_reached_is_a_form_error(demo, login, make_key):
     for n in range(10):
         make_key(organization=demo.globex, name=f"g{n}")
@@ -384,8 +482,15 @@ def test_create_reveals_the_secret_once(demo, login, api, htmx):
     assert re.search(labelled, html).group(1) == ("dialog" if htmx else "section")
     assert ("<dialog" in html) is htmx
     assert "will not be shown again" in html and ">Done</button>" in html
-    assert html.count("data-copy-target=") == 2
+    # Client ID, Client Secret, and the ready-to-run call with the secret in it.
+    assert html.count("data-copy-target=") == 3
     assert "<code>https://incharge.acme.test/api</code>" in html
+    assert re.search(
+        rf'<pre class="code" id="reveal-example" data-secret>curl -H "Authorization: Bearer {secret}" '
+        r"https://incharge.acme.test/api/charge-points</pre>",
+        html,
+    )
+    assert html.count(secret) == 2  # the secret itself and the call
     assert 'hx-history="false"' in html  # htmx never snapshots the page holding the secret
     event = AuditEvent.objects.get(action=AuditAction.KEY_CREATED)
     assert event.actor_label == "advanced@acme.test" and event.ip == "127.0.0.1"
@@ -458,7 +563,7 @@ def test_regenerate_with_grace_keeps_the_old_secret(demo, login, make_key, api):
     key = ApiKey.objects.get()
     assert timedelta(minutes=59) < key.previous_expires_at - timezone.now() <= timedelta(hours=1)
     detail = client.get(f"/settings/api-keys/{key.pk}/").content.decode()
-    assert "The previous secret still works until" in detail
+    assert "<strong>Previous secret:</strong> Still works until" in detail
     client.logout()
     assert api("get", "/api/v1/key", old.secret).status_code == 200
     assert api("get", "/api/v1/key", new_secret).status_code == 200

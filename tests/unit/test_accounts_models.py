@@ -3,7 +3,17 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from accounts.models import PLAN_LIMITS, Account, Organization, Plan, Role, rate_limit_per_minute
+from accounts.catalogue import ensure_application
+from accounts.models import (
+    PLAN_LIMITS,
+    Account,
+    Organization,
+    Plan,
+    Role,
+    Scope,
+    rate_limit_per_minute,
+    resource_label,
+)
 from keys.api.rest import KeyRole
 
 pytestmark = pytest.mark.django_db
@@ -66,3 +76,18 @@ def test_each_role_has_one_api_name_that_reads_back_and_rest_lists_them():
     assert [m.value for m in KeyRole] == [r.api_name for r in sorted(Role, reverse=True)]
     assert {Role.api_name_of(role.value) for role in Role} == {m.value for m in KeyRole}
     assert Role.api_name_of(0) is None  # a user without membership has no role
+
+
+def test_demo_catalogues_read_in_words_and_an_earlier_seed_is_reworded(demo):
+    assert resource_label("work-orders") == "Work orders" and resource_label("iot") == "IoT"
+    scopes = Scope.objects.filter(application=demo.infodeck)
+    assert scopes.get(resource="work-orders", action="read").description == "View work orders"
+    assert scopes.get(resource="iot", action="write").description == "Create/update IoT"
+    # A catalogue seeded before ("Read iot") gets the words; one written by someone is kept.
+    scopes.filter(resource="iot", action="read").update(description="Read iot")
+    scopes.filter(resource="assets", action="read").update(description="Asset register, read-only")
+    ensure_application(
+        demo.acme, name="Infodeck", slug="infodeck", base_url="https://x.test", resources=["iot", "assets"]
+    )
+    assert scopes.get(resource="iot", action="read").description == "View IoT"
+    assert scopes.get(resource="assets", action="read").description == "Asset register, read-only"

@@ -38,3 +38,18 @@ def test_each_detail_is_a_line_of_its_own_and_a_moment_carries_its_zone():
     assert describe_lines(details) == ["name: ERP → ERP prod", "expires at: never → Dec 9, 2026 13:05 UTC"]
     with timezone.override("Europe/Berlin"):  # the member's time zone
         assert describe_lines(details)[1] == "expires at: never → Dec 9, 2026 14:05 CET"
+
+
+def test_an_immediate_regeneration_reads_as_the_old_secret_stopping_at_once():
+    # Stored by regenerate_key without a grace period; it once read "grace period: none · old
+    # secret valid until: never", as if the old secret never stopped.
+    assert describe_details({"grace_period_seconds": 0, "old_secret_valid_until": None}) == (
+        "old secret stopped at once"
+    )
+
+
+def test_a_regeneration_with_a_grace_period_says_until_when():
+    details = {"grace_period_seconds": 3600, "old_secret_valid_until": "2026-12-05T10:00:00+00:00"}
+    assert describe_details(details) == (
+        "grace period: 1 hour · old secret valid until: Dec 5, 2026 10:00 UTC"
+    )

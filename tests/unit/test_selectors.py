@@ -95,3 +95,16 @@ def test_errors_mean_the_same_in_the_totals_and_by_day(make_key):
     assert totals["errors"] == sum(d.errors for d in days) == 7
     assert totals["rate_limited"] == sum(d.rate_limited for d in days) == 8
     assert totals["total"] == sum(d.calls for d in days) == 21
+
+
+def test_a_key_made_like_another_is_named_after_it(demo, make_key):
+    make_key(name="SAP ERP Integration")
+    assert selectors.suggest_copy_name(demo.acme, "SAP ERP Integration") == "SAP ERP Integration (2)"
+    make_key(name="sap erp integration (2)")  # names are unique without regard to case
+    assert selectors.suggest_copy_name(demo.acme, "SAP ERP Integration") == "SAP ERP Integration (3)"
+    assert selectors.suggest_copy_name(demo.acme, "SAP ERP Integration (2)") == "SAP ERP Integration (3)"
+    assert (
+        selectors.suggest_copy_name(demo.globex, "SAP ERP Integration") == "SAP ERP Integration (2)"
+    )  # per tenant
+    long = "x" * 128
+    assert selectors.suggest_copy_name(demo.acme, long) == "x" * 124 + " (2)"

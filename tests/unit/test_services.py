@@ -12,6 +12,7 @@ from audit.models import AuditAction, AuditEvent
 from audit.services import door_transaction
 from keys import credentials, services
 from keys.errors import ServiceError
+from keys.hotpath.verification import verified_keys
 from keys.models import ApiKey
 from keys.scopes import canonical_scope
 from keys.services import create_key, regenerate_key, revoke_key, update_key, verify_key
@@ -143,7 +144,9 @@ def test_key_limit_of_the_plan(demo, make_key):
         make_key()
     assert refused.value.code == "key_limit_reached"
     assert refused.value.message == "2 of 2 keys in use — revoke a key or upgrade the plan."
+    assert services.key_limit_refusal(demo.acme) == refused.value.message  # what the list page asks
     revoke_key(actor=Actor.system(demo.acme.pk), key=ApiKey.objects.first())
+    assert services.key_limit_refusal(demo.acme) is None
     make_key()  # a revoked key frees its slot
 
 
@@ -472,3 +475,44 @@ def test_a_door_refuses_to_run_inside_another_transaction(demo, door):
     with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
         door(demo, key)
     assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+
+
+def _says(key: ApiKey) -> dict[str, bool]:
+    key = ApiKey.objects.get(pk=key.pk)
+    return {state.label: state.works for state in key.secret_states}
+
+
+def test_what_the_key_page_says_of_each_secret_is_what_verification_does(demo):
+    """``ApiKey.secret_states_at`` in every state, checked against ``verify_key`` itself: a disabled
+    key once said "the previous secret still works until …" while that secret got 401."""
+    issued = create(demo)
+    actor = user_actor(demo)
+    renewed = regenerate_key(actor=actor, key=issued.key, grace_period=timedelta(hours=1))
+    works = lambda secret: verify_key(presented=secret) is not None  # noqa: E731
+
+    assert _says(issued.key) == {"Current secret": True, "Previous secret": True}
+    assert works(renewed.secret) and works(issued.secret)
+
+    services.disable_key(actor=actor, key=renewed.key)
+    assert _says(issued.key) == {"Current secret": False, "Previous secret": False}
+    assert not works(renewed.secret) and not works(issued.secret)
+    previous = ApiKey.objects.get(pk=issued.key.pk).secret_states[1]
+    assert (
+        previous.until == renewed.key.previous_expires_at and "if the key is enabled before" in previous.text
+    )
+
+    services.enable_key(actor=actor, key=renewed.key)  # within the grace period: both again
+    assert _says(issued.key) == {"Current secret": True, "Previous secret": True}
+    assert works(renewed.secret) and works(issued.secret)
+
+    ApiKey.objects.filter(pk=issued.key.pk).update(previous_expires_at=timezone.now() - timedelta(seconds=1))
+    verified_keys.drop_key(issued.key.pk)  # the row changed behind the services' back
+    assert _says(issued.key) == {"Current secret": True}
+    assert works(renewed.secret) and not works(issued.secret)
+
+    ApiKey.objects.filter(pk=issued.key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    verified_keys.drop_key(issued.key.pk)
+    assert _says(issued.key) == {"Every secret": False} and not works(renewed.secret)
+
+    revoke_key(actor=actor, key=ApiKey.objects.get(pk=issued.key.pk))
+    assert _says(issued.key) == {"Every secret": False} and not works(renewed.secret)
