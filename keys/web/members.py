@@ -16,7 +16,7 @@ from accounts.models import User
 from keys import members
 from keys.errors import ServiceError
 from keys.filters import MemberFilterSet
-from portal.pages import paginate, refuse, render_screen, wants_partial
+from pages import paginate, refuse, render_screen, wants_partial
 
 MEMBERS_PER_PAGE = 50
 

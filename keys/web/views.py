@@ -35,7 +35,7 @@ from keys.models import ApiKey
 from keys.policy import SecurityPolicy, breaches
 from keys.web import charts
 from keys.web.forms import KeyCreateForm, KeyEditForm, RegenerateForm, UsageExportForm
-from portal.pages import paginate, refuse, render_screen, wants_partial
+from pages import paginate, refuse, render_screen, wants_partial
 
 KEYS_PER_PAGE = 25
 KEY_EVENTS_SHOWN = 20

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("paging", "accounts", "audit", "keys", "portal")
+PACKAGES = ("paging", "accounts", "audit", "pages", "keys", "portal")
 
 # Imports inside a function, allowed because Django asks for them there: an app's ready() connects
 # signal receivers and checks once the app registry is loaded.
