@@ -18,8 +18,8 @@ from django.test.client import ClientHandler
 
 from accounts.actors import Actor
 from accounts.models import Account, Application, Membership, Organization, Role, User
-from keys.hotpath import ratelimit, usage
-from keys.hotpath.verification import verified_keys
+from keys.authentication.verification import verified_keys
+from keys.metering import ratelimit, usage
 from keys.models import ApiKey
 from keys.services import IssuedKey, create_key
 from tests.helpers import demo as demo_data

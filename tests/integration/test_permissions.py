@@ -11,7 +11,7 @@ from django.db import transaction
 from accounts.actors import Actor
 from accounts.models import Account, Application, Role
 from keys import credentials
-from keys.hotpath import usage
+from keys.metering import usage
 from keys.models import ApiKey
 from keys.services import create_key, verify_key
 from tests.helpers import demo as demo_data

@@ -14,7 +14,7 @@ from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
 from keys.demo import DEMO_KEYS
-from keys.hotpath import usage
+from keys.metering import usage
 from keys.models import ApiKey
 from keys.redaction import REDACTED
 from tests.helpers import demo as demo_data
@@ -27,8 +27,8 @@ def _cache_contents() -> str:
     """Everything the shared cache and this process's own caches hold, as text."""
     from django.conf import settings
 
-    from keys.hotpath import ratelimit
-    from keys.hotpath.verification import verified_keys
+    from keys.authentication.verification import verified_keys
+    from keys.metering import ratelimit
 
     parts = [repr(getattr(cache, "_cache", {}))]  # local memory: pickled values, as bytes
     if settings.REDIS_URL:

@@ -16,7 +16,7 @@ PACKAGES = ("paging", "accounts", "audit", "pages", "keys", "portal")
 DEFERRED_ALLOWED = {("accounts.apps", "ready"), ("audit.apps", "ready"), ("keys.apps", "ready")}
 
 # The HTTP doors: nothing in the domain may import them.
-HTTP_LAYERS = ("keys.api", "keys.web", "keys.hotpath.middleware", "portal.audit_log", "portal")
+HTTP_LAYERS = ("keys.api", "keys.web", "keys.api.middleware", "portal.audit_log", "portal")
 DOMAIN = (
     "accounts.models",
     "accounts.actors",
@@ -43,9 +43,9 @@ DOMAIN = (
     "keys.lineage",
     "keys.notifications",
     "keys.redaction",
-    "keys.hotpath.verification",
-    "keys.hotpath.ratelimit",
-    "keys.hotpath.usage",
+    "keys.authentication.verification",
+    "keys.metering.ratelimit",
+    "keys.metering.usage",
 )
 
 
@@ -112,7 +112,7 @@ GRAPH = {module: _imports(module)[0] for module in MODULES}
 
 def test_the_graph_is_read():
     assert "keys.services" in GRAPH and "accounts.permissions" in GRAPH["keys.services"]
-    assert "keys.hotpath.verification" in GRAPH["keys.services"]
+    assert "keys.authentication.verification" in GRAPH["keys.services"]
 
 
 def test_no_import_cycle():
