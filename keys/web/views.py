@@ -29,7 +29,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import permissions
 from accounts.catalogue import portal_base_url
-from keys import credentials, members, selectors, services, state
+from keys import credentials, offboarding, selectors, services, state
 from keys.errors import KeyNotFound, ServiceError
 from keys.models import ApiKey
 from keys.policy import SecurityPolicy, breaches
@@ -134,10 +134,10 @@ def key_list(request: HttpRequest) -> HttpResponse:
         outside = selectors.outside_policy_count(actor, policy)
         context["outside_policy"] = selectors.COUNT_CAP if outside is None else outside
         context["outside_policy_label"] = f"{selectors.COUNT_CAP:,}+" if outside is None else str(outside)
-        context["exposed"] = members.exposed_count(actor)
+        context["exposed"] = offboarding.exposed_count(actor)
         seen_by = filters.form.value("seen_by")
         if seen_by is not None:
-            context["seen_by_member"] = members.visible_members(actor).filter(pk=seen_by).first()
+            context["seen_by_member"] = offboarding.visible_members(actor).filter(pk=seen_by).first()
     response = render_screen(request, "keys/key_list.html", "key-table", context)
     if pasted_secret:
         response["HX-Replace-Url"] = url_without_it

@@ -39,7 +39,7 @@ DOMAIN = (
     "keys.policy",
     "keys.networks",
     "keys.names",
-    "keys.members",
+    "keys.offboarding",
     "keys.lineage",
     "keys.notifications",
     "keys.redaction",
