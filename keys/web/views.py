@@ -1,4 +1,4 @@
-"""Portal pages for API keys: Settings → API Keys, a key's detail, its actions, and the audit log.
+"""Portal pages for API keys: Settings → API Keys, a key's detail and its actions.
 
 Thin views: check the role, validate a form, call ``keys.services``, render. Each screen is one
 template with named partials; an htmx request gets the partial (the table, the dialog), a plain
