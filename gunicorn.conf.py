@@ -14,29 +14,30 @@ workers = int(os.environ.get("WORKERS", "2"))
 # closes the connection), which gunicorn's own gthread worker lacks. Idle keep-alive connections wait
 # in the worker's poller, not in a thread, and are closed after `keepalive` seconds. The code is
 # thread-safe: Django keeps a database connection per thread, and the per-process caches and buffers
-# (keys/hotpath) take a lock. A front end that buffers requests still belongs in front (README).
+# (keys/authentication, keys/metering) take a lock. A front end that buffers requests still belongs
+# in front (README).
 worker_class = "portal.gunicorn_worker.HeaderTimeoutWorker"
 threads = int(os.environ.get("THREADS", "4"))
 keepalive = 10
 timeout = 30
 graceful_timeout = 20
 accesslog = os.environ.get("ACCESS_LOG") or None
-# Requests are counted in a per-process buffer that a timer thread writes (keys/hotpath/flusher.py);
+# Requests are counted in a per-process buffer that a timer thread writes (keys/metering/flusher.py);
 # write it once more before a worker goes away. gunicorn calls
 # worker_exit in the worker after a graceful stop (SIGTERM), a reload (SIGHUP: the old workers get
 # SIGTERM) and a quick shutdown (SIGQUIT, SIGINT); only a kill (SIGKILL, OOM) skips it. See the
-# keys/hotpath/usage.py docstring and tests/faults/test_faults.py.
+# keys/metering/usage.py docstring and tests/faults/test_faults.py.
 
 
 def post_worker_init(worker):
     # Imported here: the master process loads this file before Django is set up.
-    from keys.hotpath import flusher
+    from keys.metering import flusher
 
     flusher.start()  # the usage timer, in the worker (a thread started in the master dies at fork)
 
 
 def worker_exit(server, worker):
-    from keys.hotpath import flusher
+    from keys.metering import flusher
 
     flusher.shutdown()  # stops the timer, waits for a write in flight, writes what is left
 

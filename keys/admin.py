@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from accounts.actors import Actor, client_ip, user_agent
 from audit.admin import ReadOnlyModelAdmin
 from keys import services
-from keys.hotpath.usage import FIELDS as USAGE_FIELDS
+from keys.metering.usage import FIELDS as USAGE_FIELDS
 from keys.models import ApiKey, KeyUsageDay
 from keys.state import Action
 

@@ -16,7 +16,8 @@ How secrets are stored, and why:
   ``previous_expires_at``; revocation clears it.
 
 What a key may do (application, account, role, scopes) is fixed at creation: there is no service
-that widens a key, only ``rename`` and an earlier expiry.
+that widens a key. An update may only rename it, bring its expiry earlier or narrow its allowed
+networks.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from accounts.models import Application, Organization, User
 from keys import state
 from keys.errors import ErrorCode, KeyNotFound, ServiceError
 from keys.filters import ApiKeyFilterSet
-from keys.hotpath.usage import FIELDS as USAGE_FIELDS
+from keys.metering.usage import FIELDS as USAGE_FIELDS
 from keys.models import ApiKey, KeyUsageDay
 from keys.policy import NOTHING, SecurityPolicy, lifetime_filter, network_filter, outside_filter
 from paging import COUNT_CAP, NEXT, PREVIOUS, BadCursor, Keyset, capped_count, keyset_page, rows_at

@@ -23,8 +23,8 @@ from accounts.models import Account, Application, Organization, Role
 from audit.models import AuditAction
 from audit.services import door_transaction, record_event, refuse
 from keys import credentials, lineage, networks, state
+from keys.authentication.verification import VerifiedKey, check_secret, verified_keys, verify_secret
 from keys.errors import ErrorCode, ServiceError
-from keys.hotpath.verification import VerifiedKey, check_secret, verified_keys, verify_secret
 from keys.models import ApiKey
 from keys.names import clean_description, clean_name, fingerprint
 from keys.policy import MAX_EXPIRY_DAYS, SecurityPolicy, check_new_key
@@ -669,7 +669,7 @@ def verify_key(*, presented: str | credentials.PresentedCredentials) -> Verified
     ``<client_id>:<secret>``, or credentials already read from request headers. None for every kind
     of failure alike (malformed, unknown, wrong secret, expired, revoked: no key enumeration).
 
-    Cheap enough for every API request: see ``keys.hotpath.verification``."""
+    Cheap enough for every API request: see ``keys.authentication.verification``."""
     if isinstance(presented, str):
         presented = credentials.parse_presented(presented)
         if presented is None:

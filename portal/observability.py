@@ -7,7 +7,7 @@
   it): requests by surface (``portal``, ``rest``, ``graphql``, ``probe``), method, route template
   and status class; latency by surface; time queued before a worker took the request (from a
   proxy's ``X-Request-Start``); each worker's ``process_*`` metrics; and what
-  ``keys.hotpath.metrics`` counts. Under gunicorn the workers share them through
+  ``keys.metering.metrics`` counts. Under gunicorn the workers share them through
   ``PROMETHEUS_MULTIPROC_DIR`` (``gunicorn.conf.py``). A label never holds a raw path, a secret, a
   Client ID or an email: the route is the URL pattern (``api/v1/org/api-keys/<key_id>``), or
   ``<unresolved>`` for a request answered before routing (a refused key, an unknown path).

@@ -112,8 +112,8 @@ MIDDLEWARE = [
 # The two HTML pages under /api/ (the REST docs, GraphiQL) write their CSP themselves (keys/api/html.py).
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "keys.hotpath.middleware.ApiKeyMiddleware",
-    "keys.hotpath.middleware.JsonErrorsMiddleware",
+    "keys.api.middleware.ApiKeyMiddleware",
+    "keys.api.middleware.JsonErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -340,7 +340,7 @@ for _network in METRICS_ALLOWED_IPS:
 # worker that did it is immediate (the entry is dropped); in every other worker it is at most this.
 KEY_CACHE_TTL_SECONDS = env.float("KEY_CACHE_TTL_SECONDS", default=1.0)
 # Usage counters are buffered per process and written in one batch this often, by a timer thread of
-# each worker (keys/hotpath/flusher.py), whether requests come or not. USAGE_FLUSH_INTERVAL_SECONDS
+# each worker (keys/metering/flusher.py), whether requests come or not. USAGE_FLUSH_INTERVAL_SECONDS
 # is the name it had before, still read.
 USAGE_FLUSH_SECONDS = env.float(
     "USAGE_FLUSH_SECONDS", default=env.float("USAGE_FLUSH_INTERVAL_SECONDS", default=5.0)

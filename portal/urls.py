@@ -25,7 +25,7 @@ urlpatterns = [
     path("settings/applications/", account_views.application_list, name="applications"),
     path("settings/applications/<slug:slug>/", account_views.application_detail, name="application_detail"),
     path("settings/", include("keys.web.urls")),
-    path("settings/", include("audit.web.urls")),
+    path("settings/", include("portal.audit_log.urls")),
     path("admin/", admin.site.urls),
 ]
 

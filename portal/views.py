@@ -13,9 +13,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from keys.api.responses import ERROR_MESSAGES, error_for, service_unavailable
 from keys.errors import ErrorCode
-from keys.hotpath.ratelimit import limiter
-from keys.hotpath.responses import ERROR_MESSAGES, error_for, service_unavailable
+from keys.metering.ratelimit import limiter
 
 log = logging.getLogger(__name__)
 

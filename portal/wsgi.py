@@ -12,6 +12,6 @@ limit_statement_time_of_requests()  # before the first request opens a connectio
 # any WSGI server (runserver too); under gunicorn, post_worker_init starts it again in each worker
 # (a no-op when it runs, needed if the app were preloaded in the master: threads do not survive
 # fork). Imported once the apps are loaded: the usage buffer imports the models.
-from keys.hotpath import flusher  # noqa: E402
+from keys.metering import flusher  # noqa: E402
 
 flusher.start()

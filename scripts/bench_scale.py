@@ -87,7 +87,7 @@ def load(keys: int, events: int, usage_days: int, seed: int) -> None:
     from accounts.models import Account, Application, Membership, Organization, Role, Scope, User
     from audit.models import AuditAction, AuditEvent
     from keys import credentials
-    from keys.hotpath.usage import FIELDS as USAGE_FIELDS
+    from keys.metering.usage import FIELDS as USAGE_FIELDS
     from keys.models import ApiKey, KeyUsageDay
 
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets

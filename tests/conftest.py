@@ -18,8 +18,8 @@ from django.test import Client
 from django.test.client import ClientHandler
 
 from accounts.models import Account, Membership, User
-from keys.hotpath import ratelimit, usage
-from keys.hotpath.verification import verified_keys
+from keys.authentication.verification import verified_keys
+from keys.metering import ratelimit, usage
 from keys.models import ApiKey
 from keys.services import IssuedKey
 from tests.helpers import demo as demo_data

@@ -1,7 +1,7 @@
 """The REST API (``/api/v1``), built with django-ninja: a thin adapter over ``keys.services`` and
 ``keys.selectors``.
 
-Authentication happens once, in :class:`keys.hotpath.middleware.ApiKeyMiddleware`, which sets
+Authentication happens once, in :class:`keys.api.middleware.ApiKeyMiddleware`, which sets
 ``request.api_key`` and ``request.actor``; the auth classes here only read its result and describe
 the two header forms in the OpenAPI document. Every failure leaves as the one JSON error body.
 """
@@ -32,18 +32,18 @@ from pydantic import ValidationError as PydanticValidationError
 from accounts.catalogue import portal_base_url
 from accounts.models import Application, Role
 from keys import selectors, services
+from keys.api import responses
 from keys.api.access import Operation, require
 from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
 from keys.api.openapi import RestErrorCode, document_responses
 from keys.api.serializers import key_out, own_key_json, timestamp
 from keys.api.validation import WholeNumber, readable
+from keys.authentication.presented import verify_presented
+from keys.authentication.verification import VerifiedKey
 from keys.errors import ErrorCode, ServiceError
 from keys.filters import MAX_SEARCH_LENGTH
-from keys.hotpath import responses
-from keys.hotpath.presented import verify_presented
-from keys.hotpath.ratelimit import limiter
-from keys.hotpath.verification import VerifiedKey
+from keys.metering.ratelimit import limiter
 from keys.names import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from keys.networks import MAX_NETWORKS
 from keys.policy import MAX_EXPIRY_DAYS

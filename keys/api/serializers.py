@@ -13,8 +13,8 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 
 from accounts.models import Role
-from keys.hotpath.ratelimit import Decision
-from keys.hotpath.verification import VerifiedKey
+from keys.authentication.verification import VerifiedKey
+from keys.metering.ratelimit import Decision
 from keys.models import ApiKey
 from keys.state import KeyStatus
 

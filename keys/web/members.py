@@ -1,6 +1,6 @@
 """Settings → Members: who works in the organization, how many live secrets each has seen, and
 offboarding (deactivate, reactivate). Advanced Admins act, Support reads, everyone else gets a 403.
-The rules are in ``keys.members``; these views ask it and draw its answers."""
+The rules are in ``keys.offboarding``; these views ask it and draw its answers."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import permissions
 from accounts.models import User
-from keys import members
+from keys import offboarding
 from keys.errors import ServiceError
 from keys.filters import MemberFilterSet
-from portal.pages import paginate, refuse, render_screen, wants_partial
+from pages import paginate, refuse, render_screen, wants_partial
 
 MEMBERS_PER_PAGE = 50
 
@@ -30,7 +30,7 @@ def _require_view(request: HttpRequest, what: str) -> None:
 def member_list(request: HttpRequest) -> HttpResponse:
     _require_view(request, "view members")
     actor = request.actor
-    listed = members.members_with_seen_counts(actor).prefetch_related("memberships__account")
+    listed = offboarding.members_with_seen_counts(actor).prefetch_related("memberships__account")
     filters = MemberFilterSet(request.GET, listed, actor=actor)
     page = paginate(request, filters.qs, MEMBERS_PER_PAGE)
     context = {
@@ -41,7 +41,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
         "keys_url": reverse("keys:list"),
     }
     if not wants_partial(request):  # the banner is outside the table that htmx swaps
-        context["exposed"] = members.exposed_count(actor)
+        context["exposed"] = offboarding.exposed_count(actor)
     return render_screen(request, "keys/members.html", "member-table", context)
 
 
@@ -62,16 +62,16 @@ def member_set_active(request: HttpRequest, member_id: str, *, active: bool) -> 
             request, f"{verb} member", "Only an Advanced Admin may deactivate or reactivate members."
         )
     try:
-        member: User = members.get_visible_member(actor, member_id)
+        member: User = offboarding.get_visible_member(actor, member_id)
     except ServiceError as err:
         raise refuse(request, f"{verb} member", err.message) from None
     error = permissions.member_refusal(actor, member)
     if request.method == "POST" and error is None:
         try:
             if active:
-                members.reactivate_member(actor=actor, member=member)
+                offboarding.reactivate_member(actor=actor, member=member)
             else:
-                done = members.deactivate_member(actor=actor, member=member)
+                done = offboarding.deactivate_member(actor=actor, member=member)
         except ServiceError as err:
             error = err.message
         else:
@@ -82,13 +82,13 @@ def member_set_active(request: HttpRequest, member_id: str, *, active: bool) -> 
         "activating": active,
         "verb": verb.capitalize(),
         "error": error,
-        "seen": members.keys_exposed_by(actor, member),
+        "seen": offboarding.keys_exposed_by(actor, member),
         "cancel_url": reverse("keys:members"),
     }
     return render_screen(request, "keys/member_action.html", "member-dialog", context)
 
 
-def _done_message(member: User, active: bool, done: members.Deactivation | None) -> str:
+def _done_message(member: User, active: bool, done: offboarding.Deactivation | None) -> str:
     if active:
         return f"{member.email} can sign in again. Keys flagged exposed stay so until regenerated."
     count = len(done.exposed) if done else 0

@@ -18,7 +18,7 @@ from keys import policy, selectors
 from keys.errors import ServiceError
 from keys.models import KeyFlag
 from keys.web.forms import SecurityPolicyForm
-from portal.pages import refuse
+from pages import refuse
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,4 +1,4 @@
-"""Portal pages for API keys: Settings → API Keys, a key's detail, its actions, and the audit log.
+"""Portal pages for API keys: Settings → API Keys, a key's detail and its actions.
 
 Thin views: check the role, validate a form, call ``keys.services``, render. Each screen is one
 template with named partials; an htmx request gets the partial (the table, the dialog), a plain
@@ -29,13 +29,13 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import permissions
 from accounts.catalogue import portal_base_url
-from keys import credentials, members, selectors, services, state
+from keys import credentials, offboarding, selectors, services, state
 from keys.errors import KeyNotFound, ServiceError
 from keys.models import ApiKey
 from keys.policy import SecurityPolicy, breaches
 from keys.web import charts
 from keys.web.forms import KeyCreateForm, KeyEditForm, RegenerateForm, UsageExportForm
-from portal.pages import paginate, refuse, render_screen, wants_partial
+from pages import paginate, refuse, render_screen, wants_partial
 
 KEYS_PER_PAGE = 25
 KEY_EVENTS_SHOWN = 20
@@ -140,10 +140,10 @@ def key_list(request: HttpRequest) -> HttpResponse:
         outside = selectors.outside_policy_count(actor, policy)
         context["outside_policy"] = selectors.COUNT_CAP if outside is None else outside
         context["outside_policy_label"] = f"{selectors.COUNT_CAP:,}+" if outside is None else str(outside)
-        context["exposed"] = members.exposed_count(actor)
+        context["exposed"] = offboarding.exposed_count(actor)
         seen_by = filters.form.value("seen_by")
         if seen_by is not None:
-            context["seen_by_member"] = members.visible_members(actor).filter(pk=seen_by).first()
+            context["seen_by_member"] = offboarding.visible_members(actor).filter(pk=seen_by).first()
     response = render_screen(request, "keys/key_list.html", "key-table", context)
     if pasted_secret:
         response["HX-Replace-Url"] = url_without_it

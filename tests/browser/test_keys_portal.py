@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import Role
-from keys.hotpath import usage
+from keys.metering import usage
 from keys.models import ApiKey, KeyUsageDay
 from tests.helpers.browser import (
     api_status,

@@ -6,8 +6,8 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 
-from keys.hotpath import ratelimit, usage
-from keys.hotpath.verification import verified_keys
+from keys.authentication.verification import verified_keys
+from keys.metering import ratelimit, usage
 
 
 def cache_contents() -> str:

@@ -1,4 +1,4 @@
-"""audit/web/views.py: the audit-log page answers whatever its filters are given."""
+"""portal/audit_log/views.py: the audit-log page answers whatever its filters are given."""
 
 import pytest
 
@@ -32,7 +32,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from audit import selectors  # noqa: E402
 from audit.models import AuditEvent  # noqa: E402
-from audit.web import filters  # noqa: E402
+from portal.audit_log import filters  # noqa: E402
 from tests.helpers.bulk import bulk_events, bulk_keys  # noqa: E402
 from tests.helpers.portal import HX  # noqa: E402
 

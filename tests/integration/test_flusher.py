@@ -1,4 +1,4 @@
-"""keys/hotpath/flusher.py: a worker writes its buffered usage at shutdown; a full buffer drops calls
+"""keys/metering/flusher.py: a worker writes its buffered usage at shutdown; a full buffer drops calls
 it cannot keep, counted and logged. The timer itself, in an idle gunicorn worker: test_gunicorn.py."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY
 
-from keys.hotpath import usage
-from keys.hotpath.flusher import Flusher
+from keys.metering import usage
+from keys.metering.flusher import Flusher
 from keys.models import KeyUsageDay
 
 

@@ -20,7 +20,7 @@ from accounts.models import Role
 from audit.models import AuditAction, AuditEvent
 from keys import credentials
 from keys.api.graphql.view import schema
-from keys.hotpath import usage
+from keys.metering import usage
 from keys.models import ApiKey
 from tests.helpers.api import HEADER_FORMS, bearer
 from tests.helpers.demo import ROLE_EMAILS

@@ -144,7 +144,7 @@ def test_refusals_are_shown_in_the_dialog(demo, login, make_user):
     # Now Ada is the last active Advanced Admin: the system itself may not deactivate her.
     from accounts.actors import Actor
     from keys.errors import ServiceError
-    from keys.members import deactivate_member
+    from keys.offboarding import deactivate_member
 
     with pytest.raises(ServiceError, match="last active Advanced Admin"):
         deactivate_member(actor=Actor.system(demo.acme.pk), member=demo.user("advanced@acme.test"))
@@ -253,7 +253,7 @@ def test_a_sub_account_advanced_admin_acts_only_inside_their_subtree(demo, make_
     assert carols_browser.get("/settings/api-keys/").status_code == 200  # still signed in
     # The service gives the same answer, whichever door asks.
     from keys.errors import ServiceError
-    from keys.members import deactivate_member
+    from keys.offboarding import deactivate_member
 
     with pytest.raises(ServiceError, match="outside the accounts you administer"):
         deactivate_member(actor=user_actor(demo, north_admin.email), member=carol)

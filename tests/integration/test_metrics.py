@@ -1,4 +1,4 @@
-"""portal/observability.py and keys/hotpath/metrics.py in one process: who may read /metrics, what it
+"""portal/observability.py and keys/metering/metrics.py in one process: who may read /metrics, what it
 counts, that its labels stay few and never hold a secret, a Client ID, an email or a raw path; the
 request id in the answer, the audit log and the JSON log lines."""
 
@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from accounts.actors import Actor
 from audit.models import AuditAction, AuditEvent
 from keys import credentials, services
-from keys.hotpath import ratelimit, usage
+from keys.metering import ratelimit, usage
 from keys.models import ApiKey
 from portal.logs import JsonFormatter
 from portal.observability import WorkerProcesses, queued_seconds

@@ -1,4 +1,4 @@
-"""keys/hotpath/middleware.py: every request to /api/ is authenticated by an API key, in one of four
+"""keys/api/middleware.py: every request to /api/ is authenticated by an API key, in one of four
 header forms, rate-limited, and refused with the one JSON answer otherwise; failed authentications
 are audited without flooding the log; a database error is a 503, never a 500 page."""
 
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent
 from keys import credentials
-from keys.hotpath import usage
+from keys.metering import usage
 from keys.models import ApiKey, KeyUsageDay
 from tests.helpers.api import HEADER_FORMS, KEY_FIELDS, assert_error
 
@@ -114,7 +114,7 @@ def test_rate_limit_defaults_to_the_plan(api, make_key, demo):
 def test_database_errors_become_503_json(api, make_key, monkeypatch):
     from django.db import DatabaseError
 
-    from keys.hotpath import verification
+    from keys.authentication import verification
 
     issued = make_key()
 

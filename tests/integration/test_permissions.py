@@ -12,7 +12,7 @@ from accounts.actors import Actor
 from accounts.models import Account, Application, Role
 from audit.models import AuditAction, AuditEvent
 from keys import credentials
-from keys.hotpath import usage
+from keys.metering import usage
 from keys.models import ApiKey
 from keys.services import create_key, verify_key
 from tests.helpers import demo as demo_data

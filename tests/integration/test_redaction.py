@@ -14,7 +14,7 @@ from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
 from keys.demo import DEMO_KEYS
-from keys.hotpath import usage
+from keys.metering import usage
 from keys.models import ApiKey
 from keys.redaction import REDACTED
 from tests.helpers import demo as demo_data

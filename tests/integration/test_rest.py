@@ -15,7 +15,7 @@ from audit.models import AuditAction, AuditEvent
 from keys import credentials
 from keys.api.rest import KeyUsageOut
 from keys.filters import MAX_SEARCH_LENGTH
-from keys.hotpath import usage
+from keys.metering import usage
 from keys.models import ApiKey, KeyUsageDay
 from tests.helpers.api import KEY_FIELDS, assert_error
 from tests.helpers.bulk import bulk_keys

@@ -1,9 +1,9 @@
-"""keys/hotpath/usage.py: each authenticated API request is counted per key and day, in memory,
+"""keys/metering/usage.py: each authenticated API request is counted per key and day, in memory,
 and written in batches, with the key's last use and its recent client addresses."""
 
 import pytest
 
-from keys.hotpath import usage
+from keys.metering import usage
 from keys.models import ApiKey, KeyUsageDay
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from keys.hotpath.ratelimit import RateLimiter, RedisWindow
+from keys.metering.ratelimit import RateLimiter, RedisWindow
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 pytestmark = [pytest.mark.redis, pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_URL")]
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 HAMMER = """
 import sys
-from keys.hotpath.ratelimit import RedisWindow
+from keys.metering.ratelimit import RedisWindow
 window = RedisWindow(sys.argv[1])
 print(sum(window.hit(sys.argv[2], int(sys.argv[3])).allowed for _ in range(int(sys.argv[4]))))
 """
@@ -50,7 +50,7 @@ def test_redis_window_headers():
 
 
 def test_api_uses_redis_when_configured(api, make_key, settings):
-    from keys.hotpath import ratelimit
+    from keys.metering import ratelimit
 
     settings.REDIS_URL = REDIS_URL
     ratelimit._limiter.cache_clear()
@@ -67,7 +67,7 @@ def test_api_uses_redis_when_configured(api, make_key, settings):
 
 
 def test_requests_still_verified_when_redis_is_down(api, make_key, settings):
-    from keys.hotpath import ratelimit
+    from keys.metering import ratelimit
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     ratelimit._limiter.cache_clear()
@@ -90,7 +90,7 @@ def test_limiter_recovers_when_redis_returns():
 
 def test_batched_permits_stay_within_the_documented_overshoot_bound():
     """Two workers (two limiters) hammering one key: limit + P × (max_batch − 1) at most."""
-    from keys.hotpath.ratelimit import BatchedRedisWindow, max_batch
+    from keys.metering.ratelimit import BatchedRedisWindow, max_batch
 
     limit, workers = 1000, 2
     key = f"test-{uuid.uuid4()}"
@@ -102,7 +102,7 @@ def test_batched_permits_stay_within_the_documented_overshoot_bound():
 
 
 def test_small_limits_are_exact_across_workers():
-    from keys.hotpath.ratelimit import BatchedRedisWindow
+    from keys.metering.ratelimit import BatchedRedisWindow
 
     key = f"test-{uuid.uuid4()}"
     limiters = [BatchedRedisWindow(RedisWindow(REDIS_URL)) for _ in range(3)]
@@ -110,7 +110,7 @@ def test_small_limits_are_exact_across_workers():
 
 
 def test_batching_saves_round_trips():
-    from keys.hotpath.ratelimit import BatchedRedisWindow
+    from keys.metering.ratelimit import BatchedRedisWindow
 
     window = RedisWindow(REDIS_URL)
     calls = {"n": 0}

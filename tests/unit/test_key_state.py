@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from keys import credentials, state
-from keys.hotpath.verification import DISABLED, UNAUTHORIZED, check_secret, verified_keys
+from keys.authentication.verification import DISABLED, UNAUTHORIZED, check_secret, verified_keys
 from keys.models import ApiKey
 from keys.state import Action, KeyStatus
 

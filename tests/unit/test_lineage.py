@@ -10,8 +10,8 @@ from django.utils import timezone
 from accounts.actors import Actor
 from accounts.models import Role
 from keys import lineage
-from keys.members import deactivate_member, keys_exposed_by
 from keys.models import ApiKey
+from keys.offboarding import deactivate_member, keys_exposed_by
 from keys.services import regenerate_key, verify_key
 from tests.helpers import services
 from tests.helpers.services import user_actor

@@ -1,4 +1,4 @@
-"""keys/hotpath/middleware.py: reading a key out of the request headers, and throttling the audit
+"""keys/api/middleware.py: reading a key out of the request headers, and throttling the audit
 events of failed authentications.
 
 Whatever arrives in ``Authorization`` and ``X-API-Key``, the parser never raises, accepts only a
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from keys import credentials
-from keys.hotpath.middleware import _MALFORMED, _NO_CREDENTIALS, FailedAuthRecorder, presented_credentials
+from keys.api.middleware import _MALFORMED, _NO_CREDENTIALS, FailedAuthRecorder, presented_credentials
 
 # Header values as a WSGI server can deliver them (latin-1), weighted towards the interesting parts.
 header_text = st.one_of(

@@ -2,7 +2,7 @@
 
 import random
 
-from keys.hotpath.ratelimit import WINDOW_SECONDS, LocalWindow, RateLimiter
+from keys.metering.ratelimit import WINDOW_SECONDS, LocalWindow, RateLimiter
 
 
 def test_never_more_than_the_limit_in_any_window():

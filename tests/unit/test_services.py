@@ -11,8 +11,8 @@ from accounts.models import Role
 from audit.models import AuditAction, AuditEvent
 from audit.services import door_transaction
 from keys import credentials, services
+from keys.authentication.verification import verified_keys
 from keys.errors import ServiceError
-from keys.hotpath.verification import verified_keys
 from keys.models import ApiKey
 from keys.scopes import canonical_scope
 from keys.services import create_key, regenerate_key, revoke_key, update_key, verify_key

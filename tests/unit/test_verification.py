@@ -1,4 +1,4 @@
-"""keys/hotpath/verification.py: the verified key is exactly the stored key, on every database."""
+"""keys/authentication/verification.py: the verified key is exactly the stored key, on every database."""
 
 from datetime import timedelta
 
@@ -6,7 +6,7 @@ import pytest
 
 from accounts.actors import Actor
 from keys import services
-from keys.hotpath.verification import verified_keys
+from keys.authentication.verification import verified_keys
 
 pytestmark = pytest.mark.django_db
 

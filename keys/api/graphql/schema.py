@@ -21,9 +21,9 @@ from keys import selectors, services, state
 from keys.api import serializers
 from keys.api.access import Operation, require
 from keys.api.inputs import create_requested_key
+from keys.authentication.presented import verify_presented
+from keys.authentication.verification import VerifiedKey
 from keys.errors import ErrorCode, ServiceError
-from keys.hotpath.presented import verify_presented
-from keys.hotpath.verification import VerifiedKey
 from keys.services import MAX_GRACE_PERIOD
 
 

@@ -1,7 +1,7 @@
 """``/api/graphql``: ``POST`` runs a query, ``GET`` in a browser opens the GraphiQL explorer.
 
 Who is asking: a request with an API key was authenticated, rate-limited and counted by
-``keys.hotpath.middleware`` like any REST call (its failures there already have GraphQL's shape);
+``keys.api.middleware`` like any REST call (its failures there already have GraphQL's shape);
 without a key, the portal session of a signed-in member, with its CSRF token. The API's middleware
 has no session (``portal.surfaces``): :func:`with_member_session` loads one on this route alone, for
 the requests without a key and for the explorer. Errors follow the
@@ -45,8 +45,8 @@ from accounts.actors import Actor, client_ip, user_agent
 from keys.api.graphql.limits import MAX_BODY_BYTES, parse_limited, refusals
 from keys.api.graphql.schema import Context, Mutation, Query
 from keys.api.html import with_content_security_policy
+from keys.api.responses import graphql_error_response, service_unavailable
 from keys.errors import ErrorCode
-from keys.hotpath.responses import graphql_error_response, service_unavailable
 from keys.redaction import scrub
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import connection
 
-from keys.hotpath import usage
+from keys.metering import usage
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,14 @@ from accounts.actors import Actor
 from accounts.models import MemberSession, Role, User
 from audit.models import AuditAction, AuditEvent
 from keys.errors import ServiceError
-from keys.members import (
+from keys.models import ApiKey
+from keys.offboarding import (
     deactivate_member,
     exposed_count,
     keys_seen_by,
     members_with_seen_counts,
     reactivate_member,
 )
-from keys.models import ApiKey
 from keys.services import regenerate_key, revoke_key, verify_key
 from tests.helpers.services import create, user_actor
 

@@ -4,7 +4,7 @@ Each process keeps a buffer: per key and UTC day, counters by outcome; per key, 
 used and from which addresses. A request only adds to it, under a lock held for a few dictionary
 operations; it never writes and never waits for the database. The buffer is written in one batch (an
 ``INSERT … ON CONFLICT DO UPDATE`` that adds to the day's row) every ``USAGE_FLUSH_SECONDS`` (5 s)
-by each worker's timer thread (``keys.hotpath.flusher``), whether requests come or not, and on a
+by each worker's timer thread (``keys.metering.flusher``), whether requests come or not, and on a
 clean shutdown (``atexit`` and gunicorn's ``worker_exit``). ``last_used_at`` and the recent IPs of a
 key are written at most once per ``LAST_USED_WRITE_INTERVAL_SECONDS`` (60 s) per process.
 
@@ -45,7 +45,7 @@ from datetime import UTC, date, datetime
 from django.conf import settings
 from django.db import connection, transaction
 
-from keys.hotpath import metrics
+from keys.metering import metrics
 from keys.models import ApiKey, KeyUsageDay
 
 log = logging.getLogger(__name__)

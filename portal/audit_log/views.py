@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET
 
 from accounts import permissions
 from audit.selectors import EventPage, page_of_events, visible_events
-from audit.web.filters import AuditEventFilterSet
-from portal.pages import refuse, render_screen
+from pages import refuse, render_screen
+from portal.audit_log.filters import AuditEventFilterSet
 
 EVENTS_PER_PAGE = 50
 IGNORED_CURSOR = (

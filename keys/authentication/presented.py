@@ -19,10 +19,10 @@ from django.views.decorators.debug import sensitive_variables
 from accounts import permissions
 from accounts.actors import Actor
 from keys import services
+from keys.authentication.verification import VerifiedKey
 from keys.errors import ErrorCode, ServiceError
-from keys.hotpath import usage
-from keys.hotpath.ratelimit import limiter
-from keys.hotpath.verification import VerifiedKey
+from keys.metering import usage
+from keys.metering.ratelimit import limiter
 from keys.networks import parse_network
 from keys.scopes import canonical_scope
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audit.web import views
+from portal.audit_log import views
 
 app_name = "audit"
 

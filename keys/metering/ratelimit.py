@@ -41,7 +41,7 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
-from keys.hotpath import metrics
+from keys.metering import metrics
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,11 @@ from accounts.actors import Actor, client_ip, user_agent
 from audit.models import AuditAction
 from audit.services import record_event
 from keys import credentials, services
+from keys.api import responses
+from keys.authentication.verification import VerifiedKey
 from keys.errors import ErrorCode
-from keys.hotpath import metrics, responses, usage
-from keys.hotpath.ratelimit import limiter
-from keys.hotpath.verification import VerifiedKey
+from keys.metering import metrics, usage
+from keys.metering.ratelimit import limiter
 
 API_PREFIX = "/api/"
 QUERY_KEY_MESSAGE = (
