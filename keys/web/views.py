@@ -15,7 +15,7 @@ import csv
 from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import permissions
+from accounts.actors import MemberRequest
 from accounts.catalogue import portal_base_url
 from keys import credentials, members, selectors, services
 from keys.errors import KeyNotFound, ServiceError
@@ -45,18 +46,18 @@ CHART_DAYS = 30
 # ---- may they ----
 
 
-def _require_view(request: HttpRequest, what: str) -> None:
+def _require_view(request: MemberRequest, what: str) -> None:
     if not permissions.can_view_keys(request.actor):
         raise refuse(request, what, "Your role cannot see API keys.")
 
 
-def _require_manage(request: HttpRequest, what: str) -> None:
+def _require_manage(request: MemberRequest, what: str) -> None:
     _require_view(request, what)
     if not permissions.can_manage_keys(request.actor):
         raise refuse(request, what, "Your role can read API keys but not change them.")
 
 
-def _visible_key(request: HttpRequest, key_id: str) -> ApiKey:
+def _visible_key(request: MemberRequest, key_id: str) -> ApiKey:
     try:
         return selectors.get_visible_key(request.actor, key_id)
     except KeyNotFound:
@@ -64,7 +65,7 @@ def _visible_key(request: HttpRequest, key_id: str) -> ApiKey:
         raise Http404("No such API key.") from None
 
 
-def _manageable_key(request: HttpRequest, key_id: str, what: str) -> ApiKey:
+def _manageable_key(request: MemberRequest, key_id: str, what: str) -> ApiKey:
     _require_manage(request, what)
     key = _visible_key(request, key_id)
     if not permissions.may_manage_key(request.actor, key):
@@ -72,7 +73,7 @@ def _manageable_key(request: HttpRequest, key_id: str, what: str) -> ApiKey:
     return key
 
 
-def _back_to_key(request: HttpRequest, key: ApiKey) -> HttpResponse:
+def _back_to_key(request: MemberRequest, key: ApiKey) -> HttpResponse:
     """After an action: the key's page (htmx follows a redirect header, a plain form a 302)."""
     if wants_partial(request):
         return HttpResponseClientRedirect(key.get_absolute_url())
@@ -82,7 +83,7 @@ def _back_to_key(request: HttpRequest, key: ApiKey) -> HttpResponse:
 # ---- the list ----
 
 
-def _quota(request: HttpRequest) -> selectors.Quota:
+def _quota(request: MemberRequest) -> selectors.Quota:
     return selectors.key_quota(request.user.organization)
 
 
@@ -94,7 +95,7 @@ PASTED_SECRET_WARNING = (
 
 
 @require_GET
-def key_list(request: HttpRequest) -> HttpResponse:
+def key_list(request: MemberRequest) -> HttpResponse:
     _require_view(request, "view keys")
     pasted_secret = any(credentials.contains_secret(q) for q in request.GET.getlist("q"))
     if pasted_secret:
@@ -181,7 +182,7 @@ def _columns(sort: str) -> list[dict]:
 # ---- create ----
 
 
-def _render_form(request: HttpRequest, form: KeyCreateForm) -> HttpResponse:
+def _render_form(request: MemberRequest, form: KeyCreateForm) -> HttpResponse:
     # Errors come back with 200: htmx swaps only successful responses into the dialog.
     context = {"form": form, "cancel_url": reverse("keys:list")}
     return render_screen(request, "keys/key_form.html", "form-dialog", context)
@@ -198,7 +199,7 @@ def _initial_from(data) -> dict:
     return {k: v for k, v in initial.items() if v not in (None, "")}
 
 
-def _reveal(request: HttpRequest, issued: services.IssuedKey, *, regenerated: bool) -> HttpResponse:
+def _reveal(request: MemberRequest, issued: services.IssuedKey, *, regenerated: bool) -> HttpResponse:
     key = issued.key
     context = {
         "key": key,
@@ -214,7 +215,7 @@ def _reveal(request: HttpRequest, issued: services.IssuedKey, *, regenerated: bo
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def key_create(request: HttpRequest) -> HttpResponse:
+def key_create(request: MemberRequest) -> HttpResponse:
     _require_manage(request, "create key")
     if request.method == "GET":
         return _render_form(request, KeyCreateForm(request.actor))
@@ -244,7 +245,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def key_form_scopes(request: HttpRequest) -> HttpResponse:
+def key_form_scopes(request: MemberRequest) -> HttpResponse:
     """The scope checkboxes for another application or role (htmx swaps them into the form)."""
     _require_manage(request, "create key")
     form = KeyCreateForm(request.actor, initial=_initial_from(request.GET))
@@ -289,7 +290,7 @@ def _recent_ips(key: ApiKey) -> list[dict]:
     return entries
 
 
-def _detail_context(request: HttpRequest, key: ApiKey) -> dict:
+def _detail_context(request: MemberRequest, key: ApiKey) -> dict:
     events = list(key.audit_events.order_by("-occurred_at", "-id")[: KEY_EVENTS_SHOWN + 1])
     can_manage = permissions.may_manage_key(request.actor, key)
     return {
@@ -320,7 +321,7 @@ def _group_scopes(scopes: list[str]) -> list[tuple[str, list[str]]]:
 
 
 @require_GET
-def key_detail(request: HttpRequest, key_id: str) -> HttpResponse:
+def key_detail(request: MemberRequest, key_id: str) -> HttpResponse:
     _require_view(request, "view key")
     key = _visible_key(request, key_id)
     return render_screen(request, "keys/key_detail.html", "key-detail-body", _detail_context(request, key))
@@ -333,7 +334,7 @@ USAGE_CSV_HEADER = ("date", "calls", "errors", "rate_limited")
 
 @never_cache
 @require_GET
-def key_usage_csv(request: HttpRequest, key_id: str) -> HttpResponse:
+def key_usage_csv(request: MemberRequest, key_id: str) -> HttpResponse:
     """The key's daily counts as a CSV file, for whoever may see the key's page.
 
     A spreadsheet runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` as a formula, so the
@@ -360,7 +361,7 @@ def key_usage_csv(request: HttpRequest, key_id: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def key_edit(request: HttpRequest, key_id: str) -> HttpResponse:
+def key_edit(request: MemberRequest, key_id: str) -> HttpResponse:
     key = _manageable_key(request, key_id, "edit key")
     if key.revoked_at is not None:
         raise Http404("A revoked key cannot be changed.")
@@ -389,7 +390,7 @@ def key_edit(request: HttpRequest, key_id: str) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def key_regenerate(request: HttpRequest, key_id: str) -> HttpResponse:
+def key_regenerate(request: MemberRequest, key_id: str) -> HttpResponse:
     key = _manageable_key(request, key_id, "regenerate key")
     form = RegenerateForm(request.POST if request.method == "POST" else None)
     error = None
@@ -405,7 +406,7 @@ def key_regenerate(request: HttpRequest, key_id: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
+def key_revoke(request: MemberRequest, key_id: str) -> HttpResponse:
     key = _manageable_key(request, key_id, "revoke key")
     if request.method == "POST":
         services.revoke_key(actor=request.actor, key=key)
@@ -419,7 +420,7 @@ def key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def key_set_disabled(request: HttpRequest, key_id: str, *, disabled: bool) -> HttpResponse:
+def key_set_disabled(request: MemberRequest, key_id: str, *, disabled: bool) -> HttpResponse:
     verb = "disable" if disabled else "enable"
     key = _manageable_key(request, key_id, f"{verb} key")
     error = None
