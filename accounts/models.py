@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -162,7 +163,7 @@ class Account(models.Model):
             if roots.exclude(pk=self.pk).exists():
                 raise ValidationError({"parent": "The organization already has a root account."})
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         with transaction.atomic():
             old_path = self.path
             if self.pk is None:
@@ -407,7 +408,7 @@ class Scope(models.Model):
     def name(self) -> str:
         return str(self)
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.action != ScopeAction.READ and self.min_role < Role.ADMIN:
             self.min_role = Role.ADMIN
         super().save(*args, **kwargs)

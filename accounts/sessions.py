@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from importlib import import_module
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
@@ -31,7 +32,7 @@ def _store(session_key: str):
 
 
 @receiver(user_logged_in)
-def _remember(sender, request, user: User, **kwargs) -> None:
+def _remember(sender, request, user: User, **kwargs: Any) -> None:
     session = getattr(request, "session", None)
     if session is None or not session.session_key:
         return
@@ -42,7 +43,7 @@ def _remember(sender, request, user: User, **kwargs) -> None:
 
 
 @receiver(user_logged_out)
-def _forget(sender, request, user: User | None, **kwargs) -> None:
+def _forget(sender, request, user: User | None, **kwargs: Any) -> None:
     session = getattr(request, "session", None)
     if session is not None and session.session_key:
         MemberSession.objects.filter(session_key=session.session_key).delete()

@@ -6,6 +6,8 @@ nothing here imports the ``keys`` package, so the key services can write their e
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -37,7 +39,7 @@ class AppendOnlyError(Exception):
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
-    def update(self, **kwargs):
+    def update(self, **kwargs: Any):
         raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
 
     def delete(self):
@@ -111,10 +113,10 @@ class AuditEvent(models.Model):
     def details_text(self) -> str:
         return describe_details(self.details)
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None or kwargs.get("force_update") or kwargs.get("update_fields"):
             raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any):
         raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")

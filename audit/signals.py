@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
@@ -20,14 +22,14 @@ def _actor(user: User | None, request, label: str | None = None) -> Actor:
 
 
 @receiver(user_logged_in)
-def _logged_in(sender, request, user: User, **kwargs) -> None:
+def _logged_in(sender, request, user: User, **kwargs: Any) -> None:
     record_event(
         actor=_actor(user, request), action=AuditAction.LOGIN_SUCCEEDED, organization_id=user.organization_id
     )
 
 
 @receiver(user_logged_out)
-def _logged_out(sender, request, user: User | None, **kwargs) -> None:
+def _logged_out(sender, request, user: User | None, **kwargs: Any) -> None:
     if user is not None:
         record_event(
             actor=_actor(user, request), action=AuditAction.LOGOUT, organization_id=user.organization_id
@@ -35,7 +37,7 @@ def _logged_out(sender, request, user: User | None, **kwargs) -> None:
 
 
 @receiver(user_login_failed)
-def _login_failed(sender, credentials: dict, request=None, **kwargs) -> None:
+def _login_failed(sender, credentials: dict, request=None, **kwargs: Any) -> None:
     # Attribute the attempt to the organization of the email tried, when it exists, so that its
     # admins see it; the password is never recorded.
     email = str(credentials.get("username") or credentials.get("email") or "")[:200]

@@ -8,6 +8,7 @@ the REST API validates its parameters before they reach here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import django_filters
 from django import forms
@@ -18,7 +19,7 @@ from django.db.models.lookups import Exact
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Account, Application, Membership, Role, User
-from keys.models import ApiKey, KeyFlag, KeyStatus
+from keys.models import ApiKey, ApiKeyQuerySet, KeyFlag, KeyStatus
 from keys.policy import SecurityPolicy, outside_filter
 from paging import INTEGER_RANGE
 
@@ -79,7 +80,7 @@ class FilterForm(forms.Form):
 
     filter_names: tuple[str, ...] = ()
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "filter-%s")
         super().__init__(*args, **kwargs)
 
@@ -112,7 +113,7 @@ class IdFilter(django_filters.Filter):
 
     field_class = forms.IntegerField
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", INTEGER_RANGE[-1])
         super().__init__(*args, **kwargs)
@@ -186,19 +187,19 @@ class ApiKeyFilterSet(django_filters.FilterSet):
         for name, callable_choices in choices.items():
             self.filters[name].extra["choices"] = once(callable_choices)
 
-    def filter_status(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
+    def filter_status(self, queryset: ApiKeyQuerySet, name: str, value: str) -> ApiKeyQuerySet:
         return queryset.with_status(value)
 
-    def filter_exposed(self, queryset: QuerySet[ApiKey], name: str, value: bool | None) -> QuerySet[ApiKey]:
+    def filter_exposed(self, queryset: ApiKeyQuerySet, name: str, value: bool | None) -> ApiKeyQuerySet:
         if value is None:
             return queryset
         exposed = queryset.exposed()
         return exposed if value else queryset.exclude(pk__in=exposed.values("pk"))
 
-    def filter_seen_by(self, queryset: QuerySet[ApiKey], name: str, value: int) -> QuerySet[ApiKey]:
+    def filter_seen_by(self, queryset: ApiKeyQuerySet, name: str, value: int) -> ApiKeyQuerySet:
         return queryset.seen_by(value)
 
-    def filter_flag(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
+    def filter_flag(self, queryset: ApiKeyQuerySet, name: str, value: str) -> ApiKeyQuerySet:
         if value == KeyFlag.EXPOSED:
             return queryset.exposed()
         policy = SecurityPolicy.of_organization(self.organization_id)

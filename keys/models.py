@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -124,7 +125,7 @@ class NameFingerprintField(models.CharField):
     (``save()`` and ``bulk_create()`` alike), so no code path can store a name without it. A
     ``save(update_fields=...)`` that changes the name lists this field too."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 64)
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)

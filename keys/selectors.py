@@ -17,7 +17,7 @@ from accounts.models import Application, Organization, User
 from keys.errors import KeyNotFound, ServiceError
 from keys.filters import ApiKeyFilterSet
 from keys.hotpath.usage import FIELDS as USAGE_FIELDS
-from keys.models import ApiKey, KeyUsageDay
+from keys.models import ApiKey, ApiKeyQuerySet, KeyUsageDay
 from keys.policy import NOTHING, SecurityPolicy, lifetime_filter, network_filter, outside_filter
 from paging import NEXT, PREVIOUS, BadCursor, Keyset, capped_count, keyset_page, rows_at
 
@@ -31,7 +31,7 @@ MAX_OFFSET = 1_000_000
 KEY_ORDER = Keyset("-created_at", "-id")
 
 
-def visible_keys(actor: Actor) -> QuerySet[ApiKey]:
+def visible_keys(actor: Actor) -> ApiKeyQuerySet:
     return ApiKey.objects.filter(permissions.key_filter(actor))
 
 

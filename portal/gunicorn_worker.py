@@ -25,6 +25,7 @@ import errno
 import selectors
 import socket
 import time
+from typing import Any
 
 from gunicorn.http.errors import NoMoreData
 from gunicorn.workers import gthread
@@ -57,7 +58,7 @@ class BufferedSocket:
     def __getattr__(self, name: str):
         return getattr(self._sock, name)
 
-    def recv(self, size: int, *args) -> bytes:
+    def recv(self, size: int, *args: Any) -> bytes:
         if self.pending:
             # All of it, even beyond `size`: gunicorn's reader keeps what it did not ask for (its
             # read-ahead), where gunicorn looks for a next request already sent (pipelining).

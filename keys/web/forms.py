@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django import forms
 
@@ -84,7 +85,7 @@ class AllowedNetworksField(forms.CharField):
 
     widget = forms.Textarea
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         kwargs.setdefault("label", "Allowed networks")
         super().__init__(**kwargs)
@@ -150,7 +151,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         ),
     )
 
-    def __init__(self, actor: Actor, *args, **kwargs) -> None:
+    def __init__(self, actor: Actor, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         applications = Application.objects.filter(organization_id=actor.organization_id).prefetch_related(
             "scopes"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Any
 
 from graphql import (
     SKIP,
@@ -130,7 +131,7 @@ class QueryCostRule(ValidationRule):
         self.measured: dict[tuple[str, Mode], Measure] = {}
         self.measuring: set[str] = set()
 
-    def enter_operation_definition(self, node: OperationDefinitionNode, *args):
+    def enter_operation_definition(self, node: OperationDefinitionNode, *args: Any):
         # Called after graphql-core's own check that the operation, its fragments included, does
         # not nest deeper than the parser allows (200): the recursion below stays well within
         # Python's limit.

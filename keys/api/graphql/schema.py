@@ -157,7 +157,7 @@ def _context(info: Info) -> Context:
     return info.context
 
 
-def _service(call, *args, **kwargs) -> Any:
+def _service(call, *args: Any, **kwargs: Any) -> Any:
     """A call into the domain, its refusals as GraphQL errors (GraphQL's names for the REST codes:
     forbidden is access_denied, validation_error is bad_user_input)."""
     try:
