@@ -6,7 +6,7 @@ nothing here imports the ``keys`` package, so the key services can write their e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.db import models
@@ -39,10 +39,10 @@ class AppendOnlyError(Exception):
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
-    def update(self, **kwargs: Any):
+    def update(self, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
 
-    def delete(self):
+    def delete(self) -> NoReturn:
         raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
 
     _raw_delete = delete
@@ -118,5 +118,5 @@ class AuditEvent(models.Model):
             raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any):
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")

@@ -84,7 +84,7 @@ class FilterForm(forms.Form):
         kwargs.setdefault("auto_id", "filter-%s")
         super().__init__(*args, **kwargs)
 
-    def value(self, name: str):
+    def value(self, name: str) -> Any:
         """The cleaned value, or None for a missing or invalid one."""
         if not hasattr(self, "cleaned_data"):
             self.is_valid()

@@ -104,7 +104,7 @@ def members_with_seen_counts(actor: Actor) -> QuerySet[User]:
     )
 
 
-def get_visible_member(actor: Actor, member_id) -> User:
+def get_visible_member(actor: Actor, member_id: object) -> User:
     try:
         pk = int(member_id)
     except (TypeError, ValueError):

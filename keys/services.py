@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -43,7 +45,7 @@ class IssuedKey:
         return f"IssuedKey(key={self.key.pk}, secret='***')"
 
 
-def _deny(actor: Actor, what: str, message: str, key: ApiKey | None = None, **details) -> ServiceError:
+def _deny(actor: Actor, what: str, message: str, key: ApiKey | None = None, **details: Any) -> ServiceError:
     # The refusal is recorded outside the caller's transaction so that it survives its rollback.
     record_denied(actor=actor, what=what, key=key, details=details)
     return ServiceError("forbidden", message, status=403)
@@ -87,7 +89,7 @@ def clean_scopes(application: Application, role: int, scopes: list[str] | None) 
     return sorted(wanted, key=order.index)
 
 
-def _name_taken(organization_id: int, name: str, *, exclude_pk=None) -> bool:
+def _name_taken(organization_id: int, name: str, *, exclude_pk: UUID | None = None) -> bool:
     """Whether a live key of the organization has this name, as people read it (keys.names)."""
     live = ApiKey.objects.filter(
         organization_id=organization_id, revoked_at__isnull=True, name_fingerprint=fingerprint(name)
@@ -230,7 +232,7 @@ def create_key(
     return IssuedKey(key=key, secret=secret)
 
 
-def _forget_verified(key_id) -> None:
+def _forget_verified(key_id: UUID) -> None:
     """Drop this process's cached verification now and again at commit: a request served between
     the two could have cached the state from before this write."""
     verified_keys.drop_key(key_id)

@@ -19,7 +19,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
 
-def limit_statement_time(sender=None, connection: BaseDatabaseWrapper | None = None, **kwargs: Any) -> None:
+def limit_statement_time(
+    sender: object = None, connection: BaseDatabaseWrapper | None = None, **kwargs: Any
+) -> None:
     """``connection_created`` receiver: the timeout on a new PostgreSQL connection (0: none)."""
     milliseconds = int(settings.DATABASE_STATEMENT_TIMEOUT_SECONDS * 1000)
     if connection is None or connection.vendor != "postgresql" or milliseconds <= 0:

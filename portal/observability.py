@@ -23,11 +23,11 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.cache import never_cache
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, ProcessCollector
 from prometheus_client import Counter as PrometheusCounter
@@ -98,7 +98,7 @@ def surface_of(path: str) -> str:
 class RequestObserver:
     """First in ``MIDDLEWARE``, so that it sees both stacks and the whole of each request."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         self.metrics = settings.METRICS_ENABLED
         self.log_requests = settings.LOG_REQUESTS

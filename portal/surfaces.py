@@ -16,6 +16,8 @@ loads the session, the signed-in user and the CSRF check itself, on that route o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.core.handlers.base import BaseHandler
@@ -70,7 +72,7 @@ class LeanHandler(BaseHandler):
 class SurfaceRouter:
     """API and probe requests through the lean stack; the rest on through ``MIDDLEWARE``."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         lean = LeanHandler()
         lean.load_middleware()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.actors import Actor, client_ip, user_agent
@@ -80,7 +82,7 @@ class FailedAuthRecorder:
         )
 
     @staticmethod
-    def _write(**event) -> None:
+    def _write(**event: Any) -> None:
         try:
             record_event(**event)
         except DatabaseError:
@@ -120,7 +122,7 @@ def _secret_in_query(request: HttpRequest) -> bool:
 
 
 class ApiKeyMiddleware:
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
     @sensitive_variables("presented")
@@ -216,7 +218,7 @@ class JsonErrorsMiddleware:
     """Every error under ``/api/`` is the JSON error body, those written by Django or django-ninja
     too: a wrong method (405, whose ``Allow`` header stays), a body over the size limit (413)."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

@@ -27,9 +27,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.db import connections, router
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_variables
@@ -172,7 +174,7 @@ def _look_up_sql(alias: str, digest_count: int) -> str:
     quote = connections[alias].ops.quote_name
     meta = ApiKey._meta
 
-    def column(table: str, model, field: str) -> str:
+    def column(table: str, model: type[Model], field: str) -> str:
         return f"{table}.{quote(model._meta.get_field(field).column)}"
 
     selected = [column("k", ApiKey, name) for name in _KEY_FIELDS]
@@ -195,7 +197,7 @@ def _look_up_sql(alias: str, digest_count: int) -> str:
     )
 
 
-def _uuid(value) -> uuid.UUID:
+def _uuid(value: object) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
@@ -207,7 +209,7 @@ def _moment(value) -> datetime | None:
     return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
 
 
-def _json(value):
+def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -188,7 +189,7 @@ def _render_form(request: MemberRequest, form: KeyCreateForm) -> HttpResponse:
     return render_screen(request, "keys/key_form.html", "form-dialog", context)
 
 
-def _initial_from(data) -> dict:
+def _initial_from(data: QueryDict) -> dict[str, Any]:
     """What a re-drawn (not submitted) form keeps of the user's choices."""
     fields = (
         *("application", "role", "account", "name", "suggested_name"),
