@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -153,10 +153,11 @@ class Account(models.Model):
         return self.path.count("/") - 1
 
     def clean(self) -> None:
-        if self.parent_id is not None:
-            if self.parent.organization_id != self.organization_id:
+        parent = self.parent
+        if parent is not None:
+            if parent.organization_id != self.organization_id:
                 raise ValidationError({"parent": "The parent account belongs to another organization."})
-            if self.pk and self.parent.path.startswith(self.path):
+            if self.pk and parent.path.startswith(self.path):
                 raise ValidationError({"parent": "An account cannot be moved below itself."})
         elif self.organization_id:
             roots = Account.objects.filter(organization_id=self.organization_id, parent__isnull=True)
@@ -170,7 +171,7 @@ class Account(models.Model):
                 self.path = ""
                 super().save(*args, **kwargs)
                 kwargs.pop("force_insert", None)
-            prefix = self.parent.path if self.parent_id else ""
+            prefix = self.parent.path if self.parent is not None else ""
             self.path = f"{prefix}{self.pk}/"
             super().save(update_fields=["path", "parent", "name", "organization"])
             if old_path and old_path != self.path:
@@ -239,7 +240,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         ordering = ["email"]

@@ -45,7 +45,8 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def delete(self) -> NoReturn:
         raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
 
-    _raw_delete = delete
+    def _raw_delete(self, using: str | None) -> NoReturn:
+        raise AppendOnlyError("Audit events are append-only: they cannot be deleted.")
 
 
 class AuditEvent(models.Model):

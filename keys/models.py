@@ -27,10 +27,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Account, Application, Organization, Role, rate_limit_per_minute
+from accounts.models import Account, Application, Organization, Role, User, rate_limit_per_minute
 from keys.names import MAX_NAME_LENGTH, fingerprint
 
 
@@ -94,7 +95,7 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
             )
         raise ValueError(f"Unknown flag {flag!r}")
 
-    def seen_by(self, member, now: datetime | None = None) -> ApiKeyQuerySet:
+    def seen_by(self, member: User | int | OuterRef, now: datetime | None = None) -> ApiKeyQuerySet:
         """Keys in use with a live secret that ``member`` (a user, its id or an ``OuterRef``) saw:
         the current one, or the previous one while its grace period lasts."""
         now = now or timezone.now()
@@ -131,6 +132,7 @@ class NameFingerprintField(models.CharField):
         super().__init__(*args, **kwargs)
 
     def pre_save(self, model_instance: models.Model, add: bool) -> str:
+        assert isinstance(model_instance, ApiKey)  # the one model with this field
         value = fingerprint(model_instance.name)
         setattr(model_instance, self.attname, value)
         return value
