@@ -438,7 +438,7 @@ def update_key(
     deployed key can change, and none of its powers can grow."""
     if not permissions.may_manage_key(actor, key):
         raise _deny(actor, "update key", "You may not change this key.", key=key)
-    changes: dict[str, list[str | None]] = {}
+    changes: dict[str, list[Any]] = {}  # field: [before, after], as the audit event records them
     try:
         with transaction.atomic(durable=True):
             locked = _locked(key)
@@ -520,11 +520,10 @@ def verify_key(*, presented: str | credentials.PresentedCredentials) -> Verified
     of failure alike (malformed, unknown, wrong secret, expired, revoked: no key enumeration).
 
     Cheap enough for every API request: see ``keys.hotpath.verification``."""
-    if isinstance(presented, str):
-        presented = credentials.parse_presented(presented)
-        if presented is None:
-            return None
-    return verify_secret(presented)
+    parsed = credentials.parse_presented(presented) if isinstance(presented, str) else presented
+    if parsed is None:
+        return None
+    return verify_secret(parsed)
 
 
 @sensitive_variables("presented")

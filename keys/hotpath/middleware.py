@@ -6,22 +6,23 @@ A key never logs anyone in: this middleware only sets ``request.api_key`` and ``
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.actors import Actor, client_ip, user_agent
+from accounts.actors import Actor, ActorRequest, client_ip, user_agent
 from audit.models import AuditAction
 from audit.services import record_event
 from keys import credentials, services
 from keys.hotpath import metrics, responses, usage
-from keys.hotpath.ratelimit import limiter
+from keys.hotpath.ratelimit import Decision, limiter
 from keys.hotpath.verification import VerifiedKey
 
 API_PREFIX = "/api/"
@@ -30,8 +31,16 @@ QUERY_KEY_MESSAGE = (
     "Send the key in the Authorization or X-API-Key header, and regenerate the key you just exposed."
 )
 
-_NO_CREDENTIALS = object()
-_MALFORMED = object()
+
+class _NotCredentials(enum.Enum):
+    """What ``presented_credentials`` answers for a request that presents no usable credentials."""
+
+    NONE = "none"
+    MALFORMED = "malformed"
+
+
+_NO_CREDENTIALS: Final = _NotCredentials.NONE
+_MALFORMED: Final = _NotCredentials.MALFORMED
 log = logging.getLogger(__name__)
 
 
@@ -94,7 +103,7 @@ failed_auth = FailedAuthRecorder()
 refused_networks = FailedAuthRecorder()
 
 
-def presented_credentials(request: HttpRequest):
+def presented_credentials(request: HttpRequest) -> credentials.PresentedCredentials | _NotCredentials:
     """The credentials a request presents, ``_NO_CREDENTIALS``, or ``_MALFORMED``."""
     authorization = request.META.get("HTTP_AUTHORIZATION")
     header_key = request.META.get("HTTP_X_API_KEY")
@@ -121,12 +130,19 @@ def _secret_in_query(request: HttpRequest) -> bool:
     )
 
 
+class KeyRequest(ActorRequest):
+    """A request under ``/api/`` as views see it after ``ApiKeyMiddleware`` (type annotation only)."""
+
+    api_key: VerifiedKey | None
+    rate_limit: Decision
+
+
 class ApiKeyMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
     @sensitive_variables("presented")
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: KeyRequest) -> HttpResponseBase:
         if not request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
         request.api_key = None
@@ -157,7 +173,7 @@ class ApiKeyMiddleware:
             log.exception("Database error while serving %s", request.path_info)
             return responses.service_unavailable(request)
 
-    def _call_with_key(self, request: HttpRequest, key: VerifiedKey) -> HttpResponse:
+    def _call_with_key(self, request: KeyRequest, key: VerifiedKey) -> HttpResponseBase:
         ip = client_ip(request)
         if key.networks and not key.allows_ip(ip):
             return self._refuse_network(request, key, ip)
@@ -221,7 +237,7 @@ class JsonErrorsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
             return response
