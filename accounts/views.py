@@ -80,7 +80,7 @@ def home(request: MemberRequest) -> HttpResponse:
 def _organization_applications(request: MemberRequest) -> QuerySet[Application]:
     if not can_view_applications(request.actor):
         raise PermissionDenied("Only members of an organization can see its applications.")
-    return Application.objects.filter(organization_id=request.user.organization_id)
+    return Application.objects.filter(organization_id=request.actor.organization_id)
 
 
 @require_GET
@@ -88,12 +88,12 @@ def application_list(request: MemberRequest) -> HttpResponse:
     applications = list(_organization_applications(request).prefetch_related("scopes"))
     base = portal_base_url(request)
     for application in applications:
-        application.live_endpoint = application.endpoint_at(base)
+        application.live_endpoint = application.endpoint_at(base)  # type: ignore[attr-defined]  # for the template
     return render(request, "accounts/application_list.html", {"applications": applications})
 
 
 @require_GET
-def application_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def application_detail(request: MemberRequest, slug: str) -> HttpResponse:
     application = get_object_or_404(_organization_applications(request).prefetch_related("scopes"), slug=slug)
     base = portal_base_url(request)
     context = {

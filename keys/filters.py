@@ -8,13 +8,14 @@ the REST API validates its parameters before they reach here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import django_filters
 from django import forms
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Substr
 from django.db.models.lookups import Exact
+from django.http import QueryDict
 
 from accounts import permissions
 from accounts.actors import Actor
@@ -164,7 +165,12 @@ class ApiKeyFilterSet(django_filters.FilterSet):
         form = KeyFilterForm
 
     def __init__(
-        self, data, queryset: QuerySet[ApiKey], *, actor: Actor, creators: Callable[[], list[User]] = list
+        self,
+        data: QueryDict | None,
+        queryset: QuerySet[ApiKey],
+        *,
+        actor: Actor,
+        creators: Callable[[], list[User]] = list,
     ) -> None:
         super().__init__(data, queryset)
         self.organization_id = actor.organization_id
@@ -186,6 +192,10 @@ class ApiKeyFilterSet(django_filters.FilterSet):
         }
         for name, callable_choices in choices.items():
             self.filters[name].extra["choices"] = once(callable_choices)
+
+    @property
+    def form(self) -> KeyFilterForm:
+        return cast(KeyFilterForm, super().form)
 
     def filter_status(self, queryset: ApiKeyQuerySet, name: str, value: str) -> ApiKeyQuerySet:
         return queryset.with_status(value)
@@ -265,7 +275,7 @@ class MemberFilterSet(django_filters.FilterSet):
         fields: list[str] = []
         form = MemberFilterForm
 
-    def __init__(self, data, queryset: QuerySet[User], *, actor: Actor) -> None:
+    def __init__(self, data: QueryDict | None, queryset: QuerySet[User], *, actor: Actor) -> None:
         super().__init__(data, queryset)
         self.filters["account"].extra["choices"] = lambda: (
             [("", "Any account")]

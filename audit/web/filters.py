@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import django_filters
 from django import forms
 from django.db.models import QuerySet
+from django.http import QueryDict
 
 from accounts.actors import Actor
 from audit.models import AuditAction, AuditEvent
@@ -57,9 +58,9 @@ class AuditEventFilterSet(django_filters.FilterSet):
         fields: list[str] = []
         form = AuditFilterForm
 
-    def __init__(self, data, queryset: QuerySet[AuditEvent], *, actor: Actor) -> None:
+    def __init__(self, data: QueryDict | None, queryset: QuerySet[AuditEvent], *, actor: Actor) -> None:
         super().__init__(data, queryset)
-        self.actor = actor
+        self.viewer = actor  # not "actor": that name is the filter's
 
     def filter_key(self, queryset: QuerySet[AuditEvent], name: str, value: str) -> QuerySet[AuditEvent]:
         """Events about the keys the actor may see whose name or Client ID matches: the keys are
@@ -68,7 +69,7 @@ class AuditEventFilterSet(django_filters.FilterSet):
         text = value.strip()
         if not text:
             return queryset
-        matching = visible_keys(self.actor).filter(key_search(text))
+        matching = visible_keys(self.viewer).filter(key_search(text))
         ids = list(matching.values_list("pk", flat=True)[: KEY_IDS_AT_MOST + 1])
         if len(ids) > KEY_IDS_AT_MOST:
             return queryset.filter(key__in=matching.values("pk"))

@@ -31,6 +31,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts import permissions
 from accounts.actors import MemberRequest
 from accounts.catalogue import portal_base_url
+from accounts.models import Organization
 from keys import credentials, members, selectors, services
 from keys.errors import KeyNotFound, ServiceError
 from keys.models import ApiKey, KeyStatus
@@ -84,8 +85,14 @@ def _back_to_key(request: MemberRequest, key: ApiKey) -> HttpResponse:
 # ---- the list ----
 
 
+def _organization(request: MemberRequest) -> Organization:
+    organization = request.user.organization
+    assert organization is not None  # the views ask can_view_keys first: only members pass
+    return organization
+
+
 def _quota(request: MemberRequest) -> selectors.Quota:
-    return selectors.key_quota(request.user.organization)
+    return selectors.key_quota(_organization(request))
 
 
 PASTED_SECRET_WARNING = (
@@ -104,8 +111,9 @@ def key_list(request: MemberRequest) -> HttpResponse:
         # back into the search box, the sort and page links, or the address bar (from where it
         # would travel on in Referer headers): a full page is redirected to the URL without it,
         # an htmx request has its pushed URL replaced.
-        request.GET = request.GET.copy()
-        del request.GET["q"]
+        without_secret = request.GET.copy()
+        del without_secret["q"]
+        request.GET = without_secret  # type: ignore[assignment]  # a mutable copy, without the secret
         query = request.GET.urlencode()
         url_without_it = request.path + (f"?{query}" if query else "")
         if not wants_partial(request):
@@ -132,7 +140,7 @@ def key_list(request: MemberRequest) -> HttpResponse:
         "pasted_secret_warning": PASTED_SECRET_WARNING,
     }
     if not wants_partial(request):  # the banners are outside the table that htmx swaps
-        policy = SecurityPolicy.of(request.user.organization)
+        policy = SecurityPolicy.of(_organization(request))
         outside = selectors.outside_policy_count(actor, policy)
         context["outside_policy"] = selectors.COUNT_CAP if outside is None else outside
         context["outside_policy_label"] = f"{selectors.COUNT_CAP:,}+" if outside is None else str(outside)
@@ -195,7 +203,7 @@ def _initial_from(data: QueryDict) -> dict[str, Any]:
         *("application", "role", "account", "name", "suggested_name"),
         *("expiry", "expiry_days", "allowed_ips"),
     )
-    initial = {k: data.get(k) for k in fields}
+    initial: dict[str, Any] = {k: data.get(k) for k in fields}
     initial["scopes"] = data.getlist("scopes")
     return {k: v for k, v in initial.items() if v not in (None, "")}
 
@@ -227,7 +235,7 @@ def key_create(request: MemberRequest) -> HttpResponse:
     if not form.is_valid():
         return _render_form(request, form)
     data = form.cleaned_data
-    name = data["name"] or selectors.suggest_key_name(request.user.organization, data["application"])
+    name = data["name"] or selectors.suggest_key_name(_organization(request), data["application"])
     try:
         issued = services.create_key(
             actor=request.actor,
