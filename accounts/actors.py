@@ -9,6 +9,7 @@ of ``accounts``, never imports the ``keys`` app.
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -26,7 +27,7 @@ class KeyPrincipal(Protocol):
     """What the policy needs to know about a key that authenticated a request."""
 
     @property
-    def id(self) -> object: ...
+    def id(self) -> uuid.UUID: ...
     @property
     def organization_id(self) -> int: ...
     @property

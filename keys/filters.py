@@ -166,7 +166,7 @@ class ApiKeyFilterSet(django_filters.FilterSet):
 
     def __init__(
         self,
-        data: QueryDict | None,
+        data: QueryDict | dict[str, Any] | None,
         queryset: QuerySet[ApiKey],
         *,
         actor: Actor,
@@ -275,7 +275,9 @@ class MemberFilterSet(django_filters.FilterSet):
         fields: list[str] = []
         form = MemberFilterForm
 
-    def __init__(self, data: QueryDict | None, queryset: QuerySet[User], *, actor: Actor) -> None:
+    def __init__(
+        self, data: QueryDict | dict[str, Any] | None, queryset: QuerySet[User], *, actor: Actor
+    ) -> None:
         super().__init__(data, queryset)
         self.filters["account"].extra["choices"] = lambda: (
             [("", "Any account")]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.http import QueryDict
 from django.utils import timezone
 
 from accounts import permissions
@@ -35,7 +35,7 @@ def visible_keys(actor: Actor) -> ApiKeyQuerySet:
     return ApiKey.objects.filter(permissions.key_filter(actor))
 
 
-def listed_keys(actor: Actor, query: Mapping[str, Any]) -> ApiKeyFilterSet:
+def listed_keys(actor: Actor, query: QueryDict | dict[str, Any]) -> ApiKeyFilterSet:
     """The keys the actor may see, filtered and sorted as ``query`` (a query string, or the same
     parameters from an API) says, with what a row of a list shows; ``.qs`` is the queryset, ``.form``
     the filter bar."""
@@ -60,7 +60,7 @@ class KeyPage:
 
 
 def page_of_keys(
-    actor: Actor, query: Mapping[str, Any], *, limit: int, offset: int = 0, cursor: str | None = None
+    actor: Actor, query: QueryDict | dict[str, Any], *, limit: int, offset: int = 0, cursor: str | None = None
 ) -> KeyPage:
     """The API lists (REST and GraphQL): newest first, ``limit`` keys from ``offset`` or from where
     ``cursor`` (a ``next`` or ``previous`` of an earlier page) points. A cursor page costs the same

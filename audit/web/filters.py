@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import django_filters
 from django import forms
@@ -58,7 +59,9 @@ class AuditEventFilterSet(django_filters.FilterSet):
         fields: list[str] = []
         form = AuditFilterForm
 
-    def __init__(self, data: QueryDict | None, queryset: QuerySet[AuditEvent], *, actor: Actor) -> None:
+    def __init__(
+        self, data: QueryDict | dict[str, Any] | None, queryset: QuerySet[AuditEvent], *, actor: Actor
+    ) -> None:
         super().__init__(data, queryset)
         self.viewer = actor  # not "actor": that name is the filter's
 

@@ -49,7 +49,7 @@ MAX_REMEMBERED_ADDRESSES = 256
 class VerifiedKey:
     """What a request needs to know about the key that authenticated it; no secret, no digest."""
 
-    id: object
+    id: uuid.UUID
     organization_id: int
     application_id: int
     application_slug: str
@@ -201,11 +201,12 @@ def _uuid(value: object) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def _moment(value) -> datetime | None:
+def _moment(value: object) -> datetime | None:
     """A stored UTC time: aware already (PostgreSQL), or naive or text (SQLite)."""
     if value is None or (isinstance(value, datetime) and timezone.is_aware(value)):
         return value
     moment = value if isinstance(value, datetime) else parse_datetime(str(value))
+    assert moment is not None  # the column holds times only
     return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
 
 
