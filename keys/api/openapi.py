@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -37,7 +37,10 @@ ERROR_DESCRIPTIONS = {
 REF = re.compile(r'"#/components/schemas/([^"]+)"')
 
 
-def document_responses(schema: dict[str, Any], named: dict[str, type[BaseModel]]) -> dict[str, Any]:
+SchemaDict = TypeVar("SchemaDict", bound=dict[str, Any])
+
+
+def document_responses(schema: SchemaDict, named: dict[str, type[BaseModel]]) -> SchemaDict:
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for name, model in named.items():
