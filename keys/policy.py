@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import reduce
 from operator import or_
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from django.db import transaction
 from django.db.models import F, Q, TextField, Value
@@ -151,6 +151,10 @@ def breaches(policy: SecurityPolicy, key: ApiKey) -> list[str]:
 # ---- changing the policy ----
 
 
+@overload
+def _clean_days(value: object, *, field: str, label: str, optional: Literal[False]) -> int: ...
+@overload
+def _clean_days(value: object, *, field: str, label: str, optional: bool) -> int | None: ...
 def _clean_days(value: object, *, field: str, label: str, optional: bool) -> int | None:
     if value is None and optional:
         return None
