@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.actors import Actor, client_ip, user_agent
+from accounts.models import User
 from audit.admin import ReadOnlyModelAdmin
 from keys import services
 from keys.hotpath.usage import FIELDS as USAGE_FIELDS
@@ -61,12 +62,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys (irreversible)")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        user = request.user
+        assert isinstance(user, User)  # the admin serves staff members only
         revoked = 0
         for key in queryset.select_related("organization", "application", "account"):
             actor = Actor(
                 organization_id=key.organization_id,
-                user=request.user,
-                label=f"{request.user.email} (Django admin)",
+                user=user,
+                label=f"{user.email} (Django admin)",
                 ip=client_ip(request),
                 user_agent=user_agent(request),
                 is_system=True,
