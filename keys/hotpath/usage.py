@@ -168,7 +168,12 @@ class UsageBuffer:
             self._publish_pending()
         return sum(row[0] for row in counts.values())
 
-    def _put_back(self, counts, due, oldest: float | None) -> None:
+    def _put_back(
+        self,
+        counts: dict[tuple[UUID, date], list[int]],
+        due: dict[UUID, tuple[datetime, dict[str, datetime]]],
+        oldest: float | None,
+    ) -> None:
         """A batch the database did not take goes back into the buffer, within its bound."""
         limit = settings.USAGE_BUFFER_MAX_ROWS
         with self._lock:

@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_variables
@@ -174,19 +174,26 @@ def _look_up_sql(alias: str, digest_count: int) -> str:
     quote = connections[alias].ops.quote_name
     meta = ApiKey._meta
 
-    def column(table: str, model: type[Model], field: str) -> str:
-        return f"{table}.{quote(model._meta.get_field(field).column)}"
+    def column(table: str, model: type[Model], name: str) -> str:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field) and field.column is not None  # a concrete column
+        return f"{table}.{quote(field.column)}"
+
+    def target_of(relation: str) -> type[Model]:
+        model = meta.get_field(relation).related_model
+        assert isinstance(model, type)  # a foreign key's model
+        return model
 
     selected = [column("k", ApiKey, name) for name in _KEY_FIELDS]
     joins = []
     for relation in ("application", "account", "organization"):
-        target = meta.get_field(relation).related_model
+        target = target_of(relation)
         joins.append(
             f"JOIN {quote(target._meta.db_table)} {relation} "
-            f"ON {relation}.{quote(target._meta.pk.column)} = {column('k', ApiKey, relation)}"
+            f"ON {column(relation, target, target._meta.pk.name)} = {column('k', ApiKey, relation)}"
         )
     for alias_name, relation, field in _RELATED:
-        target = meta.get_field(relation).related_model
+        target = target_of(relation)
         selected.append(f"{column(relation, target, field)} AS {quote(alias_name)}")
     marks = ", ".join(["%s"] * digest_count)
     return (
