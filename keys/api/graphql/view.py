@@ -44,10 +44,11 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
-from accounts.actors import Actor, ActorRequest, client_ip, user_agent
+from accounts.actors import Actor, client_ip, user_agent
 from keys.api.graphql.limits import MAX_BODY_BYTES, TOO_COMPLEX, parse_limited, refusals
 from keys.api.graphql.schema import Context, Mutation, Query
 from keys.api.html import with_content_security_policy
+from keys.hotpath.middleware import KeyRequest
 from keys.hotpath.responses import graphql_error_response, service_unavailable
 from keys.redaction import scrub
 
@@ -119,7 +120,7 @@ def _no_response(request: HttpRequest) -> HttpResponse:  # pragma: no cover - ne
 
 
 def with_member_session(
-    view: Callable[[ActorRequest], HttpResponseBase],
+    view: Callable[[KeyRequest], HttpResponseBase],
 ) -> Callable[[HttpRequest], HttpResponseBase]:
     """GraphQL's session mode, on its own route: for a request without an API key (and for the
     explorer page), the portal's session, its signed-in member as ``request.user`` and
@@ -131,7 +132,7 @@ def with_member_session(
         request.actor = SimpleLazyObject(  # type: ignore[attr-defined]  # the attribute this adds
             lambda: Actor.for_user(request.user, ip=client_ip(request), user_agent=user_agent(request))
         )
-        return view(cast(ActorRequest, request))
+        return view(cast(KeyRequest, request))
 
     # Django's middleware run synchronously here: their answers are responses, never awaitables.
     with_session = cast(
@@ -141,7 +142,7 @@ def with_member_session(
     @wraps(view)
     def dispatch(request: HttpRequest) -> HttpResponseBase:
         if request.method == "POST" and getattr(request, "api_key", None) is not None:
-            return view(cast(ActorRequest, request))  # the key middleware set its actor
+            return view(cast(KeyRequest, request))  # the key middleware set its actor
         return with_session(request)
 
     return dispatch
@@ -149,7 +150,7 @@ def with_member_session(
 
 @csrf_exempt  # a key request carries no cookie to forge; a session request is checked below
 @with_member_session
-def graphql_endpoint(request: ActorRequest) -> HttpResponseBase:
+def graphql_endpoint(request: KeyRequest) -> HttpResponseBase:
     if request.method == "GET":
         return explorer(request)
     if request.method != "POST":
