@@ -16,6 +16,8 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from accounts.timezones import DEFAULT_TIME_ZONE
+
 
 class Role(models.IntegerChoices):
     """Ordered: each role includes every role below it. The numbers leave room between roles."""
@@ -31,16 +33,27 @@ class Role(models.IntegerChoices):
         """Roles a holder of ``role`` may hand out, highest first."""
         return [r for r in sorted(cls, reverse=True) if r <= role]
 
+    @property
+    def api_name(self) -> str:
+        """The role as the REST and GraphQL APIs write it: ``advanced_admin``, ``admin_api``, …"""
+        return self.name.lower()
+
+    @classmethod
+    def api_name_of(cls, value: int) -> str | None:
+        """The API name of a stored role number; None for none (0: a user without membership)."""
+        return cls(value).api_name if value in cls.values else None
+
     @classmethod
     def from_name(cls, value: str) -> Role:
-        """Accepts ``advanced_admin``, ``Advanced Admin``, ``admin+api``, ``50`` and the like."""
+        """Accepts ``advanced_admin`` (the API name), ``Advanced Admin``, ``admin+api``, ``50`` and
+        the like."""
         text = str(value).strip()
         if text.isdigit() and int(text) in cls.values:
             return cls(int(text))
         wanted = re.sub(r"[^a-z]", "", text.lower().replace("+", "plus"))
         for role in cls:
             names = {
-                re.sub(r"[^a-z]", "", role.name.lower()),
+                re.sub(r"[^a-z]", "", role.api_name),
                 re.sub(r"[^a-z]", "", role.label.lower().replace("+", "plus")),
                 re.sub(r"[^a-z]", "", role.label.lower()),
             }
@@ -234,6 +247,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=0,
         editable=False,
         help_text="Raised to end every session of the member at once, however each one began.",
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default=DEFAULT_TIME_ZONE,
+        help_text="The IANA time zone the portal shows this member's dates in.",
     )
 
     objects = UserManager()

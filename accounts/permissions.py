@@ -169,6 +169,16 @@ def can_view_keys(actor: Actor) -> bool:
     return bool(grants(actor))
 
 
+def keys_access_note() -> str:
+    """Which roles open Settings → API Keys, for whoever's role does not (from the rules above)."""
+    managing = [r.label for r in sorted(Role, reverse=True) if role_sees_keys(r) and r >= MANAGE_KEYS_ROLE]
+    reading = [r.label for r in sorted(Role, reverse=True) if role_sees_keys(r) and r < MANAGE_KEYS_ROLE]
+    note = f"API Keys needs the {' or '.join(managing)} role"
+    if reading:
+        note += f" ({' or '.join(reading)} may read keys without changing them)"
+    return note + ": ask an Advanced Admin of your organization."
+
+
 def can_manage_keys(actor: Actor) -> bool:
     """May create keys somewhere: Admin + API and above."""
     return bool(grants(actor, manage=True))

@@ -3,21 +3,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.actors import MemberRequest
 from accounts.catalogue import portal_base_url
-from accounts.forms import EmailAuthenticationForm
+from accounts.forms import EmailAuthenticationForm, TimeZoneForm
 from accounts.models import Application
-from accounts.permissions import can_view_applications, can_view_keys
+from accounts.permissions import can_view_applications, can_view_keys, keys_access_note
 
 
 def _demo_sign_in() -> dict:
@@ -43,6 +45,23 @@ class LogoutView(auth_views.LogoutView):
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("password_change_done")
+
+    def get_context_data(self, **kwargs) -> dict:
+        context = super().get_context_data(**kwargs)
+        context.setdefault("time_zone_form", TimeZoneForm(instance=self.request.user))
+        return context
+
+
+@require_POST
+def time_zone_change(request: HttpRequest) -> HttpResponse:
+    """The member's time zone, on the Password page beside the password."""
+    form = TimeZoneForm(request.POST, instance=request.user)
+    if not form.is_valid():
+        context = {"form": PasswordChangeForm(request.user), "time_zone_form": form}
+        return render(request, PasswordChangeView.template_name, context, status=400)
+    form.save()
+    messages.success(request, f"Dates are now shown in {form.cleaned_data['time_zone']}.")
+    return redirect("password_change")
 
 
 class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
@@ -89,7 +108,10 @@ def application_list(request: MemberRequest) -> HttpResponse:
     base = portal_base_url(request)
     for application in applications:
         application.live_endpoint = application.endpoint_at(base)  # type: ignore[attr-defined]  # for the template
-    return render(request, "accounts/application_list.html", {"applications": applications})
+    context: dict[str, Any] = {"applications": applications}
+    if not can_view_keys(request.actor):
+        context["keys_access_note"] = keys_access_note()
+    return render(request, "accounts/application_list.html", context)
 
 
 @require_GET

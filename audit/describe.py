@@ -1,4 +1,5 @@
-"""An event's details as one line people can read: "scopes: a, b · expires at: never"."""
+"""An event's details as text people can read: "scopes: a, b · expires at: never", or one line per
+detail ("name: Old → New")."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from datetime import UTC
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts import timezones
+
 # Fields a change records as [before, after]: a key's, and the security policy's.
 UPDATABLE_FIELDS = (
     "name",
+    "description",
     "expires_at",
     "allowed_ips",
     "rotation_policy_days",
@@ -24,7 +28,7 @@ LABELS = {
     "require_ip_allowlist": "require allowed networks",
 }
 # How an empty value of these fields reads.
-EMPTY_MEANS = {"allowed_ips": "anywhere", "max_key_lifetime_days": "no limit"}
+EMPTY_MEANS = {"allowed_ips": "anywhere", "max_key_lifetime_days": "no limit", "description": "none"}
 
 
 def _is_change(name: str, value: object) -> bool:
@@ -41,6 +45,7 @@ ORDER = {
     for position, name in enumerate(
         (
             "name",
+            "description",
             "application",
             "role",
             "account",
@@ -56,6 +61,11 @@ ORDER = {
 
 
 def describe_details(details: dict) -> str:
+    return " · ".join(describe_lines(details))
+
+
+def describe_lines(details: dict) -> list[str]:
+    """One "field: value" (or "field: before → after") per detail, in reading order."""
     parts = []
     for name, value in sorted((details or {}).items(), key=lambda item: ORDER.get(item[0], len(ORDER))):
         label = LABELS.get(name) or name.replace("_", " ")
@@ -70,12 +80,12 @@ def describe_details(details: dict) -> str:
             value = "on" if value else "off"
         elif value is None:
             value = "never" if "expires" in name or "until" in name else EMPTY_MEANS.get(name, "—")
+        elif value == "":
+            value = EMPTY_MEANS.get(name, "—")
         elif isinstance(value, str) and (moment := parse_datetime(value)) is not None:
-            if timezone.is_aware(moment):
-                moment = moment.astimezone(UTC)
-            value = moment.strftime("%b %-d, %Y %H:%M UTC")
+            value = timezones.when(moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC))
         parts.append(f"{label}: {value}")
-    return " · ".join(parts)
+    return parts
 
 
 def duration(seconds: int) -> str:

@@ -13,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Account, Organization
-from audit.describe import describe_details
+from audit.describe import describe_details, describe_lines
 
 
 class AuditAction(models.TextChoices):
@@ -113,6 +113,10 @@ class AuditEvent(models.Model):
     @property
     def details_text(self) -> str:
         return describe_details(self.details)
+
+    @property
+    def details_lines(self) -> list[str]:
+        return describe_lines(self.details)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None or kwargs.get("force_update") or kwargs.get("update_fields"):

@@ -13,6 +13,7 @@ from audit.admin import ReadOnlyModelAdmin
 from keys import services
 from keys.hotpath.usage import FIELDS as USAGE_FIELDS
 from keys.models import ApiKey, KeyUsageDay
+from keys.state import Action
 
 # What identifies a key and what it may do: the first columns of the list and the form.
 KEY_IDENTITY = ("name", "client_id", "organization", "application", "account", "role")
@@ -74,7 +75,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 user_agent=user_agent(request),
                 is_system=True,
             )
-            if key.revoked_at is None:
+            if key.allows(Action.REVOKE):
                 services.revoke_key(actor=actor, key=key)
                 revoked += 1
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)

@@ -9,8 +9,9 @@ logged or kept, so no demo key can be used; create one of your own to call the A
 
 What happened before today is history, written afterwards: the daily counters (``KeyUsageDay``),
 when the key was created, when it was last used and from which addresses (documentation ranges
-only: 192.0.2.0/24, 198.51.100.0/24, 2001:db8::/32). Audit events keep the time they were written:
-the log is append-only, and the demo does not pretend otherwise. A random generator seeded with each
+only: 192.0.2.0/24, 198.51.100.0/24, 2001:db8::/32). A key's "Key created" event is written dated
+when the key was created (``audit.context.as_of``), so the log and the key's page agree; what comes
+after its history (a regeneration, a revocation) happens now. A random generator seeded with each
 key's name draws the same history on every run.
 
 Idempotent: a key whose name its organization already has, whatever its status, is left alone, and
@@ -30,6 +31,7 @@ from django.utils import timezone
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Account, Application, Organization, Role, ScopeAction, User
+from audit.context import as_of
 from keys import services
 from keys.errors import ServiceError
 from keys.models import ApiKey, KeyUsageDay
@@ -239,21 +241,25 @@ def _make(spec: DemoKey, organization: Organization, now: datetime) -> str:
     if not permissions.may_create_key(actor, role=spec.role, account=account):
         return f"{creator.email} may not create a {spec.role.label} key on {account.name}"
     scopes = list(spec.scopes) if spec.scopes is not None else _read_scopes(application)
+    rng = random.Random(f"{spec.organization}/{spec.name}")  # noqa: S311 (a demo, not a secret)
+    created_at = now - timedelta(days=spec.age_days, seconds=rng.randint(0, 8 * 3600))
     try:
-        # The secret is never bound to a name here: only the key is kept.
-        key = services.create_key(
-            actor=actor,
-            application=application,
-            account=account,
-            role=spec.role,
-            name=spec.name,
-            scopes=scopes,
-            expires_in_days=spec.expires_in_days,
-            rate_limit=spec.rate_limit,
-        ).key
+        # The secret is never bound to a name here: only the key is kept. Its "Key created" event
+        # is dated when the demo says it was created.
+        with as_of(created_at):
+            key = services.create_key(
+                actor=actor,
+                application=application,
+                account=account,
+                role=spec.role,
+                name=spec.name,
+                scopes=scopes,
+                expires_in_days=spec.expires_in_days,
+                rate_limit=spec.rate_limit,
+            ).key
     except ServiceError as exc:  # the plan's key limit reached, a name made unusable, …
         return exc.message
-    _write_history(key, spec, now)
+    _write_history(key, spec, now, rng, created_at)
     if spec.then == REGENERATE:
         services.regenerate_key(actor=actor, key=key, grace_period=GRACE_PERIOD)
     elif spec.then == REVOKE:
@@ -265,11 +271,11 @@ def _read_scopes(application: Application) -> list[str]:
     return [str(s) for s in application.scopes.filter(action=ScopeAction.READ)]
 
 
-def _write_history(key: ApiKey, spec: DemoKey, now: datetime) -> None:
-    rng = random.Random(f"{spec.organization}/{spec.name}")  # noqa: S311 (a demo, not a secret)
+def _write_history(
+    key: ApiKey, spec: DemoKey, now: datetime, rng: random.Random, created_at: datetime
+) -> None:
     rows = _usage_days(key, spec, now, rng)
     last_used, recent_ips = _last_seen(rows[-1].day, spec.traffic.ips, now, rng) if rows else (None, [])
-    created_at = now - timedelta(days=spec.age_days, seconds=rng.randint(0, 8 * 3600))
     with transaction.atomic():
         KeyUsageDay.objects.bulk_create(rows)
         ApiKey.objects.filter(pk=key.pk).update(

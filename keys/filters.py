@@ -20,8 +20,9 @@ from django.http import QueryDict
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Account, Application, Membership, Role, User
-from keys.models import ApiKey, ApiKeyQuerySet, KeyFlag, KeyStatus
+from keys.models import ApiKey, ApiKeyQuerySet, KeyFlag
 from keys.policy import SecurityPolicy, outside_filter
+from keys.state import KeyStatus
 from paging import INTEGER_RANGE
 
 CLIENT_ID_START = "ck_"
@@ -41,12 +42,13 @@ DEFAULT_KEY_SORT = "-created"
 
 
 def key_search(text: str, *, relation: str = "") -> Q:
-    """Keys whose name contains ``text`` in any case, or whose Client ID is ``text`` or starts with
-    it, case and all (Client IDs are random base62: "ck_live_Ab" and "ck_live_aB" are different).
-    Only text that starts like a Client ID is compared with Client IDs, so "c" searches names only.
+    """Keys whose name or description contains ``text`` in any case, or whose Client ID is ``text``
+    or starts with it, case and all (Client IDs are random base62: "ck_live_Ab" and "ck_live_aB" are
+    different). Only text that starts like a Client ID is compared with Client IDs, so "c" searches
+    names and descriptions only.
     ``relation`` reaches the key from another model, e.g. ``"key"`` for audit events."""
     prefix = f"{relation}__" if relation else ""
-    found = Q(**{f"{prefix}name__icontains": text})
+    found = Q(**{f"{prefix}name__icontains": text}) | Q(**{f"{prefix}description__icontains": text})
     if text.startswith(CLIENT_ID_START):
         # LIKE narrows (and is case-insensitive on SQLite); the comparison of the prefix is exact.
         found |= Q(**{f"{prefix}client_id__startswith": text}) & Q(
@@ -133,7 +135,7 @@ class ApiKeyFilterSet(django_filters.FilterSet):
         label="Search",
         method=_search,
         max_length=MAX_SEARCH_LENGTH,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or Client ID"}),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, description or Client ID"}),
     )
     search = django_filters.CharFilter(method=_search, max_length=MAX_SEARCH_LENGTH)
     status = django_filters.ChoiceFilter(

@@ -30,17 +30,15 @@ from django.db.models import Q
 
 from accounts.actors import Actor
 from accounts.models import Application
-from keys import networks
-from keys.errors import ServiceError
+from keys import networks, state
+from keys.errors import ErrorCode, ServiceError
 from keys.models import ApiKey
 from keys.scopes import expand_scopes
-
-CODE = "exceeds_parent_key"
 
 
 class ExceedsParentKey(ServiceError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(CODE, message, field=field, status=403)
+        super().__init__(ErrorCode.EXCEEDS_PARENT_KEY, message, field=field)
 
 
 def parent_of(actor: Actor) -> ApiKey | None:
@@ -141,7 +139,7 @@ def exposed_through(keys: Iterable[ApiKey], *, now: datetime) -> list[ExposedChi
             ApiKey.objects.in_use(now)
             .filter(
                 Q(secret_seen_through__in=frontier)
-                | Q(previous_secret_seen_through__in=frontier, previous_expires_at__gt=now)
+                | (Q(previous_secret_seen_through__in=frontier) & state.grace_active_q(now))
             )
             .exclude(pk__in=list(known))
             .select_related("application", "account")

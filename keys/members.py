@@ -11,10 +11,9 @@ sign-in and never clears *exposed*: the secret was seen all the same.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.db import transaction
 from django.db.models import Count, F, Func, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -24,15 +23,16 @@ from accounts.actors import Actor
 from accounts.models import Organization, Role, User
 from accounts.sessions import end_sessions
 from audit.models import AuditAction
-from audit.services import record_denied, record_event
-from keys import lineage
-from keys.errors import ServiceError
+from audit.services import door_transaction, record_event
+from keys import lineage, state
+from keys.errors import ErrorCode, ServiceError
 from keys.models import ApiKey
+from keys.refusals import forbidden
 
 
 class MemberNotFound(ServiceError):
     def __init__(self) -> None:
-        super().__init__("not_found", "No such member in your organization.", status=404)
+        super().__init__(ErrorCode.NOT_FOUND, "No such member in your organization.")
 
 
 @dataclass(frozen=True)
@@ -116,11 +116,6 @@ def get_visible_member(actor: Actor, member_id: str | int | None) -> User:
     return member
 
 
-def _refuse(actor: Actor, member: User, what: str, message: str) -> ServiceError:
-    record_denied(actor=actor, what=what, details={"member": member.email})
-    return ServiceError("forbidden", message, status=403)
-
-
 def _check(actor: Actor, member: User, what: str) -> None:
     """An Advanced Admin who cannot see the member gets "not found"; anyone else who may not act
     gets the reason (and an audit event)."""
@@ -129,7 +124,7 @@ def _check(actor: Actor, member: User, what: str) -> None:
         raise MemberNotFound()
     reason = permissions.member_refusal(actor, member)
     if reason:
-        raise _refuse(actor, member, what, reason)
+        raise forbidden(actor, what, reason, member=member.email)
 
 
 def _active_advanced_admins(organization_id: int | None) -> int:
@@ -144,102 +139,134 @@ def _active_advanced_admins(organization_id: int | None) -> int:
     )
 
 
-def deactivate_member(*, actor: Actor, member: User) -> Deactivation:
+def _locked_children(seen: list[ApiKey], now: datetime) -> list[lineage.ExposedChild]:
+    """Whoever saw a key's secret could have made or regenerated keys with it: those are exposed
+    too, and theirs (locked like the rest: a regeneration waits for this flagging)."""
+    children = lineage.exposed_through(seen, now=now)
+    if children:
+        list(
+            ApiKey.objects.filter(pk__in=[c.key.pk for c in children])
+            .select_for_update(of=("self",))
+            .values_list("pk", flat=True)
+        )
+    return children
+
+
+def _explain_children(member: User, children: list[lineage.ExposedChild], now: datetime) -> None:
+    by_parent: dict[object, list[lineage.ExposedChild]] = {}
+    for child in children:
+        by_parent.setdefault(child.parent.pk, []).append(child)
+    for kin in by_parent.values():  # one UPDATE per parent, not per child
+        parent = kin[0].parent
+        ApiKey.objects.filter(pk__in=[c.key.pk for c in kin]).update(
+            exposed_reason=state.offboarding_through_reason(parent.name, parent.client_id, member.email, now)
+        )
+
+
+def _whose_secret(
+    member: User, seen: list[ApiKey], children: list[lineage.ExposedChild]
+) -> tuple[list, list]:
+    """(the keys whose current secret was seen, those whose grace-period secret was)."""
+    current = [k.pk for k in seen if k.secret_seen_by_id == member.pk]
+    current += [c.key.pk for c in children if c.current]
+    previous = [k.pk for k in seen if k.previous_secret_seen_by_id == member.pk]
+    previous += [c.key.pk for c in children if not c.current]
+    return current, previous
+
+
+def _flag_exposed(member: User, seen: list[ApiKey], now: datetime) -> list[ApiKey]:
+    """Flag exposed every key with a live secret the member saw (``seen``, locked), and every key
+    made or regenerated through one of them; returns the keys flagged."""
+    children = _locked_children(seen, now)
+    current, previous = _whose_secret(member, seen, children)
+    ApiKey.objects.filter(pk__in=current, exposed_at__isnull=True).update(exposed_at=now)
+    ApiKey.objects.filter(pk__in=previous, previous_exposed_at__isnull=True).update(previous_exposed_at=now)
+    reason = state.offboarding_reason(member.email, now)
+    ApiKey.objects.filter(pk__in=[k.pk for k in seen]).update(exposed_reason=reason)
+    _explain_children(member, children, now)
+    return seen + [c.key for c in children]
+
+
+def do_deactivate_member(*, actor: Actor, member: User) -> Deactivation:
+    """:func:`deactivate_member` inside the caller's transaction, but for the member's sessions:
+    the caller ends them after its commit (``accounts.sessions.end_sessions``), since a session
+    engine (the cache) is not part of the transaction. ``sessions_ended`` is 0."""
     _check(actor, member, "deactivate member")
     now = timezone.now()
-    with transaction.atomic(durable=True):
-        # One deactivation at a time per organization: two admins deactivating each other at once
-        # cannot leave it without an active Advanced Admin.
-        Organization.objects.select_for_update().get(pk=actor.organization_id)
-        member = User.objects.select_for_update().get(pk=member.pk)
-        if not member.is_active:
-            return Deactivation(member=member, exposed=[], sessions_ended=end_sessions(member))
-        if member.top_role == Role.ADVANCED_ADMIN and _active_advanced_admins(member.organization_id) <= 1:
-            raise _refuse(
-                actor,
-                member,
-                "deactivate member",
-                f"{member.email} is the organization's last active Advanced Admin: make someone else "
-                "an Advanced Admin first.",
-            )
-        member.is_active = False
-        member.save(update_fields=["is_active"])
-        reason = f"its secret was seen by {member.email}, deactivated {now:%Y-%m-%d %H:%M} UTC"[:300]
-        seen = list(
-            keys_seen_by(member, now)
-            .select_for_update(of=("self",))
-            .select_related("application", "account")
-            .order_by("name")
+    # One deactivation at a time per organization: two admins deactivating each other at once
+    # cannot leave it without an active Advanced Admin.
+    Organization.objects.select_for_update().get(pk=actor.organization_id)
+    member = User.objects.select_for_update().get(pk=member.pk)
+    if not member.is_active:
+        return Deactivation(member=member, exposed=[], sessions_ended=0)
+    if member.top_role == Role.ADVANCED_ADMIN and _active_advanced_admins(member.organization_id) <= 1:
+        raise forbidden(
+            actor,
+            "deactivate member",
+            f"{member.email} is the organization's last active Advanced Admin: make someone else "
+            "an Advanced Admin first.",
+            member=member.email,
         )
-        current = [k.pk for k in seen if k.secret_seen_by_id == member.pk]
-        previous = [k.pk for k in seen if k.previous_secret_seen_by_id == member.pk]
-        # Whoever saw a key's secret could have made or regenerated keys with it: those are exposed
-        # too, and theirs (locked like the rest: a regeneration waits for this flagging).
-        children = lineage.exposed_through(seen, now=now)
-        if children:
-            list(
-                ApiKey.objects.filter(pk__in=[c.key.pk for c in children])
-                .select_for_update(of=("self",))
-                .values_list("pk", flat=True)
-            )
-        current += [c.key.pk for c in children if c.current]
-        previous += [c.key.pk for c in children if not c.current]
-        ApiKey.objects.filter(pk__in=current, exposed_at__isnull=True).update(exposed_at=now)
-        ApiKey.objects.filter(pk__in=previous, previous_exposed_at__isnull=True).update(
-            previous_exposed_at=now
-        )
-        ApiKey.objects.filter(pk__in=[k.pk for k in seen]).update(exposed_reason=reason)
-        by_parent: dict[object, list[lineage.ExposedChild]] = {}
-        for child in children:
-            by_parent.setdefault(child.parent.pk, []).append(child)
-        for kin in by_parent.values():  # one UPDATE per parent, not per child
-            parent = kin[0].parent
-            ApiKey.objects.filter(pk__in=[c.key.pk for c in kin]).update(
-                exposed_reason=(
-                    f"made or regenerated by the key {parent.name} ({parent.client_id}), "
-                    f"whose secret was seen by {member.email}, deactivated {now:%Y-%m-%d %H:%M} UTC"
-                )[:300]
-            )
-        seen += [c.key for c in children]
-        highest = member.highest_membership
-        record_event(
-            actor=actor,
-            action=AuditAction.MEMBER_DEACTIVATED,
-            account=highest.account if highest else None,
-            details={
-                "member": member.email,
-                "exposed_keys": [f"{k.name} ({k.client_id})" for k in seen],
-            },
-        )
-    # After the commit: a session engine (the cache) is not part of the transaction. The member is
-    # refused by the authentication backend already, on every worker.
-    ended = end_sessions(member)
+    member.is_active = False
+    member.save(update_fields=["is_active"])
+    seen = list(
+        keys_seen_by(member, now)
+        .select_for_update(of=("self",))
+        .select_related("application", "account")
+        .order_by("name")
+    )
+    seen = _flag_exposed(member, seen, now)
+    highest = member.highest_membership
+    record_event(
+        actor=actor,
+        action=AuditAction.MEMBER_DEACTIVATED,
+        account=highest.account if highest else None,
+        details={
+            "member": member.email,
+            "exposed_keys": [f"{k.name} ({k.client_id})" for k in seen],
+        },
+    )
     # The keys as flagged (one query, not a refresh per key).
     flagged = list(
         ApiKey.objects.filter(pk__in=[k.pk for k in seen])
         .select_related("application", "account")
         .order_by("name")
     )
-    return Deactivation(member=member, exposed=flagged, sessions_ended=ended)
+    return Deactivation(member=member, exposed=flagged, sessions_ended=0)
+
+
+def deactivate_member(*, actor: Actor, member: User) -> Deactivation:
+    """In one transaction: the member can no longer sign in, every key with a live secret they saw
+    is flagged exposed, and one audit event names them; then every session of theirs is ended."""
+    with door_transaction():
+        done = do_deactivate_member(actor=actor, member=member)
+    # After the commit: a session engine (the cache) is not part of the transaction. The member is
+    # refused by the authentication backend already, on every worker.
+    return replace(done, sessions_ended=end_sessions(done.member))
+
+
+def do_reactivate_member(*, actor: Actor, member: User) -> User:
+    """:func:`reactivate_member`, inside the caller's transaction."""
+    _check(actor, member, "reactivate member")
+    member = User.objects.select_for_update().get(pk=member.pk)
+    if member.is_active:
+        return member
+    member.is_active = True
+    member.save(update_fields=["is_active"])
+    highest = member.highest_membership
+    record_event(
+        actor=actor,
+        action=AuditAction.MEMBER_REACTIVATED,
+        account=highest.account if highest else None,
+        details={"member": member.email},
+    )
+    return member
 
 
 def reactivate_member(*, actor: Actor, member: User) -> User:
     """Restore sign-in. The keys flagged when the member left stay exposed."""
-    _check(actor, member, "reactivate member")
-    with transaction.atomic(durable=True):
-        member = User.objects.select_for_update().get(pk=member.pk)
-        if member.is_active:
-            return member
-        member.is_active = True
-        member.save(update_fields=["is_active"])
-        highest = member.highest_membership
-        record_event(
-            actor=actor,
-            action=AuditAction.MEMBER_REACTIVATED,
-            account=highest.account if highest else None,
-            details={"member": member.email},
-        )
-    return member
+    with door_transaction():
+        return do_reactivate_member(actor=actor, member=member)
 
 
 def exposed_count(actor: Actor) -> int:

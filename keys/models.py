@@ -32,14 +32,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account, Application, Organization, Role, User, rate_limit_per_minute
-from keys.names import MAX_NAME_LENGTH, fingerprint
+from keys import state
+from keys.names import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, fingerprint
+from keys.state import EXPOSED_CANDIDATES, KeyStatus
 
-
-class KeyStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    DISABLED = "disabled", "Disabled"
-    EXPIRED = "expired", "Expired"
-    REVOKED = "revoked", "Revoked"
+__all__ = ["EXPOSED_CANDIDATES", "ApiKey", "ApiKeyQuerySet", "KeyFlag", "KeyStatus", "KeyUsageDay"]
 
 
 class KeyFlag(models.TextChoices):
@@ -53,27 +50,16 @@ class KeyFlag(models.TextChoices):
 
 
 EXPIRING_SOON = timedelta(days=7)
-#: Keys that may be exposed (``ApiKeyQuerySet.exposed`` narrows them by time): what the partial
-#: index ``key_org_exposed`` holds.
-EXPOSED_CANDIDATES = models.Q(revoked_at__isnull=True) & (
-    models.Q(exposed_at__isnull=False) | models.Q(previous_exposed_at__isnull=False)
-)
 IDLE_AFTER = timedelta(days=90)
 
 
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
     def with_status(self, status: str, now: datetime | None = None) -> ApiKeyQuerySet:
-        """The same precedence as ``ApiKey.status_at``: revoked, then expired, then disabled."""
-        now = now or timezone.now()
-        if status == KeyStatus.REVOKED:
-            return self.filter(revoked_at__isnull=False)
-        if status == KeyStatus.EXPIRED:
-            return self.filter(revoked_at__isnull=True, expires_at__lte=now)
-        if status == KeyStatus.DISABLED:
-            return self.in_use(now).filter(disabled_at__isnull=False)
-        if status == KeyStatus.ACTIVE:
-            return self.in_use(now).filter(disabled_at__isnull=True)
-        return self
+        """The keys whose ``ApiKey.status_at`` is ``status`` (``keys.state``); any other value
+        narrows nothing."""
+        if status not in KeyStatus.values:
+            return self
+        return self.filter(state.status_q(status, now or timezone.now()))
 
     def with_flag(self, flag: str, rotation_policy_days: int, now: datetime | None = None) -> ApiKeyQuerySet:
         """Active keys with a derived flag, by the same rules as the properties of ``ApiKey``:
@@ -101,24 +87,17 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
         now = now or timezone.now()
         return self.in_use(now).filter(
             models.Q(secret_seen_by=member)
-            | models.Q(previous_secret_seen_by=member, previous_expires_at__gt=now)
+            | (models.Q(previous_secret_seen_by=member) & state.grace_active_q(now))
         )
 
     def exposed(self, now: datetime | None = None) -> ApiKeyQuerySet:
         """Keys with a live secret that a deactivated member has seen (see ``ApiKey.exposed``)."""
-        now = now or timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(
-            models.Q(exposed_at__isnull=False)
-            | models.Q(previous_exposed_at__isnull=False, previous_expires_at__gt=now)
-        )
+        return self.filter(state.exposed_q(now or timezone.now()))
 
     def in_use(self, now: datetime | None = None) -> ApiKeyQuerySet:
         """Keys that count against the plan's key limit: neither revoked nor expired (a disabled
         key still counts: it can be enabled again)."""
-        now = now or timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
-        )
+        return self.filter(state.in_use_q(now or timezone.now()))
 
 
 class NameFingerprintField(models.CharField):
@@ -150,6 +129,12 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=MAX_NAME_LENGTH)
     # The name as people read it (keys.names): unique among the organization's live keys.
     name_fingerprint = NameFingerprintField(default="")
+    description = models.TextField(
+        blank=True,
+        default="",
+        max_length=MAX_DESCRIPTION_LENGTH,
+        help_text="Who runs the integration, where its secret lives: optional, shown on the key's page.",
+    )
     scopes = models.JSONField(default=list, help_text="Scope strings, fixed at creation.")
 
     client_id = models.CharField(max_length=64, unique=True, editable=False)
@@ -252,7 +237,7 @@ class ApiKey(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "name_fingerprint"],
-                condition=models.Q(revoked_at__isnull=True),
+                condition=state.NOT_REVOKED,
                 name="key_name_fingerprint_unique_among_live_keys",
             ),
         ]
@@ -284,15 +269,9 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.client_id})"
 
-    # ---- derived state shown in the portal ----
-    def status_at(self, now: datetime) -> str:
-        if self.revoked_at is not None:
-            return KeyStatus.REVOKED
-        if self.expires_at is not None and self.expires_at <= now:
-            return KeyStatus.EXPIRED
-        if self.disabled_at is not None:
-            return KeyStatus.DISABLED
-        return KeyStatus.ACTIVE
+    # ---- derived state (``keys.state``) ----
+    def status_at(self, now: datetime) -> KeyStatus:
+        return state.status_at(self, now)
 
     @property
     def status(self) -> str:
@@ -326,20 +305,17 @@ class ApiKey(models.Model):
 
     @property
     def grace_active(self) -> bool:
-        return (
-            self.previous_digest is not None
-            and self.previous_expires_at is not None
-            and self.previous_expires_at > timezone.now()
-            and self.revoked_at is None
-        )
+        return state.grace_active(self, timezone.now())
 
     @property
     def exposed(self) -> bool:
         """A live secret of this key was seen by a member who has since been deactivated: the
         current one, or the previous one while its grace period lasts."""
-        if self.revoked_at is not None:
-            return False
-        return self.exposed_at is not None or (self.previous_exposed_at is not None and self.grace_active)
+        return state.exposed(self, timezone.now())
+
+    def allows(self, action: state.Action) -> bool:
+        """Whether the key's status allows ``action`` now."""
+        return state.allows(self.status, action)
 
     @property
     def rate_limit_per_minute(self) -> int:

@@ -19,9 +19,10 @@ import re
 import unicodedata
 
 from keys import credentials
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 
 MAX_NAME_LENGTH = 128
+MAX_DESCRIPTION_LENGTH = 500
 FIELD = "name"
 #: Control (Cc), format (Cf: zero-width and bidirectional controls among them), surrogate (Cs)
 #: and line/paragraph separator (Zl, Zp) characters.
@@ -45,10 +46,10 @@ def clean_name(name: str | None) -> str:
     """The name as stored (surrounding spaces dropped), or a ServiceError that says what is wrong."""
     name = (name or "").strip()
     if not name:
-        raise ServiceError("validation_error", "Give the key a name.", field=FIELD)
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, "Give the key a name.", field=FIELD)
     if len(name) > MAX_NAME_LENGTH:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"The name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}.",
             field=FIELD,
         )
@@ -56,7 +57,7 @@ def clean_name(name: str | None) -> str:
     if found is not None:
         position, char = found
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             "The name may not contain control characters, invisible characters or characters that "
             f"change the direction of the text: {_describe(char)} at position {position}.",
             field=FIELD,
@@ -64,12 +65,42 @@ def clean_name(name: str | None) -> str:
     if credentials.contains_secret(name):
         # Names are shown in lists, emails and the audit log: a secret pasted here would leak.
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             "The name looks like a Client Secret. Names are shown to everyone who can see the key: "
             "never put a secret in one (and regenerate that key if the secret is real).",
             field=FIELD,
         )
     return name
+
+
+def clean_description(description: str | None) -> str:
+    """An optional description (who runs the integration, where its secret lives) as stored: the
+    same characters refused as in a name but for line breaks and tabs, and never a secret (it is
+    shown wherever the key is)."""
+    description = "\n".join(line.rstrip() for line in (description or "").strip().splitlines())
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise ServiceError(
+            ErrorCode.VALIDATION_ERROR,
+            f"The description is {len(description)} characters long; the limit is {MAX_DESCRIPTION_LENGTH}.",
+            field="description",
+        )
+    found = _refused(description.replace("\n", " ").replace("\t", " "))
+    if found is not None:
+        position, char = found
+        raise ServiceError(
+            ErrorCode.VALIDATION_ERROR,
+            "The description may not contain control characters, invisible characters or characters "
+            f"that change the direction of the text: {_describe(char)} at position {position}.",
+            field="description",
+        )
+    if credentials.contains_secret(description):
+        raise ServiceError(
+            ErrorCode.VALIDATION_ERROR,
+            "That looks like a Client Secret: a description is shown to everyone who sees the key. "
+            "Say where the secret is kept, never the secret itself.",
+            field="description",
+        )
+    return description
 
 
 def comparable(name: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 
 MAX_NETWORKS = 32
 FIELD = "allowed_ips"
@@ -27,10 +27,10 @@ def parse_network(text: str) -> Network:
     """One entry, or a ServiceError that says what is wrong with it."""
     value = str(text).strip()
     if not value:
-        raise ServiceError("validation_error", "An allowed network is empty.", field=FIELD)
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, "An allowed network is empty.", field=FIELD)
     if len(value) > 64:
         raise ServiceError(
-            "validation_error", f"“{value[:64]}…” is not an IP address or a CIDR range.", field=FIELD
+            ErrorCode.VALIDATION_ERROR, f"“{value[:64]}…” is not an IP address or a CIDR range.", field=FIELD
         )
     try:
         return ipaddress.ip_network(value, strict=True)
@@ -40,13 +40,13 @@ def parse_network(text: str) -> Network:
         loose = ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"“{value}” is not an IP address or a CIDR range "
             "(e.g. 203.0.113.7, 192.0.2.0/24, 2001:db8::/32).",
             field=FIELD,
         ) from None
     raise ServiceError(
-        "validation_error",
+        ErrorCode.VALIDATION_ERROR,
         f"“{value}” has host bits set after the /{loose.prefixlen}: did you mean {loose.with_prefixlen}?",
         field=FIELD,
     )
@@ -61,7 +61,7 @@ def clean_networks(values: Iterable[str] | None) -> list[str]:
             networks.append(network)
     if len(networks) > MAX_NETWORKS:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"{len(networks)} allowed networks given; the limit is {MAX_NETWORKS}. "
             "Combine addresses into CIDR ranges.",
             field=FIELD,

@@ -33,7 +33,7 @@ from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts import permissions
+from accounts import permissions, timezones
 from accounts.actors import Actor
 from accounts.catalogue import portal_base_url
 from accounts.models import Organization, User
@@ -169,11 +169,11 @@ def _days(delta: timedelta) -> str:
 def _why(notice: Notice, key: ApiKey, now: datetime) -> str:
     if notice == Notice.EXPIRING:
         assert key.expires_at is not None  # only keys that expire get this notice
-        return f"expires {key.expires_at:%Y-%m-%d %H:%M} UTC (in {_days(key.expires_at - now)})"
+        return f"expires {timezones.when(key.expires_at)} (in {_days(key.expires_at - now)})"
     if notice == Notice.ROTATION_DUE:
         issued = key.secret_issued_at
         return (
-            f"secret issued {issued:%Y-%m-%d} ({_days(now - issued)} ago; the rotation period is "
+            f"secret issued {timezones.day(issued)} ({_days(now - issued)} ago; the rotation period is "
             f"{key.organization.rotation_policy_days} days)"
         )
     return "; ".join(breaches(SecurityPolicy.of(key.organization), key))
@@ -191,6 +191,11 @@ def subject_for(counts: dict[Notice, int]) -> str:
 
 
 def _email(user: User, notices: list[tuple[Notice, ApiKey]], now: datetime) -> EmailMultiAlternatives:
+    with timezone.override(user.time_zone):  # dates in the recipient's own time zone
+        return _email_in_zone(user, notices, now)
+
+
+def _email_in_zone(user: User, notices: list[tuple[Notice, ApiKey]], now: datetime) -> EmailMultiAlternatives:
     base = portal_base_url()
     grouped: dict[Notice, list[dict]] = defaultdict(list)
     for notice, key in notices:

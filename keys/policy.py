@@ -18,7 +18,6 @@ from functools import reduce
 from operator import or_
 from typing import TYPE_CHECKING, Literal, overload
 
-from django.db import transaction
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Cast
 from django.db.models.lookups import Contains
@@ -28,8 +27,9 @@ from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Organization
 from audit.models import AuditAction
-from audit.services import record_denied, record_event
-from keys.errors import ServiceError
+from audit.services import door_transaction, record_event
+from keys.errors import ErrorCode, ServiceError
+from keys.refusals import forbidden
 
 if TYPE_CHECKING:
     from keys.models import ApiKey
@@ -84,14 +84,14 @@ def check_new_key(policy: SecurityPolicy, *, expires_in_days: int | None, allowe
     if limit is not None and (expires_in_days is None or expires_in_days > limit):
         asked = "never to expire" if expires_in_days is None else f"to expire in {expires_in_days} days"
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"Your organization's security policy requires every key to expire within {limit} days; "
             f"this one was asked {asked}.",
             field="expires_in_days",
         )
     if policy.require_ip_allowlist and not allowed_ips:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             "Your organization's security policy requires every key to be limited to at least one "
             "allowed network: add the addresses or CIDR ranges it will be used from.",
             field="allowed_ips",
@@ -99,7 +99,7 @@ def check_new_key(policy: SecurityPolicy, *, expires_in_days: int | None, allowe
     everywhere = [n for n in allowed_ips if n in EVERYWHERE] if policy.require_ip_allowlist else []
     if everywhere:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"{' and '.join(everywhere)} {'spans' if len(everywhere) == 1 else 'span'} every address, "
             "which limits nothing: your organization's security policy requires every key to be "
             "limited to the networks it will be used from.",
@@ -161,22 +161,21 @@ def _clean_days(value: object, *, field: str, label: str, optional: bool) -> int
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EXPIRY_DAYS:
         more = ", or empty for no limit" if optional else ""
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"{label} must be a whole number of days from 1 to {MAX_EXPIRY_DAYS}{more}.",
             field=field,
         )
     return value
 
 
-def update_policy(
+def do_update_policy(
     *,
     actor: Actor,
     rotation_policy_days: int,
     max_key_lifetime_days: int | None,
     require_ip_allowlist: bool,
 ) -> dict[str, list]:
-    """Change the actor's organization's policy; returns the changes as ``{field: [before, after]}``
-    (also the audit event's details). Existing keys are not touched."""
+    """:func:`update_policy`, inside the caller's transaction."""
     wanted = SecurityPolicy(
         rotation_policy_days=_clean_days(
             rotation_policy_days, field="rotation_policy_days", label="The rotation period", optional=False
@@ -190,25 +189,41 @@ def update_policy(
         require_ip_allowlist=bool(require_ip_allowlist),
     )
     if not permissions.may_edit_security_policy(actor):
-        record_denied(actor=actor, what="change security policy")
-        raise ServiceError(
-            "forbidden",
+        raise forbidden(
+            actor,
+            "change security policy",
             "Only an Advanced Admin of the whole organization may change its security policy.",
-            status=403,
         )
-    with transaction.atomic(durable=True):
-        organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
-        before = SecurityPolicy.of(organization)
-        changes = {
-            name: [getattr(before, name), getattr(wanted, name)]
-            for name in SecurityPolicy.FIELDS
-            if getattr(before, name) != getattr(wanted, name)
-        }
-        if not changes:
-            return {}
-        for name, (_, after) in changes.items():
-            setattr(organization, name, after)
-        organization.policy_updated_at = timezone.now()
-        organization.save(update_fields=[*changes, "policy_updated_at"])
-        record_event(actor=actor, action=AuditAction.POLICY_UPDATED, details=changes)
+    organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
+    before = SecurityPolicy.of(organization)
+    changes = {
+        name: [getattr(before, name), getattr(wanted, name)]
+        for name in SecurityPolicy.FIELDS
+        if getattr(before, name) != getattr(wanted, name)
+    }
+    if not changes:
+        return {}
+    for name, (_, after) in changes.items():
+        setattr(organization, name, after)
+    organization.policy_updated_at = timezone.now()
+    organization.save(update_fields=[*changes, "policy_updated_at"])
+    record_event(actor=actor, action=AuditAction.POLICY_UPDATED, details=changes)
     return changes
+
+
+def update_policy(
+    *,
+    actor: Actor,
+    rotation_policy_days: int,
+    max_key_lifetime_days: int | None,
+    require_ip_allowlist: bool,
+) -> dict[str, list]:
+    """Change the actor's organization's policy; returns the changes as ``{field: [before, after]}``
+    (also the audit event's details). Existing keys are not touched."""
+    with door_transaction():
+        return do_update_policy(
+            actor=actor,
+            rotation_policy_days=rotation_policy_days,
+            max_key_lifetime_days=max_key_lifetime_days,
+            require_ip_allowlist=require_ip_allowlist,
+        )

@@ -14,17 +14,19 @@ from django.utils import timezone
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Application, Organization, User
-from keys.errors import KeyNotFound, ServiceError
+from keys import state
+from keys.errors import ErrorCode, KeyNotFound, ServiceError
 from keys.filters import ApiKeyFilterSet
 from keys.hotpath.usage import FIELDS as USAGE_FIELDS
 from keys.models import ApiKey, ApiKeyQuerySet, KeyUsageDay
 from keys.policy import NOTHING, SecurityPolicy, lifetime_filter, network_filter, outside_filter
-from paging import NEXT, PREVIOUS, BadCursor, Keyset, capped_count, keyset_page, rows_at
+from paging import COUNT_CAP, NEXT, PREVIOUS, BadCursor, Keyset, capped_count, keyset_page, rows_at
 
-#: Counts that would read more rows than this say "more than" instead: the portal's key list, the
-#: quota badge, the keys outside the policy. The API lists count exactly (``total`` is part of
-#: their contract), from an index.
-COUNT_CAP = 10_000
+# The portal's key list, the quota badge and the keys outside the policy count up to COUNT_CAP and
+# then say "more than". The API lists count exactly (``total`` is part of their contract), from an
+# index.
+#: The longest page the API lists hand out (REST ``limit``, GraphQL ``first``).
+MAX_PAGE = 100
 #: The deepest ``offset`` the APIs accept; deeper pages are reached with their ``next`` cursor.
 MAX_OFFSET = 1_000_000
 #: The order of the API lists (newest first), and the one their cursors point into.
@@ -67,9 +69,11 @@ def page_of_keys(
     at any depth and neither skips nor repeats a key created or revoked meanwhile; an offset page
     reads the keys of the skipped rows from an index. ``total`` counts the list from an index."""
     if cursor and offset:
-        raise ServiceError("validation_error", "Give either offset or cursor, not both.", field="cursor")
+        raise ServiceError(
+            ErrorCode.VALIDATION_ERROR, "Give either offset or cursor, not both.", field="cursor"
+        )
     if not 0 <= offset <= MAX_OFFSET:
-        raise ServiceError("validation_error", f"offset must be 0 to {MAX_OFFSET:,}.", field="offset")
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, f"offset must be 0 to {MAX_OFFSET:,}.", field="offset")
     keys = listed_keys(actor, query).qs
     total = keys.count()
     if cursor or not offset:
@@ -77,7 +81,7 @@ def page_of_keys(
             page = keyset_page(keys, KEY_ORDER, size=limit, cursor=cursor)
         except BadCursor:
             raise ServiceError(
-                "validation_error", "This cursor is not one this list handed out.", field="cursor"
+                ErrorCode.VALIDATION_ERROR, "This cursor is not one this list handed out.", field="cursor"
             ) from None
         return KeyPage(page.rows, total, page.next, page.previous)
     found = rows_at(keys, offset, limit)
@@ -128,10 +132,12 @@ class Quota:
 
     @property
     def label(self) -> str:
-        """ "9 of 10 keys in use", "3 keys · unlimited", "10,000+ keys · unlimited"."""
+        """ "9 of 10 keys in use", "3 keys in use · no limit", "10,000+ keys in use · no limit": the
+        same words as the list's summary, which says when revoked and expired keys (not in use) are
+        listed too."""
         count = f"{COUNT_CAP:,}+" if self.in_use is None else str(self.in_use)
         if self.limit is None:
-            return f"{count} key{'' if self.in_use == 1 else 's'} · unlimited"
+            return f"{count} key{'' if self.in_use == 1 else 's'} in use · no limit"
         return f"{count} of {self.limit} keys in use"
 
 
@@ -172,7 +178,7 @@ def suggest_key_name(organization: Organization, application: Application) -> st
     taken = {
         n.lower()
         for n in ApiKey.objects.filter(
-            organization=organization, revoked_at__isnull=True, name__istartswith=base
+            state.NOT_REVOKED, organization=organization, name__istartswith=base
         ).values_list("name", flat=True)
     }
     number = 1
@@ -230,7 +236,7 @@ def daily_usage(key: ApiKey, days: int) -> list[UsageDay]:
 
     ``days`` is checked here again, not only by the forms and schemas in front: it sizes the list."""
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= USAGE_DAYS_MAX:
-        raise ServiceError("validation_error", USAGE_DAYS_MESSAGE, field="days")
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, USAGE_DAYS_MESSAGE, field="days")
     today = timezone.now().date()
     first = today - timedelta(days=days - 1)
     columns = ("total", "success", "rate_limited", *ERROR_FIELDS)

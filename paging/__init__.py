@@ -35,6 +35,8 @@ T = TypeVar("T", bound=Model)
 
 NEXT = "n"
 PREVIOUS = "p"
+#: Lists count up to this many rows, then say "more than 10,000" (the portal's lists).
+COUNT_CAP = 10_000
 
 
 class BadCursor(ValueError):

@@ -5,9 +5,11 @@ from typing import Any
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpRequest, HttpResponseBase
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from accounts.actors import Actor, client_ip, user_agent
+from accounts.timezones import is_time_zone
 
 # Paths that are not portal pages: the JSON API authenticates with keys (never a session), the
 # probes answer load balancers, and static files are public.
@@ -42,3 +44,21 @@ class ActorMiddleware:
                 lambda: Actor.for_user(request.user, ip=client_ip(request), user_agent=user_agent(request))
             )
         return self.get_response(request)
+
+
+class MemberTimeZoneMiddleware:
+    """Dates on a member's pages are in the member's own time zone (the Password page sets it)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        user = getattr(request, "user", None)
+        timezone.deactivate()
+        if user is not None and user.is_authenticated and is_time_zone(user.time_zone):
+            # A zone this machine does not know (stored some other way) is UTC, never a 500.
+            timezone.activate(user.time_zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -18,8 +18,8 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
 from accounts.actors import ActorRequest
-from audit.services import record_denied
-from paging import INTEGER_RANGE, capped_count, rows_at
+from audit.services import refuse as audited
+from paging import COUNT_CAP, INTEGER_RANGE, capped_count, rows_at
 
 
 def wants_partial(request: HttpRequest) -> bool:
@@ -96,10 +96,6 @@ def _page_number(value: str | None) -> int:
         return 1
 
 
-#: Lists count up to this many rows, then say "more than 10,000".
-COUNT_CAP = 10_000
-
-
 def paginate(request: HttpRequest, items: QuerySet, per_page: int, *, cap: int = COUNT_CAP) -> NumberedPage:
     """The page ``?page=`` asks for, counting at most ``cap`` rows. A bad number shows the first page
     and one past the end the last (or the first, when the count is capped)."""
@@ -117,5 +113,5 @@ def paginate(request: HttpRequest, items: QuerySet, per_page: int, *, cap: int =
 
 def refuse(request: ActorRequest, what: str, message: str, key: Any = None) -> PermissionDenied:
     """Every refusal is an audit event before it becomes a 403: ``raise refuse(...)``."""
-    record_denied(actor=request.actor, what=what, key=key, details={"path": request.path})
-    return PermissionDenied(message)
+    error = PermissionDenied(message)
+    return audited(error, actor=request.actor, what=what, key=key, details={"path": request.path})

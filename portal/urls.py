@@ -20,6 +20,7 @@ urlpatterns = [
     path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", account_views.LogoutView.as_view(), name="logout"),
     path("password/", account_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/time-zone/", account_views.time_zone_change, name="time_zone_change"),
     path("password/done/", account_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("settings/applications/", account_views.application_list, name="applications"),
     path("settings/applications/<slug:slug>/", account_views.application_detail, name="application_detail"),

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from keys.errors import ErrorCode
 from keys.hotpath.ratelimit import limiter
 from keys.hotpath.responses import ERROR_MESSAGES, error_for, service_unavailable
 
@@ -62,8 +63,7 @@ def _error(template: str, status: int) -> Callable[..., HttpResponse]:
             answer = status
             if isinstance(exception, RequestDataTooBig):
                 answer = 413  # Django calls it a bad request; HTTP has its own status for it
-            code = {403: "forbidden", 404: "not_found", 400: "validation_error", 413: "payload_too_large"}
-            return error_for(request, answer, code.get(answer, "internal_error"), ERROR_MESSAGES[answer])
+            return error_for(request, ErrorCode.for_status(answer), ERROR_MESSAGES[answer], status=answer)
         return render(request, template, {"exception": exception}, status=status)
 
     return view

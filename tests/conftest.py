@@ -10,19 +10,20 @@ whenever it finds the demo data missing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import pytest
 from django.test import Client
 from django.test.client import ClientHandler
 
-from accounts.actors import Actor
-from accounts.models import Account, Application, Membership, Organization, Role, User
+from accounts.models import Account, Membership, User
 from keys.hotpath import ratelimit, usage
 from keys.hotpath.verification import verified_keys
 from keys.models import ApiKey
-from keys.services import IssuedKey, create_key
+from keys.services import IssuedKey
 from tests.helpers import demo as demo_data
+from tests.helpers import services
 from tests.helpers.api import bearer
 from tests.helpers.demo import PASSWORD, Demo
 
@@ -123,40 +124,9 @@ def login(client, demo) -> Callable[[str], Client]:
 
 @pytest.fixture
 def make_key(demo) -> Callable[..., IssuedKey]:
-    """Create a key through the real service, as the system, with sensible defaults."""
-    counter = {"n": 0}
-
-    def make(
-        *,
-        scopes: list[str] | None = None,
-        role: int = Role.ADVANCED_ADMIN,
-        account: Account | None = None,
-        application: Application | None = None,
-        organization: Organization | None = None,
-        name: str | None = None,
-        expires_in_days: int | None = None,
-        rate_limit: int | None = None,
-        allowed_ips: list[str] | None = None,
-    ) -> IssuedKey:
-        counter["n"] += 1
-        organization = organization or demo.acme
-        if application is None:
-            application = Application.objects.get(organization=organization, is_portal=True)
-        if account is None:
-            account = Account.objects.get(organization=organization, parent__isnull=True)
-        return create_key(
-            actor=Actor.system(organization.pk, label="test"),
-            application=application,
-            account=account,
-            role=role,
-            name=name or f"test key {counter['n']}",
-            scopes=scopes or ["api-keys:read", "api-keys:write", "api-keys:verify"],
-            expires_in_days=expires_in_days,
-            rate_limit=rate_limit,
-            allowed_ips=allowed_ips,
-        )
-
-    return make
+    """Create a key through the real service, as the system, with sensible defaults (the one key
+    factory, tests/helpers/services.py, bound to the demo data)."""
+    return functools.partial(services.make_key, demo)
 
 
 @pytest.fixture

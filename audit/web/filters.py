@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import django_filters
 from django import forms
 from django.db.models import QuerySet
 from django.http import QueryDict
+from django.utils import timezone
 
 from accounts.actors import Actor
 from audit.models import AuditAction, AuditEvent
@@ -25,7 +26,8 @@ class AuditFilterForm(FilterForm):
 
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    """The start of ``day`` in the member's time zone (the one the log's times are shown in)."""
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
 class AuditEventFilterSet(django_filters.FilterSet):
@@ -45,8 +47,8 @@ class AuditEventFilterSet(django_filters.FilterSet):
         max_length=MAX_SEARCH_LENGTH,
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Key name or Client ID"}),
     )
-    # Days in UTC, compared as a range of the timestamp itself (an index can seek to it), not as
-    # the date of every event.
+    # Days in the member's time zone, compared as a range of the timestamp itself (an index can
+    # seek to it), not as the date of every event.
     date_from = django_filters.DateFilter(
         label="From", method="filter_from", widget=forms.DateInput(attrs={"type": "date"})
     )

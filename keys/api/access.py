@@ -7,8 +7,7 @@ from enum import Enum
 
 from accounts import permissions
 from accounts.actors import Actor
-from audit.services import record_denied
-from keys.errors import ServiceError
+from keys.refusals import forbidden
 from keys.scopes import PORTAL_READ, PORTAL_VERIFY, PORTAL_WRITE
 
 
@@ -19,7 +18,7 @@ class Operation(Enum):
 
 
 def require(actor: Actor, operation: Operation) -> Actor:
-    """The actor, or ServiceError("forbidden") after recording the refusal."""
+    """The actor, or an audited ServiceError(ErrorCode.FORBIDDEN)."""
     scope = operation.value
     if actor.key is not None:
         if actor.key.has_scope(scope):
@@ -34,5 +33,4 @@ def require(actor: Actor, operation: Operation) -> Actor:
             if operation is Operation.READ
             else "Your role cannot change or verify API keys."
         )
-    record_denied(actor=actor, what=f"API call needing {scope}")
-    raise ServiceError("forbidden", message, status=403)
+    raise forbidden(actor, f"API call needing {scope}", message)

@@ -14,7 +14,7 @@ from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Account, Application, Role
 from keys import services
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 from keys.services import IssuedKey
 
 M = TypeVar("M", bound=Model)
@@ -25,7 +25,7 @@ def _named_or_own(
 ) -> M:
     found = queryset.filter(**({lookup: value} if value else {"pk": own_pk})).first()
     if found is None:
-        raise ServiceError("validation_error", missing, field=queryset.model._meta.model_name)
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, missing, field=queryset.model._meta.model_name)
     return found
 
 
@@ -51,7 +51,7 @@ def creation_target(
     try:
         chosen_role = Role.from_name(role) if role else Role(own_role)
     except ValueError as exc:
-        raise ServiceError("validation_error", str(exc), field="role") from None
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, str(exc), field="role") from None
     chosen_application = _named_or_own(
         applications, "slug", application, own_application, f"No application with slug {application!r}."
     )
@@ -75,6 +75,7 @@ def create_requested_key(
     account: str | None = None,
     role: str | None = None,
     allowed_ips: list[str] | None = None,
+    description: str = "",
 ) -> IssuedKey:
     """Create the key an API request describes, through the service (which checks everything)."""
     chosen_application, chosen_account, chosen_role = creation_target(
@@ -89,4 +90,5 @@ def create_requested_key(
         scopes=scopes,
         expires_in_days=expires_in_days,
         allowed_ips=allowed_ips,
+        description=description,
     )

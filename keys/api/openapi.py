@@ -1,15 +1,19 @@
 """What the OpenAPI document says that django-ninja cannot declare on an operation: the headers of
-each answer (rate limit, retry, challenge), the error codes behind each status, a body schema by its
-name, ids as UUIDs, and no schema that nothing refers to. Client generators (openapi-python-client,
-openapi-generator) read exactly these."""
+each answer (rate limit, retry, challenge), the error codes behind each status (and, as the
+``ErrorCode`` enum, in every error body), a body schema by its name, ids as UUIDs, and no schema
+that nothing refers to. Client generators (openapi-python-client, openapi-generator) read exactly
+these."""
 
 from __future__ import annotations
 
 import json
 import re
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+
+from keys.errors import ErrorCode
 
 HEADERS = {
     "RateLimit-Limit": ("Requests the key may make in any 60 seconds.", {"type": "integer", "minimum": 1}),
@@ -22,17 +26,23 @@ HEADERS = {
     "WWW-Authenticate": ('`Bearer realm="api"`: send a key.', {"type": "string"}),
 }
 RATE_LIMIT = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+#: The codes REST answers with, as the document's ``ErrorCode`` enum (``ErrorDetail.code``), so that
+#: generated clients can switch on it; each with its status and what it means.
+RestErrorCode = StrEnum("ErrorCode", [(code.name, code.value) for code in ErrorCode if code.rest])
+RestErrorCode.__doc__ = (
+    "What went wrong, for a program to switch on (the message is for people):\n"
+    + "".join(
+        f"\n- `{code}` ({code.status or 'any other status'}): {code.description}"
+        for code in ErrorCode
+        if code.rest
+    )
+)
+#: Each error status of an operation, described by the codes answered with it.
 ERROR_DESCRIPTIONS = {
-    "400": "`validation_error` (a field or parameter, or the JSON), `invalid_scope` or `name_taken`",
-    "401": "`unauthorized`: no key, or not a valid one (the message does not say why)",
-    "403": "`forbidden` (the key lacks the scope or asks above its role), `exceeds_parent_key` (a key "
-    "asks for a key wider than itself), `key_limit_reached` or `ip_not_allowed` (outside the key's "
-    "allowed networks)",
-    "404": "`not_found`: unknown or malformed id, or a key outside the caller's reach",
-    "409": "`key_not_active`: the key's status does not allow this",
-    "413": "`payload_too_large`: the body is over 1 MiB",
-    "429": "`rate_limited`: over the key's per-minute limit; retry after `Retry-After` seconds",
-    "503": "`service_unavailable`: the database does not answer; retry after `Retry-After` seconds",
+    str(status): "; ".join(
+        f"`{code}`: {code.description}" for code in ErrorCode if code.rest and code.status == status
+    )
+    for status in dict.fromkeys(code.status for code in ErrorCode if code.rest and code.status)
 }
 REF = re.compile(r'"#/components/schemas/([^"]+)"')
 

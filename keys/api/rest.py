@@ -31,21 +31,26 @@ from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from accounts.catalogue import portal_base_url
-from accounts.models import Application
+from accounts.models import Application, Role
 from keys import selectors, services
 from keys.api.access import Operation, require
 from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
-from keys.api.openapi import document_responses
+from keys.api.openapi import RestErrorCode, document_responses
 from keys.api.serializers import key_out, own_key_json, timestamp
 from keys.api.validation import WholeNumber, readable
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
+from keys.filters import MAX_SEARCH_LENGTH
 from keys.hotpath import responses
 from keys.hotpath.middleware import KeyRequest
 from keys.hotpath.presented import verify_presented
 from keys.hotpath.ratelimit import limiter
 from keys.hotpath.verification import VerifiedKey
+from keys.names import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
+from keys.networks import MAX_NETWORKS
+from keys.policy import MAX_EXPIRY_DAYS
 from keys.scopes import INPUT_SYNTAX
+from keys.state import KeyStatus
 
 SCOPE_PATTERN = INPUT_SYNTAX.pattern
 log = logging.getLogger(__name__)
@@ -140,19 +145,19 @@ def _unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.exception_handler(NinjaValidationError)
 def _invalid(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    return responses.error_response(400, "validation_error", readable(exc.errors))
+    return responses.error_response(ErrorCode.VALIDATION_ERROR, readable(exc.errors))
 
 
 @api.exception_handler(ServiceError)
 def _refused(request: HttpRequest, exc: ServiceError) -> HttpResponse:
-    return responses.error_response(exc.status, exc.code, exc.message)
+    return responses.error_response(exc.code, exc.message, status=exc.status)
 
 
 @api.exception_handler(DataError)
 def _unstorable(request: HttpRequest, exc: Exception) -> HttpResponse:
     # e.g. a NUL character, which PostgreSQL text cannot hold: the input is wrong, not the server.
     return responses.error_response(
-        400, "validation_error", "The request contains characters that are not allowed."
+        ErrorCode.VALIDATION_ERROR, "The request contains characters that are not allowed."
     )
 
 
@@ -165,48 +170,37 @@ def _database_down(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return responses.error_response(404, "not_found", "Nothing found at this address.")
+    return responses.error_response(ErrorCode.NOT_FOUND, "Nothing found at this address.")
 
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    code = {400: "validation_error", 401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(
-        exc.status_code, "error"
-    )
     message = str(exc) if exc.status_code != 400 else f"The request body is not valid JSON: {exc}"
-    return responses.error_response(exc.status_code, code, message)
+    return responses.error_response(ErrorCode.for_status(exc.status_code), message, status=exc.status_code)
 
 
 # ---- schemas ----
 
 
-class KeyRole(StrEnum):
-    """The role a key acts with; each includes the ones below it."""
-
-    ADVANCED_ADMIN = "advanced_admin"
-    ADMIN_API = "admin_api"
-    ADMIN = "admin"
-    SUPPORT = "support"
-    VIEWER = "viewer"
-
-
-class KeyStatus(StrEnum):
-    ACTIVE = "active"
-    DISABLED = "disabled"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
+# The roles of ``accounts.models.Role`` by their API names, highest first (the model's numbers stay
+# out of the API); a key's status is ``keys.state.KeyStatus`` itself.
+KeyRole = StrEnum("KeyRole", {role.name: role.api_name for role in sorted(Role, reverse=True)})
+KeyRole.__doc__ = "The role a key acts with; each includes the ones below it."
 
 
 class VerificationCode(StrEnum):
+    """Why a presented key is valid or not: three of the reasons are the error codes a request
+    made with that key would answer with."""
+
     VALID = "valid"
-    UNAUTHORIZED = "unauthorized"
-    IP_NOT_ALLOWED = "ip_not_allowed"
+    UNAUTHORIZED = ErrorCode.UNAUTHORIZED.value
+    IP_NOT_ALLOWED = ErrorCode.IP_NOT_ALLOWED.value
     INSUFFICIENT_SCOPE = "insufficient_scope"
-    RATE_LIMITED = "rate_limited"
+    RATE_LIMITED = ErrorCode.RATE_LIMITED.value
 
 
 class ErrorDetail(Schema):
-    code: str
+    code: RestErrorCode
     message: str
 
 
@@ -217,6 +211,7 @@ class ErrorOut(Schema):
 class KeyOut(Schema):
     id: UUID
     name: str
+    description: str = Field(description="Optional: who runs the integration, where its secret lives")
     client_id: str
     scopes: list[str]
     application: str = Field(description="The application's slug")
@@ -263,17 +258,20 @@ class OwnKeyOut(KeyOut):
 class CreateKeyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    description: str = Field(
+        default="", max_length=MAX_DESCRIPTION_LENGTH, description="Optional, shown on the key's page"
+    )
     scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN, max_length=80)]] = Field(
         min_length=1, max_length=100
     )
-    expires_in_days: WholeNumber | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: WholeNumber | None = Field(default=None, ge=1, le=MAX_EXPIRY_DAYS)
     application: str | None = Field(default=None, max_length=64, description="Slug; default: the caller's")
     account: str | None = Field(default=None, max_length=200, description="Name; default: the caller's")
     role: KeyRole | None = Field(default=None, description="Default: the caller's role")
     allowed_ips: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list,
-        max_length=32,
+        max_length=MAX_NETWORKS,
         description="IPv4/IPv6 addresses or CIDR ranges the key may be used from; empty: anywhere",
     )
 
@@ -281,7 +279,9 @@ class CreateKeyIn(Schema):
 class RegenerateKeyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    grace_period_seconds: WholeNumber = Field(default=0, ge=0, le=604800)
+    grace_period_seconds: WholeNumber = Field(
+        default=0, ge=0, le=int(services.MAX_GRACE_PERIOD.total_seconds())
+    )
 
 
 class VerifyIn(Schema):
@@ -322,7 +322,7 @@ class CatalogueOut(Schema):
 
 
 class ListQuery(Schema):
-    limit: int = Field(default=50, ge=1, le=100)
+    limit: int = Field(default=50, ge=1, le=selectors.MAX_PAGE)
     offset: int = Field(
         default=0,
         ge=0,
@@ -339,7 +339,7 @@ class ListQuery(Schema):
     status: KeyStatus | None = None
     exposed: bool | None = Field(default=None, description="true: only exposed keys; false: none of them")
     # No NUL: PostgreSQL text cannot hold one, and no key name contains one.
-    search: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00]*$")
+    search: str | None = Field(default=None, max_length=MAX_SEARCH_LENGTH, pattern=r"^[^\x00]*$")
 
 
 class UsageQuery(Schema):
@@ -550,7 +550,9 @@ def _optional_body(request: HttpRequest, schema: type[S]) -> S:
     raw = request.body.strip()
     if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         if request.POST or request.FILES:
-            raise ServiceError("validation_error", "Send the request body as JSON (application/json).")
+            raise ServiceError(
+                ErrorCode.VALIDATION_ERROR, "Send the request body as JSON (application/json)."
+            )
         raw = b""
     try:
         return schema.model_validate_json(raw) if raw else schema()

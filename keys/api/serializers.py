@@ -1,6 +1,6 @@
 """The key object every API surface returns, written once: REST, GraphQL and the command line.
 
-``{id, name, client_id, scopes, application, account, role, status, created_at, last_used_at,
+``{id, name, description, client_id, scopes, application, account, role, status, created_at, last_used_at,
 expires_at, allowed_ips, exposed}``; never a secret or a digest. The domain does not import this module.
 """
 
@@ -15,16 +15,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from accounts.models import Role
 from keys.hotpath.ratelimit import Decision
 from keys.hotpath.verification import VerifiedKey
-from keys.models import ApiKey, KeyStatus
-
-ROLE_NAMES: dict[int, str] = {
-    Role.ADVANCED_ADMIN: "advanced_admin",
-    Role.ADMIN_API: "admin_api",
-    Role.ADMIN: "admin",
-    Role.SUPPORT: "support",
-    Role.VIEWER: "viewer",
-}
-
+from keys.models import ApiKey
+from keys.state import KeyStatus
 
 # Each field that differs between a stored key and one that has just authenticated (which is
 # active, or it would not have), written once for every surface.
@@ -39,10 +31,12 @@ def account_name(key: ApiKey | VerifiedKey) -> str:
 
 
 def role_name(key: ApiKey | VerifiedKey) -> str:
-    return ROLE_NAMES[key.role]
+    return Role(key.role).api_name
 
 
-def status_of(key: ApiKey | VerifiedKey) -> str:
+def status_of(key: ApiKey | VerifiedKey) -> KeyStatus:
+    """A stored key's status (``keys.state``); a key that has just authenticated is active (the
+    hot path let it through by the same rule)."""
     return KeyStatus.ACTIVE if isinstance(key, VerifiedKey) else key.status
 
 
@@ -50,6 +44,7 @@ def key_out(key: ApiKey | VerifiedKey) -> dict[str, Any]:
     return {
         "id": str(key.id),
         "name": key.name,
+        "description": key.description,
         "client_id": key.client_id,
         "scopes": list(key.scopes),
         "application": application_slug(key),

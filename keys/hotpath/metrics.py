@@ -13,7 +13,17 @@ import math
 
 from prometheus_client import Counter, Gauge
 
-AUTH_OUTCOMES = ("ok", "unauthorized", "ip_not_allowed", "rate_limited", "disabled")
+from keys.errors import ErrorCode
+
+# A refused key's outcome is the code it was answered with; "disabled" is counted apart from
+# "unauthorized", which is its answer.
+AUTH_OUTCOMES = (
+    "ok",
+    ErrorCode.UNAUTHORIZED.value,
+    ErrorCode.IP_NOT_ALLOWED.value,
+    ErrorCode.RATE_LIMITED.value,
+    "disabled",
+)
 
 key_authentications = Counter(
     "akp_key_authentications",

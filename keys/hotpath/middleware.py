@@ -21,6 +21,7 @@ from accounts.actors import Actor, ActorRequest, client_ip, user_agent
 from audit.models import AuditAction
 from audit.services import record_event
 from keys import credentials, services
+from keys.errors import ErrorCode
 from keys.hotpath import metrics, responses, usage
 from keys.hotpath.ratelimit import Decision, limiter
 from keys.hotpath.verification import VerifiedKey
@@ -148,7 +149,7 @@ class ApiKeyMiddleware:
         request.api_key = None
         if _secret_in_query(request):
             failed_auth.record(request, "key in the URL")
-            metrics.auth_outcome["unauthorized"].inc()
+            metrics.auth_outcome[ErrorCode.UNAUTHORIZED].inc()
             return responses.unauthorized(request, QUERY_KEY_MESSAGE)
         presented = presented_credentials(request)
         if presented is _NO_CREDENTIALS:
@@ -156,7 +157,7 @@ class ApiKeyMiddleware:
             return self.get_response(request)
         try:
             if presented is _MALFORMED:
-                key, outcome = None, "unauthorized"
+                key, outcome = None, ErrorCode.UNAUTHORIZED
             else:
                 key, outcome = services.check_key(presented=presented)
             if key is None:
@@ -185,11 +186,10 @@ class ApiKeyMiddleware:
             metrics.auth_outcome["ok"].inc()
             response = self.get_response(request)
         else:
-            metrics.auth_outcome["rate_limited"].inc()
+            metrics.auth_outcome[ErrorCode.RATE_LIMITED].inc()
             response = responses.error_for(
                 request,
-                429,
-                "rate_limited",
+                ErrorCode.RATE_LIMITED,
                 f"This key is limited to {decision.limit} requests per minute. "
                 f"Retry after {max(1, decision.reset_seconds)} seconds.",
             )
@@ -204,30 +204,16 @@ class ApiKeyMiddleware:
         in its usage as an error; it does not spend the key's rate limit, which belongs to the
         integration on the allowed network."""
         actor = Actor.for_key(key, ip=ip, user_agent=user_agent(request))
-        metrics.auth_outcome["ip_not_allowed"].inc()
+        metrics.auth_outcome[ErrorCode.IP_NOT_ALLOWED].inc()
         refused_networks.record_network_refused(request, actor, key)
         usage.buffer.record(key.id, 403, ip)
         return responses.error_for(
             request,
-            403,
-            "ip_not_allowed",
+            ErrorCode.IP_NOT_ALLOWED,
             f"This key may not be used from {ip or 'an unknown address'}: it is limited to its allowed "
             "networks. Call from one of them, or ask the key's managers to create a key for this one.",
             limiter().peek(str(key.id), key.rate_limit).headers(),
         )
-
-
-# What an error under /api/ that no view of ours wrote is called in the error body.
-ERROR_CODES = {
-    400: "validation_error",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    429: "rate_limited",
-    503: "service_unavailable",
-}
 
 
 class JsonErrorsMiddleware:
@@ -244,7 +230,6 @@ class JsonErrorsMiddleware:
         if not request.path_info.startswith(API_PREFIX):
             return response
         status = response.status_code
-        code = ERROR_CODES.get(status, "internal_error" if status >= 500 else "error")
         message = responses.ERROR_MESSAGES.get(status) or f"{response.reason_phrase}."
         headers = {name: response[name] for name in ("Allow", "Retry-After") if response.has_header(name)}
-        return responses.error_for(request, status, code, message, headers)
+        return responses.error_for(request, ErrorCode.for_status(status), message, headers, status=status)

@@ -19,7 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts import permissions
 from accounts.actors import Actor
 from keys import services
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 from keys.hotpath import usage
 from keys.hotpath.ratelimit import limiter
 from keys.hotpath.verification import VerifiedKey
@@ -43,7 +43,7 @@ def _client_address(client_ip: str | None) -> str | None:
         network = None
     if network is None or network.num_addresses != 1:
         raise ServiceError(
-            "validation_error",
+            ErrorCode.VALIDATION_ERROR,
             f"client_ip “{str(client_ip)[:64]}” is not an IP address.",
             field="client_ip",
         )
@@ -58,15 +58,15 @@ def verify_presented(
     verified = services.verify_key(presented=presented)
     # A key of another organization is as unknown as a key that does not exist.
     if verified is None or verified.organization_id != actor.organization_id:
-        return Verification(False, "unauthorized", None)
+        return Verification(False, ErrorCode.UNAUTHORIZED, None)
     seen_from = client or actor.ip
     shown = verified if _visible(actor, verified) else None
     if verified.networks and not verified.allows_ip(client):
         usage.buffer.record(verified.id, 403, seen_from)
-        return Verification(False, "ip_not_allowed", shown)
+        return Verification(False, ErrorCode.IP_NOT_ALLOWED, shown)
     if not limiter().hit(str(verified.id), verified.rate_limit).allowed:
         usage.buffer.record(verified.id, 429, seen_from)
-        return Verification(False, "rate_limited", shown)
+        return Verification(False, ErrorCode.RATE_LIMITED, shown)
     if any(not verified.has_scope(canonical_scope(scope)) for scope in required_scopes):
         usage.buffer.record(verified.id, 403, seen_from)
         return Verification(False, "insufficient_scope", shown)

@@ -1,13 +1,15 @@
 """The JSON error bodies of requests to ``/api/``, in the shape each surface's clients expect.
 
 REST: ``{"error": {"code", "message"}}``. GraphQL (``/api/graphql``): ``{"errors": [{"message",
-"extensions": {"code"}}]}`` with GraphQL's names for the same codes. The status is the same on
-both, so that monitoring sees a 401 or a 429 as such.
+"extensions": {"code"}}]}`` with GraphQL's names for the same codes. The status is the code's
+(``keys.errors.ErrorCode``) on both, so that monitoring sees a 401 or a 429 as such.
 """
 
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
+
+from keys.errors import ErrorCode
 
 GRAPHQL_PATH = "/api/graphql"
 UNAUTHORIZED_MESSAGE = (
@@ -22,12 +24,6 @@ ERROR_MESSAGES = {
     413: "The request body is too large.",
     500: "Something went wrong on our side. Try again; if it persists, contact support.",
 }
-# REST code → GraphQL code, where GraphQL clients know another name for it.
-GRAPHQL_CODES = {
-    "unauthorized": "unauthenticated",
-    "forbidden": "access_denied",
-    "validation_error": "bad_user_input",
-}
 
 
 def _finish(response: JsonResponse, status: int, headers: dict[str, str] | None) -> JsonResponse:
@@ -40,37 +36,45 @@ def _finish(response: JsonResponse, status: int, headers: dict[str, str] | None)
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    code: ErrorCode, message: str, headers: dict[str, str] | None = None, *, status: int | None = None
 ) -> JsonResponse:
+    """The REST error body; its status is the code's unless given."""
+    status = status or code.status or 400
     return _finish(
         JsonResponse({"error": {"code": code, "message": message}}, status=status), status, headers
     )
 
 
 def graphql_error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    code: ErrorCode, message: str, headers: dict[str, str] | None = None, *, status: int | None = None
 ) -> JsonResponse:
-    body = {"errors": [{"message": message, "extensions": {"code": GRAPHQL_CODES.get(code, code)}}]}
+    """The GraphQL error body, with GraphQL's name for the code; its status is the code's unless given."""
+    status = status or code.status or 400
+    body = {"errors": [{"message": message, "extensions": {"code": code.graphql}}]}
     return _finish(JsonResponse(body, status=status), status, headers)
 
 
 def error_for(
-    request: HttpRequest, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    request: HttpRequest,
+    code: ErrorCode,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    status: int | None = None,
 ) -> JsonResponse:
     """The error body of the surface the request was made to."""
     build = graphql_error_response if request.path_info == GRAPHQL_PATH else error_response
-    return build(status, code, message, headers)
+    return build(code, message, headers, status=status)
 
 
 def unauthorized(request: HttpRequest, message: str = UNAUTHORIZED_MESSAGE) -> JsonResponse:
-    return error_for(request, 401, "unauthorized", message)
+    return error_for(request, ErrorCode.UNAUTHORIZED, message)
 
 
 def service_unavailable(request: HttpRequest) -> JsonResponse:
     return error_for(
         request,
-        503,
-        "service_unavailable",
+        ErrorCode.SERVICE_UNAVAILABLE,
         "The service is briefly unavailable (its database does not answer). Retry in a few seconds.",
         {"Retry-After": "5"},
     )

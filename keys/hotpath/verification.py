@@ -7,9 +7,10 @@ Order of work, cheapest first, so that junk costs nothing:
 3. this process's cache of verified keys, keyed by digest, trusted for ``KEY_CACHE_TTL_SECONDS``
    (1 s by default). Revocation and regeneration drop the entry in the process that made them, so
    they are immediate there, and at most that TTL late in every other worker;
-4. one indexed SELECT (current digest or a grace-period digest, not revoked; a disabled key is
-   refused after it, and counted as such), written once per database from the models' documented
-   ``_meta`` API and run on a plain cursor.
+4. one indexed SELECT (current digest or a grace-period digest, of a key that may still
+   authenticate: ``keys.state.NOT_REVOKED``; an expired key, an ended grace period and a disabled
+   key are refused after it by ``keys.state``'s rules, a disabled one counted as such), written once
+   per database from the models' documented ``_meta`` API and run on a plain cursor.
 
 Unknown key, wrong secret, expired, disabled, revoked and an ended grace period all give the same
 ``None``:
@@ -27,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -37,7 +39,8 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import rate_limit_per_minute
-from keys import credentials
+from keys import credentials, state
+from keys.errors import ErrorCode
 from keys.models import ApiKey
 from keys.networks import Network, address_allowed, compile_networks
 from keys.scopes import expand_scopes
@@ -69,6 +72,7 @@ class VerifiedKey:
     via_grace_period: bool
     exposed: bool = False  # a live secret of it was seen by a member since deactivated
     allowed_ips: tuple[str, ...] = ()  # as stored and shown; empty: anywhere
+    description: str = ""
     networks: tuple[Network, ...] = ()  # the same, parsed once
     # Answers already given for client addresses: parsing an address and matching it took 4.7 µs
     # for three networks; an integration calls from a handful of addresses.
@@ -89,7 +93,7 @@ class VerifiedKey:
         return known
 
     def is_current(self, now: datetime) -> bool:
-        return self.valid_until is None or now < self.valid_until
+        return state.still_valid(self.valid_until, now)
 
 
 class VerifiedKeyCache:
@@ -140,6 +144,7 @@ _KEY_FIELDS = (
     "account",
     "role",
     "name",
+    "description",
     "client_id",
     "scopes",
     "created_at",
@@ -155,6 +160,7 @@ _KEY_FIELDS = (
     "previous_pepper_id",
     "previous_expires_at",
     "disabled_at",
+    "revoked_at",
 )
 _RELATED = (
     ("application_slug", "application", "slug"),
@@ -173,6 +179,7 @@ def _look_up_sql(alias: str, digest_count: int) -> str:
     ``raw()`` 470 µs, with this statement on a plain cursor about 350 µs."""
     quote = connections[alias].ops.quote_name
     meta = ApiKey._meta
+    table = quote(meta.db_table)  # no alias: the state's predicate, compiled by Django, names it so
 
     def column(table: str, model: type[Model], name: str) -> str:
         field = model._meta.get_field(name)
@@ -184,24 +191,34 @@ def _look_up_sql(alias: str, digest_count: int) -> str:
         assert isinstance(model, type)  # a foreign key's model
         return model
 
-    selected = [column("k", ApiKey, name) for name in _KEY_FIELDS]
+    selected = [column(table, ApiKey, name) for name in _KEY_FIELDS]
     joins = []
     for relation in ("application", "account", "organization"):
         target = target_of(relation)
         joins.append(
             f"JOIN {quote(target._meta.db_table)} {relation} "
-            f"ON {column(relation, target, target._meta.pk.name)} = {column('k', ApiKey, relation)}"
+            f"ON {relation}.{quote(target._meta.pk.column)} = {column(table, ApiKey, relation)}"
         )
     for alias_name, relation, field in _RELATED:
         target = target_of(relation)
         selected.append(f"{column(relation, target, field)} AS {quote(alias_name)}")
     marks = ", ".join(["%s"] * digest_count)
     return (
-        f"SELECT {', '.join(selected)} FROM {quote(meta.db_table)} k {' '.join(joins)} "  # noqa: S608
-        f"WHERE ({column('k', ApiKey, 'secret_digest')} IN ({marks}) "
-        f"OR {column('k', ApiKey, 'previous_digest')} IN ({marks})) "
-        f"AND {column('k', ApiKey, 'revoked_at')} IS NULL LIMIT 1"
+        f"SELECT {', '.join(selected)} FROM {table} {' '.join(joins)} "  # noqa: S608
+        f"WHERE ({column(table, ApiKey, 'secret_digest')} IN ({marks}) "
+        f"OR {column(table, ApiKey, 'previous_digest')} IN ({marks})) "
+        f"AND {_may_authenticate_sql(alias)} LIMIT 1"
     )
+
+
+def _may_authenticate_sql(alias: str) -> str:
+    """``keys.state.NOT_REVOKED`` as SQL, compiled by Django's own compiler (it takes no
+    parameters: a predicate that did would need them passed beside the digests)."""
+    query = ApiKey.objects.filter(state.NOT_REVOKED).query
+    sql, params = query.get_compiler(using=alias).compile(query.where)
+    if params:
+        raise ValueError("The hot path's look-up predicate takes no parameters.")
+    return sql
 
 
 def _uuid(value: object) -> uuid.UUID:
@@ -227,14 +244,16 @@ def _json(value: Any) -> Any:
 _CONVERT = {"id": _uuid, "scopes": _json, "allowed_ips": _json, "created_at": _moment}
 _CONVERT |= {"expires_at": _moment, "exposed_at": _moment, "previous_exposed_at": _moment}
 _CONVERT |= {"last_used_at": _moment, "previous_expires_at": _moment, "disabled_at": _moment}
+_CONVERT |= {"revoked_at": _moment}
 _NAMES = tuple(
     f"{name}_id" if name in ("organization", "application", "account") else name for name in _KEY_FIELDS
 ) + tuple(alias for alias, _, _ in _RELATED)
 
 
-def _look_up(digests: list[str]) -> dict | None:
-    """The unrevoked key whose current or grace-period digest is one of these, as a dict of _NAMES
-    (a disabled one too, so that it can be counted as such; it is refused all the same).
+def _look_up(digests: list[str]) -> SimpleNamespace | None:
+    """The key that may still authenticate (``keys.state.NOT_REVOKED``) whose current or
+    grace-period digest is one of these, its columns (_NAMES) as attributes, as ``keys.state``
+    reads a key (a disabled one too, so that it can be counted as such; it is refused all the same).
     Only identifiers from the models go into the SQL; the digests travel as parameters."""
     alias = router.db_for_read(ApiKey)
     with connections[alias].cursor() as cursor:
@@ -242,46 +261,42 @@ def _look_up(digests: list[str]) -> dict | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    return {
-        name: _CONVERT[name](value) if name in _CONVERT else value
-        for name, value in zip(_NAMES, row, strict=True)
-    }
-
-
-def snapshot(row: dict, *, via_grace_period: bool) -> VerifiedKey:
-    """Freeze a looked-up key for the hot path."""
-    expires_at = row["expires_at"]
-    valid_until = expires_at
-    if via_grace_period and row["previous_expires_at"] is not None:
-        valid_until = min(filter(None, [expires_at, row["previous_expires_at"]]))
-    scopes = tuple(row["scopes"] or ())
-    allowed_ips = tuple(row["allowed_ips"] or ())
-    grace_ends = row["previous_expires_at"]
-    exposed = row["exposed_at"] is not None or (
-        row["previous_exposed_at"] is not None and grace_ends is not None and grace_ends > timezone.now()
+    return SimpleNamespace(
+        **{
+            name: _CONVERT[name](value) if name in _CONVERT else value
+            for name, value in zip(_NAMES, row, strict=True)
+        }
     )
+
+
+def snapshot(row: SimpleNamespace, *, via_grace_period: bool, now: datetime) -> VerifiedKey:
+    """Freeze a looked-up key for the hot path."""
+    expires_at = row.expires_at
+    scopes = tuple(row.scopes or ())
+    allowed_ips = tuple(row.allowed_ips or ())
     return VerifiedKey(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        application_id=row["application_id"],
-        application_slug=row["application_slug"],
-        account_id=row["account_id"],
-        account_path=row["account_path"],
-        account_name=row["account_name"],
-        role=row["role"],
-        name=row["name"],
-        client_id=row["client_id"],
+        id=row.id,
+        organization_id=row.organization_id,
+        application_id=row.application_id,
+        application_slug=row.application_slug,
+        account_id=row.account_id,
+        account_path=row.account_path,
+        account_name=row.account_name,
+        role=row.role,
+        name=row.name,
+        description=row.description,
+        client_id=row.client_id,
         scopes=scopes,
         granted=expand_scopes(scopes),
-        created_at=row["created_at"],
+        created_at=row.created_at,
         expires_at=expires_at,
-        last_used_at=row["last_used_at"],
+        last_used_at=row.last_used_at,
         rate_limit=rate_limit_per_minute(
-            row["organization_plan"], row["organization_rate_limit_override"], row["rate_limit_override"]
+            row.organization_plan, row.organization_rate_limit_override, row.rate_limit_override
         ),
-        valid_until=valid_until,
+        valid_until=state.valid_until(expires_at, row.previous_expires_at, via_grace_period=via_grace_period),
         via_grace_period=via_grace_period,
-        exposed=exposed,
+        exposed=state.exposed(row, now),
         allowed_ips=allowed_ips,
         networks=compile_networks(allowed_ips),
     )
@@ -294,7 +309,7 @@ def verify_secret(presented: credentials.PresentedCredentials) -> VerifiedKey | 
 
 
 # Why a secret was refused, for counting only: every refusal gets the same answer.
-UNAUTHORIZED = "unauthorized"
+UNAUTHORIZED = ErrorCode.UNAUTHORIZED.value
 DISABLED = "disabled"
 
 
@@ -321,22 +336,22 @@ def check_secret(presented: credentials.PresentedCredentials) -> tuple[VerifiedK
     row = _look_up(list(digests))
     if row is None:
         return None, UNAUTHORIZED
-    current_digest, previous_digest = row["secret_digest"], row["previous_digest"]
+    current_digest, previous_digest = row.secret_digest, row.previous_digest
     via_grace = False
-    if current_digest in digests and hmac.compare_digest(digests[current_digest], row["pepper_id"]):
+    if current_digest in digests and hmac.compare_digest(digests[current_digest], row.pepper_id):
         matched = current_digest
     elif (
         previous_digest in digests
-        and hmac.compare_digest(digests[previous_digest], row["previous_pepper_id"])
-        and row["previous_expires_at"] is not None
+        and hmac.compare_digest(digests[previous_digest], row.previous_pepper_id)
+        and row.previous_expires_at is not None
     ):
         matched, via_grace = previous_digest, True
     else:
         return None, UNAUTHORIZED
-    key = snapshot(row, via_grace_period=via_grace)
+    key = snapshot(row, via_grace_period=via_grace, now=now)
     if not key.is_current(now):
-        return None, UNAUTHORIZED
-    disabled = row["disabled_at"] is not None
+        return None, UNAUTHORIZED  # expired, or its grace period is over
+    disabled = state.status_at(row, now) == state.KeyStatus.DISABLED
     if not disabled:
         verified_keys.put(matched, key)
     if not _client_id_matches(presented, key):

@@ -45,9 +45,14 @@ def summary(days: list[UsageDay]) -> str:
     busiest = max(days, key=lambda d: d.calls)
     active = sum(1 for d in days if d.calls)
     return (
-        f"{total:,} calls in the last {len(days)} days on {active} of them; "
-        f"{failed:,} did not succeed. Busiest day: {busiest.day:%b %-d} with {busiest.calls:,} calls."
+        f"{_count(total, 'call')} in the last {len(days)} days on {active} of them; "
+        f"{failed:,} did not succeed. Busiest day: {busiest.day:%b %-d} with {_count(busiest.calls, 'call')}."
     )
+
+
+def _count(number: int, noun: str) -> str:
+    """1 → "1 call", 1200 → "1,200 calls"."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _rect(css_class: str, x: float, y: float, width: float, height: float) -> SafeString:
@@ -61,10 +66,20 @@ def _rect(css_class: str, x: float, y: float, width: float, height: float) -> Sa
     )
 
 
-def usage_chart(days: list[UsageDay], *, title: str) -> SafeString:
+# A phone's chart: drawn for a narrow box, so that its labels keep a readable size when it fills
+# a 390 px screen (the wide one, scaled down to fit, has 4 px text there).
+NARROW_WIDTH = 360
+NARROW_HEIGHT = 190
+
+
+def usage_chart(days: list[UsageDay], *, title: str, narrow: bool = False) -> SafeString:
+    width, height = (NARROW_WIDTH, NARROW_HEIGHT) if narrow else (WIDTH, HEIGHT)
+    # Room for the widest axis label ("100,000") at the text size the box shows.
+    left = 48 if narrow else LEFT
+    ids = "usage-chart-narrow" if narrow else "usage-chart"
     top = _nice_ceiling(max((d.calls for d in days), default=0))
-    plot_width = WIDTH - LEFT - 4
-    plot_height = HEIGHT - TOP - BOTTOM
+    plot_width = width - left - 4
+    plot_height = height - TOP - BOTTOM
     slot = plot_width / max(len(days), 1)
     bar = max(slot - 3, 1)
 
@@ -73,7 +88,7 @@ def usage_chart(days: list[UsageDay], *, title: str) -> SafeString:
 
     bars = []
     for index, day in enumerate(days):
-        x = LEFT + index * slot + (slot - bar) / 2
+        x = left + index * slot + (slot - bar) / 2
         label = f"{day.day:%a %b %-d}: {day.calls:,} calls, {day.failed:,} not successful"
         parts = [format_html("<title>{}</title>", label)]
         if day.success:  # stacked: the failed calls at the bottom, the successful ones above
@@ -89,7 +104,7 @@ def usage_chart(days: list[UsageDay], *, title: str) -> SafeString:
         '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"></line>'
         '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
         (
-            (LEFT, WIDTH - 4, _n(y(value)), _n(y(value)), LEFT - 6, _n(y(value) + 4), f"{value:,}")
+            (left, width - 4, _n(y(value)), _n(y(value)), left - 6, _n(y(value) + 4), f"{value:,}")
             for value in (0, top // 2 if top >= 2 else None, top)
             if value is not None
         ),
@@ -99,24 +114,29 @@ def usage_chart(days: list[UsageDay], *, title: str) -> SafeString:
         format_html(
             '<text class="axis" x="{}" y="{}">{}</text>'
             '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
-            LEFT,
-            HEIGHT - 4,
+            left,
+            height - 4,
             f"{first:%b %-d}",
-            WIDTH - 4,
-            HEIGHT - 4,
+            width - 4,
+            height - 4,
             f"{last:%b %-d}",
         )
         if first and last
         else ""
     )
     return format_html(
-        '<svg class="usage-chart" viewBox="0 0 {} {}" role="img" aria-labelledby="usage-chart-title '
-        'usage-chart-desc" focusable="false">'
-        '<title id="usage-chart-title">{}</title><desc id="usage-chart-desc">{}</desc>'
+        '<svg class="usage-chart{}" viewBox="0 0 {} {}" role="img" aria-labelledby="{}-title '
+        '{}-desc" focusable="false">'
+        '<title id="{}-title">{}</title><desc id="{}-desc">{}</desc>'
         "{}{}{}</svg>",
-        WIDTH,
-        HEIGHT,
+        " usage-chart-narrow" if narrow else "",
+        width,
+        height,
+        ids,
+        ids,
+        ids,
         title,
+        ids,
         summary(days),
         gridlines,
         SafeString("".join(bars)),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.http import QueryDict
+from django.utils import timezone
 
 from accounts import permissions
 from accounts.actors import Actor
@@ -85,6 +86,17 @@ def _service_clean_name(form: forms.Form, name: str) -> str:
             data = form.data.copy()  # type: ignore[attr-defined]  # a QueryDict or a dict: both copy
             data[form.add_prefix("name")] = ""
             form.data = data
+        raise forms.ValidationError(err.message) from None
+
+
+def _service_clean_description(form: forms.Form, description: str) -> str:
+    """The service's rules for a key description, as a form error (a pasted secret is not echoed)."""
+    try:
+        return names.clean_description(description)
+    except ServiceError as err:
+        if credentials.contains_secret(description):
+            form.data = form.data.copy()
+            form.data[form.add_prefix("description")] = ""
         raise forms.ValidationError(err.message) from None
 
 
@@ -317,7 +329,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
 
 
 class KeyEditForm(ErrorsDescribedMixin, forms.Form):
-    """Rename a key, or bring its expiry earlier: all that may change about a deployed key."""
+    """Rename or describe a key, or bring its expiry earlier: all that may change about a deployed key."""
 
     name = forms.CharField(
         strip=True,
@@ -325,8 +337,15 @@ class KeyEditForm(ErrorsDescribedMixin, forms.Form):
         error_messages={"required": "Give the key a name."},
         widget=forms.TextInput(attrs={"maxlength": names.MAX_NAME_LENGTH, "autocomplete": "off"}),
     )
+    description = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=names.MAX_DESCRIPTION_LENGTH,
+        help_text="Optional: who runs the integration, where its secret is kept (never the secret itself).",
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": names.MAX_DESCRIPTION_LENGTH}),
+    )
     expires_at = forms.DateTimeField(
-        label="Expires at (UTC)",
+        label="Expires at",
         required=False,
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -338,10 +357,13 @@ class KeyEditForm(ErrorsDescribedMixin, forms.Form):
         self.key = key
         initial = {
             "name": key.name,
+            "description": key.description,
             "expires_at": _to_minute(key.expires_at),
             "allowed_ips": list(key.allowed_ips),
         }
         super().__init__(data, initial=initial)
+        # Typed and shown in the member's own time zone (the form converts both ways).
+        self.fields["expires_at"].label = f"Expires at ({timezone.get_current_timezone_name()})"
         self.fields["allowed_ips"].help_text = (
             "Only narrower: every entry must lie inside one the key has now (create a new key for other "
             "networks)."
@@ -365,6 +387,9 @@ class KeyEditForm(ErrorsDescribedMixin, forms.Form):
     def clean_name(self) -> str:
         return _service_clean_name(self, self.cleaned_data["name"])
 
+    def clean_description(self) -> str:
+        return _service_clean_description(self, self.cleaned_data.get("description") or "")
+
     def clean_expires_at(self) -> datetime | None:
         value = self.cleaned_data.get("expires_at")
         if value is None:
@@ -379,6 +404,11 @@ class KeyEditForm(ErrorsDescribedMixin, forms.Form):
     def new_name(self) -> str | None:
         name = self.cleaned_data["name"]
         return name if name != self.key.name else None
+
+    @property
+    def new_description(self) -> str | None:
+        description = self.cleaned_data.get("description", "")
+        return description if description != self.key.description else None
 
     @property
     def new_allowed_ips(self) -> list[str] | None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -32,9 +32,9 @@ from accounts import permissions
 from accounts.actors import MemberRequest
 from accounts.catalogue import portal_base_url
 from accounts.models import Organization
-from keys import credentials, members, selectors, services
+from keys import credentials, members, selectors, services, state
 from keys.errors import KeyNotFound, ServiceError
-from keys.models import ApiKey, KeyStatus
+from keys.models import ApiKey
 from keys.policy import SecurityPolicy, breaches
 from keys.web import charts
 from keys.web.forms import KeyCreateForm, KeyEditForm, RegenerateForm, UsageExportForm
@@ -50,7 +50,7 @@ CHART_DAYS = 30
 
 def _require_view(request: MemberRequest, what: str) -> None:
     if not permissions.can_view_keys(request.actor):
-        raise refuse(request, what, "Your role cannot see API keys.")
+        raise refuse(request, what, f"Your role cannot see API keys. {permissions.keys_access_note()}")
 
 
 def _require_manage(request: MemberRequest, what: str) -> None:
@@ -135,7 +135,7 @@ def key_list(request: MemberRequest) -> HttpResponse:
         "columns": _columns(sort),
         "quota": _quota(request),
         "can_manage": permissions.can_manage_keys(actor),
-        "this_year": timezone.now().year,  # dates of this year are shown without it
+        "this_year": str(timezone.localtime().year),  # dates of this year are shown without it
         "pasted_secret": pasted_secret,
         "pasted_secret_warning": PASTED_SECRET_WARNING,
     }
@@ -154,17 +154,18 @@ def key_list(request: MemberRequest) -> HttpResponse:
     return response
 
 
+# (field, label, sortable, folds): the Client ID is under the name; the columns that fold go into
+# the name's cell when the window is too narrow for all of them (and into the card on a phone).
 COLUMNS = [
-    ("name", "Name", True),
-    ("client_id", "Client ID", False),
-    ("application", "Application", True),
-    ("role", "Role", True),
-    ("account", "Account", True),
-    ("scopes", "Scopes", False),
-    ("status", "Status", False),
-    ("created", "Created", True),
-    ("last_used", "Last used", True),
-    ("expires", "Expires", True),
+    ("name", "Name", True, False),
+    ("application", "Application", True, False),
+    ("role", "Role", True, True),
+    ("account", "Account", True, True),
+    ("scopes", "Scopes", False, False),
+    ("status", "Status", False, False),
+    ("created", "Created", True, True),
+    ("last_used", "Last used", True, True),
+    ("expires", "Expires", True, False),
 ]
 
 
@@ -172,13 +173,14 @@ def _columns(sort: str) -> list[dict]:
     """Header cells: a sortable one links to its ascending order, or flips the current one."""
     current, descending = sort.lstrip("-"), sort.startswith("-")
     columns = []
-    for field, label, sortable in COLUMNS:
+    for field, label, sortable, folds in COLUMNS:
         active = sortable and field == current
         columns.append(
             {
                 "field": field,
                 "label": label,
                 "sortable": sortable,
+                "folds": folds,
                 "active": active,
                 "descending": active and descending,
                 "next": (field if descending else f"-{field}") if active else field,
@@ -275,6 +277,9 @@ def _usage(key: ApiKey) -> dict:
         **{name: f"{value:,}" for name, value in totals.items()},
         "success_rate": (totals["success"] / total * 100) if total else None,
         "chart": charts.usage_chart(days, title=f"Calls per day for {key.name}, last {CHART_DAYS} days"),
+        "chart_narrow": charts.usage_chart(
+            days, title=f"Calls per day for {key.name}, last {CHART_DAYS} days", narrow=True
+        ),
         "chart_summary": charts.summary(days),
         "last_used_ago": _ago(key.last_used_at),
     }
@@ -302,22 +307,22 @@ def _recent_ips(key: ApiKey) -> list[dict]:
 def _detail_context(request: MemberRequest, key: ApiKey) -> dict:
     events = list(key.audit_events.order_by("-occurred_at", "-id")[: KEY_EVENTS_SHOWN + 1])
     can_manage = permissions.may_manage_key(request.actor, key)
+    now = timezone.now()
+    allowed = state.allowed_actions(key, now) if can_manage else frozenset()
     return {
         "key": key,
         "usage": _usage(key),
         "recent_ips": _recent_ips(key),
         "events": events[:KEY_EVENTS_SHOWN],
         "more_events": len(events) > KEY_EVENTS_SHOWN,
-        "can_regenerate": can_manage and key.is_active,
-        "can_edit": can_manage and key.revoked_at is None,
-        "can_revoke": can_manage and key.revoked_at is None,
-        "can_disable": can_manage and key.status == KeyStatus.ACTIVE,
-        "can_enable": can_manage and key.status == KeyStatus.DISABLED,
+        "can_regenerate": state.Action.REGENERATE in allowed,
+        "can_edit": state.Action.EDIT in allowed,
+        "can_revoke": state.Action.REVOKE in allowed,
+        "can_disable": state.Action.DISABLE in allowed,
+        "can_enable": state.Action.ENABLE in allowed,
         "scope_groups": _group_scopes(key.scopes),
         "policy_breaches": (
-            breaches(SecurityPolicy.of(key.organization), key)
-            if key.status in (KeyStatus.ACTIVE, KeyStatus.DISABLED)
-            else []
+            breaches(SecurityPolicy.of(key.organization), key) if state.in_use(key, now) else []
         ),
     }
 
@@ -366,13 +371,73 @@ def key_usage_csv(request: MemberRequest, key_id: str) -> HttpResponse:
     return response
 
 
+# ---- the list as CSV ----
+
+KEYS_CSV_HEADER = (
+    *("name", "description", "client_id", "application", "account", "role", "scopes", "status"),
+    *("created_at", "last_used_at", "expires_at", "allowed_ips"),
+)
+KEYS_CSV_MAX = selectors.COUNT_CAP
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """Text a person typed (a name, a description), defused: a spreadsheet runs a cell that starts
+    with one of FORMULA_START as a formula, so such a cell starts with an apostrophe instead."""
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
+def _utc(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if moment else ""
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@never_cache
+@require_GET
+def key_list_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The keys the list shows, with its filters and its order, as a CSV file (at most
+    ``KEYS_CSV_MAX``), streamed: times in UTC, ISO 8601."""
+    _require_view(request, "export keys")
+    filters = selectors.listed_keys(request.actor, request.GET)
+    keys = filters.qs[:KEYS_CSV_MAX]
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(KEYS_CSV_HEADER)
+        for key in keys.iterator(chunk_size=500):
+            yield writer.writerow(
+                (
+                    _cell(key.name),
+                    _cell(key.description),
+                    key.client_id,
+                    key.application.slug,
+                    _cell(key.account.name),
+                    key.get_role_display(),
+                    " ".join(key.scopes),
+                    key.status,
+                    _utc(key.created_at),
+                    _utc(key.last_used_at),
+                    _utc(key.expires_at),
+                    " ".join(key.allowed_ips),
+                )
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="api-keys-{timezone.now():%Y-%m-%d}.csv"'
+    return response
+
+
 # ---- edit: rename, or bring the expiry earlier ----
 
 
 @require_http_methods(["GET", "POST"])
 def key_edit(request: MemberRequest, key_id: str) -> HttpResponse:
     key = _manageable_key(request, key_id, "edit key")
-    if key.revoked_at is not None:
+    if not key.allows(state.Action.EDIT):
         raise Http404("A revoked key cannot be changed.")
     form = KeyEditForm(key, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -383,11 +448,13 @@ def key_edit(request: MemberRequest, key_id: str) -> HttpResponse:
                 name=form.new_name,
                 expires_at=form.new_expiry,
                 allowed_ips=form.new_allowed_ips,
+                description=form.new_description,
             )
         except ServiceError as err:
             form.add_service_error(err)
         else:
-            if form.new_name or form.new_expiry or form.new_allowed_ips is not None:
+            changed = (form.new_name, form.new_expiry, form.new_description, form.new_allowed_ips)
+            if any(value is not None for value in changed):
                 messages.success(request, "Saved. What the key may do is unchanged.")
             return _back_to_key(request, key)
     context = {"key": key, "form": form, "cancel_url": key.get_absolute_url()}

@@ -12,6 +12,21 @@
     fetch: (url, options) => window.fetch(url, { ...options, credentials: "same-origin" }),
   });
   const root = window.ReactDOM.createRoot(document.getElementById("graphiql"));
+  // GraphiQL's editors are CodeMirror textareas without a name: give each the name of its pane.
+  const names = [
+    [".graphiql-query-editor textarea", "Query"],
+    [".graphiql-editor-tool .graphiql-editor:nth-child(1) textarea", "Variables"],
+    [".graphiql-editor-tool .graphiql-editor:nth-child(2) textarea", "Headers"],
+    [".graphiql-response textarea", "Response"],
+  ];
+  const label = () => {
+    for (const [selector, name] of names) {
+      for (const area of document.querySelectorAll(selector)) {
+        if (!area.hasAttribute("aria-label")) area.setAttribute("aria-label", name);
+      }
+    }
+  };
+  new MutationObserver(label).observe(document.getElementById("graphiql"), { childList: true, subtree: true });
   root.render(
     window.React.createElement(window.GraphiQL, {
       fetcher,

@@ -6,6 +6,7 @@ from __future__ import annotations
 KEY_FIELDS = {
     "id",
     "name",
+    "description",
     "client_id",
     "scopes",
     "application",

@@ -6,6 +6,12 @@ import json
 
 GRAPHQL = "/api/graphql"
 
+# Every field of an ApiKey, to select in a query.
+KEY_FIELDS = (
+    "id name description clientId scopes application account role status createdAt lastUsedAt expiresAt "
+    "allowedIps exposed"
+)
+
 
 def graphql(client, query: str, secret: str | None = None, *, variables: dict | None = None, **extra):
     """POST one operation, with a key in the Authorization header when ``secret`` is given."""

@@ -7,6 +7,7 @@ from django.test import Client
 from accounts.models import User
 from audit.models import AuditAction, AuditEvent
 from tests.helpers.demo import PASSWORD
+from tests.helpers.portal import field_error
 
 pytestmark = pytest.mark.django_db
 
@@ -206,7 +207,8 @@ def test_password_change_with_bad_input_is_a_form_error(demo, login):
         "/password/", {"old_password": NUL, "new_password1": LONG, "new_password2": f"b{NUL}"}
     )
     assert response.status_code == 200
-    assert "errorlist" in response.content.decode() or "field-error" in response.content.decode()
+    assert field_error(response, "old_password") == "Null characters are not allowed."
+    assert field_error(response, "new_password2") == "Null characters are not allowed."
     assert demo.user("advanced@acme.test").check_password("acme-demo-2026")
 
 
@@ -231,3 +233,60 @@ def test_applications_of_another_organization_are_not_found(login, demo):
 
 def test_nul_in_an_application_path_is_not_found(demo, login):
     assert login("advanced@acme.test").get("/settings/applications/%00/").status_code == 404
+
+
+def test_a_member_sets_their_time_zone_on_the_password_page(login):
+    client = login("advanced@acme.test")
+    html = client.get("/password/").content.decode()
+    assert '<label for="id_time_zone">Time zone</label>' in html
+    assert '<option value="UTC" selected>UTC</option>' in html
+    response = client.post("/password/time-zone/", {"time_zone": "Europe/Berlin"})
+    assert response.status_code == 302
+    assert User.objects.get(email="advanced@acme.test").time_zone == "Europe/Berlin"
+    assert '<option value="Europe/Berlin" selected>' in client.get("/password/").content.decode()
+
+
+@pytest.mark.parametrize("value", ["Mars/Olympus", "", NUL, LONG, "localtime"])
+def test_an_unknown_time_zone_is_an_error_beside_the_field(login, value):
+    client = login("advanced@acme.test")
+    response = client.post("/password/time-zone/", {"time_zone": value})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="id_time_zone_error"' in html
+    assert User.objects.get(email="advanced@acme.test").time_zone == "UTC"
+
+
+def test_dates_on_the_pages_are_in_the_members_time_zone(login, make_key):
+    issued = make_key(name="zone test")
+    user = User.objects.get(email="advanced@acme.test")
+    user.time_zone = "Asia/Tokyo"
+    user.save(update_fields=["time_zone"])
+    html = login("advanced@acme.test").get(issued.key.get_absolute_url()).content.decode()
+    assert " JST</time>" in html
+    assert " UTC</time>" not in html
+
+
+@pytest.mark.parametrize("email", ["admin@acme.test", "viewer@acme.test"])
+def test_who_cannot_see_keys_is_told_which_role_opens_them(login, email):
+    client = login(email)
+    assert (
+        "API Keys needs the Advanced Admin or Admin + API role"
+        in client.get("/settings/applications/").content.decode()
+    )
+    refused = client.get("/settings/api-keys/")
+    assert refused.status_code == 403
+    html = refused.content.decode()
+    assert 'class="topbar"' in html and ">Log out</button>" in html
+    assert "API Keys needs the Advanced Admin or Admin + API role" in html
+
+
+@pytest.mark.parametrize("email", ["advanced@acme.test", "support@acme.test"])
+def test_who_sees_keys_gets_no_such_note(login, email):
+    assert "keys-access-note" not in login(email).get("/settings/applications/").content.decode()
+
+
+def test_a_stored_zone_this_machine_does_not_know_reads_as_utc(login, make_key):
+    issued = make_key(name="zone test")
+    User.objects.filter(email="advanced@acme.test").update(time_zone="Mars/Olympus_Mons")
+    response = login("advanced@acme.test").get(issued.key.get_absolute_url())
+    assert response.status_code == 200 and " UTC</time>" in response.content.decode()

@@ -2,7 +2,6 @@
 refused permission, sign-in and sign-out writes one event with its actor, organization, key, UTC
 time and client address."""
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from keys.models import ApiKey
 pytestmark = pytest.mark.django_db
 
 
-def test_every_audited_action_records_actor_organization_key_utc_time_and_ip(demo, make_key):
+def test_every_audited_action_records_actor_organization_key_utc_time_and_ip(demo, make_key, api):
     """Each create, regenerate, revoke, failed key authentication, refused permission and sign-in
     writes one event, through the interfaces people and programs use."""
     from datetime import UTC
@@ -25,25 +24,22 @@ def test_every_audited_action_records_actor_organization_key_utc_time_and_ip(dem
 
     admin_key = make_key(name="automation")
     reader = make_key(name="reader only", role=Role.SUPPORT, scopes=["api-keys:read"])
-    api_client = Client(REMOTE_ADDR="198.51.100.7")
     start = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
 
-    def api(method, path, secret, body=None):
-        auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
-        if method == "get":
-            return api_client.get(path, **auth)
-        return getattr(api_client, method)(
-            path, data=json.dumps(body or {}), content_type="application/json", **auth
-        )
-
+    from_client = {"REMOTE_ADDR": "198.51.100.7"}
     created = api(
-        "post", "/api/v1/org/api-keys", admin_key.secret, {"name": "erp", "scopes": ["api-keys:read"]}
+        "post",
+        "/api/v1/org/api-keys",
+        admin_key.secret,
+        json={"name": "erp", "scopes": ["api-keys:read"]},
+        **from_client,
     )
     key_id = created.json()["id"]
-    api("post", f"/api/v1/org/api-keys/{key_id}/regenerate", admin_key.secret)
-    api("post", "/api/v1/org/api-keys", reader.secret, {"name": "denied", "scopes": ["api-keys:read"]})
-    api("get", "/api/v1/key", "sk_live_" + "0" * 49)
-    api("delete", f"/api/v1/org/api-keys/{key_id}", admin_key.secret)
+    api("post", f"/api/v1/org/api-keys/{key_id}/regenerate", admin_key.secret, **from_client)
+    denied = {"name": "denied", "scopes": ["api-keys:read"]}
+    api("post", "/api/v1/org/api-keys", reader.secret, json=denied, **from_client)
+    api("get", "/api/v1/key", "sk_live_" + "0" * 49, **from_client)
+    api("delete", f"/api/v1/org/api-keys/{key_id}", admin_key.secret, **from_client)
 
     people = Client(REMOTE_ADDR="203.0.113.9")
     people.post("/login/", {"username": "viewer@acme.test", "password": "wrong"})

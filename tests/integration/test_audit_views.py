@@ -143,3 +143,25 @@ def test_a_member_of_a_sub_account_pages_through_their_subtree_only(demo, login,
     assert "Showing 1–50 of 60 events" in html and "root 0000" not in html
     older = client.get("/settings/audit-log/" + _link(html, "page-next"), **HX).content.decode()
     assert "north 0000" in older and "root 0000" not in older and 'id="page-next"' not in older
+
+
+def test_the_date_filter_reads_days_in_the_members_time_zone(login):
+    from datetime import UTC, datetime
+
+    from accounts.actors import Actor
+    from accounts.models import User
+    from audit.context import as_of
+    from audit.models import AuditAction, AuditEvent
+    from audit.services import record_event
+
+    member = User.objects.get(email="advanced@acme.test")
+    with as_of(datetime(2026, 6, 10, 20, 0, tzinfo=UTC)):  # Jun 11, 05:00 in Tokyo
+        record_event(actor=Actor.for_user(member), action=AuditAction.LOGIN_SUCCEEDED)
+    assert AuditEvent.objects.get().occurred_at == datetime(2026, 6, 10, 20, 0, tzinfo=UTC)
+    client = login("advanced@acme.test")
+    url = "/settings/audit-log/?date_from=2026-06-11&date_to=2026-06-11"
+    assert "No events match these filters" in client.get(url).content.decode()  # Jun 10 in UTC
+    member.time_zone = "Asia/Tokyo"
+    member.save(update_fields=["time_zone"])
+    html = client.get(url).content.decode()
+    assert "Jun 11, 2026 05:00 JST" in html

@@ -14,11 +14,11 @@ from audit.models import AuditAction, AuditEvent
 from keys import credentials
 from keys.demo import DEMO_KEYS
 from keys.models import ApiKey, KeyUsageDay
-from keys.policy import update_policy
 from keys.services import regenerate_key, revoke_key, update_key, verify_key
 from tests.helpers import demo as demo_data
 from tests.helpers.api import KEY_FIELDS
 from tests.helpers.demo import PASSWORD, ROLE_EMAILS
+from tests.helpers.services import set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -202,12 +202,7 @@ def test_a_policy_change_announces_the_keys_it_leaves_outside_once(demo, make_ke
 
     forever = make_key(name="forever").key
     make_key(name="fenced", expires_in_days=30, allowed_ips=["192.0.2.0/24"])
-    update_policy(
-        actor=Actor.system(demo.acme.pk),
-        rotation_policy_days=90,
-        max_key_lifetime_days=90,
-        require_ip_allowlist=False,
-    )
+    set_policy(demo, max_key_lifetime_days=90)
     assert "1 outside the security policy" in _notify()
     message = mail.outbox[0]
     assert message.subject == "API keys need your attention: 1 is outside the security policy"
@@ -215,12 +210,7 @@ def test_a_policy_change_announces_the_keys_it_leaves_outside_once(demo, make_ke
     assert "fenced" not in message.body
     assert "0 outside the security policy" in _notify()
     # Another change announces again what it leaves outside.
-    update_policy(
-        actor=Actor.system(demo.acme.pk),
-        rotation_policy_days=90,
-        max_key_lifetime_days=90,
-        require_ip_allowlist=True,
-    )
+    set_policy(demo, require_ip_allowlist=True)
     assert "1 outside the security policy" in _notify()
     assert "works from anywhere (the policy requires allowed networks)" in mail.outbox[-1].body
     assert ApiKey.objects.get(pk=forever.pk).expires_at is None  # never changed by a notice
@@ -235,12 +225,7 @@ def test_one_email_per_person_lists_every_notice_in_text_and_html(demo, make_key
     soon = make_key(name="R&D <nightly>", expires_in_days=2)
     stale = make_key(name="stale").key
     _age(stale, 100)
-    update_policy(
-        actor=Actor.system(demo.acme.pk),
-        rotation_policy_days=90,
-        max_key_lifetime_days=None,
-        require_ip_allowlist=True,
-    )
+    set_policy(demo, require_ip_allowlist=True)
     said = _notify()
     assert "Sent 1 email(s) about 2 key(s): 1 expiring within 7 days, 1 due for rotation, 2 outside" in said
     message = next(m for m in mail.outbox if m.to == ["advanced@acme.test"])

@@ -96,6 +96,17 @@ def test_their_audit_events_are_the_services_own(demo_keys):
     assert events.count() == len(created) + 2
 
 
+def test_each_key_created_event_is_dated_when_the_demo_says_the_key_was_created(demo_keys):
+    created = AuditEvent.objects.filter(action=AuditAction.KEY_CREATED).select_related("key")
+    for event in created:
+        assert event.occurred_at == event.key.created_at, event.key.name
+    oldest = min(e.occurred_at for e in created)
+    assert timezone.now() - oldest > timedelta(days=200)  # Webhook Relay, 210 days ago
+    # What came after the history happened now, after the key's creation.
+    (revoked,) = AuditEvent.objects.filter(action=AuditAction.KEY_REVOKED)
+    assert timezone.now() - revoked.occurred_at < timedelta(minutes=5)
+
+
 def test_thirty_days_of_believable_usage_for_each_live_key(demo_keys):
     today = timezone.now().date()
     window = today - timedelta(days=HISTORY_DAYS - 1)

@@ -24,14 +24,10 @@ from keys.hotpath import usage
 from keys.models import ApiKey
 from tests.helpers.api import HEADER_FORMS, bearer
 from tests.helpers.demo import ROLE_EMAILS
-from tests.helpers.graphql import GRAPHQL, assert_graphql_error, error_codes, graphql
+from tests.helpers.graphql import GRAPHQL, KEY_FIELDS, assert_graphql_error, error_codes, graphql
 
 pytestmark = pytest.mark.django_db
 
-KEY_FIELDS = (
-    "id name clientId scopes application account role status createdAt lastUsedAt expiresAt "
-    "allowedIps exposed"
-)
 CREATE = """mutation($input: CreateApiKeyInput!) {
   createApiKey(input: $input) { apiKey { id name role account application status } clientSecret }
 }"""

@@ -16,14 +16,9 @@ from graphql import get_introspection_query
 
 from accounts.models import Role
 from tests.helpers.demo import ROLE_EMAILS
-from tests.helpers.graphql import assert_graphql_error, error_codes, fan_out, graphql
+from tests.helpers.graphql import KEY_FIELDS, assert_graphql_error, error_codes, fan_out, graphql
 
 pytestmark = pytest.mark.django_db
-
-KEY_FIELDS = (
-    "id name clientId scopes application account role status createdAt lastUsedAt expiresAt "
-    "allowedIps exposed"
-)
 
 
 @contextmanager

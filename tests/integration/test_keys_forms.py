@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from audit.models import AuditAction, AuditEvent
 from keys.models import ApiKey
 from tests.helpers.portal import HX, field_error, form_data
 
@@ -53,8 +54,13 @@ def test_create_form_bad_scopes_are_refused(demo, login, scopes):
 
 
 def test_scope_catalogue_fragment_with_a_bad_application(demo, login):
-    response = login("advanced@acme.test").get("/settings/api-keys/new/scopes/", {"application": NUL}, **HX)
-    assert response.status_code in (200, 400)
+    """An application that is not one of the choices is ignored: the catalogue of the form's first
+    application (the portal's) comes back, as for no application at all."""
+    client = login("advanced@acme.test")
+    response = client.get("/settings/api-keys/new/scopes/", {"application": NUL}, **HX)
+    assert response.status_code == 200
+    assert response.content == client.get("/settings/api-keys/new/scopes/", **HX).content
+    assert 'name="scopes" value="api-keys:read"' in response.content.decode()
 
 
 @pytest.mark.parametrize("grace", [NUL, LONG, "-1", "604801"])
@@ -66,8 +72,9 @@ def test_regenerate_with_a_bad_grace_period_changes_nothing(demo, login, make_ke
         f"/settings/api-keys/{issued.key.pk}/regenerate/", {"grace_period": grace}
     )
     assert response.status_code == 200
-    assert "Select a valid choice" in response.content.decode()
+    assert 'id="grace-error">Select a valid choice' in response.content.decode()  # next to its field
     assert verify_key(presented=issued.secret) is not None
+    assert not AuditEvent.objects.filter(action=AuditAction.KEY_REGENERATED).exists()
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from audit.models import AuditAction, AuditEvent
 from keys import selectors
 from keys.models import ApiKey, KeyUsageDay
 from tests.helpers.bulk import bulk_events, bulk_keys
+from tests.helpers.caches import cache_contents
 from tests.helpers.demo import ROLE_EMAILS
 from tests.helpers.portal import HX, SECRET, field_error, form_data, is_full_page, secret_in
 
@@ -80,7 +81,7 @@ def test_quota_badge_enterprise_and_professional(demo, login, make_key, make_use
     make_key(name="one")
     make_key(name="two")
     client = login("advanced@acme.test")
-    assert "2 keys · unlimited" in client.get("/settings/api-keys/").content.decode()
+    assert "2 keys in use · no limit" in client.get("/settings/api-keys/").content.decode()
     for n in range(9):
         make_key(organization=demo.globex, name=f"g{n}")
     client = login("advanced@globex.test")
@@ -186,7 +187,7 @@ def test_a_list_longer_than_the_count_cap_says_more_than(demo, login, make_key, 
     client = login("advanced@acme.test")
     html = client.get("/settings/api-keys/").content.decode()
     assert "Showing 1–25 of more than 40 keys" in html
-    assert "40+ keys · unlimited" in html
+    assert "40+ keys in use · no limit" in html
     assert 'id="page-2"' in html and 'id="page-3"' not in html and "page-gap" in html
     third = client.get("/settings/api-keys/", {"page": 3}, **HX).content.decode()
     assert "Showing 51–60 of more than 40 keys" in third and 'id="page-next"' not in third
@@ -250,7 +251,9 @@ def test_scope_catalogue_switches_with_the_application(demo, login):
     )
     html = response.content.decode()
     assert not is_full_page(response)
-    assert html.lstrip().startswith('<div id="scope-fields"') or 'id="name-field"' in html
+    # The scope fields, and the suggested name for the new application swapped in out of band.
+    assert html.lstrip().startswith('<div id="name-field" hx-swap-oob="true">')
+    assert '<div id="scope-fields"' in html
     assert "work-orders:write" in html and "charge-points:read" not in html
     assert re.search(r'value="work-orders:read" id="[^"]+" checked', html)
     # A Support key gets read scopes only: the write ones are shown disabled.
@@ -415,7 +418,7 @@ def test_the_secret_appears_in_no_later_response(demo, login, settings):
     session = client.session
     assert all(secret not in str(value) for value in session.values())
     assert all(secret not in morsel.value for morsel in client.cookies.values())
-    assert secret.encode() not in b"".join(_cache_contents())
+    assert secret not in cache_contents()
     assert secret not in key.secret_digest
 
 
@@ -821,17 +824,6 @@ def test_audit_log_hides_keys_above_an_admin_api_users_role(demo, login, make_ke
     assert "Showing 1–1 of 1 event<" in html
 
 
-def _cache_contents() -> list[bytes]:
-    """Every value in the default cache, local memory or Redis."""
-    from django.core.cache import cache
-
-    store = getattr(cache, "_cache", None)
-    if isinstance(store, dict):
-        return [v for v in store.values() if isinstance(v, bytes)]
-    client = cache._cache.get_client(None, write=False)  # Django's RedisCache
-    return [client.get(k) or b"" for k in client.scan_iter(count=1000) if client.type(k) == b"string"]
-
-
 # ---------------------------------------------------------------- a secret pasted in the wrong place
 
 
@@ -1098,3 +1090,38 @@ def test_allowed_networks_are_narrowed_on_the_edit_dialog_never_widened(demo, lo
     assert ApiKey.objects.get(pk=issued.key.pk).allowed_ips == ["192.0.2.0/26"]
     event = AuditEvent.objects.get(action=AuditAction.KEY_UPDATED, key=issued.key)
     assert event.details == {"allowed_ips": [["192.0.2.0/24"], ["192.0.2.0/26"]]}
+
+
+def test_the_key_list_as_csv_carries_the_description_and_defuses_formulas(login, make_key):
+    import csv
+    import io
+
+    from accounts.actors import Actor
+    from accounts.models import User
+    from keys.services import update_key
+
+    advanced = Actor.for_user(User.objects.get(email="advanced@acme.test"))
+    erp = make_key(name="ERP production")
+    update_key(actor=advanced, key=erp.key, description="Run by the SAP team; secret in Vault kv/erp")
+    sneaky = make_key(name='=HYPERLINK("http://evil.test")')
+    update_key(actor=advanced, key=sneaky.key, description="@SUM(1+1)")
+    client = login("advanced@acme.test")
+    html = client.get("/settings/api-keys/?q=vault").content.decode()
+    assert 'href="/settings/api-keys/export.csv?q=vault"' in html
+    response = client.get("/settings/api-keys/export.csv?q=vault")
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [r["name"] for r in rows] == ["ERP production"]  # the list's search: the description too
+    assert rows[0]["description"] == "Run by the SAP team; secret in Vault kv/erp"
+    assert rows[0]["client_id"] == erp.key.client_id and rows[0]["expires_at"] == ""
+    everything = client.get("/settings/api-keys/export.csv")
+    rows = {
+        r["client_id"]: r
+        for r in csv.DictReader(io.StringIO(b"".join(everything.streaming_content).decode()))
+    }
+    assert rows[sneaky.key.client_id]["name"] == '\'=HYPERLINK("http://evil.test")'
+    assert rows[sneaky.key.client_id]["description"] == "'@SUM(1+1)"
+
+
+def test_who_cannot_see_keys_gets_no_csv(login):
+    assert login("admin@acme.test").get("/settings/api-keys/export.csv").status_code == 403

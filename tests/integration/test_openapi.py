@@ -9,11 +9,13 @@ import re
 
 import pytest
 
+from keys.errors import ErrorCode
 from tests.integration.test_rest import TIMESTAMP
 
 pytestmark = pytest.mark.django_db
 
 ENUMS = {
+    "ErrorCode": [code.value for code in ErrorCode if code.rest],
     "KeyRole": ["advanced_admin", "admin_api", "admin", "support", "viewer"],
     "KeyStatus": ["active", "disabled", "expired", "revoked"],
     "VerificationCode": ["valid", "unauthorized", "ip_not_allowed", "insufficient_scope", "rate_limited"],
@@ -43,6 +45,31 @@ def test_each_enum_is_one_named_component_and_nowhere_inline(spec):
     assert key["role"] == {"$ref": "#/components/schemas/KeyRole"}
     assert key["status"] == {"$ref": "#/components/schemas/KeyStatus"}
     assert schemas["VerifyOut"]["properties"]["code"] == {"$ref": "#/components/schemas/VerificationCode"}
+
+
+def test_every_error_code_is_documented(spec):
+    """ErrorDetail.code is the ErrorCode enum, for generated clients to switch on: every code REST
+    answers with, each described there, and under every answer of its status."""
+    schemas = spec["components"]["schemas"]
+    assert schemas["ErrorDetail"]["properties"]["code"] == {"$ref": "#/components/schemas/ErrorCode"}
+    rest = [code for code in ErrorCode if code.rest]
+    assert {"validation_error", "exceeds_parent_key", "key_not_active", "error"} <= set(
+        schemas["ErrorCode"]["enum"]
+    )
+    for code in rest:
+        assert (
+            f"- `{code}` ({code.status or 'any other status'}): {code.description}"
+            in (schemas["ErrorCode"]["description"])
+        )
+    answered = set()
+    for method, path, operation in operations(spec):
+        for status, response in operation["responses"].items():
+            for code in rest:
+                if str(code.status) == status:
+                    assert f"`{code}`: {code.description}" in response["description"], (method, path, code)
+                    answered.add(code)
+    # Not an answer any operation lists: a wrong method, our bug, a status no other code names.
+    assert set(rest) - answered == {ErrorCode.METHOD_NOT_ALLOWED, ErrorCode.INTERNAL_ERROR, ErrorCode.ERROR}
 
 
 def test_the_regenerate_body_is_a_named_optional_schema(spec):

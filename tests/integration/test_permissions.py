@@ -10,11 +10,13 @@ from django.db import transaction
 
 from accounts.actors import Actor
 from accounts.models import Account, Application, Role
+from audit.models import AuditAction, AuditEvent
 from keys import credentials
 from keys.hotpath import usage
 from keys.models import ApiKey
 from keys.services import create_key, verify_key
 from tests.helpers import demo as demo_data
+from tests.helpers.portal import field_error, secret_in
 
 pytestmark = pytest.mark.django_db
 
@@ -98,14 +100,28 @@ POST_ACTIONS = {
 @pytest.mark.parametrize("email", USERS)
 def test_portal_post_matrix(client, demo, world, template, email):
     client.force_login(demo.user(email))
+    target = re.search(r"\{(\w+)\}", template).group(1)
+    action = AuditAction.KEY_REGENERATED if template.endswith("/regenerate/") else AuditAction.KEY_REVOKED
     response = client.post(_path(template, world), {"grace_period": "0"})
     expected = POST_ACTIONS[template][email]
-    assert response.status_code == expected or (expected == 302 and response.status_code in (200, 302))
-    if expected in (403, 404):
-        from keys.services import verify_key
-
-        # Refused actions change nothing: every secret still works.
-        for issued in world.values():
+    assert response.status_code == expected
+    changed = world[target] if expected in (200, 302) else None
+    if changed is not None:
+        # The action happened, on that key, as that user: the old secret stopped at once and the
+        # audit log says who did it.
+        assert verify_key(presented=changed.secret) is None
+        if action == AuditAction.KEY_REGENERATED:
+            assert verify_key(presented=secret_in(response)).id == changed.key.pk  # shown once
+        else:
+            assert response["Location"] == f"/settings/api-keys/{changed.key.pk}/"
+            assert ApiKey.objects.get(pk=changed.key.pk).status == "revoked"
+        event = AuditEvent.objects.get(action=action)
+        assert (event.key_id, event.actor_label) == (changed.key.pk, email)
+    else:
+        assert not AuditEvent.objects.filter(action=action).exists()
+    # Nothing else changed: every other secret still works.
+    for issued in world.values():
+        if issued is not changed:
             assert verify_key(presented=issued.secret) is not None
 
 
@@ -126,6 +142,14 @@ def test_create_post_matrix(client, demo, world):
             },
         )
         assert response.status_code == expected, email
+        made = ApiKey.objects.filter(name=f"made by {email}").first()
+        if expected == 200:  # the key exists as asked, its secret shown once, the creation audited
+            assert (made.account, made.role, made.created_by.email) == (account, Role.SUPPORT, email)
+            assert verify_key(presented=secret_in(response)).id == made.pk
+            created = AuditEvent.objects.get(action=AuditAction.KEY_CREATED, key=made)
+            assert (created.actor_label, created.organization) == (email, account.organization)
+        else:
+            assert made is None, email
 
 
 def test_globex_cannot_create_on_acme_objects(client, demo, world):
@@ -141,10 +165,10 @@ def test_globex_cannot_create_on_acme_objects(client, demo, world):
             "expiry": "never",
         },
     )
-    assert response.status_code in (200, 400)
-    from keys.models import ApiKey
-
+    assert response.status_code == 200  # the form again, with the errors
+    assert field_error(response, "application") and field_error(response, "account")
     assert not ApiKey.objects.filter(name="cross tenant").exists()
+    assert not AuditEvent.objects.filter(action=AuditAction.KEY_CREATED, actor_label=GLOBEX).exists()
 
 
 # ---- the API: every operation × a key of every role × every kind of target ----
@@ -333,6 +357,23 @@ def _check_effects(line, caller, expected, payload, made, keys_before, minted, b
             assert verify_key(presented=issued.secret) is not None, f"{name} was changed"
 
 
+def _check_audit(line, caller, expected, payload, made, since):
+    """An accepted change writes its one audit event, naming the calling key; a refusal writes none."""
+    target = _target(line)
+    if expected == 201:
+        wanted = [(AuditAction.KEY_CREATED, uuid.UUID(payload["id"]))]
+    elif expected == 200 and line.startswith("POST") and target is not None:
+        wanted = [(AuditAction.KEY_REGENERATED, made[target].key.pk)]
+    elif expected == 204:
+        wanted = [(AuditAction.KEY_REVOKED, made[target].key.pk)]
+    else:
+        wanted = []
+    changes = (AuditAction.KEY_CREATED, AuditAction.KEY_REGENERATED, AuditAction.KEY_REVOKED)
+    events = AuditEvent.objects.filter(id__gt=since or 0, action__in=changes).order_by("id")
+    assert [(event.action, event.key_id) for event in events] == wanted
+    assert all(event.actor_key_id == made[caller].key.pk for event in events)
+
+
 def _check_no_leak(line, caller, text, made, body, minted):
     """No secret but the one just minted; nothing of the other organization but what the caller sent."""
     secrets = {match.group(0) for match in credentials.SECRET_RE.finditer(text)}
@@ -368,6 +409,7 @@ class TestApi:
         expected = API_TABLE[line][caller]
         method, path, body = _request(line, api_keys)
         keys_before = ApiKey.objects.count()
+        events_before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
 
         response = api(method, path, api_keys[caller].secret, json=body)
 
@@ -378,6 +420,7 @@ class TestApi:
         minted = minted if isinstance(minted, str) else None
         _check_payload(line, caller, expected, payload, api_keys, response)
         _check_effects(line, caller, expected, payload, api_keys, keys_before, minted, body)
+        _check_audit(line, caller, expected, payload, api_keys, events_before)
         _check_no_leak(line, caller, response.content.decode(), api_keys, body, minted)
 
     @pytest.mark.parametrize(

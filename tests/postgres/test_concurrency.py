@@ -13,7 +13,7 @@ from audit.models import AuditAction, AuditEvent
 from keys import services
 from keys.errors import ServiceError
 from keys.models import ApiKey
-from keys.services import create_key, regenerate_key, revoke_key, verify_key
+from keys.services import regenerate_key, revoke_key, verify_key
 from tests.helpers.threads import start_and_join
 
 pytestmark = [
@@ -65,19 +65,10 @@ def test_simultaneous_regenerations_leave_exactly_one_valid_secret(demo, make_ke
 def test_simultaneous_creations_with_one_slot_left_create_exactly_one_key(demo, make_key):
     for _ in range(9):
         make_key(organization=demo.globex)
-    actor = Actor.system(demo.globex.pk)
 
-    def create(i):
-        return create_key(
-            actor=actor,
-            application=demo.globex_portal,
-            account=demo.globex_root,
-            role=50,
-            name=f"racer {i}",
-            scopes=["api-keys:read"],
-        )
-
-    results = run_together(create)
+    results = run_together(
+        lambda i: make_key(organization=demo.globex, role=50, name=f"racer {i}", scopes=["api-keys:read"])
+    )
     created = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, ServiceError)]
     assert len(created) == 1, results
@@ -85,18 +76,8 @@ def test_simultaneous_creations_with_one_slot_left_create_exactly_one_key(demo, 
     assert ApiKey.objects.filter(organization=demo.globex).count() == 10
 
 
-def test_simultaneous_creations_with_the_same_name_create_one(demo):
-    actor = Actor.system(demo.acme.pk)
-    results = run_together(
-        lambda i: create_key(
-            actor=actor,
-            application=demo.portal,
-            account=demo.acme_root,
-            role=50,
-            name="same",
-            scopes=["api-keys:read"],
-        )
-    )
+def test_simultaneous_creations_with_the_same_name_create_one(demo, make_key):
+    results = run_together(lambda i: make_key(role=50, name="same", scopes=["api-keys:read"]))
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert {r.code for r in results if isinstance(r, ServiceError)} == {"name_taken"}
 

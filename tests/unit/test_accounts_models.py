@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts.models import PLAN_LIMITS, Account, Organization, Plan, Role, rate_limit_per_minute
+from keys.api.rest import KeyRole
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +52,17 @@ def test_roles_are_ordered_and_parsed():
     assert Role.from_name("viewer") == Role.VIEWER
     with pytest.raises(ValueError, match="Unknown role"):
         Role.from_name("owner")
+
+
+def test_each_role_has_one_api_name_that_reads_back_and_rest_lists_them():
+    assert [r.api_name for r in sorted(Role, reverse=True)] == [
+        "advanced_admin",
+        "admin_api",
+        "admin",
+        "support",
+        "viewer",
+    ]
+    assert all(Role.from_name(role.api_name) is role for role in Role)
+    assert [m.value for m in KeyRole] == [r.api_name for r in sorted(Role, reverse=True)]
+    assert {Role.api_name_of(role.value) for role in Role} == {m.value for m in KeyRole}
+    assert Role.api_name_of(0) is None  # a user without membership has no role

@@ -27,3 +27,14 @@ def test_the_order_does_not_depend_on_how_the_database_kept_the_keys():
     assert describe_details(shuffled) == (
         "rotation period (days): 90 → 30 · require allowed networks: off → on · path: /x"
     )
+
+
+def test_each_detail_is_a_line_of_its_own_and_a_moment_carries_its_zone():
+    from django.utils import timezone
+
+    from audit.describe import describe_lines
+
+    details = {"name": ["ERP", "ERP prod"], "expires_at": [None, "2026-12-09T13:05:00+00:00"]}
+    assert describe_lines(details) == ["name: ERP → ERP prod", "expires at: never → Dec 9, 2026 13:05 UTC"]
+    with timezone.override("Europe/Berlin"):  # the member's time zone
+        assert describe_lines(details)[1] == "expires at: never → Dec 9, 2026 14:05 CET"

@@ -12,7 +12,8 @@ from accounts.models import Role
 from keys import lineage
 from keys.members import deactivate_member, keys_exposed_by
 from keys.models import ApiKey
-from keys.services import create_key, regenerate_key, verify_key
+from keys.services import regenerate_key, verify_key
+from tests.helpers import services
 from tests.helpers.services import user_actor
 
 pytestmark = pytest.mark.django_db
@@ -23,28 +24,14 @@ def _as_key(issued) -> Actor:
 
 
 def _child(demo, parent, **overrides):
-    params = dict(
-        application=demo.portal,
-        account=demo.acme_root,
-        role=Role.ADMIN_API,
-        name="child",
-        scopes=["api-keys:read"],
-        expires_in_days=None,
-        allowed_ips=None,
-    )
-    params.update(overrides)
-    return create_key(actor=_as_key(parent), **params)
+    params = dict(role=Role.ADMIN_API, name="child", scopes=["api-keys:read"])
+    return services.make_key(demo, actor=_as_key(parent), **{**params, **overrides})
 
 
 def _bobs_key(demo, bob):
     """A portal key with api-keys:write whose secret Bob saw."""
-    return create_key(
-        actor=user_actor(demo, bob.email),
-        application=demo.portal,
-        account=demo.acme_root,
-        role=Role.ADMIN_API,
-        name="bob's",
-        scopes=["api-keys:write"],
+    return services.make_key(
+        demo, actor=user_actor(demo, bob.email), role=Role.ADMIN_API, name="bob's", scopes=["api-keys:write"]
     )
 
 

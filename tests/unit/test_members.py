@@ -139,6 +139,17 @@ def test_the_last_active_advanced_admin_stays(demo, make_user):
     assert User.objects.get(email="advanced@acme.test").is_active
 
 
+def test_refusing_the_last_active_advanced_admin_is_audited(demo, make_user):
+    """The refusal comes from inside the deactivation's transaction, whose rollback must not take
+    its audit event along."""
+    second = make_user("second@acme.test", Role.ADVANCED_ADMIN)
+    deactivate_member(actor=user_actor(demo), member=second)
+    with pytest.raises(ServiceError, match="last active Advanced Admin"):
+        deactivate_member(actor=Actor.system(demo.acme.pk), member=demo.user("advanced@acme.test"))
+    denied = AuditEvent.objects.get(action=AuditAction.PERMISSION_DENIED)
+    assert denied.details == {"attempted": "deactivate member", "member": "advanced@acme.test"}
+
+
 def test_every_session_of_the_member_ends(demo, make_user, client):
     bob = _bob(make_user, demo)
     from django.test import Client

@@ -13,14 +13,9 @@ from keys import policy
 from keys.errors import ServiceError
 from keys.models import ApiKey, KeyFlag
 from keys.policy import SecurityPolicy, update_policy
-from tests.helpers.services import create, user_actor
+from tests.helpers.services import create, set_policy, user_actor
 
 pytestmark = pytest.mark.django_db
-
-
-def _set(demo, **changes) -> None:
-    current = SecurityPolicy.of(Organization.objects.get(pk=demo.acme.pk))
-    update_policy(actor=Actor.system(demo.acme.pk), **{**vars(current), **changes})
 
 
 def test_an_advanced_admin_changes_the_policy_and_the_change_is_audited(demo):
@@ -92,7 +87,7 @@ def test_out_of_range_values_are_refused_with_their_field(demo, values, field, s
 
 
 def test_a_maximum_lifetime_refuses_keys_that_would_outlive_it(demo):
-    _set(demo, max_key_lifetime_days=90)
+    set_policy(demo, max_key_lifetime_days=90)
     for days, asked in ((None, "never to expire"), (91, "to expire in 91 days")):
         with pytest.raises(ServiceError) as refused:
             create(demo, expires_in_days=days)
@@ -104,7 +99,7 @@ def test_a_maximum_lifetime_refuses_keys_that_would_outlive_it(demo):
 
 
 def test_required_allowed_networks_refuse_keys_usable_from_anywhere(demo):
-    _set(demo, require_ip_allowlist=True)
+    set_policy(demo, require_ip_allowlist=True)
     with pytest.raises(ServiceError) as refused:
         create(demo)
     assert refused.value.field == "allowed_ips"
@@ -114,7 +109,7 @@ def test_required_allowed_networks_refuse_keys_usable_from_anywhere(demo):
 
 @pytest.mark.parametrize("networks", [["0.0.0.0/0"], ["::/0"], ["192.0.2.0/24", "::/0"]])
 def test_required_allowed_networks_do_not_count_a_whole_address_family(demo, networks):
-    _set(demo, require_ip_allowlist=True)
+    set_policy(demo, require_ip_allowlist=True)
     with pytest.raises(ServiceError) as refused:
         create(demo, allowed_ips=networks)
     assert refused.value.field == "allowed_ips" and "every address" in refused.value.message
@@ -125,7 +120,7 @@ def test_required_allowed_networks_do_not_count_a_whole_address_family(demo, net
 def test_an_existing_key_open_to_a_whole_address_family_is_outside_the_policy(demo, make_key):
     wide = make_key(name="wide", allowed_ips=["192.0.2.0/24", "::/0"]).key
     fenced = make_key(name="fenced", allowed_ips=["192.0.2.1", "2001:db8::/32"]).key
-    _set(demo, require_ip_allowlist=True)
+    set_policy(demo, require_ip_allowlist=True)
     now = SecurityPolicy.of(Organization.objects.get(pk=demo.acme.pk))
     keys = ApiKey.objects.filter(organization_id=demo.acme.pk).in_use()
     assert list(keys.filter(policy.network_filter(now))) == [wide]
@@ -143,7 +138,7 @@ def test_a_policy_change_leaves_existing_keys_alone_and_finds_those_outside(demo
     outside = ApiKey.objects.filter(organization=acme).in_use()
     assert not outside.filter(policy.outside_filter(SecurityPolicy.of(acme))).exists()
 
-    _set(demo, max_key_lifetime_days=365, require_ip_allowlist=True)
+    set_policy(demo, max_key_lifetime_days=365, require_ip_allowlist=True)
     now = SecurityPolicy.of(Organization.objects.get(pk=demo.acme.pk))
     assert set(outside.filter(policy.lifetime_filter(now))) == {forever, long_lived}
     assert set(outside.filter(policy.network_filter(now))) == {forever, long_lived}

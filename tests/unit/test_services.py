@@ -3,12 +3,13 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Role
 from audit.models import AuditAction, AuditEvent
+from audit.services import door_transaction
 from keys import credentials, services
 from keys.errors import ServiceError
 from keys.models import ApiKey
@@ -408,3 +409,66 @@ def test_allowed_networks_can_be_narrowed_and_never_widened(demo):
     assert verify_key(presented=issued.secret).allows_ip("198.51.100.1")
     update_key(actor=actor, key=issued.key, allowed_ips=["192.0.2.1"])
     assert not verify_key(presented=issued.secret).allows_ip("198.51.100.1")
+
+
+# ---- rules that compose inside the caller's transaction; doors that refuse to nest ----
+
+
+def test_revoking_two_keys_in_one_transaction_is_all_or_nothing(demo):
+    """A flow composes the rules in one door transaction: the second key refused, the first is not
+    revoked either, and the refusal is still audited (written after the rollback)."""
+    mine = create(demo, name="mine").key
+    wider = create(demo, name="wider", role=Role.ADVANCED_ADMIN, scopes=["billing:read"]).key
+    actor = user_actor(demo, "adminapi@acme.test")
+    with pytest.raises(ServiceError) as refused, door_transaction():
+        services.do_revoke_key(actor=actor, key=mine)
+        assert ApiKey.objects.get(pk=mine.pk).revoked_at is not None  # written, not yet committed
+        services.do_revoke_key(actor=actor, key=wider)
+    assert refused.value.code == "forbidden"
+    assert ApiKey.objects.filter(pk__in=[mine.pk, wider.pk], revoked_at__isnull=True).count() == 2
+    assert not AuditEvent.objects.filter(action=AuditAction.KEY_REVOKED).exists()
+    denied = AuditEvent.objects.get(action=AuditAction.PERMISSION_DENIED)
+    assert (denied.key_id, denied.details["attempted"]) == (wider.pk, "revoke key")
+
+
+def test_a_refusal_the_flow_gets_past_is_audited_once_its_transaction_commits(demo):
+    """A rule checks before it writes, so a flow may go on past one that refused."""
+    mine = create(demo, name="mine").key
+    wider = create(demo, name="wider", role=Role.ADVANCED_ADMIN, scopes=["billing:read"]).key
+    actor = user_actor(demo, "adminapi@acme.test")
+    with door_transaction():
+        with pytest.raises(ServiceError, match="may not revoke"):
+            services.do_revoke_key(actor=actor, key=wider)
+        assert not AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).exists()
+        services.do_revoke_key(actor=actor, key=mine)
+    assert ApiKey.objects.get(pk=mine.pk).revoked_at is not None
+    assert ApiKey.objects.get(pk=wider.pk).revoked_at is None
+    assert AuditEvent.objects.get(action=AuditAction.PERMISSION_DENIED).key_id == wider.pk
+
+
+def test_rules_compose_inside_one_transaction(demo):
+    first, second = create(demo, name="first").key, create(demo, name="second").key
+    with door_transaction():
+        for key in (first, second):
+            services.do_revoke_key(actor=user_actor(demo), key=key)
+    assert ApiKey.objects.filter(pk__in=[first.pk, second.pk], revoked_at__isnull=False).count() == 2
+    assert AuditEvent.objects.filter(action=AuditAction.KEY_REVOKED).count() == 2
+
+
+@pytest.mark.parametrize(
+    "door",
+    [
+        lambda demo, key: revoke_key(actor=user_actor(demo), key=key),
+        lambda demo, key: regenerate_key(actor=user_actor(demo), key=key),
+        lambda demo, key: update_key(actor=user_actor(demo), key=key, name="renamed"),
+        lambda demo, key: services.disable_key(actor=user_actor(demo), key=key),
+        lambda demo, key: create(demo, name="another"),
+    ],
+)
+def test_a_door_refuses_to_run_inside_another_transaction(demo, door):
+    """A door's transaction is durable: a caller's rollback cannot undo what the verification cache
+    already forgot. A caller that needs several changes in one transaction composes the rules."""
+    key = create(demo).key
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        door(demo, key)
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is None

@@ -41,6 +41,8 @@ from graphql import (
 )
 from graphql.validation.validate import ValidationAbortedError
 
+from keys.errors import ErrorCode
+
 MAX_BODY_BYTES = 64 * 1024
 MAX_TOKENS = 2_000
 MAX_COMMENTS = 1_000
@@ -48,7 +50,6 @@ MAX_DEPTH = 10
 MAX_COST = 200
 MAX_INTROSPECTION_FIELDS = 300
 MAX_INTROSPECTION_DEPTH = 15
-TOO_COMPLEX = "query_too_complex"
 
 # Root fields answered without the database, from the request itself; every other root field
 # (apiKeys, apiKey, scopes, each mutation, and any new one) reads or writes it and weighs more.
@@ -58,7 +59,7 @@ INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
 
 
 def too_complex(message: str, nodes: Node | list[Node] | None = None) -> GraphQLError:
-    return GraphQLError(message, nodes, extensions={"code": TOO_COMPLEX})
+    return GraphQLError(message, nodes, extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.graphql})
 
 
 def parse_limited(query: str) -> DocumentNode:

@@ -17,18 +17,15 @@ from strawberry.types import Info
 from accounts import models as account_models
 from accounts.actors import Actor
 from keys import models as key_models
-from keys import selectors, services
+from keys import selectors, services, state
 from keys.api import serializers
 from keys.api.access import Operation, require
 from keys.api.inputs import create_requested_key
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 from keys.hotpath.middleware import KeyRequest
 from keys.hotpath.presented import verify_presented
-from keys.hotpath.responses import GRAPHQL_CODES
 from keys.hotpath.verification import VerifiedKey
 from keys.services import MAX_GRACE_PERIOD
-
-MAX_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -37,15 +34,15 @@ class Context:
     actor: Actor
 
 
-def problem(code: str, message: str) -> GraphQLError:
-    """An error as GraphQL clients expect it: ``errors[].extensions.code``."""
-    return GraphQLError(message, extensions={"code": code})
+def problem(code: ErrorCode, message: str) -> GraphQLError:
+    """An error as GraphQL clients expect it: ``errors[].extensions.code``, GraphQL's name for it."""
+    return GraphQLError(message, extensions={"code": code.graphql})
 
 
-# Built from keys.models.KeyStatus when imported, so the type checker sees neither its members nor a
+# Built from keys.state.KeyStatus when imported, so the type checker sees neither its members nor a
 # type: the ignores below that name KeyStatus say so.
 KeyStatus = strawberry.enum(  # type: ignore[call-overload]
-    enum.Enum("KeyStatus", {status.name: status.value for status in key_models.KeyStatus}),
+    enum.Enum("KeyStatus", {status.name: status.value for status in state.KeyStatus}),
     description="active, disabled, expired or revoked",
 )
 
@@ -57,6 +54,9 @@ KeyStatus = strawberry.enum(  # type: ignore[call-overload]
 class ApiKeyType:
     id: strawberry.ID
     name: str
+    description: str = strawberry.field(
+        description="Optional: who runs the integration, where its secret lives."
+    )
     client_id: str
     scopes: list[str]
     created_at: datetime
@@ -143,13 +143,14 @@ class UserType:
 
     @strawberry.field(description="The member's highest role, e.g. advanced_admin.")
     def role(self) -> str | None:
-        return serializers.ROLE_NAMES.get(self.top_role)  # type: ignore[attr-defined]  # self is a User
+        return account_models.Role.api_name_of(self.top_role)
 
 
 @strawberry.input
 class CreateApiKeyInput:
     name: str
     scopes: list[str]
+    description: str = strawberry.field(default="", description="Optional, shown on the key's page")
     expires_in_days: int | None = None
     application: str | None = strawberry.field(default=None, description="Slug; default: the caller's")
     account: str | None = strawberry.field(default=None, description="Name; default: the caller's")
@@ -164,12 +165,12 @@ def _context(info: Info) -> Context:
 
 
 def _service(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """A call into the domain, its refusals as GraphQL errors (GraphQL's names for the REST codes:
+    """A call into the domain, its refusals as GraphQL errors (with GraphQL's names for the codes:
     forbidden is access_denied, validation_error is bad_user_input)."""
     try:
         return call(*args, **kwargs)
     except ServiceError as err:
-        raise problem(GRAPHQL_CODES.get(err.code, err.code), err.message) from None
+        raise problem(err.code, err.message) from None
 
 
 def _allowed(info: Info, operation: Operation) -> Actor:
@@ -187,7 +188,7 @@ class Query:
         key = _context(info).request.api_key
         if key is None:
             raise problem(
-                "unsupported_with_session", "currentKey needs an API key; this request has a session."
+                ErrorCode.UNSUPPORTED_WITH_SESSION, "currentKey needs an API key; this request has a session."
             )
         return key  # type: ignore[return-value]  # the verified key, as ApiKeyType
 
@@ -196,7 +197,8 @@ class Query:
         actor = _context(info).actor
         if actor.key is not None or actor.user is None:
             raise problem(
-                "unsupported_with_api_key", "currentUser needs a portal session; no user signs in with a key."
+                ErrorCode.UNSUPPORTED_WITH_API_KEY,
+                "currentUser needs a portal session; no user signs in with a key.",
             )
         return actor.user  # type: ignore[return-value]  # the model, as UserType
 
@@ -220,9 +222,10 @@ class Query:
         actor = _allowed(info, Operation.READ)
         first = 50 if first is None else first
         offset = offset or 0
-        if not 1 <= first <= MAX_PAGE or not 0 <= offset <= selectors.MAX_OFFSET:
+        if not 1 <= first <= selectors.MAX_PAGE or not 0 <= offset <= selectors.MAX_OFFSET:
             raise problem(
-                "bad_user_input", f"first must be 1 to {MAX_PAGE} and offset 0 to {selectors.MAX_OFFSET:,}."
+                ErrorCode.VALIDATION_ERROR,
+                f"first must be 1 to {selectors.MAX_PAGE} and offset 0 to {selectors.MAX_OFFSET:,}.",
             )
         data = {"status": status.value if status else None, "search": search}  # type: ignore[attr-defined]
         query = {k: v for k, v in data.items() if v}
@@ -246,7 +249,7 @@ class Query:
         else:
             found = applications.filter(is_portal=True).first()
         if found is None:
-            raise problem("not_found", f"No application with slug {application!r}.")
+            raise problem(ErrorCode.NOT_FOUND, f"No application with slug {application!r}.")
         return list(found.scopes.all())  # type: ignore[arg-type]  # the models, as ScopeType
 
 
@@ -263,8 +266,12 @@ class Mutation:
     ) -> CreatedApiKey:
         actor = _allowed(info, Operation.WRITE)
         seconds = grace_period_seconds or 0
-        if not 0 <= seconds <= MAX_GRACE_PERIOD.total_seconds():
-            raise problem("bad_user_input", "gracePeriodSeconds must be 0 to 604800 (7 days).")
+        most = int(MAX_GRACE_PERIOD.total_seconds())
+        if not 0 <= seconds <= most:
+            raise problem(
+                ErrorCode.VALIDATION_ERROR,
+                f"gracePeriodSeconds must be 0 to {most} ({MAX_GRACE_PERIOD.days} days).",
+            )
         key = _visible_key(actor, id)
         issued = _service(
             services.regenerate_key, actor=actor, key=key, grace_period=timedelta(seconds=seconds)

@@ -45,9 +45,10 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from accounts.actors import Actor, client_ip, user_agent
-from keys.api.graphql.limits import MAX_BODY_BYTES, TOO_COMPLEX, parse_limited, refusals
+from keys.api.graphql.limits import MAX_BODY_BYTES, parse_limited, refusals
 from keys.api.graphql.schema import Context, Mutation, Query
 from keys.api.html import with_content_security_policy
+from keys.errors import ErrorCode
 from keys.hotpath.middleware import KeyRequest
 from keys.hotpath.responses import graphql_error_response, service_unavailable
 from keys.redaction import scrub
@@ -108,9 +109,16 @@ def execute_prepared(
     return result
 
 
-PARSE_FAILED = "graphql_parse_failed"
-VALIDATION_FAILED = "graphql_validation_failed"
-REQUEST_ERRORS = {PARSE_FAILED, VALIDATION_FAILED, TOO_COMPLEX}
+TOO_COMPLEX = ErrorCode.QUERY_TOO_COMPLEX.graphql
+# Errors of a request that never started executing: 400, and no "data" at all.
+REQUEST_ERRORS = {
+    code.graphql
+    for code in (
+        ErrorCode.GRAPHQL_PARSE_FAILED,
+        ErrorCode.GRAPHQL_VALIDATION_FAILED,
+        ErrorCode.QUERY_TOO_COMPLEX,
+    )
+}
 BODY_HELP = 'Send a JSON object: {"query": "...", "variables": {...}, "operationName": "..."}.'
 
 
@@ -155,7 +163,7 @@ def graphql_endpoint(request: KeyRequest) -> HttpResponseBase:
         return explorer(request)
     if request.method != "POST":
         response = graphql_error_response(
-            405, "method_not_allowed", "Use POST (or GET in a browser for the explorer)."
+            ErrorCode.METHOD_NOT_ALLOWED, "Use POST (or GET in a browser for the explorer)."
         )
         response["Allow"] = "GET, POST"
         return response
@@ -163,23 +171,24 @@ def graphql_endpoint(request: KeyRequest) -> HttpResponseBase:
     if getattr(request, "api_key", None) is None:
         if actor.user is None:
             return graphql_error_response(
-                401,
-                "unauthorized",
+                ErrorCode.UNAUTHORIZED,
                 "Send an API key (Authorization: Bearer <secret>) or sign in to the portal.",
             )
         refused = CsrfViewMiddleware(_no_response).process_view(request, _no_response, (), {})
         if refused is not None:
             return graphql_error_response(
-                403, "csrf_failed", "A session request needs the X-CSRFToken header."
+                ErrorCode.CSRF_FAILED, "A session request needs the X-CSRFToken header."
             )
     if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
-        return graphql_error_response(400, TOO_COMPLEX, f"The body is over {MAX_BODY_BYTES // 1024} KiB.")
+        return graphql_error_response(
+            ErrorCode.QUERY_TOO_COMPLEX, f"The body is over {MAX_BODY_BYTES // 1024} KiB."
+        )
     try:
         body = json.loads(request.body)
     except (ValueError, UnicodeDecodeError):
-        return graphql_error_response(400, "bad_request", f"The body is not JSON. {BODY_HELP}")
+        return graphql_error_response(ErrorCode.BAD_REQUEST, f"The body is not JSON. {BODY_HELP}")
     if isinstance(body, list):
-        return graphql_error_response(400, "batching_not_supported", "Send one operation per request.")
+        return graphql_error_response(ErrorCode.BATCHING_NOT_SUPPORTED, "Send one operation per request.")
     query = body.get("query") if isinstance(body, dict) else None
     variables = body.get("variables") if isinstance(body, dict) else None
     operation_name = body.get("operationName") if isinstance(body, dict) else None
@@ -189,10 +198,10 @@ def graphql_endpoint(request: KeyRequest) -> HttpResponseBase:
         or not isinstance(variables, dict | None)
         or not isinstance(operation_name, str | None)
     ):
-        return graphql_error_response(400, "bad_request", BODY_HELP)
+        return graphql_error_response(ErrorCode.BAD_REQUEST, BODY_HELP)
     if _holds_nul(query) or _holds_nul(variables) or _holds_nul(operation_name):
         # No text column can hold one (PostgreSQL refuses it), and no name, slug or scope has one.
-        return graphql_error_response(400, "bad_request", "NUL characters are not allowed in a request.")
+        return graphql_error_response(ErrorCode.BAD_REQUEST, "NUL characters are not allowed in a request.")
     result = execute_prepared(query, variables, operation_name, Context(request, actor))
     originals = [error.original_error for error in result.errors or ()]
     unavailable = next((e for e in originals if isinstance(e, OperationalError)), None)
@@ -233,15 +242,16 @@ def _formatted(error: GraphQLError) -> dict[str, Any]:
     code = (error.extensions or {}).get("code")
     original = error.original_error
     if isinstance(error, GraphQLSyntaxError):
-        code = PARSE_FAILED
+        code = ErrorCode.GRAPHQL_PARSE_FAILED.graphql
     elif isinstance(original, DataError):
-        code = "bad_user_input"  # a value the database cannot store: the input is wrong, not the server
+        # A value the database cannot store: the input is wrong, not the server.
+        code = ErrorCode.VALIDATION_ERROR.graphql
     elif original is not None and not isinstance(original, GraphQLError):
         log.error("GraphQL resolver failed", exc_info=(type(original), original, original.__traceback__))
         return {
             "message": "Something went wrong on our side.",
             "path": error.path,
-            "extensions": {"code": "internal_error"},
+            "extensions": {"code": ErrorCode.INTERNAL_ERROR.graphql},
         }
     elif code is None:
         if error.path is not None:  # raised by graphql-core while executing: our bug, not the client's
@@ -249,10 +259,10 @@ def _formatted(error: GraphQLError) -> dict[str, Any]:
             return {
                 "message": "Something went wrong on our side.",
                 "path": error.path,
-                "extensions": {"code": "internal_error"},
+                "extensions": {"code": ErrorCode.INTERNAL_ERROR.graphql},
             }
         # Before execution: the query does not fit the schema, or its variables do not fit the query.
-        code = VALIDATION_FAILED
+        code = ErrorCode.GRAPHQL_VALIDATION_FAILED.graphql
     formatted: dict[str, Any] = {"message": scrub(error.message), "extensions": {"code": code}}
     if error.locations:
         formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]

@@ -26,7 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--expires-in-days", type=int, default=None)
         parser.add_argument("--application", default=None, help="Application slug (default: the portal)")
         parser.add_argument(
-            "--role", default="advanced_admin", help="e.g. advanced_admin, admin_api, support"
+            "--role",
+            default=Role.ADVANCED_ADMIN.api_name,
+            help=f"one of {', '.join(role.api_name for role in sorted(Role, reverse=True))}",
         )
         parser.add_argument("--account", default=None, help="Account name (default: the root account)")
         parser.add_argument("--rate-limit", type=int, default=None, help="Requests per minute for this key")
