@@ -28,7 +28,8 @@ HEADERS = {
 RATE_LIMIT = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 #: The codes REST answers with, as the document's ``ErrorCode`` enum (``ErrorDetail.code``), so that
 #: generated clients can switch on it; each with its status and what it means.
-RestErrorCode = StrEnum("ErrorCode", [(code.name, code.value) for code in ErrorCode if code.rest])
+# Members computed at import: mypy cannot list them (it wants literals).
+RestErrorCode = StrEnum("ErrorCode", [(code.name, code.value) for code in ErrorCode if code.rest])  # type: ignore[misc]
 RestErrorCode.__doc__ = (
     "What went wrong, for a program to switch on (the message is for people):\n"
     + "".join(

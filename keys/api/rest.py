@@ -184,7 +184,8 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 # The roles of ``accounts.models.Role`` by their API names, highest first (the model's numbers stay
 # out of the API); a key's status is ``keys.state.KeyStatus`` itself.
-KeyRole = StrEnum("KeyRole", {role.name: role.api_name for role in sorted(Role, reverse=True)})
+# Members computed at import: mypy cannot list them (it wants literals).
+KeyRole = StrEnum("KeyRole", {role.name: role.api_name for role in sorted(Role, reverse=True)})  # type: ignore[misc]
 KeyRole.__doc__ = "The role a key acts with; each includes the ones below it."
 
 
