@@ -274,7 +274,7 @@ class ApiKey(models.Model):
         return state.status_at(self, now)
 
     @property
-    def status(self) -> str:
+    def status(self) -> KeyStatus:
         return self.status_at(timezone.now())
 
     @property

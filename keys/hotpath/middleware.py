@@ -155,6 +155,7 @@ class ApiKeyMiddleware:
         if presented is _NO_CREDENTIALS:
             # Public API paths (the OpenAPI document, the docs) answer; the rest say 401 themselves.
             return self.get_response(request)
+        outcome: str  # why a key was refused, as /metrics counts it
         try:
             if presented is _MALFORMED:
                 key, outcome = None, ErrorCode.UNAUTHORIZED

@@ -197,7 +197,7 @@ def _look_up_sql(alias: str, digest_count: int) -> str:
         target = target_of(relation)
         joins.append(
             f"JOIN {quote(target._meta.db_table)} {relation} "
-            f"ON {relation}.{quote(target._meta.pk.column)} = {column(table, ApiKey, relation)}"
+            f"ON {column(relation, target, target._meta.pk.name)} = {column(table, ApiKey, relation)}"
         )
     for alias_name, relation, field in _RELATED:
         target = target_of(relation)
