@@ -46,14 +46,14 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("password_change_done")
 
-    def get_context_data(self, **kwargs) -> dict:
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context.setdefault("time_zone_form", TimeZoneForm(instance=self.request.user))
         return context
 
 
 @require_POST
-def time_zone_change(request: HttpRequest) -> HttpResponse:
+def time_zone_change(request: MemberRequest) -> HttpResponse:
     """The member's time zone, on the Password page beside the password."""
     form = TimeZoneForm(request.POST, instance=request.user)
     if not form.is_valid():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
@@ -113,7 +114,9 @@ def quota_message(in_use: int, limit: int) -> str:
 # public names below them, which run the rule in a durable transaction of its own.
 
 
-def _within_parent(actor: Actor, parent: ApiKey, what: str, *, key: ApiKey | None = None, **child) -> None:
+def _within_parent(
+    actor: Actor, parent: ApiKey, what: str, *, key: ApiKey | None = None, **child: Any
+) -> None:
     """A key acting on a key: the child can never be wider than its parent (an audited refusal)."""
     try:
         lineage.check_child(parent, **child)
@@ -123,7 +126,7 @@ def _within_parent(actor: Actor, parent: ApiKey, what: str, *, key: ApiKey | Non
 
 
 def _new_child_expiry(
-    actor: Actor, parent: ApiKey, expires_at: datetime | None, now: datetime, **child
+    actor: Actor, parent: ApiKey, expires_at: datetime | None, now: datetime, **child: Any
 ) -> datetime | None:
     """A key creating a key: the child's expiry, bounded by the parent's, once the child is known
     to be no wider than its parent."""
@@ -144,7 +147,7 @@ def _check_same_organization(actor: Actor, application: Application, account: Ac
         raise ServiceError(ErrorCode.NOT_FOUND, "No such application or account in your organization.")
 
 
-def _clean_role(role) -> Role:
+def _clean_role(role: Any) -> Role:  # unchecked input: int() says whether it is a number
     try:
         return Role(int(role))
     except (TypeError, ValueError):

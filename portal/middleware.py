@@ -49,10 +49,10 @@ class ActorMiddleware:
 class MemberTimeZoneMiddleware:
     """Dates on a member's pages are in the member's own time zone (the Password page sets it)."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         user = getattr(request, "user", None)
         timezone.deactivate()
         if user is not None and user.is_authenticated and is_time_zone(user.time_zone):

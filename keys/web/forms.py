@@ -95,8 +95,9 @@ def _service_clean_description(form: forms.Form, description: str) -> str:
         return names.clean_description(description)
     except ServiceError as err:
         if credentials.contains_secret(description):
-            form.data = form.data.copy()
-            form.data[form.add_prefix("description")] = ""
+            data = form.data.copy()  # type: ignore[attr-defined]  # a QueryDict or a dict: both copy
+            data[form.add_prefix("description")] = ""
+            form.data = data
         raise forms.ValidationError(err.message) from None
 
 

@@ -12,11 +12,12 @@ session, not a message, not a redirect URL, not a cache.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -398,7 +399,7 @@ class _Echo:
 
 @never_cache
 @require_GET
-def key_list_csv(request: HttpRequest) -> StreamingHttpResponse:
+def key_list_csv(request: MemberRequest) -> StreamingHttpResponse:
     """The keys the list shows, with its filters and its order, as a CSV file (at most
     ``KEYS_CSV_MAX``), streamed: times in UTC, ISO 8601."""
     _require_view(request, "export keys")
@@ -406,7 +407,7 @@ def key_list_csv(request: HttpRequest) -> StreamingHttpResponse:
     keys = filters.qs[:KEYS_CSV_MAX]
     writer = csv.writer(_Echo())
 
-    def rows():
+    def rows() -> Iterator[str]:
         yield writer.writerow(KEYS_CSV_HEADER)
         for key in keys.iterator(chunk_size=500):
             yield writer.writerow(

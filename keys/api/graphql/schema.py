@@ -143,7 +143,7 @@ class UserType:
 
     @strawberry.field(description="The member's highest role, e.g. advanced_admin.")
     def role(self) -> str | None:
-        return account_models.Role.api_name_of(self.top_role)
+        return account_models.Role.api_name_of(self.top_role)  # type: ignore[attr-defined]  # self is a User
 
 
 @strawberry.input
