@@ -118,7 +118,7 @@ class ServiceError(Exception):
         self, code: ErrorCode, message: str, *, field: str | None = None, status: int | None = None
     ) -> None:
         super().__init__(message)
-        # A look-up by value (a str from older callers): mypy reads it as a call of the custom __new__.
+        # A look-up by value (a str that names no code fails here): mypy reads it as the custom __new__.
         self.code = ErrorCode(code)  # type: ignore[call-arg]
         self.message = message
         self.field = field
