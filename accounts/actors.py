@@ -9,11 +9,13 @@ of ``accounts``, never imports the ``keys`` app.
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 
 from accounts.models import User
@@ -24,12 +26,22 @@ MAX_USER_AGENT = 300
 class KeyPrincipal(Protocol):
     """What the policy needs to know about a key that authenticated a request."""
 
-    id: object
-    organization_id: int
-    account_path: str
-    role: int
-    name: str
-    client_id: str
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def organization_id(self) -> int: ...
+    @property
+    def application_id(self) -> int: ...
+    @property
+    def account_id(self) -> int: ...
+    @property
+    def account_path(self) -> str: ...
+    @property
+    def role(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
 
     def has_scope(self, scope: str) -> bool: ...
 
@@ -81,8 +93,8 @@ class Actor:
     is_system: bool = False
 
     @classmethod
-    def for_user(cls, user: User, *, ip: str | None = None, user_agent: str = "") -> Actor:
-        if not user.is_authenticated:
+    def for_user(cls, user: User | AnonymousUser, *, ip: str | None = None, user_agent: str = "") -> Actor:
+        if not isinstance(user, User):  # not signed in
             return cls.anonymous(ip=ip, user_agent=user_agent)
         return cls(
             organization_id=user.organization_id or 0,
@@ -110,3 +122,16 @@ class Actor:
     def anonymous(cls, *, label: str = "anonymous", ip: str | None = None, user_agent: str = "") -> Actor:
         """Someone not signed in (a failed sign-in, an unknown API key): may do nothing."""
         return cls(organization_id=0, label=label[:200], ip=ip, user_agent=user_agent[:MAX_USER_AGENT])
+
+
+class ActorRequest(HttpRequest):
+    """An ``HttpRequest`` as views see it after ``ActorMiddleware``: it carries ``actor``. Only a type
+    annotation for views (the request objects themselves are Django's)."""
+
+    actor: Actor
+
+
+class MemberRequest(ActorRequest):
+    """A request to a page behind sign-in (``LoginRequiredMiddleware``): ``user`` is a member."""
+
+    user: User

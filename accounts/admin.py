@@ -47,7 +47,7 @@ class OrganizationAdmin(admin.ModelAdmin):
     )
     inlines = [AccountInline]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Organization | None = None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Organization | None = None) -> tuple[str, ...]:
         # A new organization starts with the default policy; after that only the audited page changes it.
         return SECURITY_POLICY_FIELDS
 

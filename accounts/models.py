@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -165,24 +166,25 @@ class Account(models.Model):
         return self.path.count("/") - 1
 
     def clean(self) -> None:
-        if self.parent_id is not None:
-            if self.parent.organization_id != self.organization_id:
+        parent = self.parent
+        if parent is not None:
+            if parent.organization_id != self.organization_id:
                 raise ValidationError({"parent": "The parent account belongs to another organization."})
-            if self.pk and self.parent.path.startswith(self.path):
+            if self.pk and parent.path.startswith(self.path):
                 raise ValidationError({"parent": "An account cannot be moved below itself."})
         elif self.organization_id:
             roots = Account.objects.filter(organization_id=self.organization_id, parent__isnull=True)
             if roots.exclude(pk=self.pk).exists():
                 raise ValidationError({"parent": "The organization already has a root account."})
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         with transaction.atomic():
             old_path = self.path
             if self.pk is None:
                 self.path = ""
                 super().save(*args, **kwargs)
                 kwargs.pop("force_insert", None)
-            prefix = self.parent.path if self.parent_id else ""
+            prefix = self.parent.path if self.parent is not None else ""
             self.path = f"{prefix}{self.pk}/"
             super().save(update_fields=["path", "parent", "name", "organization"])
             if old_path and old_path != self.path:
@@ -202,7 +204,7 @@ def normalized_email(value: str) -> str:
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def _create_user(self, email: str, password: str | None, **extra) -> User:
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
             raise ValueError("An email address is required.")
         user = self.model(email=normalized_email(email), **extra)
@@ -210,12 +212,12 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db)
         return user
 
-    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
         extra.setdefault("is_staff", False)
         extra.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra)
 
-    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
         extra["is_staff"] = True
         extra["is_superuser"] = True
         return self._create_user(email, password, **extra)
@@ -256,7 +258,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         ordering = ["email"]
@@ -450,7 +452,7 @@ class Scope(models.Model):
     def name(self) -> str:
         return str(self)
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.action != ScopeAction.READ and self.min_role < Role.ADMIN:
             self.min_role = Role.ADMIN
         super().save(*args, **kwargs)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from django.db.models import Exists, OuterRef, Q
 
@@ -61,7 +61,7 @@ def role_sees_keys(role: int) -> bool:
     return role >= MANAGE_KEYS_ROLE or role == Role.SUPPORT
 
 
-def _is_member(user: User | None) -> bool:
+def _is_member(user: User | None) -> TypeGuard[User]:
     return bool(user is not None and user.is_authenticated and user.is_active and user.organization_id)
 
 
@@ -251,7 +251,12 @@ def member_refusal(actor: Actor, member: User) -> str | None:
         return "Only an Advanced Admin may deactivate or reactivate members."
     if actor.user is not None and actor.user.pk == member.pk:
         return "You cannot deactivate or reactivate yourself: ask another Advanced Admin."
-    own = TOP_ROLE if actor.is_system else actor.user.top_role
+    own: int
+    if actor.is_system:
+        own = TOP_ROLE
+    else:
+        assert actor.user is not None  # can_manage_members holds for no one else but a member
+        own = actor.user.top_role
     if member.top_role > own:
         return f"{member.email} is {Role(member.top_role).label}, above your own role."
     # Deactivating ends every session and flags every key the member saw, wherever: only someone

@@ -16,22 +16,25 @@ from __future__ import annotations
 
 from datetime import timedelta
 from importlib import import_module
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import F
 from django.dispatch import receiver
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import MemberSession, User
 
 
-def _store(session_key: str):
+def _store(session_key: str) -> SessionBase:
     return import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
 
 
 @receiver(user_logged_in)
-def _remember(sender, request, user: User, **kwargs) -> None:
+def _remember(sender: object, request: HttpRequest, user: User, **kwargs: Any) -> None:
     session = getattr(request, "session", None)
     if session is None or not session.session_key:
         return
@@ -42,7 +45,7 @@ def _remember(sender, request, user: User, **kwargs) -> None:
 
 
 @receiver(user_logged_out)
-def _forget(sender, request, user: User | None, **kwargs) -> None:
+def _forget(sender: object, request: HttpRequest | None, user: User | None, **kwargs: Any) -> None:
     session = getattr(request, "session", None)
     if session is not None and session.session_key:
         MemberSession.objects.filter(session_key=session.session_key).delete()

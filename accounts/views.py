@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.actors import MemberRequest
 from accounts.catalogue import portal_base_url
 from accounts.forms import EmailAuthenticationForm, TimeZoneForm
 from accounts.models import Application
@@ -30,7 +34,7 @@ class LoginView(auth_views.LoginView):
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
 
-    def get_context_data(self, **kwargs) -> dict:
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return {**super().get_context_data(**kwargs), **_demo_sign_in()}
 
 
@@ -42,14 +46,14 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("password_change_done")
 
-    def get_context_data(self, **kwargs) -> dict:
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context.setdefault("time_zone_form", TimeZoneForm(instance=self.request.user))
         return context
 
 
 @require_POST
-def time_zone_change(request: HttpRequest) -> HttpResponse:
+def time_zone_change(request: MemberRequest) -> HttpResponse:
     """The member's time zone, on the Password page beside the password."""
     form = TimeZoneForm(request.POST, instance=request.user)
     if not form.is_valid():
@@ -64,7 +68,9 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
     template_name = "accounts/password_change_done.html"
 
 
-def login_locked_out(request: HttpRequest, credentials: dict | None = None, *args, **kwargs) -> HttpResponse:
+def login_locked_out(
+    request: HttpRequest, credentials: dict[str, Any] | None = None, *args: Any, **kwargs: Any
+) -> HttpResponse:
     """Shown by django-axes instead of checking the password once the limit is reached."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     form = EmailAuthenticationForm(request, data=request.POST or None)
@@ -80,7 +86,7 @@ def login_locked_out(request: HttpRequest, credentials: dict | None = None, *arg
 
 
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: MemberRequest) -> HttpResponse:
     if can_view_keys(request.actor):
         return redirect("keys:list")
     if can_view_applications(request.actor):
@@ -90,26 +96,26 @@ def home(request: HttpRequest) -> HttpResponse:
     raise PermissionDenied("Your account has no role in any organization yet.")
 
 
-def _organization_applications(request: HttpRequest):
+def _organization_applications(request: MemberRequest) -> QuerySet[Application]:
     if not can_view_applications(request.actor):
         raise PermissionDenied("Only members of an organization can see its applications.")
-    return Application.objects.filter(organization_id=request.user.organization_id)
+    return Application.objects.filter(organization_id=request.actor.organization_id)
 
 
 @require_GET
-def application_list(request: HttpRequest) -> HttpResponse:
+def application_list(request: MemberRequest) -> HttpResponse:
     applications = list(_organization_applications(request).prefetch_related("scopes"))
     base = portal_base_url(request)
     for application in applications:
-        application.live_endpoint = application.endpoint_at(base)
-    context = {"applications": applications}
+        application.live_endpoint = application.endpoint_at(base)  # type: ignore[attr-defined]  # for the template
+    context: dict[str, Any] = {"applications": applications}
     if not can_view_keys(request.actor):
         context["keys_access_note"] = keys_access_note()
     return render(request, "accounts/application_list.html", context)
 
 
 @require_GET
-def application_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def application_detail(request: MemberRequest, slug: str) -> HttpResponse:
     application = get_object_or_404(_organization_applications(request).prefetch_related("scopes"), slug=slug)
     base = portal_base_url(request)
     context = {

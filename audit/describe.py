@@ -31,7 +31,7 @@ LABELS = {
 EMPTY_MEANS = {"allowed_ips": "anywhere", "max_key_lifetime_days": "no limit", "description": "none"}
 
 
-def _is_change(name: str, value) -> bool:
+def _is_change(name: str, value: object) -> bool:
     if name not in UPDATABLE_FIELDS or not isinstance(value, list) or len(value) != 2:
         return False
     # A created key's own list of two networks is not a change from one to the other.

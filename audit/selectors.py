@@ -83,8 +83,8 @@ def page_of_events(
     if last:
         found = keyset_page(events, EVENT_ORDER, size=size, last=True)
         start = None if total is None else total - len(found.rows) + 1
-        number = None if total is None else max(1, -(-total // size))
-        return EventPage(found.rows, total, size, start=start, number=number, previous=found.previous)
+        last_number = None if total is None else max(1, -(-total // size))
+        return EventPage(found.rows, total, size, start=start, number=last_number, previous=found.previous)
     page = EventPage([], total, size)
     number = max(1, min(number, page.last_numbered_page))
     if number == 1 or ignored:

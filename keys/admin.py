@@ -1,10 +1,14 @@
 """The Django admin for keys and their usage (superusers only, see ``portal.admin``): no secret or
 digest anywhere, revocation through ``revoke_key``, usage rows read-only."""
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.actors import Actor, client_ip, user_agent
+from accounts.models import User
 from audit.admin import ReadOnlyModelAdmin
 from keys import services
 from keys.metering.usage import FIELDS as USAGE_FIELDS
@@ -49,22 +53,24 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # keys are created in the portal, the API or `create_api_key`, where the secret is shown
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         return False  # revoke instead: the audit trail keeps pointing at the key
 
-    def get_actions(self, request: HttpRequest):
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
 
     @admin.action(description="Revoke selected keys (irreversible)")
-    def revoke_selected(self, request: HttpRequest, queryset) -> None:
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        user = request.user
+        assert isinstance(user, User)  # the admin serves staff members only
         revoked = 0
         for key in queryset.select_related("organization", "application", "account"):
             actor = Actor(
                 organization_id=key.organization_id,
-                user=request.user,
-                label=f"{request.user.email} (Django admin)",
+                user=user,
+                label=f"{user.email} (Django admin)",
                 ip=client_ip(request),
                 user_agent=user_agent(request),
                 is_system=True,

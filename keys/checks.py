@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 
 @register(deploy=True)
-def rate_limits_are_shared(app_configs, **kwargs):
+def rate_limits_are_shared(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """Without Redis each worker process counts requests on its own."""
     if settings.REDIS_URL:
         return []
@@ -25,7 +29,7 @@ MIN_PEPPER_LENGTH = 32
 
 
 @register(deploy=True)
-def peppers_are_long(app_configs, **kwargs):
+def peppers_are_long(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """In production every pepper, the current one and the older ones still verifying keys, is
     long enough. The message names a pepper by its position, never by its value."""
     if settings.DEBUG:

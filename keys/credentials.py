@@ -98,6 +98,7 @@ def parse_presented(value: str) -> PresentedCredentials | None:
     """``<secret>`` or ``<client_id>:<secret>``; None when malformed or the checksum fails."""
     if not isinstance(value, str) or len(value) > 200:
         return None
+    client_id: str | None
     client_id, sep, secret = value.strip().rpartition(":")
     if not sep:
         client_id = None

@@ -118,7 +118,8 @@ class ServiceError(Exception):
         self, code: ErrorCode, message: str, *, field: str | None = None, status: int | None = None
     ) -> None:
         super().__init__(message)
-        self.code = ErrorCode(code)
+        # A look-up by value (a str that names no code fails here): mypy reads it as the custom __new__.
+        self.code = ErrorCode(code)  # type: ignore[call-arg]
         self.message = message
         self.field = field
         self.status = status or self.code.status or self.status

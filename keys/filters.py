@@ -8,17 +8,19 @@ the REST API validates its parameters before they reach here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, cast
 
 import django_filters
 from django import forms
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Substr
 from django.db.models.lookups import Exact
+from django.http import QueryDict
 
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Account, Application, Membership, Role, User
-from keys.models import ApiKey, KeyFlag
+from keys.models import ApiKey, ApiKeyQuerySet, KeyFlag
 from keys.policy import SecurityPolicy, outside_filter
 from keys.state import KeyStatus
 from paging import INTEGER_RANGE
@@ -81,11 +83,11 @@ class FilterForm(forms.Form):
 
     filter_names: tuple[str, ...] = ()
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "filter-%s")
         super().__init__(*args, **kwargs)
 
-    def value(self, name: str):
+    def value(self, name: str) -> Any:
         """The cleaned value, or None for a missing or invalid one."""
         if not hasattr(self, "cleaned_data"):
             self.is_valid()
@@ -114,7 +116,7 @@ class IdFilter(django_filters.Filter):
 
     field_class = forms.IntegerField
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", INTEGER_RANGE[-1])
         super().__init__(*args, **kwargs)
@@ -165,7 +167,12 @@ class ApiKeyFilterSet(django_filters.FilterSet):
         form = KeyFilterForm
 
     def __init__(
-        self, data, queryset: QuerySet[ApiKey], *, actor: Actor, creators: Callable[[], list[User]] = list
+        self,
+        data: QueryDict | dict[str, Any] | None,
+        queryset: QuerySet[ApiKey],
+        *,
+        actor: Actor,
+        creators: Callable[[], list[User]] = list,
     ) -> None:
         super().__init__(data, queryset)
         self.organization_id = actor.organization_id
@@ -188,19 +195,23 @@ class ApiKeyFilterSet(django_filters.FilterSet):
         for name, callable_choices in choices.items():
             self.filters[name].extra["choices"] = once(callable_choices)
 
-    def filter_status(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
+    @property
+    def form(self) -> KeyFilterForm:
+        return cast(KeyFilterForm, super().form)
+
+    def filter_status(self, queryset: ApiKeyQuerySet, name: str, value: str) -> ApiKeyQuerySet:
         return queryset.with_status(value)
 
-    def filter_exposed(self, queryset: QuerySet[ApiKey], name: str, value: bool | None) -> QuerySet[ApiKey]:
+    def filter_exposed(self, queryset: ApiKeyQuerySet, name: str, value: bool | None) -> ApiKeyQuerySet:
         if value is None:
             return queryset
         exposed = queryset.exposed()
         return exposed if value else queryset.exclude(pk__in=exposed.values("pk"))
 
-    def filter_seen_by(self, queryset: QuerySet[ApiKey], name: str, value: int) -> QuerySet[ApiKey]:
+    def filter_seen_by(self, queryset: ApiKeyQuerySet, name: str, value: int) -> ApiKeyQuerySet:
         return queryset.seen_by(value)
 
-    def filter_flag(self, queryset: QuerySet[ApiKey], name: str, value: str) -> QuerySet[ApiKey]:
+    def filter_flag(self, queryset: ApiKeyQuerySet, name: str, value: str) -> ApiKeyQuerySet:
         if value == KeyFlag.EXPOSED:
             return queryset.exposed()
         policy = SecurityPolicy.of_organization(self.organization_id)
@@ -266,7 +277,9 @@ class MemberFilterSet(django_filters.FilterSet):
         fields: list[str] = []
         form = MemberFilterForm
 
-    def __init__(self, data, queryset: QuerySet[User], *, actor: Actor) -> None:
+    def __init__(
+        self, data: QueryDict | dict[str, Any] | None, queryset: QuerySet[User], *, actor: Actor
+    ) -> None:
         super().__init__(data, queryset)
         self.filters["account"].extra["choices"] = lambda: (
             [("", "Any account")]

@@ -148,7 +148,9 @@ def exposed_through(keys: Iterable[ApiKey], *, now: datetime) -> list[ExposedChi
         generation = []
         for child in children:
             current = child.secret_seen_through_id in frontier
-            parent = known[child.secret_seen_through_id if current else child.previous_secret_seen_through_id]
+            through = child.secret_seen_through_id if current else child.previous_secret_seen_through_id
+            assert through is not None  # the query picked children seen through the frontier
+            parent = known[through]
             generation.append(ExposedChild(key=child, parent=parent, current=current))
         found.extend(generation)
         known.update({c.key.pk: c.key for c in generation})

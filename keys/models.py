@@ -25,13 +25,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Account, Application, Organization, Role, rate_limit_per_minute
+from accounts.models import Account, Application, Organization, Role, User, rate_limit_per_minute
 from keys import state
 from keys.names import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, fingerprint
 from keys.state import EXPOSED_CANDIDATES, KeyStatus
@@ -93,7 +95,7 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
             )
         raise ValueError(f"Unknown flag {flag!r}")
 
-    def seen_by(self, member, now: datetime | None = None) -> ApiKeyQuerySet:
+    def seen_by(self, member: User | int | OuterRef, now: datetime | None = None) -> ApiKeyQuerySet:
         """Keys in use with a live secret that ``member`` (a user, its id or an ``OuterRef``) saw:
         the current one, or the previous one while its grace period lasts."""
         now = now or timezone.now()
@@ -117,12 +119,13 @@ class NameFingerprintField(models.CharField):
     (``save()`` and ``bulk_create()`` alike), so no code path can store a name without it. A
     ``save(update_fields=...)`` that changes the name lists this field too."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 64)
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
     def pre_save(self, model_instance: models.Model, add: bool) -> str:
+        assert isinstance(model_instance, ApiKey)  # the one model with this field
         value = fingerprint(model_instance.name)
         setattr(model_instance, self.attname, value)
         return value
@@ -285,7 +288,7 @@ class ApiKey(models.Model):
         return state.status_at(self, now)
 
     @property
-    def status(self) -> str:
+    def status(self) -> KeyStatus:
         return self.status_at(timezone.now())
 
     def secret_states_at(self, now: datetime) -> list[SecretState]:

@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
@@ -141,12 +142,12 @@ def _claim(now: datetime, within: timedelta) -> list[tuple[Notice, ApiKey]]:
     with transaction.atomic():
         due = due_notices(now, within, lock=True)
         for notice, key in due:
-            marker = {
+            markers: dict[Notice, dict[str, Any]] = {
                 Notice.EXPIRING: {"expiry_notice_sent_for": key.expires_at},
                 Notice.ROTATION_DUE: {"rotation_notice_sent_for": key.secret_issued_at},
                 Notice.OUTSIDE_POLICY: {"policy_notice_sent_for": key.organization.policy_updated_at},
-            }[notice]
-            ApiKey.objects.filter(pk=key.pk).update(**marker)
+            }
+            ApiKey.objects.filter(pk=key.pk).update(**markers[notice])
     return due
 
 
@@ -167,6 +168,7 @@ def _days(delta: timedelta) -> str:
 
 def _why(notice: Notice, key: ApiKey, now: datetime) -> str:
     if notice == Notice.EXPIRING:
+        assert key.expires_at is not None  # only keys that expire get this notice
         return f"expires {timezones.when(key.expires_at)} (in {_days(key.expires_at - now)})"
     if notice == Notice.ROTATION_DUE:
         issued = key.secret_issued_at
@@ -212,7 +214,7 @@ def _email_in_zone(user: User, notices: list[tuple[Notice, ApiKey]], now: dateti
         for notice, (title, advice, _) in SECTIONS.items()
         if grouped.get(notice)
     ]
-    context = {
+    context: dict[str, Any] = {
         "user": user,
         "name": user.get_short_name(),
         "sections": sections,

@@ -44,7 +44,8 @@ class Deactivation:
 
 def keys_seen_by(member: User, now: datetime | None = None) -> QuerySet[ApiKey]:
     """Keys still in use (not revoked, not expired) with a live secret this member has seen."""
-    return ApiKey.objects.filter(organization_id=member.organization_id).seen_by(member, now)
+    organization_id = member.organization_id  # None (a superuser outside organizations): no keys
+    return ApiKey.objects.filter(organization_id=organization_id).seen_by(member, now)  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,9 @@ def members_with_seen_counts(actor: Actor) -> QuerySet[User]:
     )
 
 
-def get_visible_member(actor: Actor, member_id) -> User:
+def get_visible_member(actor: Actor, member_id: str | int | None) -> User:
     try:
-        pk = int(member_id)
+        pk = int(member_id)  # type: ignore[arg-type]  # None fails as TypeError, caught below
     except (TypeError, ValueError):
         raise MemberNotFound() from None
     member = visible_members(actor).filter(pk=pk).first()
@@ -126,10 +127,12 @@ def _check(actor: Actor, member: User, what: str) -> None:
         raise forbidden(actor, what, reason, member=member.email)
 
 
-def _active_advanced_admins(organization_id: int) -> int:
+def _active_advanced_admins(organization_id: int | None) -> int:
     return (
         User.objects.filter(
-            organization_id=organization_id, is_active=True, memberships__role=Role.ADVANCED_ADMIN
+            organization_id=organization_id,  # type: ignore[misc]  # None (no organization): none
+            is_active=True,
+            memberships__role=Role.ADVANCED_ADMIN,
         )
         .distinct()
         .count()

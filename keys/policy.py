@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import reduce
 from operator import or_
+from typing import TYPE_CHECKING, Literal, overload
 
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Cast
@@ -29,6 +30,9 @@ from audit.models import AuditAction
 from audit.services import door_transaction, record_event
 from keys.errors import ErrorCode, ServiceError
 from keys.refusals import forbidden
+
+if TYPE_CHECKING:
+    from keys.models import ApiKey
 
 MAX_EXPIRY_DAYS = 3650
 #: The networks that span a whole address family, as allowed networks are written: under a policy
@@ -130,7 +134,7 @@ def outside_filter(policy: SecurityPolicy) -> Q:
     return reduce(or_, rules) if rules else NOTHING
 
 
-def breaches(policy: SecurityPolicy, key) -> list[str]:
+def breaches(policy: SecurityPolicy, key: ApiKey) -> list[str]:
     """How one key breaks the policy, as short phrases (empty: it does not)."""
     found = []
     limit = policy.max_key_lifetime_days
@@ -147,7 +151,11 @@ def breaches(policy: SecurityPolicy, key) -> list[str]:
 # ---- changing the policy ----
 
 
-def _clean_days(value, *, field: str, label: str, optional: bool) -> int | None:
+@overload
+def _clean_days(value: object, *, field: str, label: str, optional: Literal[False]) -> int: ...
+@overload
+def _clean_days(value: object, *, field: str, label: str, optional: bool) -> int | None: ...
+def _clean_days(value: object, *, field: str, label: str, optional: bool) -> int | None:
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EXPIRY_DAYS:

@@ -8,7 +8,9 @@ exception messages and formatted log messages.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from django.http import HttpRequest
 from django.views.debug import SafeExceptionReporterFilter
 
 from keys.credentials import SECRET_RE
@@ -24,13 +26,15 @@ class SecretScrubbingReporterFilter(SafeExceptionReporterFilter):
     """Django's filter (hides settings, cookies and Authorization/X-API-Key headers) plus any
     secret-shaped string in frame variables and POST data."""
 
-    def get_traceback_frame_variables(self, request, tb_frame):
+    def get_traceback_frame_variables(  # type: ignore[override]  # Django only iterates the pairs
+        self, request: HttpRequest | None, tb_frame: Any
+    ) -> list[tuple[str, Any]]:
         return [
             (name, _Scrubbed(value))
             for name, value in super().get_traceback_frame_variables(request, tb_frame)
         ]
 
-    def get_post_parameters(self, request):
+    def get_post_parameters(self, request: HttpRequest | None) -> Any:
         params = super().get_post_parameters(request)
         if not params:
             return params

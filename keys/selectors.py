@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.http import QueryDict
 from django.utils import timezone
 
 from accounts import permissions
@@ -19,7 +19,8 @@ from keys import state
 from keys.errors import ErrorCode, KeyNotFound, ServiceError
 from keys.filters import ApiKeyFilterSet
 from keys.metering.usage import FIELDS as USAGE_FIELDS
-from keys.models import ApiKey, KeyUsageDay
+from keys.models import ApiKey, ApiKeyQuerySet, KeyUsageDay
+from keys.names import MAX_NAME_LENGTH
 from keys.policy import NOTHING, SecurityPolicy, lifetime_filter, network_filter, outside_filter
 from paging import COUNT_CAP, NEXT, PREVIOUS, BadCursor, Keyset, capped_count, keyset_page, rows_at
 
@@ -34,11 +35,11 @@ MAX_OFFSET = 1_000_000
 KEY_ORDER = Keyset("-created_at", "-id")
 
 
-def visible_keys(actor: Actor) -> QuerySet[ApiKey]:
+def visible_keys(actor: Actor) -> ApiKeyQuerySet:
     return ApiKey.objects.filter(permissions.key_filter(actor))
 
 
-def listed_keys(actor: Actor, query: Mapping[str, Any]) -> ApiKeyFilterSet:
+def listed_keys(actor: Actor, query: QueryDict | dict[str, Any]) -> ApiKeyFilterSet:
     """The keys the actor may see, filtered and sorted as ``query`` (a query string, or the same
     parameters from an API) says, with what a row of a list shows; ``.qs`` is the queryset, ``.form``
     the filter bar."""
@@ -63,7 +64,7 @@ class KeyPage:
 
 
 def page_of_keys(
-    actor: Actor, query: Mapping[str, Any], *, limit: int, offset: int = 0, cursor: str | None = None
+    actor: Actor, query: QueryDict | dict[str, Any], *, limit: int, offset: int = 0, cursor: str | None = None
 ) -> KeyPage:
     """The API lists (REST and GraphQL): newest first, ``limit`` keys from ``offset`` or from where
     ``cursor`` (a ``next`` or ``previous`` of an earlier page) points. A cursor page costs the same
@@ -201,7 +202,7 @@ def suggest_copy_name(organization: Organization, name: str) -> str:
             organization=organization, revoked_at__isnull=True, name__istartswith=base
         ).values_list("name", flat=True)
     }
-    longest = ApiKey._meta.get_field("name").max_length
+    longest = MAX_NAME_LENGTH
     number = 2
     while True:
         suffix = f" ({number})"

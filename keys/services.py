@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -83,7 +85,7 @@ def clean_scopes(application: Application, role: int, scopes: list[str] | None) 
     return sorted(wanted, key=order.index)
 
 
-def _name_taken(organization_id: int, name: str, *, exclude_pk=None) -> bool:
+def _name_taken(organization_id: int, name: str, *, exclude_pk: UUID | None = None) -> bool:
     """Whether a live key of the organization has this name, as people read it (keys.names)."""
     live = ApiKey.objects.filter(
         state.NOT_REVOKED, organization_id=organization_id, name_fingerprint=fingerprint(name)
@@ -122,7 +124,9 @@ def key_limit_refusal(organization: Organization, *, now: datetime | None = None
 # public names below them, which run the rule in a durable transaction of its own.
 
 
-def _within_parent(actor: Actor, parent: ApiKey, what: str, *, key: ApiKey | None = None, **child) -> None:
+def _within_parent(
+    actor: Actor, parent: ApiKey, what: str, *, key: ApiKey | None = None, **child: Any
+) -> None:
     """A key acting on a key: the child can never be wider than its parent (an audited refusal)."""
     try:
         lineage.check_child(parent, **child)
@@ -132,7 +136,7 @@ def _within_parent(actor: Actor, parent: ApiKey, what: str, *, key: ApiKey | Non
 
 
 def _new_child_expiry(
-    actor: Actor, parent: ApiKey, expires_at: datetime | None, now: datetime, **child
+    actor: Actor, parent: ApiKey, expires_at: datetime | None, now: datetime, **child: Any
 ) -> datetime | None:
     """A key creating a key: the child's expiry, bounded by the parent's, once the child is known
     to be no wider than its parent."""
@@ -153,7 +157,7 @@ def _check_same_organization(actor: Actor, application: Application, account: Ac
         raise ServiceError(ErrorCode.NOT_FOUND, "No such application or account in your organization.")
 
 
-def _clean_role(role) -> Role:
+def _clean_role(role: Any) -> Role:  # unchecked input: int() says whether it is a number
     try:
         return Role(int(role))
     except (TypeError, ValueError):
@@ -312,7 +316,7 @@ def create_key(
         raise _name_taken_error(clean_name(name)) from exc
 
 
-def _forget_verified(key_id) -> None:
+def _forget_verified(key_id: UUID) -> None:
     """Drop this process's cached verification now and again at commit: a request served between
     the two could have cached the state from before this write."""
     verified_keys.drop_key(key_id)
@@ -670,11 +674,10 @@ def verify_key(*, presented: str | credentials.PresentedCredentials) -> Verified
     of failure alike (malformed, unknown, wrong secret, expired, revoked: no key enumeration).
 
     Cheap enough for every API request: see ``keys.authentication.verification``."""
-    if isinstance(presented, str):
-        presented = credentials.parse_presented(presented)
-        if presented is None:
-            return None
-    return verify_secret(presented)
+    parsed = credentials.parse_presented(presented) if isinstance(presented, str) else presented
+    if parsed is None:
+        return None
+    return verify_secret(parsed)
 
 
 @sensitive_variables("presented")

@@ -8,6 +8,7 @@ the same template, so every screen also works without JavaScript.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -16,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
+from accounts.actors import ActorRequest
 from audit.services import refuse as audited
 from paging import COUNT_CAP, INTEGER_RANGE, capped_count, rows_at
 
@@ -23,7 +25,9 @@ from paging import COUNT_CAP, INTEGER_RANGE, capped_count, rows_at
 def wants_partial(request: HttpRequest) -> bool:
     # A history restore (Back after hx-push-url, cache miss) needs the whole page.
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
+    if not htmx:
+        return False
+    return not htmx.history_restore_request
 
 
 def render_screen(request: HttpRequest, template: str, partial: str, context: dict) -> HttpResponse:
@@ -107,7 +111,7 @@ def paginate(request: HttpRequest, items: QuerySet, per_page: int, *, cap: int =
     return NumberedPage(rows[:per_page], number, per_page, count, cap, has_next=len(rows) > per_page)
 
 
-def refuse(request: HttpRequest, what: str, message: str, key=None) -> PermissionDenied:
+def refuse(request: ActorRequest, what: str, message: str, key: Any = None) -> PermissionDenied:
     """Every refusal is an audit event before it becomes a 403: ``raise refuse(...)``."""
     error = PermissionDenied(message)
     return audited(error, actor=request.actor, what=what, key=key, details={"path": request.path})

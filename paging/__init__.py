@@ -28,7 +28,7 @@ from functools import reduce
 from operator import and_, or_
 from typing import Any, Generic, TypeVar
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Field, ForeignObjectRel, Model, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 T = TypeVar("T", bound=Model)
@@ -122,7 +122,7 @@ _INTEGER_KINDS |= {"SmallIntegerField", "PositiveIntegerField", "PositiveBigInte
 _INTEGER_KINDS |= {"PositiveSmallIntegerField"}
 
 
-def _typed(field, value: Any) -> Any:
+def _typed(field: Field[Any, Any] | ForeignObjectRel, value: Any) -> Any:
     """``value`` as ``field`` holds it, accepted only in the form :meth:`Keyset.cursor` writes.
     Hand-written rather than ``field.to_python``: that coerces ``true`` or ``1.5`` to an integer,
     leaves the range to the database, and refuses with a ``ValidationError`` of its own."""

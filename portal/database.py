@@ -12,12 +12,16 @@ may rightly run longer, are not limited.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
 
-def limit_statement_time(sender=None, connection: BaseDatabaseWrapper | None = None, **kwargs) -> None:
+def limit_statement_time(
+    sender: object = None, connection: BaseDatabaseWrapper | None = None, **kwargs: Any
+) -> None:
     """``connection_created`` receiver: the timeout on a new PostgreSQL connection (0: none)."""
     milliseconds = int(settings.DATABASE_STATEMENT_TIMEOUT_SECONDS * 1000)
     if connection is None or connection.vendor != "postgresql" or milliseconds <= 0:

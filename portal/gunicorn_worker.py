@@ -25,6 +25,7 @@ import errno
 import selectors
 import socket
 import time
+from typing import Any
 
 from gunicorn.http.errors import NoMoreData
 from gunicorn.workers import gthread
@@ -54,10 +55,10 @@ class BufferedSocket:
         self.pending = b""
         self.deadline: float | None = None  # set while a request's header is being read
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
-    def recv(self, size: int, *args) -> bytes:
+    def recv(self, size: int, *args: Any) -> bytes:
         if self.pending:
             # All of it, even beyond `size`: gunicorn's reader keeps what it did not ask for (its
             # read-ahead), where gunicorn looks for a next request already sent (pipelining).
@@ -115,7 +116,7 @@ class BufferedSocket:
 
 
 class HeaderTimeoutWorker(gthread.ThreadWorker):
-    def accept(self, listener):
+    def accept(self, listener: socket.socket) -> None:
         """gunicorn's accept with the client socket wrapped (the same steps otherwise)."""
         try:
             client_sock, client_addr = listener.accept()
@@ -126,41 +127,41 @@ class HeaderTimeoutWorker(gthread.ThreadWorker):
         self.nr_conns += 1
         client_sock.setblocking(True)
         if not self.cfg.is_ssl:  # TLS is the front end's job here; a TLS socket is left as it is
-            client_sock = BufferedSocket(client_sock)
+            client_sock = BufferedSocket(client_sock)  # type: ignore[assignment]  # a socket through __getattr__
         self.enqueue_req(gthread.TConn(self.cfg, client_sock, client_addr, listener.getsockname()))
 
-    def handle(self, conn):
+    def handle(self, conn: gthread.TConn) -> Any:
         """Runs in a thread: gunicorn's handling once the request's header is whole."""
         sock = conn.sock
-        buffered = conn.parser is not None and conn.parser.unreader.buf.getvalue()
+        buffered = conn.parser is not None and conn.parser.unreader.buf.getvalue()  # type: ignore[union-attr]  # HTTP/1: gthread parses no HTTP/2
         if not isinstance(sock, BufferedSocket) or buffered:
             return super().handle(conn)  # TLS, or pipelined requests read ahead by the parser
         if sock.deadline is not None and time.monotonic() >= sock.deadline:
             return False  # closed: no whole header in time
         whole = sock.read_header()
         if whole is None:
-            return gthread._DEFER  # back to the poller until more arrives (finish_request)
+            return gthread._DEFER  # type: ignore[attr-defined]  # gunicorn 27, newer than its stubs; back to the poller until more arrives (finish_request)
         if whole is False:
             return False
         conn.data_ready = True  # no wait for a first byte in gunicorn's handle
         return super().handle(conn)
 
-    def handle_request(self, req, conn):
+    def handle_request(self, req: Any, conn: gthread.TConn) -> Any:
         """The header is in: the application reads the body without the header deadline, and the
         next request on the connection gets a deadline of its own."""
         if isinstance(conn.sock, BufferedSocket):
             conn.sock.deadline = None
         return super().handle_request(req, conn)
 
-    def finish_request(self, conn, fs):
+    def finish_request(self, conn: gthread.TConn, fs: Any) -> None:
         super().finish_request(conn, fs)
         if conn in self.pending_conns and isinstance(conn.sock, BufferedSocket) and conn.sock.deadline:
-            conn.timeout = min(conn.timeout, conn.sock.deadline)
+            conn.timeout = min(conn.timeout, conn.sock.deadline)  # type: ignore[type-var]  # a pending connection has a timeout
 
-    def murder_pending(self):
+    def murder_pending(self) -> None:
         """gunicorn's, without relying on the deadlines being in order (they are not here)."""
         now = time.monotonic()
-        for conn in [c for c in self.pending_conns if c.timeout <= now]:
+        for conn in [c for c in self.pending_conns if c.timeout <= now]:  # type: ignore[operator]  # pending: a timeout
             self.pending_conns.remove(conn)
             with contextlib.suppress(OSError, KeyError, ValueError):  # already unregistered
                 self.poller.unregister(conn.sock)

@@ -23,11 +23,11 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.cache import never_cache
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, ProcessCollector
 from prometheus_client import Counter as PrometheusCounter
@@ -98,18 +98,18 @@ def surface_of(path: str) -> str:
 class RequestObserver:
     """First in ``MIDDLEWARE``, so that it sees both stacks and the whole of each request."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         self.metrics = settings.METRICS_ENABLED
         self.log_requests = settings.LOG_REQUESTS
         # The labelled children, made once each: prometheus-client's labels() takes a lock and
         # checks every value on each call.
-        self._counted: dict[tuple[str, str, str, str], object] = {}
+        self._counted: dict[tuple[str, str, str, str], PrometheusCounter] = {}
         self._timed = {
             surface: request_duration.labels(surface) for surface in ("portal", "rest", "graphql", "probe")
         }
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
         # X-Request-Start is trusted only behind a proxy, which sets it (a client could write any
         # time in it); gunicorn itself records no time before a worker accepts the connection.
@@ -129,7 +129,7 @@ class RequestObserver:
         finally:
             current_request_id.reset(token)
 
-    def _observe(self, request: HttpRequest, response: HttpResponse, seconds: float, rid: str) -> None:
+    def _observe(self, request: HttpRequest, response: HttpResponseBase, seconds: float, rid: str) -> None:
         path = request.path_info
         surface = surface_of(path)
         match = request.resolver_match
@@ -209,6 +209,10 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(encode(registry), content_type=content_type)
 
 
+def _returning(pid: int) -> Callable[[], int]:
+    return lambda: pid
+
+
 class WorkerProcesses(Collector):
     """``process_*`` (CPU, memory, open files, start time) of every live worker, labelled ``pid``.
 
@@ -232,7 +236,7 @@ class WorkerProcesses(Collector):
     def collect(self) -> Iterable[Metric]:
         families: dict[str, Metric] = {}
         for pid in self.pids():
-            for metric in ProcessCollector(pid=lambda pid=pid: pid, registry=None).collect():
+            for metric in ProcessCollector(pid=_returning(pid), registry=None).collect():
                 family = families.setdefault(
                     metric.name, Metric(metric.name, metric.documentation, metric.type)
                 )

@@ -16,6 +16,9 @@ loads the session, the signed-in user and the CSRF check itself, on that route o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.core.handlers.base import BaseHandler
@@ -43,10 +46,10 @@ class LeanHandler(BaseHandler):
     def load_middleware(self, is_async: bool = False) -> None:
         if is_async:
             raise ImproperlyConfigured("The lean API stack is synchronous; the router adapts it.")
-        self._view_middleware = []
+        self._view_middleware: list[Callable[..., HttpResponseBase | None]] = []
         self._template_response_middleware = []
         self._exception_middleware = []
-        handler = convert_exception_to_response(self._get_response)
+        handler = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]  # not in the stubs
         for path in reversed(settings.API_MIDDLEWARE):
             middleware = import_string(path)
             if not getattr(middleware, "sync_capable", True):
@@ -70,11 +73,12 @@ class LeanHandler(BaseHandler):
 class SurfaceRouter:
     """API and probe requests through the lean stack; the rest on through ``MIDDLEWARE``."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         lean = LeanHandler()
         lean.load_middleware()
-        self.lean = lean._middleware_chain
+        # Synchronous: load_middleware refuses an async stack.
+        self.lean = cast(Callable[[HttpRequest], HttpResponseBase], lean._middleware_chain)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         path = request.path_info

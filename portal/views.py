@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
@@ -56,7 +57,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "degraded" if degraded else "ready", "checks": checks})
 
 
-def _error(template: str, status: int):
+def _error(template: str, status: int) -> Callable[..., HttpResponse]:
     def view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
         if request.path_info.startswith("/api/"):
             answer = status

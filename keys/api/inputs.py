@@ -6,6 +6,8 @@ surface that creates keys."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django.db.models import Model, QuerySet
 
 from accounts import permissions
@@ -15,10 +17,12 @@ from keys import services
 from keys.errors import ErrorCode, ServiceError
 from keys.services import IssuedKey
 
+M = TypeVar("M", bound=Model)
+
 
 def _named_or_own(
-    queryset: QuerySet, lookup: str, value: str | None, own_pk: int | None, missing: str
-) -> Model:
+    queryset: QuerySet[M], lookup: str, value: str | None, own_pk: int | None, missing: str
+) -> M:
     found = queryset.filter(**({lookup: value} if value else {"pk": own_pk})).first()
     if found is None:
         raise ServiceError(ErrorCode.VALIDATION_ERROR, missing, field=queryset.model._meta.model_name)
@@ -29,6 +33,8 @@ def creation_target(
     actor: Actor, *, application: str | None, account: str | None, role: str | None
 ) -> tuple[Application, Account, Role]:
     applications = Application.objects.filter(organization_id=actor.organization_id)
+    own_application: int | None
+    own_account: int | None
     if actor.key is not None:
         own_application, own_account, own_role = (
             actor.key.application_id,

@@ -6,15 +6,18 @@ A key never logs anyone in: this middleware only sets ``request.api_key`` and ``
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, Final
 
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.actors import Actor, client_ip, user_agent
+from accounts.actors import Actor, ActorRequest, client_ip, user_agent
 from audit.models import AuditAction
 from audit.services import record_event
 from keys import credentials, services
@@ -22,7 +25,7 @@ from keys.api import responses
 from keys.authentication.verification import VerifiedKey
 from keys.errors import ErrorCode
 from keys.metering import metrics, usage
-from keys.metering.ratelimit import limiter
+from keys.metering.ratelimit import Decision, limiter
 
 API_PREFIX = "/api/"
 QUERY_KEY_MESSAGE = (
@@ -30,8 +33,16 @@ QUERY_KEY_MESSAGE = (
     "Send the key in the Authorization or X-API-Key header, and regenerate the key you just exposed."
 )
 
-_NO_CREDENTIALS = object()
-_MALFORMED = object()
+
+class _NotCredentials(enum.Enum):
+    """What ``presented_credentials`` answers for a request that presents no usable credentials."""
+
+    NONE = "none"
+    MALFORMED = "malformed"
+
+
+_NO_CREDENTIALS: Final = _NotCredentials.NONE
+_MALFORMED: Final = _NotCredentials.MALFORMED
 log = logging.getLogger(__name__)
 
 
@@ -82,7 +93,7 @@ class FailedAuthRecorder:
         )
 
     @staticmethod
-    def _write(**event) -> None:
+    def _write(**event: Any) -> None:
         try:
             record_event(**event)
         except DatabaseError:
@@ -94,7 +105,7 @@ failed_auth = FailedAuthRecorder()
 refused_networks = FailedAuthRecorder()
 
 
-def presented_credentials(request: HttpRequest):
+def presented_credentials(request: HttpRequest) -> credentials.PresentedCredentials | _NotCredentials:
     """The credentials a request presents, ``_NO_CREDENTIALS``, or ``_MALFORMED``."""
     authorization = request.META.get("HTTP_AUTHORIZATION")
     header_key = request.META.get("HTTP_X_API_KEY")
@@ -121,12 +132,19 @@ def _secret_in_query(request: HttpRequest) -> bool:
     )
 
 
+class KeyRequest(ActorRequest):
+    """A request under ``/api/`` as views see it after ``ApiKeyMiddleware`` (type annotation only)."""
+
+    api_key: VerifiedKey | None
+    rate_limit: Decision
+
+
 class ApiKeyMiddleware:
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
     @sensitive_variables("presented")
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: KeyRequest) -> HttpResponseBase:
         if not request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
         request.api_key = None
@@ -138,6 +156,7 @@ class ApiKeyMiddleware:
         if presented is _NO_CREDENTIALS:
             # Public API paths (the OpenAPI document, the docs) answer; the rest say 401 themselves.
             return self.get_response(request)
+        outcome: str  # why a key was refused, as /metrics counts it
         try:
             if presented is _MALFORMED:
                 key, outcome = None, ErrorCode.UNAUTHORIZED
@@ -157,7 +176,7 @@ class ApiKeyMiddleware:
             log.exception("Database error while serving %s", request.path_info)
             return responses.service_unavailable(request)
 
-    def _call_with_key(self, request: HttpRequest, key: VerifiedKey) -> HttpResponse:
+    def _call_with_key(self, request: KeyRequest, key: VerifiedKey) -> HttpResponseBase:
         ip = client_ip(request)
         if key.networks and not key.allows_ip(ip):
             return self._refuse_network(request, key, ip)
@@ -203,10 +222,10 @@ class JsonErrorsMiddleware:
     """Every error under ``/api/`` is the JSON error body, those written by Django or django-ninja
     too: a wrong method (405, whose ``Allow`` header stays), a body over the size limit (413)."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
             return response

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -28,7 +28,8 @@ HEADERS = {
 RATE_LIMIT = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 #: The codes REST answers with, as the document's ``ErrorCode`` enum (``ErrorDetail.code``), so that
 #: generated clients can switch on it; each with its status and what it means.
-RestErrorCode = StrEnum("ErrorCode", [(code.name, code.value) for code in ErrorCode if code.rest])
+# Members computed at import: mypy cannot list them (it wants literals).
+RestErrorCode = StrEnum("ErrorCode", [(code.name, code.value) for code in ErrorCode if code.rest])  # type: ignore[misc]
 RestErrorCode.__doc__ = (
     "What went wrong, for a program to switch on (the message is for people):\n"
     + "".join(
@@ -47,7 +48,10 @@ ERROR_DESCRIPTIONS = {
 REF = re.compile(r'"#/components/schemas/([^"]+)"')
 
 
-def document_responses(schema: dict[str, Any], named: dict[str, type[BaseModel]]) -> dict[str, Any]:
+SchemaDict = TypeVar("SchemaDict", bound=dict[str, Any])
+
+
+def document_responses(schema: SchemaDict, named: dict[str, type[BaseModel]]) -> SchemaDict:
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for name, model in named.items():

@@ -12,7 +12,7 @@ import logging
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from django.db import DatabaseError, DataError
@@ -23,6 +23,7 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder, Response
 from ninja.security import APIKeyHeader, HttpBearer
@@ -36,6 +37,7 @@ from keys.api import responses
 from keys.api.access import Operation, require
 from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
+from keys.api.middleware import KeyRequest
 from keys.api.openapi import RestErrorCode, document_responses
 from keys.api.serializers import key_out, own_key_json, timestamp
 from keys.api.validation import WholeNumber, readable
@@ -57,10 +59,12 @@ log = logging.getLogger(__name__)
 class BearerKey(HttpBearer):
     """``Authorization: Bearer <secret>`` or ``Bearer <client_id>:<secret>``."""
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> VerifiedKey | None:
         return getattr(request, "api_key", None)
 
-    def authenticate(self, request: HttpRequest, token: str):  # pragma: no cover - see __call__
+    def authenticate(
+        self, request: HttpRequest, token: str
+    ) -> VerifiedKey | None:  # pragma: no cover - see __call__
         return getattr(request, "api_key", None)
 
 
@@ -69,17 +73,17 @@ class HeaderKey(APIKeyHeader):
 
     param_name = "X-API-Key"
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> VerifiedKey | None:
         return getattr(request, "api_key", None)
 
-    def authenticate(self, request: HttpRequest, key: str | None):  # pragma: no cover
+    def authenticate(self, request: HttpRequest, key: str | None) -> VerifiedKey | None:  # pragma: no cover
         return getattr(request, "api_key", None)
 
 
 class ApiJSONEncoder(NinjaJSONEncoder):
     """django-ninja's encoder with the API's one form of a time (``serializers.timestamp``)."""
 
-    def default(self, o):
+    def default(self, o: Any) -> Any:
         if isinstance(o, datetime):
             return timestamp(o)
         return super().default(o)
@@ -90,7 +94,9 @@ class ApiJSONRenderer(JSONRenderer):
 
 
 class PortalAPI(NinjaAPI):
-    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         return document_responses(schema, named={"RegenerateKeyIn": RegenerateKeyIn})
 
@@ -178,7 +184,8 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 # The roles of ``accounts.models.Role`` by their API names, highest first (the model's numbers stay
 # out of the API); a key's status is ``keys.state.KeyStatus`` itself.
-KeyRole = StrEnum("KeyRole", {role.name: role.api_name for role in sorted(Role, reverse=True)})
+# Members computed at import: mypy cannot list them (it wants literals).
+KeyRole = StrEnum("KeyRole", {role.name: role.api_name for role in sorted(Role, reverse=True)})  # type: ignore[misc]
 KeyRole.__doc__ = "The role a key acts with; each includes the ones below it."
 
 
@@ -377,7 +384,13 @@ BODY_ERRORS = {**ERRORS, 413: ErrorOut}
 STATE_ERRORS = {**ERRORS, 409: ErrorOut}
 
 
-def _key(request: HttpRequest) -> VerifiedKey:
+class ApiRequest(KeyRequest):
+    """A request to an operation, as django-ninja hands it over (type annotation only)."""
+
+    auth: VerifiedKey  # what the auth classes returned
+
+
+def _key(request: ApiRequest) -> VerifiedKey:
     return request.auth
 
 
@@ -395,7 +408,7 @@ def _key(request: HttpRequest) -> VerifiedKey:
     summary="The calling key",
     operation_id="getCurrentApiKey",
 )
-def own_key(request: HttpRequest):
+def own_key(request: KeyRequest) -> HttpResponse:
     # The hot path of every integration's health check: serialized directly, not validated against
     # OwnKeyOut on every call (a test holds the body to that schema).
     key = request.api_key  # what the auth classes give django-ninja, read straight from the middleware
@@ -418,7 +431,7 @@ own_key_view = require_GET(own_key)
     summary="The scope catalogue of the calling key's application",
     operation_id="listScopes",
 )
-def scopes(request: HttpRequest):
+def scopes(request: ApiRequest) -> dict[str, Any]:
     key = _key(request)
     application = Application.objects.prefetch_related("scopes").get(pk=key.application_id)
     return {
@@ -439,7 +452,7 @@ def scopes(request: HttpRequest):
     summary="List keys",
     operation_id="listApiKeys",
 )
-def list_keys(request: HttpRequest, filters: Query[ListQuery]):
+def list_keys(request: ApiRequest, filters: Query[ListQuery]) -> dict[str, Any]:
     """Newest first. Page with `limit` and either `offset` or the `next` / `previous` cursors of an
     earlier answer."""
     actor = require(request.actor, Operation.READ)
@@ -466,7 +479,7 @@ def list_keys(request: HttpRequest, filters: Query[ListQuery]):
     operation_id="createApiKey",
 )
 @decorate_view(never_cache)  # the body carries the secret: no cache may keep it
-def create_key(request: HttpRequest, payload: CreateKeyIn):
+def create_key(request: ApiRequest, payload: CreateKeyIn) -> Status:
     issued = create_requested_key(require(request.actor, Operation.WRITE), **payload.model_dump())
     return Status(201, {**key_out(issued.key), "key": issued.secret})
 
@@ -478,7 +491,7 @@ def create_key(request: HttpRequest, payload: CreateKeyIn):
     summary="Get a key",
     operation_id="getApiKey",
 )
-def get_key(request: HttpRequest, key_id: str):
+def get_key(request: ApiRequest, key_id: str) -> dict[str, Any]:
     actor = require(request.actor, Operation.READ)
     return key_out(selectors.get_visible_key(actor, key_id))
 
@@ -490,14 +503,14 @@ def get_key(request: HttpRequest, key_id: str):
     summary="A key's usage by day",
     operation_id="getApiKeyUsage",
 )
-def key_usage(request: HttpRequest, key_id: str, query: Query[UsageQuery]):
+def key_usage(request: ApiRequest, key_id: str, query: Query[UsageQuery]) -> dict[str, Any]:
     """Calls, errors and rate-limited calls of the key on each of the last ``days`` UTC days (30
     unless asked), oldest first; a day without calls is listed with zeros. The same counts as the
     key's page in the portal, which also offers them as CSV. Counts are written every few seconds,
     so the last calls may take a moment to appear."""
     actor = require(request.actor, Operation.READ)
     key = selectors.get_visible_key(actor, key_id)
-    data = [
+    data: list[dict[str, Any]] = [
         {"date": day.day, "calls": day.calls, "errors": day.errors, "rate_limited": day.rate_limited}
         for day in selectors.daily_usage(key, query.days)
     ]
@@ -521,7 +534,7 @@ def key_usage(request: HttpRequest, key_id: str, query: Query[UsageQuery]):
     },
 )
 @decorate_view(never_cache)  # the body carries the secret: no cache may keep it
-def regenerate_key(request: HttpRequest, key_id: str):
+def regenerate_key(request: ApiRequest, key_id: str) -> dict[str, Any]:
     """The body is optional (``{}`` or none at all means: the old secret stops at once)."""
     actor = require(request.actor, Operation.WRITE)
     key = selectors.get_visible_key(actor, key_id)
@@ -531,7 +544,10 @@ def regenerate_key(request: HttpRequest, key_id: str):
     return {**key_out(issued.key), "key": issued.secret}
 
 
-def _optional_body(request: HttpRequest, schema: type[Schema]) -> Schema:
+S = TypeVar("S", bound=Schema)
+
+
+def _optional_body(request: HttpRequest, schema: type[S]) -> S:
     raw = request.body.strip()
     if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         if request.POST or request.FILES:
@@ -542,7 +558,7 @@ def _optional_body(request: HttpRequest, schema: type[Schema]) -> Schema:
     try:
         return schema.model_validate_json(raw) if raw else schema()
     except PydanticValidationError as exc:
-        raise NinjaValidationError(exc.errors(include_url=False)) from None
+        raise NinjaValidationError([dict(error) for error in exc.errors(include_url=False)]) from None
 
 
 @api.delete(
@@ -552,7 +568,7 @@ def _optional_body(request: HttpRequest, schema: type[Schema]) -> Schema:
     summary="Revoke a key",
     operation_id="revokeApiKey",
 )
-def revoke_key(request: HttpRequest, key_id: str):
+def revoke_key(request: ApiRequest, key_id: str) -> Status:
     actor = require(request.actor, Operation.WRITE)
     key = selectors.get_visible_key(actor, key_id)
     services.revoke_key(actor=actor, key=key)
@@ -566,7 +582,7 @@ def revoke_key(request: HttpRequest, key_id: str):
     summary="Disable a key",
     operation_id="disableApiKey",
 )
-def disable_key(request: HttpRequest, key_id: str):
+def disable_key(request: ApiRequest, key_id: str) -> dict[str, Any]:
     """Pause the key at once (its grace-period secret too); enable brings the same secret back."""
     actor = require(request.actor, Operation.WRITE)
     return key_out(services.disable_key(actor=actor, key=selectors.get_visible_key(actor, key_id)))
@@ -579,7 +595,7 @@ def disable_key(request: HttpRequest, key_id: str):
     summary="Enable a key",
     operation_id="enableApiKey",
 )
-def enable_key(request: HttpRequest, key_id: str):
+def enable_key(request: ApiRequest, key_id: str) -> dict[str, Any]:
     """Resume a disabled key with the secret it had; a revoked or expired key answers 409."""
     actor = require(request.actor, Operation.WRITE)
     return key_out(services.enable_key(actor=actor, key=selectors.get_visible_key(actor, key_id)))
@@ -592,7 +608,7 @@ def enable_key(request: HttpRequest, key_id: str):
     summary="Verify a key",
     operation_id="verifyApiKey",
 )
-def verify(request: HttpRequest, payload: VerifyIn):
+def verify(request: ApiRequest, payload: VerifyIn) -> dict[str, Any]:
     """For services that receive keys: is this key valid, and does it carry these scopes?
 
     (No @sensitive_variables here: ninja resolves the annotations through the function itself.

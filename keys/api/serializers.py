@@ -74,7 +74,7 @@ def timestamp(moment: datetime | None) -> str | None:
 class TimestampJSONEncoder(DjangoJSONEncoder):
     """Django's JSON encoder, with :func:`timestamp` for times (the command line's JSON)."""
 
-    def default(self, o):
+    def default(self, o: Any) -> Any:
         if isinstance(o, datetime):
             return timestamp(o)
         return super().default(o)

@@ -29,9 +29,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from types import SimpleNamespace
+from typing import Any
 
 from django.conf import settings
 from django.db import connections, router
+from django.db.models import Field, Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_variables
@@ -50,7 +52,7 @@ MAX_REMEMBERED_ADDRESSES = 256
 class VerifiedKey:
     """What a request needs to know about the key that authenticated it; no secret, no digest."""
 
-    id: object
+    id: uuid.UUID
     organization_id: int
     application_id: int
     application_slug: str
@@ -179,19 +181,26 @@ def _look_up_sql(alias: str, digest_count: int) -> str:
     meta = ApiKey._meta
     table = quote(meta.db_table)  # no alias: the state's predicate, compiled by Django, names it so
 
-    def column(table: str, model, field: str) -> str:
-        return f"{table}.{quote(model._meta.get_field(field).column)}"
+    def column(table: str, model: type[Model], name: str) -> str:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field) and field.column is not None  # a concrete column
+        return f"{table}.{quote(field.column)}"
+
+    def target_of(relation: str) -> type[Model]:
+        model = meta.get_field(relation).related_model
+        assert isinstance(model, type)  # a foreign key's model
+        return model
 
     selected = [column(table, ApiKey, name) for name in _KEY_FIELDS]
     joins = []
     for relation in ("application", "account", "organization"):
-        target = meta.get_field(relation).related_model
+        target = target_of(relation)
         joins.append(
             f"JOIN {quote(target._meta.db_table)} {relation} "
-            f"ON {relation}.{quote(target._meta.pk.column)} = {column(table, ApiKey, relation)}"
+            f"ON {column(relation, target, target._meta.pk.name)} = {column(table, ApiKey, relation)}"
         )
     for alias_name, relation, field in _RELATED:
-        target = meta.get_field(relation).related_model
+        target = target_of(relation)
         selected.append(f"{column(relation, target, field)} AS {quote(alias_name)}")
     marks = ", ".join(["%s"] * digest_count)
     return (
@@ -212,19 +221,20 @@ def _may_authenticate_sql(alias: str) -> str:
     return sql
 
 
-def _uuid(value) -> uuid.UUID:
+def _uuid(value: object) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def _moment(value) -> datetime | None:
+def _moment(value: object) -> datetime | None:
     """A stored UTC time: aware already (PostgreSQL), or naive or text (SQLite)."""
     if value is None or (isinstance(value, datetime) and timezone.is_aware(value)):
         return value
     moment = value if isinstance(value, datetime) else parse_datetime(str(value))
+    assert moment is not None  # the column holds times only
     return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
 
 
-def _json(value):
+def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 

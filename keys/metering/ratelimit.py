@@ -285,9 +285,10 @@ class RateLimiter:
             self._publish_mode()
 
     def hit(self, key_id: str, limit: int) -> Decision:
-        if self._use_shared():
+        shared = self.shared
+        if shared is not None and self._use_shared():
             try:
-                decision = self.shared.hit(key_id, limit)
+                decision = shared.hit(key_id, limit)
             except RedisUnavailable as exc:
                 self._mark_down(exc)
             else:
@@ -296,9 +297,10 @@ class RateLimiter:
         return self.local.hit(key_id, limit)
 
     def peek(self, key_id: str, limit: int) -> Decision:
-        if self._use_shared():
+        shared = self.shared
+        if shared is not None and self._use_shared():
             try:
-                return self.shared.peek(key_id, limit)
+                return shared.peek(key_id, limit)
             except RedisUnavailable as exc:
                 self._mark_down(exc)
         return self.local.peek(key_id, limit)

@@ -41,6 +41,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -76,13 +77,13 @@ class UsageBuffer:
     def __init__(self) -> None:
         self._lock = threading.Lock()  # the buffer itself: held for a few dictionary operations
         self._flushing = threading.Lock()  # one flush at a time, held for the whole write
-        self._counts: dict[tuple[object, date], list[int]] = defaultdict(lambda: [0] * len(FIELDS))
-        self._seen: dict[object, tuple[datetime, dict[str, datetime]]] = {}
-        self._last_used_written: dict[object, float] = {}
+        self._counts: dict[tuple[UUID, date], list[int]] = defaultdict(lambda: [0] * len(FIELDS))
+        self._seen: dict[UUID, tuple[datetime, dict[str, datetime]]] = {}
+        self._last_used_written: dict[UUID, float] = {}
         self._oldest: float | None = None  # Unix time of the oldest count waiting, for /metrics
         self._dropped = {"calls": 0, "last_used": 0}  # since the last report_dropped()
 
-    def record(self, key_id: object, status: int, ip: str | None, now: datetime | None = None) -> None:
+    def record(self, key_id: UUID, status: int, ip: str | None, now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
         limit = settings.USAGE_BUFFER_MAX_ROWS
         with self._lock:
@@ -167,7 +168,12 @@ class UsageBuffer:
             self._publish_pending()
         return sum(row[0] for row in counts.values())
 
-    def _put_back(self, counts, due, oldest: float | None) -> None:
+    def _put_back(
+        self,
+        counts: dict[tuple[UUID, date], list[int]],
+        due: dict[UUID, tuple[datetime, dict[str, datetime]]],
+        oldest: float | None,
+    ) -> None:
         """A batch the database did not take goes back into the buffer, within its bound."""
         limit = settings.USAGE_BUFFER_MAX_ROWS
         with self._lock:
@@ -249,7 +255,7 @@ def _blocked(signals: tuple[int, ...]) -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _write_counts(counts: dict[tuple[object, date], list[int]]) -> None:
+def _write_counts(counts: dict[tuple[UUID, date], list[int]]) -> None:
     if not counts:
         return
     table = connection.ops.quote_name(KeyUsageDay._meta.db_table)
@@ -268,7 +274,7 @@ def _write_counts(counts: dict[tuple[object, date], list[int]]) -> None:
         cursor.executemany(sql, rows)
 
 
-def _write_last_used(due: dict[object, tuple[datetime, dict[str, datetime]]]) -> None:
+def _write_last_used(due: dict[UUID, tuple[datetime, dict[str, datetime]]]) -> None:
     if not due:
         return
     current = dict(ApiKey.objects.filter(pk__in=list(due)).values_list("pk", "recent_ips"))

@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.http import QueryDict
 from django.utils import timezone
 
 from accounts import permissions
@@ -52,13 +54,20 @@ GRACE_PERIODS: dict[str, tuple[str, timedelta]] = {
 }
 
 
-class ErrorsDescribedMixin:
+if TYPE_CHECKING:
+    _FormBase = forms.BaseForm
+else:
+    _FormBase = object
+
+
+class ErrorsDescribedMixin(_FormBase):
     """Point each invalid widget's ``aria-describedby`` at its error message (``partials/field.html``
     renders it with the id ``<field id>_error``), so a screen reader reads the error with the field."""
 
-    def add_error(self, field, error) -> None:
+    def add_error(self, field: str | None, error: Any) -> None:
         super().add_error(field, error)
-        for name in self._errors or {}:
+        # Django's errors so far (not in the stubs); .errors would validate the form again.
+        for name in self._errors or {}:  # type: ignore[attr-defined]
             if name not in self.fields:
                 continue
             bound = self[name]
@@ -75,8 +84,9 @@ def _service_clean_name(form: forms.Form, name: str) -> str:
     except ServiceError as err:
         if credentials.contains_secret(name):
             # Not echoed back into the re-rendered form: the page must not carry a secret.
-            form.data = form.data.copy()
-            form.data[form.add_prefix("name")] = ""
+            data = form.data.copy()  # type: ignore[attr-defined]  # a QueryDict or a dict: both copy
+            data[form.add_prefix("name")] = ""
+            form.data = data
         raise forms.ValidationError(err.message) from None
 
 
@@ -86,8 +96,9 @@ def _service_clean_description(form: forms.Form, description: str) -> str:
         return names.clean_description(description)
     except ServiceError as err:
         if credentials.contains_secret(description):
-            form.data = form.data.copy()
-            form.data[form.add_prefix("description")] = ""
+            data = form.data.copy()  # type: ignore[attr-defined]  # a QueryDict or a dict: both copy
+            data[form.add_prefix("description")] = ""
+            form.data = data
         raise forms.ValidationError(err.message) from None
 
 
@@ -97,7 +108,7 @@ class AllowedNetworksField(forms.CharField):
 
     widget = forms.Textarea
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         kwargs.setdefault("label", "Allowed networks")
         super().__init__(**kwargs)
@@ -110,14 +121,14 @@ class AllowedNetworksField(forms.CharField):
             }
         )
 
-    def to_python(self, value) -> list[str]:
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]  # text in, a list of networks out
         text = super().to_python(value) or ""
         try:
             return networks.clean_networks(networks.split_networks(text))
         except ServiceError as err:
             raise forms.ValidationError(err.message) from None
 
-    def prepare_value(self, value) -> str:
+    def prepare_value(self, value: Any) -> str:
         return "\n".join(value) if isinstance(value, list | tuple) else (value or "")
 
 
@@ -164,7 +175,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         ),
     )
 
-    def __init__(self, actor: Actor, *args, **kwargs) -> None:
+    def __init__(self, actor: Actor, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         applications = Application.objects.filter(organization_id=actor.organization_id).prefetch_related(
             "scopes"
@@ -175,9 +186,10 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         # account with a lower role than another.
         self.roles = permissions.creatable_roles(actor)
 
-        self.fields["application"].queryset = applications
-        self.fields["account"].queryset = Account.objects.filter(pk__in=[a.pk for a in self.accounts])
-        self.fields["role"].choices = [(int(r), r.label) for r in self.roles]
+        cast(forms.ModelChoiceField, self.fields["application"]).queryset = applications
+        accounts = Account.objects.filter(pk__in=[a.pk for a in self.accounts])
+        cast(forms.ModelChoiceField, self.fields["account"]).queryset = accounts
+        cast(forms.ChoiceField, self.fields["role"]).choices = [(int(r), r.label) for r in self.roles]
         if not self.is_bound:
             if self.applications and "application" not in self.initial:
                 self.initial["application"] = self.applications[0].pk
@@ -186,7 +198,8 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
             account = permissions.default_key_account(actor, self.accounts)
             if account is not None and "account" not in self.initial:
                 self.initial["account"] = account.pk
-        self.policy = SecurityPolicy.of(actor.user.organization) if actor.user else SecurityPolicy()
+        organization = actor.user.organization if actor.user else None
+        self.policy = SecurityPolicy.of(organization) if organization is not None else SecurityPolicy()
         self._apply_policy()
         self.chosen_application = self._chosen_application()
         application = self.chosen_application
@@ -203,14 +216,14 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
             if not kept or kept == self.initial.get("suggested_name"):
                 self.name_replaced = kept != self.suggested_name
                 self.initial["name"] = self.suggested_name
-        self.fields["scopes"].choices = [
+        cast(forms.ChoiceField, self.fields["scopes"]).choices = [
             (str(s), str(s)) for s in (application.scopes.all() if application else [])
         ]
 
     def _apply_policy(self) -> None:
         """Offer only what the organization's security policy allows (the service checks again)."""
         policy = self.policy
-        expiry, days = self.fields["expiry"], self.fields["expiry_days"]
+        expiry, days = cast(forms.ChoiceField, self.fields["expiry"]), self.fields["expiry_days"]
         expiry.choices = expiry_choices(policy)
         if not policy.allows_no_expiry:
             longest = policy.longest_expiry_days
@@ -242,7 +255,7 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
         return self.applications[0] if self.applications else None
 
     def chosen_role(self) -> int:
-        raw = self.data.get("role") if self.is_bound else self.initial.get("role")
+        raw: Any = self.data.get("role") if self.is_bound else self.initial.get("role")
         try:
             return int(raw)
         except (TypeError, ValueError):
@@ -286,8 +299,9 @@ class KeyCreateForm(ErrorsDescribedMixin, forms.Form):
             return ""  # filled with a suggestion by the view
         return _service_clean_name(self, name)
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         expiry = cleaned.get("expiry")
         if expiry == CUSTOM:
             days = cleaned.get("expiry_days")
@@ -345,7 +359,7 @@ class KeyEditForm(ErrorsDescribedMixin, forms.Form):
     )
     allowed_ips = AllowedNetworksField()
 
-    def __init__(self, key: ApiKey, data=None) -> None:
+    def __init__(self, key: ApiKey, data: QueryDict | None = None) -> None:
         self.key = key
         initial = {
             "name": key.name,
@@ -462,7 +476,9 @@ class SecurityPolicyForm(ErrorsDescribedMixin, forms.Form):
         help_text="Every new key must be limited to at least one address or CIDR range.",
     )
 
-    def __init__(self, policy: SecurityPolicy, data=None, *, read_only: bool = False) -> None:
+    def __init__(
+        self, policy: SecurityPolicy, data: QueryDict | None = None, *, read_only: bool = False
+    ) -> None:
         super().__init__(data, initial={name: getattr(policy, name) for name in SecurityPolicy.FIELDS})
         if read_only:
             for field in self.fields.values():

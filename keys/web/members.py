@@ -5,13 +5,14 @@ The rules are in ``keys.offboarding``; these views ask it and draw its answers."
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import permissions
+from accounts.actors import MemberRequest
 from accounts.models import User
 from keys import offboarding
 from keys.errors import ServiceError
@@ -21,13 +22,13 @@ from pages import paginate, refuse, render_screen, wants_partial
 MEMBERS_PER_PAGE = 50
 
 
-def _require_view(request: HttpRequest, what: str) -> None:
+def _require_view(request: MemberRequest, what: str) -> None:
     if not permissions.can_view_members(request.actor):
         raise refuse(request, what, "Your role cannot see the organization's members.")
 
 
 @require_GET
-def member_list(request: HttpRequest) -> HttpResponse:
+def member_list(request: MemberRequest) -> HttpResponse:
     _require_view(request, "view members")
     actor = request.actor
     listed = offboarding.members_with_seen_counts(actor).prefetch_related("memberships__account")
@@ -45,13 +46,13 @@ def member_list(request: HttpRequest) -> HttpResponse:
     return render_screen(request, "keys/members.html", "member-table", context)
 
 
-def _back_to_members(request: HttpRequest) -> HttpResponse:
+def _back_to_members(request: MemberRequest) -> HttpResponse:
     url = reverse("keys:members")
     return HttpResponseClientRedirect(url) if wants_partial(request) else redirect(url)
 
 
 @require_http_methods(["GET", "POST"])
-def member_set_active(request: HttpRequest, member_id: str, *, active: bool) -> HttpResponse:
+def member_set_active(request: MemberRequest, member_id: str, *, active: bool) -> HttpResponse:
     """The Deactivate / Reactivate confirmation (a dialog, or a page without JavaScript), then the
     service."""
     verb = "reactivate" if active else "deactivate"

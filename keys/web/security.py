@@ -8,12 +8,13 @@ to them in the key list (a policy change never touches existing keys).
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts import permissions
+from accounts.actors import MemberRequest
 from keys import policy, selectors
 from keys.errors import ServiceError
 from keys.models import KeyFlag
@@ -22,7 +23,7 @@ from pages import refuse
 
 
 @require_http_methods(["GET", "POST"])
-def security_policy(request: HttpRequest) -> HttpResponse:
+def security_policy(request: MemberRequest) -> HttpResponse:
     actor = request.actor
     if not permissions.can_view_security_policy(actor):
         raise refuse(request, "view security policy", "Your role cannot see the security policy.")
@@ -61,7 +62,7 @@ def security_policy(request: HttpRequest) -> HttpResponse:
     return render(request, "keys/security.html", context)
 
 
-def _say_what_changed(request: HttpRequest, changes: dict) -> None:
+def _say_what_changed(request: MemberRequest, changes: dict) -> None:
     if not changes:
         messages.info(request, "Nothing changed.")
         return

@@ -12,10 +12,12 @@ session, not a message, not a redirect URL, not a cache.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -28,7 +30,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import permissions
+from accounts.actors import MemberRequest
 from accounts.catalogue import portal_base_url
+from accounts.models import Organization
 from keys import credentials, offboarding, selectors, services, state
 from keys.errors import KeyNotFound, ServiceError
 from keys.models import ApiKey
@@ -45,18 +49,18 @@ CHART_DAYS = 30
 # ---- may they ----
 
 
-def _require_view(request: HttpRequest, what: str) -> None:
+def _require_view(request: MemberRequest, what: str) -> None:
     if not permissions.can_view_keys(request.actor):
         raise refuse(request, what, f"Your role cannot see API keys. {permissions.keys_access_note()}")
 
 
-def _require_manage(request: HttpRequest, what: str) -> None:
+def _require_manage(request: MemberRequest, what: str) -> None:
     _require_view(request, what)
     if not permissions.can_manage_keys(request.actor):
         raise refuse(request, what, "Your role can read API keys but not change them.")
 
 
-def _visible_key(request: HttpRequest, key_id: str) -> ApiKey:
+def _visible_key(request: MemberRequest, key_id: str) -> ApiKey:
     try:
         return selectors.get_visible_key(request.actor, key_id)
     except KeyNotFound:
@@ -64,7 +68,7 @@ def _visible_key(request: HttpRequest, key_id: str) -> ApiKey:
         raise Http404("No such API key.") from None
 
 
-def _manageable_key(request: HttpRequest, key_id: str, what: str) -> ApiKey:
+def _manageable_key(request: MemberRequest, key_id: str, what: str) -> ApiKey:
     _require_manage(request, what)
     key = _visible_key(request, key_id)
     if not permissions.may_manage_key(request.actor, key):
@@ -72,7 +76,7 @@ def _manageable_key(request: HttpRequest, key_id: str, what: str) -> ApiKey:
     return key
 
 
-def _back_to_key(request: HttpRequest, key: ApiKey) -> HttpResponse:
+def _back_to_key(request: MemberRequest, key: ApiKey) -> HttpResponse:
     """After an action: the key's page (htmx follows a redirect header, a plain form a 302)."""
     if wants_partial(request):
         return HttpResponseClientRedirect(key.get_absolute_url())
@@ -82,8 +86,14 @@ def _back_to_key(request: HttpRequest, key: ApiKey) -> HttpResponse:
 # ---- the list ----
 
 
-def _quota(request: HttpRequest) -> selectors.Quota:
-    return selectors.key_quota(request.user.organization)
+def _organization(request: MemberRequest) -> Organization:
+    organization = request.user.organization
+    assert organization is not None  # the views ask can_view_keys first: only members pass
+    return organization
+
+
+def _quota(request: MemberRequest) -> selectors.Quota:
+    return selectors.key_quota(_organization(request))
 
 
 PASTED_SECRET_WARNING = (
@@ -94,7 +104,7 @@ PASTED_SECRET_WARNING = (
 
 
 @require_GET
-def key_list(request: HttpRequest) -> HttpResponse:
+def key_list(request: MemberRequest) -> HttpResponse:
     _require_view(request, "view keys")
     pasted_secret = any(credentials.contains_secret(q) for q in request.GET.getlist("q"))
     if pasted_secret:
@@ -102,8 +112,9 @@ def key_list(request: HttpRequest) -> HttpResponse:
         # back into the search box, the sort and page links, or the address bar (from where it
         # would travel on in Referer headers): a full page is redirected to the URL without it,
         # an htmx request has its pushed URL replaced.
-        request.GET = request.GET.copy()
-        del request.GET["q"]
+        without_secret = request.GET.copy()
+        del without_secret["q"]
+        request.GET = without_secret  # type: ignore[assignment]  # a mutable copy, without the secret
         query = request.GET.urlencode()
         url_without_it = request.path + (f"?{query}" if query else "")
         if not wants_partial(request):
@@ -127,16 +138,14 @@ def key_list(request: HttpRequest) -> HttpResponse:
         "can_manage": permissions.can_manage_keys(actor),
         # Asked before the form is filled, of the rule create_key applies (None: one more fits).
         "key_limit_refusal": (
-            services.key_limit_refusal(request.user.organization)
-            if permissions.can_manage_keys(actor)
-            else None
+            services.key_limit_refusal(_organization(request)) if permissions.can_manage_keys(actor) else None
         ),
         "this_year": str(timezone.localtime().year),  # dates of this year are shown without it
         "pasted_secret": pasted_secret,
         "pasted_secret_warning": PASTED_SECRET_WARNING,
     }
     if not wants_partial(request):  # the banners are outside the table that htmx swaps
-        policy = SecurityPolicy.of(request.user.organization)
+        policy = SecurityPolicy.of(_organization(request))
         outside = selectors.outside_policy_count(actor, policy)
         context["outside_policy"] = selectors.COUNT_CAP if outside is None else outside
         context["outside_policy_label"] = f"{selectors.COUNT_CAP:,}+" if outside is None else str(outside)
@@ -189,14 +198,14 @@ def _columns(sort: str) -> list[dict]:
 # ---- create ----
 
 
-def _render_form(request: HttpRequest, form: KeyCreateForm, *, like: ApiKey | None = None) -> HttpResponse:
+def _render_form(request: MemberRequest, form: KeyCreateForm, *, like: ApiKey | None = None) -> HttpResponse:
     # Errors come back with 200: htmx swaps only successful responses into the dialog.
     cancel_url = like.get_absolute_url() if like is not None else reverse("keys:list")
     context = {"form": form, "cancel_url": cancel_url, "like": like}
     return render_screen(request, "keys/key_form.html", "form-dialog", context)
 
 
-def _initial_like(request: HttpRequest, key: ApiKey) -> dict:
+def _initial_like(request: MemberRequest, key: ApiKey) -> dict:
     """ "Create a key like this one": the form filled with what the key may do, and a free name like
     its own ("SAP ERP Integration (2)"). It is only a starting point: the new key is created by the
     same service with the same checks, and may be narrower."""
@@ -206,22 +215,22 @@ def _initial_like(request: HttpRequest, key: ApiKey) -> dict:
         "account": key.account_id,
         "scopes": list(key.scopes),
         "allowed_ips": list(key.allowed_ips),
-        "name": selectors.suggest_copy_name(request.user.organization, key.name),
+        "name": selectors.suggest_copy_name(_organization(request), key.name),
     }
 
 
-def _initial_from(data) -> dict:
+def _initial_from(data: QueryDict) -> dict[str, Any]:
     """What a re-drawn (not submitted) form keeps of the user's choices."""
     fields = (
         *("application", "role", "account", "name", "suggested_name"),
         *("expiry", "expiry_days", "allowed_ips"),
     )
-    initial = {k: data.get(k) for k in fields}
+    initial: dict[str, Any] = {k: data.get(k) for k in fields}
     initial["scopes"] = data.getlist("scopes")
     return {k: v for k, v in initial.items() if v not in (None, "")}
 
 
-def _reveal(request: HttpRequest, issued: services.IssuedKey, *, regenerated: bool) -> HttpResponse:
+def _reveal(request: MemberRequest, issued: services.IssuedKey, *, regenerated: bool) -> HttpResponse:
     key = issued.key
     context = {
         "key": key,
@@ -239,7 +248,7 @@ def _reveal(request: HttpRequest, issued: services.IssuedKey, *, regenerated: bo
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def key_create(request: HttpRequest) -> HttpResponse:
+def key_create(request: MemberRequest) -> HttpResponse:
     _require_manage(request, "create key")
     if request.method == "GET":
         if like_id := request.GET.get("like"):
@@ -255,7 +264,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _render_form(request, form)
     data = form.cleaned_data
-    name = data["name"] or selectors.suggest_key_name(request.user.organization, data["application"])
+    name = data["name"] or selectors.suggest_key_name(_organization(request), data["application"])
     try:
         issued = services.create_key(
             actor=request.actor,
@@ -274,7 +283,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def key_form_scopes(request: HttpRequest) -> HttpResponse:
+def key_form_scopes(request: MemberRequest) -> HttpResponse:
     """The scope checkboxes for another application or role (htmx swaps them into the form)."""
     _require_manage(request, "create key")
     form = KeyCreateForm(request.actor, initial=_initial_from(request.GET))
@@ -322,7 +331,7 @@ def _recent_ips(key: ApiKey) -> list[dict]:
     return entries
 
 
-def _detail_context(request: HttpRequest, key: ApiKey) -> dict:
+def _detail_context(request: MemberRequest, key: ApiKey) -> dict:
     events = list(key.audit_events.order_by("-occurred_at", "-id")[: KEY_EVENTS_SHOWN + 1])
     can_manage = permissions.may_manage_key(request.actor, key)
     now = timezone.now()
@@ -361,7 +370,7 @@ def _group_scopes(scopes: list[str]) -> list[tuple[str, list[str]]]:
 
 
 @require_GET
-def key_detail(request: HttpRequest, key_id: str) -> HttpResponse:
+def key_detail(request: MemberRequest, key_id: str) -> HttpResponse:
     _require_view(request, "view key")
     key = _visible_key(request, key_id)
     return render_screen(request, "keys/key_detail.html", "key-detail-body", _detail_context(request, key))
@@ -374,7 +383,7 @@ USAGE_CSV_HEADER = ("date", "calls", "errors", "rate_limited")
 
 @never_cache
 @require_GET
-def key_usage_csv(request: HttpRequest, key_id: str) -> HttpResponse:
+def key_usage_csv(request: MemberRequest, key_id: str) -> HttpResponse:
     """The key's daily counts as a CSV file, for whoever may see the key's page.
 
     A spreadsheet runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` as a formula, so the
@@ -424,7 +433,7 @@ class _Echo:
 
 @never_cache
 @require_GET
-def key_list_csv(request: HttpRequest) -> StreamingHttpResponse:
+def key_list_csv(request: MemberRequest) -> StreamingHttpResponse:
     """The keys the list shows, with its filters and its order, as a CSV file (at most
     ``KEYS_CSV_MAX``), streamed: times in UTC, ISO 8601."""
     _require_view(request, "export keys")
@@ -432,7 +441,7 @@ def key_list_csv(request: HttpRequest) -> StreamingHttpResponse:
     keys = filters.qs[:KEYS_CSV_MAX]
     writer = csv.writer(_Echo())
 
-    def rows():
+    def rows() -> Iterator[str]:
         yield writer.writerow(KEYS_CSV_HEADER)
         for key in keys.iterator(chunk_size=500):
             yield writer.writerow(
@@ -461,7 +470,7 @@ def key_list_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def key_edit(request: HttpRequest, key_id: str) -> HttpResponse:
+def key_edit(request: MemberRequest, key_id: str) -> HttpResponse:
     key = _manageable_key(request, key_id, "edit key")
     if not key.allows(state.Action.EDIT):
         raise Http404("A revoked key cannot be changed.")
@@ -492,7 +501,7 @@ def key_edit(request: HttpRequest, key_id: str) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def key_regenerate(request: HttpRequest, key_id: str) -> HttpResponse:
+def key_regenerate(request: MemberRequest, key_id: str) -> HttpResponse:
     key = _manageable_key(request, key_id, "regenerate key")
     form = RegenerateForm(request.POST if request.method == "POST" else None)
     error = None
@@ -508,7 +517,7 @@ def key_regenerate(request: HttpRequest, key_id: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
+def key_revoke(request: MemberRequest, key_id: str) -> HttpResponse:
     key = _manageable_key(request, key_id, "revoke key")
     if request.method == "POST":
         services.revoke_key(actor=request.actor, key=key)
@@ -522,7 +531,7 @@ def key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def key_set_disabled(request: HttpRequest, key_id: str, *, disabled: bool) -> HttpResponse:
+def key_set_disabled(request: MemberRequest, key_id: str, *, disabled: bool) -> HttpResponse:
     verb = "disable" if disabled else "enable"
     key = _manageable_key(request, key_id, f"{verb} key")
     error = None

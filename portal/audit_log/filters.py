@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import django_filters
 from django import forms
 from django.db.models import QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -59,9 +61,11 @@ class AuditEventFilterSet(django_filters.FilterSet):
         fields: list[str] = []
         form = AuditFilterForm
 
-    def __init__(self, data, queryset: QuerySet[AuditEvent], *, actor: Actor) -> None:
+    def __init__(
+        self, data: QueryDict | dict[str, Any] | None, queryset: QuerySet[AuditEvent], *, actor: Actor
+    ) -> None:
         super().__init__(data, queryset)
-        self.actor = actor
+        self.viewer = actor  # not "actor": that name is the filter's
 
     def filter_key(self, queryset: QuerySet[AuditEvent], name: str, value: str) -> QuerySet[AuditEvent]:
         """Events about the keys the actor may see whose name or Client ID matches: the keys are
@@ -70,7 +74,7 @@ class AuditEventFilterSet(django_filters.FilterSet):
         text = value.strip()
         if not text:
             return queryset
-        matching = visible_keys(self.actor).filter(key_search(text))
+        matching = visible_keys(self.viewer).filter(key_search(text))
         ids = list(matching.values_list("pk", flat=True)[: KEY_IDS_AT_MOST + 1])
         if len(ids) > KEY_IDS_AT_MOST:
             return queryset.filter(key__in=matching.values("pk"))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
 from accounts import permissions
+from accounts.actors import MemberRequest
 from audit.selectors import EventPage, page_of_events, visible_events
 from pages import refuse, render_screen
 from portal.audit_log.filters import AuditEventFilterSet
@@ -41,7 +42,7 @@ def _links(page: EventPage) -> list:
 
 
 @require_GET
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: MemberRequest) -> HttpResponse:
     actor = request.actor
     if not permissions.can_view_audit_log(actor):
         raise refuse(request, "view audit log", "Your role cannot see the audit log.")

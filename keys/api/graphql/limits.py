@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Any
 
 from graphql import (
     SKIP,
@@ -29,9 +30,11 @@ from graphql import (
     GraphQLSyntaxError,
     InlineFragmentNode,
     KnownFragmentNamesRule,
+    Node,
     NoFragmentCyclesRule,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValidationContext,
     ValidationRule,
     parse,
     validate,
@@ -55,7 +58,7 @@ COSTLY_ROOT_FIELD = 10
 INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
 
 
-def too_complex(message: str, nodes=None) -> GraphQLError:
+def too_complex(message: str, nodes: Node | list[Node] | None = None) -> GraphQLError:
     return GraphQLError(message, nodes, extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.graphql})
 
 
@@ -124,14 +127,14 @@ class QueryCostRule(ValidationRule):
     a worker busy past its timeout. Here each fragment is measured once per mode and reused, so a
     document costs time in proportion to its length, whatever it expands to."""
 
-    def __init__(self, context) -> None:
+    def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
         definitions = context.document.definitions
         self.fragments = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
         self.measured: dict[tuple[str, Mode], Measure] = {}
         self.measuring: set[str] = set()
 
-    def enter_operation_definition(self, node: OperationDefinitionNode, *args):
+    def enter_operation_definition(self, node: OperationDefinitionNode, *args: Any) -> Any:
         # Called after graphql-core's own check that the operation, its fragments included, does
         # not nest deeper than the parser allows (200): the recursion below stays well within
         # Python's limit.

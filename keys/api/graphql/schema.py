@@ -5,12 +5,12 @@ who may call what is asked of ``keys.api.access``, what is visible of the access
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import strawberry
-from django.http import HttpRequest
 from graphql import GraphQLError
 from strawberry.types import Info
 
@@ -21,6 +21,7 @@ from keys import selectors, services, state
 from keys.api import serializers
 from keys.api.access import Operation, require
 from keys.api.inputs import create_requested_key
+from keys.api.middleware import KeyRequest
 from keys.authentication.presented import verify_presented
 from keys.authentication.verification import VerifiedKey
 from keys.errors import ErrorCode, ServiceError
@@ -29,7 +30,7 @@ from keys.services import MAX_GRACE_PERIOD
 
 @dataclass(frozen=True)
 class Context:
-    request: HttpRequest
+    request: KeyRequest
     actor: Actor
 
 
@@ -38,12 +39,17 @@ def problem(code: ErrorCode, message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code.graphql})
 
 
-KeyStatus = strawberry.enum(
+# Built from keys.state.KeyStatus when imported, so the type checker sees neither its members nor a
+# type: the ignores below that name KeyStatus say so.
+KeyStatus = strawberry.enum(  # type: ignore[call-overload]
     enum.Enum("KeyStatus", {status.name: status.value for status in state.KeyStatus}),
     description="active, disabled, expired or revoked",
 )
 
 
+# Strawberry resolves these types on the objects the resolvers return (a model instance, a verified
+# key), so ``self`` is one of those and the resolvers return them as the type: the ignores below that
+# name a model say so.
 @strawberry.type(name="ApiKey", description="An API key; never its secret.")
 class ApiKeyType:
     id: strawberry.ID
@@ -64,19 +70,19 @@ class ApiKeyType:
 
     @strawberry.field(description="The application's slug.")
     def application(self) -> str:
-        return serializers.application_slug(self)
+        return serializers.application_slug(self)  # type: ignore[arg-type]  # self is the model
 
     @strawberry.field(description="The account's name.")
     def account(self) -> str:
-        return serializers.account_name(self)
+        return serializers.account_name(self)  # type: ignore[arg-type]  # self is the model
 
     @strawberry.field(description="advanced_admin, admin_api, admin, support or viewer.")
     def role(self) -> str:
-        return serializers.role_name(self)
+        return serializers.role_name(self)  # type: ignore[arg-type]  # self is the model
 
     @strawberry.field
-    def status(self) -> KeyStatus:
-        return KeyStatus(serializers.status_of(self))
+    def status(self) -> KeyStatus:  # type: ignore[valid-type]  # KeyStatus: see above
+        return KeyStatus(serializers.status_of(self))  # type: ignore[arg-type]  # self is the model
 
     @strawberry.field(description="A live secret of it was seen by a member who has since been deactivated.")
     def exposed(self) -> bool:
@@ -133,11 +139,11 @@ class UserType:
 
     @strawberry.field(description="The organization's slug.")
     def organization(self) -> str | None:
-        return self.organization.slug if self.organization_id else None
+        return self.organization.slug if self.organization_id else None  # type: ignore[attr-defined]  # a User
 
     @strawberry.field(description="The member's highest role, e.g. advanced_admin.")
     def role(self) -> str | None:
-        return account_models.Role.api_name_of(self.top_role)
+        return account_models.Role.api_name_of(self.top_role)  # type: ignore[attr-defined]  # self is a User
 
 
 @strawberry.input
@@ -158,7 +164,7 @@ def _context(info: Info) -> Context:
     return info.context
 
 
-def _service(call, *args, **kwargs) -> Any:
+def _service(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """A call into the domain, its refusals as GraphQL errors (with GraphQL's names for the codes:
     forbidden is access_denied, validation_error is bad_user_input)."""
     try:
@@ -184,7 +190,7 @@ class Query:
             raise problem(
                 ErrorCode.UNSUPPORTED_WITH_SESSION, "currentKey needs an API key; this request has a session."
             )
-        return key
+        return key  # type: ignore[return-value]  # the verified key, as ApiKeyType
 
     @strawberry.field(description="The member signed in to the portal.")
     def current_user(self, info: Info) -> UserType:
@@ -194,13 +200,13 @@ class Query:
                 ErrorCode.UNSUPPORTED_WITH_API_KEY,
                 "currentUser needs a portal session; no user signs in with a key.",
             )
-        return actor.user
+        return actor.user  # type: ignore[return-value]  # the model, as UserType
 
     @strawberry.field(description="Keys the caller may see, newest first.")
     def api_keys(
         self,
         info: Info,
-        status: KeyStatus | None = None,
+        status: KeyStatus | None = None,  # type: ignore[valid-type]  # KeyStatus: see above
         search: str | None = None,
         first: int | None = 50,
         offset: int | None = 0,
@@ -221,7 +227,7 @@ class Query:
                 ErrorCode.VALIDATION_ERROR,
                 f"first must be 1 to {selectors.MAX_PAGE} and offset 0 to {selectors.MAX_OFFSET:,}.",
             )
-        data = {"status": status.value if status else None, "search": search}
+        data = {"status": status.value if status else None, "search": search}  # type: ignore[attr-defined]
         query = {k: v for k, v in data.items() if v}
         if exposed is not None:
             query["exposed"] = exposed
@@ -230,7 +236,7 @@ class Query:
 
     @strawberry.field
     def api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType:
-        return _visible_key(_allowed(info, Operation.READ), id)
+        return _visible_key(_allowed(info, Operation.READ), id)  # type: ignore[return-value]  # the model
 
     @strawberry.field(description="The scope catalogue of an application: by default the calling key's own.")
     def scopes(self, info: Info, application: str | None = None) -> list[ScopeType]:
@@ -244,7 +250,7 @@ class Query:
             found = applications.filter(is_portal=True).first()
         if found is None:
             raise problem(ErrorCode.NOT_FOUND, f"No application with slug {application!r}.")
-        return list(found.scopes.all())
+        return list(found.scopes.all())  # type: ignore[arg-type]  # the models, as ScopeType
 
 
 @strawberry.type

@@ -14,15 +14,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from functools import lru_cache, wraps
 from inspect import isawaitable
+from typing import Any, cast
 
 import strawberry
 from csp.decorators import csp_update
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.db import DataError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.utils.functional import SimpleLazyObject
@@ -40,11 +42,13 @@ from graphql import (
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+from strawberry.types import ExecutionContext
 
 from accounts.actors import Actor, client_ip, user_agent
 from keys.api.graphql.limits import MAX_BODY_BYTES, parse_limited, refusals
 from keys.api.graphql.schema import Context, Mutation, Query
 from keys.api.html import with_content_security_policy
+from keys.api.middleware import KeyRequest
 from keys.api.responses import graphql_error_response, service_unavailable
 from keys.errors import ErrorCode
 from keys.redaction import scrub
@@ -53,7 +57,9 @@ log = logging.getLogger(__name__)
 
 
 class Schema(strawberry.Schema):
-    def process_errors(self, errors, execution_context=None) -> None:
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         """Not logged here: an error a client caused is part of the contract, and the view logs
         the unexpected ones itself (once, with their traceback)."""
 
@@ -96,7 +102,7 @@ def execute_prepared(
         variable_values=variables,
         operation_name=operation_name,
         executor_class=schema.execution_context_class,
-        is_awaitable=optimized_is_awaitable,
+        is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]  # graphql-core's own test, untyped
     )
     if isawaitable(result):  # no resolver of ours is async
         raise RuntimeError("GraphQL execution did not complete synchronously.")
@@ -116,25 +122,35 @@ REQUEST_ERRORS = {
 BODY_HELP = 'Send a JSON object: {"query": "...", "variables": {...}, "operationName": "..."}.'
 
 
-def with_member_session(view):
+def _no_response(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
+    """The view and the next handler CsrfViewMiddleware wants: only its verdict is used."""
+    raise NotImplementedError
+
+
+def with_member_session(
+    view: Callable[[KeyRequest], HttpResponseBase],
+) -> Callable[[HttpRequest], HttpResponseBase]:
     """GraphQL's session mode, on its own route: for a request without an API key (and for the
     explorer page), the portal's session, its signed-in member as ``request.user`` and
     ``request.actor``, by Django's own session and authentication middleware; the view checks the
     CSRF token itself. A request with a key skips all of it, so no API answer to a key sets a
     cookie or reads a session."""
 
-    def with_member(request: HttpRequest) -> HttpResponse:
-        request.actor = SimpleLazyObject(
+    def with_member(request: HttpRequest) -> HttpResponseBase:
+        request.actor = SimpleLazyObject(  # type: ignore[attr-defined]  # the attribute this adds
             lambda: Actor.for_user(request.user, ip=client_ip(request), user_agent=user_agent(request))
         )
-        return view(request)
+        return view(cast(KeyRequest, request))
 
-    with_session = SessionMiddleware(AuthenticationMiddleware(with_member))
+    # Django's middleware run synchronously here: their answers are responses, never awaitables.
+    with_session = cast(
+        Callable[[HttpRequest], HttpResponseBase], SessionMiddleware(AuthenticationMiddleware(with_member))
+    )
 
     @wraps(view)
-    def dispatch(request: HttpRequest) -> HttpResponse:
+    def dispatch(request: HttpRequest) -> HttpResponseBase:
         if request.method == "POST" and getattr(request, "api_key", None) is not None:
-            return view(request)
+            return view(cast(KeyRequest, request))  # the key middleware set its actor
         return with_session(request)
 
     return dispatch
@@ -142,7 +158,7 @@ def with_member_session(view):
 
 @csrf_exempt  # a key request carries no cookie to forge; a session request is checked below
 @with_member_session
-def graphql_endpoint(request: HttpRequest) -> HttpResponse:
+def graphql_endpoint(request: KeyRequest) -> HttpResponseBase:
     if request.method == "GET":
         return explorer(request)
     if request.method != "POST":
@@ -158,7 +174,7 @@ def graphql_endpoint(request: HttpRequest) -> HttpResponse:
                 ErrorCode.UNAUTHORIZED,
                 "Send an API key (Authorization: Bearer <secret>) or sign in to the portal.",
             )
-        refused = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
+        refused = CsrfViewMiddleware(_no_response).process_view(request, _no_response, (), {})
         if refused is not None:
             return graphql_error_response(
                 ErrorCode.CSRF_FAILED, "A session request needs the X-CSRFToken header."
@@ -221,7 +237,7 @@ def _holds_nul(value: object) -> bool:
     return False
 
 
-def _formatted(error: GraphQLError) -> dict:
+def _formatted(error: GraphQLError) -> dict[str, Any]:
     """The error as clients see it: a code, never a stack trace, never a secret."""
     code = (error.extensions or {}).get("code")
     original = error.original_error
@@ -247,7 +263,7 @@ def _formatted(error: GraphQLError) -> dict:
             }
         # Before execution: the query does not fit the schema, or its variables do not fit the query.
         code = ErrorCode.GRAPHQL_VALIDATION_FAILED.graphql
-    formatted = {"message": scrub(error.message), "extensions": {"code": code}}
+    formatted: dict[str, Any] = {"message": scrub(error.message), "extensions": {"code": code}}
     if error.locations:
         formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
     if error.path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="Print only the API's 201 body as JSON")
 
-    def handle(self, *args, **opts) -> None:
+    def handle(self, *args: Any, **opts: Any) -> None:
         organization = Organization.objects.filter(slug=opts["organization"]).first()
         if organization is None:
             raise CommandError(f"No organization with slug {opts['organization']!r}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--write", metavar="PATH", nargs="?", const="docs/schema.graphql", default=None)
 
-    def handle(self, *args, write: str | None, **options) -> None:
+    def handle(self, *args: Any, write: str | None, **options: Any) -> None:
         text = schema.as_str() + "\n"
         if write is None:
             self.stdout.write(text, ending="")

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=7, choices=range(1, 91), metavar="1-90")
         parser.add_argument("--dry-run", action="store_true", help="Count, send nothing, mark nothing.")
 
-    def handle(self, *args, days: int, dry_run: bool, **options) -> None:
+    def handle(self, *args: Any, days: int, dry_run: bool, **options: Any) -> None:
         run = notify_expiring_keys(within=timedelta(days=days), dry_run=dry_run)
         verb = "Would send" if dry_run else "Sent"
         counts = run.by_notice

@@ -7,6 +7,8 @@ The command lives in the ``keys`` app because it seeds keys too, and ``accounts`
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -23,7 +25,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-keys", action="store_true", help="Skip the demo API keys")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         # Organizations and people in one transaction; then the keys, each through the key
         # services, whose durable transactions may not run inside another.
         created = seed_organizations(settings.DEMO_PASSWORD)
