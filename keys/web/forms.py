@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -77,29 +78,25 @@ class ErrorsDescribedMixin(_FormBase):
             self.fields[name].widget.attrs["aria-describedby"] = " ".join(ids)
 
 
-def _service_clean_name(form: forms.Form, name: str) -> str:
-    """The service's rules for a key name, as a form error."""
+def _service_clean(form: forms.Form, field: str, rule: Callable[[str], str], text: str) -> str:
+    """The service's rule for a text a person typed (a key's name or description), as a form error."""
     try:
-        return names.clean_name(name)
+        return rule(text)
     except ServiceError as err:
-        if credentials.contains_secret(name):
+        if credentials.contains_secret(text):
             # Not echoed back into the re-rendered form: the page must not carry a secret.
             data = form.data.copy()  # type: ignore[attr-defined]  # a QueryDict or a dict: both copy
-            data[form.add_prefix("name")] = ""
+            data[form.add_prefix(field)] = ""
             form.data = data
         raise forms.ValidationError(err.message) from None
+
+
+def _service_clean_name(form: forms.Form, name: str) -> str:
+    return _service_clean(form, "name", names.clean_name, name)
 
 
 def _service_clean_description(form: forms.Form, description: str) -> str:
-    """The service's rules for a key description, as a form error (a pasted secret is not echoed)."""
-    try:
-        return names.clean_description(description)
-    except ServiceError as err:
-        if credentials.contains_secret(description):
-            data = form.data.copy()  # type: ignore[attr-defined]  # a QueryDict or a dict: both copy
-            data[form.add_prefix("description")] = ""
-            form.data = data
-        raise forms.ValidationError(err.message) from None
+    return _service_clean(form, "description", names.clean_description, description)
 
 
 class AllowedNetworksField(forms.CharField):
