@@ -5,7 +5,7 @@ Written by hand because gunicorn (27) has neither: its ``gthread`` worker waits 
 connection's first bytes in a thread (up to 5 s, then the connection goes back to the poller), and
 once bytes arrive a thread reads the request line and headers with a blocking read and no deadline.
 A client that sends half a header and stops holds that thread until it gives up, and ``threads``
-such clients per worker stop the server (issue: four half-open connections took it down).
+such clients per worker stop the server (with sync workers, four half-open connections took it down).
 
 Here a thread reads only what has arrived (non-blocking). While the header is incomplete, the
 connection goes back to the worker's poller, with what was read kept beside the socket, and a

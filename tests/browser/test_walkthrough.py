@@ -1,4 +1,4 @@
-"""The rough edges of an admin's day (issue 26): the audit log and the key list at desktop and phone
+"""The rough edges of an admin's day: the audit log and the key list at desktop and phone
 widths, dates with their zone, the 403 page, and the small things around them."""
 
 from __future__ import annotations
