@@ -80,7 +80,8 @@ def page_of_keys(
     total = keys.count()
     if cursor or not offset:
         try:
-            page = keyset_page(keys, KEY_ORDER, size=limit, cursor=cursor)
+            # Ids first: the order's index carries what the filters ask (ApiKey.Meta.indexes).
+            page = keyset_page(keys, KEY_ORDER, size=limit, cursor=cursor, ids_first=True)
         except BadCursor:
             raise ServiceError(
                 ErrorCode.VALIDATION_ERROR, "This cursor is not one this list handed out.", field="cursor"
