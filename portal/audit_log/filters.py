@@ -16,9 +16,12 @@ from audit.models import AuditAction, AuditEvent
 from keys.filters import MAX_SEARCH_LENGTH, FilterForm, key_search
 from keys.selectors import visible_keys
 
-#: A key filter matching at most this many keys is asked as a list of their ids, which the
-#: (key, time) index answers; one matching more is asked as a subquery.
-KEY_IDS_AT_MOST = 500
+#: A key filter matching at most this many keys is asked as a list of their ids; one matching more
+#: is asked as a subquery. A list is answered either through the (key, time) index (a few keys) or
+#: by walking the time index and checking each event's key against the list (PostgreSQL hashes a
+#: long list): 7 ms for page 20 of the events of 5,000 keys out of 100,000, where the subquery had
+#: PostgreSQL look up the key of every event it passed (320 ms).
+KEY_IDS_AT_MOST = 10_000
 
 
 class AuditFilterForm(FilterForm):
@@ -75,7 +78,9 @@ class AuditEventFilterSet(django_filters.FilterSet):
         if not text:
             return queryset
         matching = visible_keys(self.viewer).filter(key_search(text))
-        ids = list(matching.values_list("pk", flat=True)[: KEY_IDS_AT_MOST + 1])
+        # In no order: the trigram and Client ID indexes find them (the keys' default order walks
+        # every key, newest first, reading each one's name).
+        ids = list(matching.order_by().values_list("pk", flat=True)[: KEY_IDS_AT_MOST + 1])
         if len(ids) > KEY_IDS_AT_MOST:
             return queryset.filter(key__in=matching.values("pk"))
         return queryset.filter(key_id__in=ids)
