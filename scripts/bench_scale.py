@@ -39,6 +39,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -636,7 +637,12 @@ PORTAL, API = "portal", "api"
 
 
 def measure(
-    base: str, facts: dict, secret: str, runs: int, only: re.Pattern | None = None
+    base: str,
+    facts: dict,
+    secret: str,
+    runs: int,
+    only: re.Pattern | None = None,
+    cpu: Callable[[], tuple[float, float]] | None = None,
 ) -> tuple[list[tuple], list[str]]:
     """Rows of (request, kind, result or None, note)."""
     rows: list[tuple] = []
@@ -740,7 +746,20 @@ def measure(
     print("  4 parallel deep audit-log pages …", flush=True)
     sessions = [admin, Session(base, "advanced@acme.test"), Session(base, "advanced@acme.test"), regional]
     paths = [last, last, last, deep_path]
+    before = cpu() if cpu else None
     result = parallel_deep_pages_mixed(base, sessions, paths, rounds=max(5, runs // 4))
+    if cpu and before:
+        after = cpu()
+        pages = result["n"]
+        worker_ms = (after[0] - before[0]) / pages * 1000
+        database_ms = (after[1] - before[1]) / pages * 1000
+        notes.append(
+            f"4 parallel deep audit-log pages: {worker_ms:.0f} ms of CPU in the gunicorn workers and "
+            f"{database_ms:.0f} ms in PostgreSQL per page ({pages} pages; CPU time, which the other "
+            "work on the machine does not lengthen): N pages at once need N × "
+            f"{worker_ms + database_ms:.0f} ms of CPU, which {os.cpu_count()} cores serve in "
+            f"≈ N × {(worker_ms + database_ms) / (os.cpu_count() or 1):.0f} ms."
+        )
     rows.append(("4 parallel deep audit-log pages (last page ×3, sub-account page 1000)", PORTAL, result, ""))
     rows.append(
         (
@@ -927,6 +946,30 @@ def parallel_deep_pages_mixed(base: str, sessions: list[Session], paths: list[st
     }
 
 
+def postgres_cpu_seconds(url: str) -> float:
+    """CPU time (user + system) the database's server processes have used so far: those of its
+    open connections (the portal keeps its connections, ``CONN_MAX_AGE``), read from /proc on a
+    server on this machine; 0 when it is elsewhere."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        pids = [
+            pid
+            for (pid,) in connection.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def database_url(server: str, name: str) -> str:
     parts = urllib.parse.urlsplit(server)
     return urllib.parse.urlunsplit(parts._replace(path="/" + name))
@@ -1048,7 +1091,12 @@ def main() -> None:
         server_process = bench.Server(env, "scale", workers=args.workers)
         only = re.compile(args.only) if args.only else None
         print(f"Timing, {args.runs} runs of each request after a warm-up …", flush=True)
-        rows, notes = measure(server_process.url, found, secret, args.runs, only)
+        server = server_process
+
+        def cpu() -> tuple[float, float]:
+            return server.cpu_seconds(), postgres_cpu_seconds(env["DATABASE_URL"])
+
+        rows, notes = measure(server_process.url, found, secret, args.runs, only, cpu)
         if only is None or only.search("/api/v1/org/api-keys (create)"):
             print("  create, regenerate, revoke …", flush=True)
             rows += measure_writes(server_process.url, writer, args.runs)
