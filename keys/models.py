@@ -243,6 +243,7 @@ class ApiKey(models.Model):
         on_delete=models.PROTECT,
         related_name="seen_secrets",
         editable=False,
+        db_index=False,  # key_seen_by starts with it
     )
     secret_seen_by_label = models.CharField(max_length=200, blank=True, default="", editable=False)
     # The key through which the current secret (and the grace-period one) was seen: the key that
@@ -321,6 +322,13 @@ class ApiKey(models.Model):
         # ``keys.migrations.0009_indexes_for_large_lists`` and ``0014_indexes_for_every_filter_and_sort``.
         indexes = [
             *(list_index(name, *fields) for name, fields in LIST_INDEXES.items()),
+            # The keys whose secret each member saw (Members counts them per member on every view),
+            # carrying what says whether the actor may see the key and whether it is in use.
+            models.Index(
+                fields=["secret_seen_by"],
+                include=["organization", "account", "role", "revoked_at", "expires_at"],
+                name="key_seen_by",
+            ),
             # The few exposed keys (the banner on API Keys and Members counts them on every view).
             models.Index(fields=["organization"], condition=EXPOSED_CANDIDATES, name="key_org_exposed"),
         ]

@@ -11,7 +11,7 @@ from keys.models import LIST_INDEXES, LISTS_FILTER_ON
 pytestmark = pytest.mark.django_db
 
 PORTABLE = {
-    "keys_apikey": {*LIST_INDEXES, "key_org_exposed"},
+    "keys_apikey": {*LIST_INDEXES, "key_org_exposed", "key_seen_by"},
     "keys_auditevent": {"audit_org_time_id", "audit_org_action_time", "audit_key_time"},
 }
 POSTGRES_ONLY = {
@@ -44,6 +44,7 @@ def test_the_list_indexes_are_there(table):
     ("table", "column"),
     [
         ("keys_apikey", "organization_id"),
+        ("keys_apikey", "secret_seen_by_id"),
         ("keys_auditevent", "organization_id"),
         ("keys_auditevent", "action"),
         ("keys_auditevent", "key_id"),
