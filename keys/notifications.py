@@ -12,9 +12,9 @@ Three notices, each sent once:
 
 One email per person per run lists every key of theirs that needs them, by notice, in a plain-text
 part and an HTML part (tables, inline styles, no images or anything fetched from elsewhere). The
-command decides who gets what and marks the keys as announced, then enqueues one email task per
-person (``accounts.emails.enqueue_email``, with the notices as key ids); the task worker renders
-and sends it, so the guarantee is at most once. The emails carry what identifies a key (name,
+command decides who gets what, and in one transaction marks the keys as announced and enqueues one
+email task per person (``accounts.emails.enqueue_email``, with the notices as key ids); the task
+worker renders and sends it, so the guarantee is at most once. The emails carry what identifies a key (name,
 Client ID, application, account, a link to it); there is no secret to leak, as none is stored.
 """
 
@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.core.mail import EmailMultiAlternatives
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
@@ -252,15 +252,8 @@ def key_notices_email(user: User, *, notices: list[list[str]], now: str) -> Emai
     return _message(user, kept, moment) if kept else None
 
 
-def notify_expiring_keys(
-    *, now: datetime | None = None, within: timedelta = EXPIRING_SOON, dry_run: bool = False
-) -> NoticeRun:
-    """Each due notice is sent at most once: keys are claimed first, then one email per person is
-    enqueued on its own (the task worker sends it), so a refused recipient neither stops the others
-    nor makes a later run send the same emails again. Recipients whose email failed already are
-    returned to be reported."""
-    now = now or timezone.now()
-    due = due_notices(now, within) if dry_run else _claim(now, within)
+def _per_user(due: list[tuple[Notice, ApiKey]]) -> dict[User, list[tuple[Notice, ApiKey]]]:
+    """Who hears about what: each person's notices, in the order their email lists them."""
     members_by_org: dict[int, list[User]] = {}
     per_user: dict[User, list[tuple[Notice, ApiKey]]] = defaultdict(list)
     for notice, key in due:
@@ -272,26 +265,44 @@ def notify_expiring_keys(
             )
         for user in recipients_for(key, members_by_org[key.organization_id]):
             per_user[user].append((notice, key))
-    by_notice = {notice.value: sum(1 for n, _ in due if n == notice) for notice in Notice}
-    keys = len({key.pk for _, key in due})
+    return per_user
+
+
+def notify_expiring_keys(
+    *, now: datetime | None = None, within: timedelta = EXPIRING_SOON, dry_run: bool = False
+) -> NoticeRun:
+    """Each due notice is sent at most once. The keys are claimed and one email per person is
+    enqueued in one transaction: with the database backend a run either marks the keys and queues
+    their emails or, failing, does neither (the next run tries again). The task worker sends each
+    email on its own, so a refused recipient neither stops the others nor makes a later run send
+    the same emails again. Recipients whose email failed already (a backend that runs tasks at
+    once) are returned to be reported."""
+    now = now or timezone.now()
+
+    def counts(due: list[tuple[Notice, ApiKey]]) -> tuple[int, dict[str, int]]:
+        by_notice = {notice.value: sum(1 for n, _ in due if n == notice) for notice in Notice}
+        return len({key.pk for _, key in due}), by_notice
+
     if dry_run:
-        return NoticeRun(keys=keys, emails=len(per_user), by_notice=by_notice)
+        due = due_notices(now, within)
+        keys, by_notice = counts(due)
+        return NoticeRun(keys=keys, emails=len(_per_user(due)), by_notice=by_notice)
     queued, failed = 0, []
-    for user, notices in sorted(per_user.items(), key=lambda item: item[0].email):
-        try:
+    with transaction.atomic():
+        due = _claim(now, within)
+        for user, notices in sorted(_per_user(due).items(), key=lambda item: item[0].email):
             result = enqueue_email(
                 user,
                 key_notices_email,
                 notices=[[notice.value, str(key.pk)] for notice, key in notices],
                 now=now.isoformat(),
             )
-        except DatabaseError as exc:  # the task store refused it: report it, go on with the others
-            log.warning("Key notice to %s not enqueued: %s", user.email, exc)
-            failed.append(user.email)
-            continue
-        if result.status == TaskResultStatus.FAILED:  # a backend that runs tasks at once: failed already
-            log.warning("Key notice to %s not sent: %s", user.email, result.errors[-1].exception_class_path)
-            failed.append(user.email)
-        else:
-            queued += 1
+            if result.status == TaskResultStatus.FAILED:  # a backend that runs tasks at once
+                log.warning(
+                    "Key notice to %s not sent: %s", user.email, result.errors[-1].exception_class_path
+                )
+                failed.append(user.email)
+            else:
+                queued += 1
+    keys, by_notice = counts(due)
     return NoticeRun(keys=keys, emails=queued, failed=tuple(failed), by_notice=by_notice)

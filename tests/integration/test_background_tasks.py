@@ -154,6 +154,33 @@ def test_notify_expiring_keys_returns_before_any_email_is_sent_and_the_worker_se
     assert set(DBTaskResult.objects.values_list("status", flat=True)) == {TaskResultStatus.SUCCESSFUL}
 
 
+def test_a_run_that_cannot_queue_every_email_marks_no_key_and_queues_nothing(
+    database_tasks, demo, make_key, monkeypatch
+):
+    from django.db import DatabaseError
+
+    from keys import notifications
+
+    make_key(name="erp nightly", role=Role.ADMIN_API, expires_in_days=3)
+    calls = []
+
+    def second_fails(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise DatabaseError("the task table is unavailable")
+        return enqueue_email(*args, **kwargs)
+
+    monkeypatch.setattr(notifications, "enqueue_email", second_fails)
+    with pytest.raises(DatabaseError):
+        _notify()
+    assert not DBTaskResult.objects.exists()
+    assert ApiKey.objects.filter(expiry_notice_sent_for__isnull=False).count() == 0
+    monkeypatch.undo()
+    assert "Queued 2 email(s) about 1 key(s)" in _notify()  # the next run tries again, whole
+    database_tasks()
+    assert len(mail.outbox) == 2
+
+
 def test_a_key_revoked_before_the_worker_runs_is_left_out_of_the_email(database_tasks, demo, make_key):
     from accounts.actors import Actor
     from keys.services import revoke_key
