@@ -46,7 +46,7 @@ from strawberry.types import ExecutionContext
 
 from accounts.actors import Actor, client_ip, user_agent
 from keys.api.graphql.limits import MAX_BODY_BYTES, parse_limited, refusals
-from keys.api.graphql.schema import Context, Mutation, Query
+from keys.api.graphql.schema import CONFIG, Context, Mutation, Query
 from keys.api.html import with_content_security_policy
 from keys.api.middleware import KeyRequest
 from keys.api.responses import graphql_error_response, service_unavailable
@@ -64,7 +64,7 @@ class Schema(strawberry.Schema):
         the unexpected ones itself (once, with their traceback)."""
 
 
-schema = Schema(query=Query, mutation=Mutation)
+schema = Schema(query=Query, mutation=Mutation, config=CONFIG)
 
 # Every rule a query must pass once it is within our limits (limits.refusals): GraphQL's own and
 # strawberry's.
