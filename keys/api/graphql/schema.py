@@ -4,13 +4,14 @@ who may call what is asked of ``keys.api.access``, what is visible of the access
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry import relay
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -139,6 +140,43 @@ class ApiKeyPage:
     previous: str | None = strawberry.field(
         description="Cursor of the page before this one (pass it as cursor); null on the first page."
     )
+
+
+# Relay's connection, from strawberry's own types (relay.Connection, Edge, PageInfo and the
+# relay.connection field, which adds first/after/last/before): so Relay's and Apollo's pagination
+# helpers work. The cursors are the API lists' keyset cursors (keys.selectors.slice_of_keys), not
+# strawberry's ListConnection offsets, which would skip or repeat keys created meanwhile. Relay
+# types its nodes as relay.Node (a global id); a key keeps its own id, as in REST.
+@strawberry.type(
+    name="ApiKeyConnection",
+    description="Keys the caller may see, newest first, as a Relay connection (cursor pagination).",
+)
+class ApiKeyConnection(relay.Connection[ApiKeyType]):  # type: ignore[type-var]  # see above
+    total_count: int = strawberry.field(description="How many keys the list has, every page together.")
+
+    @classmethod
+    def resolve_connection(
+        cls,
+        nodes: Any,
+        *,
+        info: Info,
+        before: str | None = None,
+        after: str | None = None,
+        first: int | None = None,
+        last: int | None = None,
+        **kwargs: Any,
+    ) -> ApiKeyConnection:
+        found = _service(selectors.slice_of_keys, nodes, first=first, after=after, last=last, before=before)
+        return cls(
+            edges=[relay.Edge(cursor=c, node=k) for c, k in zip(found.cursors, found.keys, strict=True)],
+            page_info=relay.PageInfo(
+                has_next_page=found.has_next,
+                has_previous_page=found.has_previous,
+                start_cursor=found.cursors[0] if found.cursors else None,
+                end_cursor=found.cursors[-1] if found.cursors else None,
+            ),
+            total_count=found.total,
+        )
 
 
 @strawberry.type
@@ -298,6 +336,25 @@ class Query:
             query["exposed"] = exposed
         page = _service(selectors.page_of_keys, actor, query, limit=first, offset=offset, cursor=cursor)
         return ApiKeyPage(total=page.total, items=page.keys, next=page.next, previous=page.previous)
+
+    @relay.connection(
+        ApiKeyConnection | None,
+        description="Keys the caller may see, newest first, as a Relay connection: first (default 50, "
+        "at most 100) after a cursor, or last before one. The same keys and filters as apiKeys.",
+    )
+    def api_keys_connection(
+        self,
+        info: Info,
+        status: state.KeyStatus | None = None,
+        search: str | None = None,
+        exposed: bool | None = None,
+    ) -> Iterable[ApiKeyType] | None:
+        actor = _allowed(info, Operation.READ)
+        query: dict[str, Any] = {"status": status.value if status else None, "search": search or None}
+        query = {k: v for k, v in query.items() if v}
+        if exposed is not None:
+            query["exposed"] = exposed
+        return selectors.listed_keys(actor, query).qs  # the models, as ApiKeyType
 
     @strawberry.field
     def api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType | None:
