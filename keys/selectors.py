@@ -109,12 +109,12 @@ def page_of_keys(
 @dataclass(frozen=True, slots=True)
 class KeySlice:
     """A slice of an API list as Relay's connections read it: its keys with a cursor each (the
-    cursors of ``next`` and ``previous``: any of them marks its key), how many keys the list has,
-    and whether there are keys after and before the slice."""
+    cursors of ``next`` and ``previous``: any of them marks its key), and whether there are keys
+    after and before the slice. How many keys the whole list has is a query of its own
+    (``keys.count()``), made only when asked for."""
 
     keys: list[ApiKey]
     cursors: list[str]
-    total: int
     has_next: bool
     has_previous: bool
 
@@ -128,8 +128,8 @@ def slice_of_keys(
     before: str | None = None,
 ) -> KeySlice:
     """``first`` keys after the ``after`` cursor, or ``last`` keys before the ``before`` one, of a
-    list (``listed_keys(...).qs``), newest first, on the cursors of :func:`page_of_keys`: one
-    query for the slice and one for the count. Without ``first`` or ``last``, the first 50. Seen
+    list (``listed_keys(...).qs``), newest first, on the cursors of :func:`page_of_keys`, in one
+    query. Without ``first`` or ``last``, the first 50. Seen
     from a slice read forwards, there are keys before it when it starts after a cursor (and the
     other way round), as Relay allows when finding out would cost another query."""
     if first is not None and last is not None:
@@ -150,7 +150,6 @@ def slice_of_keys(
     return KeySlice(
         keys=found.rows,
         cursors=[KEY_ORDER.cursor(NEXT, key) for key in found.rows],
-        total=keys.count(),
         has_next=found.more if not backwards else before is not None,
         has_previous=found.more if backwards else after is not None,
     )

@@ -152,7 +152,11 @@ class ApiKeyPage:
     description="Keys the caller may see, newest first, as a Relay connection (cursor pagination).",
 )
 class ApiKeyConnection(relay.Connection[ApiKeyType]):  # type: ignore[type-var]  # see above
-    total_count: int = strawberry.field(description="How many keys the list has, every page together.")
+    listed: strawberry.Private[Any]  # the whole list's queryset, counted only when asked
+
+    @strawberry.field(description="How many keys the list has, every page together.")
+    def total_count(self) -> int:
+        return int(self.listed.count())
 
     @classmethod
     def resolve_connection(
@@ -175,7 +179,7 @@ class ApiKeyConnection(relay.Connection[ApiKeyType]):  # type: ignore[type-var] 
                 start_cursor=found.cursors[0] if found.cursors else None,
                 end_cursor=found.cursors[-1] if found.cursors else None,
             ),
-            total_count=found.total,
+            listed=nodes,
         )
 
 
