@@ -166,3 +166,18 @@ def test_a_post_that_is_not_a_graphql_request_is_400(client, make_key, body, con
     caller = make_key()
     response = client.post(GRAPHQL, data=body, content_type=content_type, **bearer(caller.secret))
     assert_graphql_error(response, 400, "bad_request")
+
+
+def test_a_secret_in_a_get_url_is_refused_as_for_rest(client, make_key):
+    """A GET's URL ends up in logs and browser history: a query or variables holding a secret are
+    refused before anything runs, and the caller is told to regenerate the key."""
+    caller = make_key()
+    presented = make_key(name="presented")
+    response = get(
+        client,
+        caller.secret,
+        query="query($k: String!) { currentKey { id } }",
+        variables=json.dumps({"k": presented.secret}),
+    )
+    body = assert_graphql_error(response, 401, "unauthenticated")
+    assert "regenerate" in body["errors"][0]["message"] and presented.secret not in response.content.decode()
