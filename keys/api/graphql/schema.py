@@ -45,7 +45,7 @@ def problem(code: ErrorCode, message: str) -> GraphQLError:
 # the very Python enum that REST's schemas and the domain use (strawberry.enum returns the class
 # itself), so a value cannot be added to one API and not the other. GraphQL names the values by
 # the members' names: ACTIVE, ADMIN_API, IP_NOT_ALLOWED.
-KeyStatus = strawberry.enum(
+strawberry.enum(
     state.KeyStatus,
     description="A key's status (REST: active, disabled, expired, revoked): ACTIVE keys authenticate; "
     "DISABLED ones are paused and can be enabled again; EXPIRED and REVOKED ones never come back.",
