@@ -850,6 +850,15 @@ def measure_matrix(
             return {"query": f"{{ apiKeys({args}) {{ total next items {{ {fields} }} }} }}"}
 
         cell("GraphQL", name, "newest first", "first page", API, key, "/api/graphql", body=graphql(""))
+
+        def relay(extra: str, arguments: str = arguments) -> dict:
+            args = ", ".join(filter(None, [arguments, "first: 50", extra]))
+            nodes = "edges { cursor node { id name clientId status createdAt lastUsedAt expiresAt } }"
+            return {"query": f"{{ apiKeysConnection({args}) {{ totalCount {nodes} }} }}"}
+
+        cell(
+            "GraphQL connection", name, "newest first", "first page", API, key, "/api/graphql", body=relay("")
+        )
         if deep < 100:
             continue
         cell("REST", name, "newest first", f"offset {deep:,}", API, key, f"{rest}&offset={deep}")
@@ -873,6 +882,16 @@ def measure_matrix(
                 API,
                 key,
                 f"{rest}&" + urllib.parse.urlencode({"cursor": after}),
+            )
+            cell(
+                "GraphQL connection",
+                name,
+                "newest first",
+                f"after ({deep:,} in)",
+                API,
+                key,
+                "/api/graphql",
+                body=relay(f"after: {json.dumps(after)}"),
             )
             cell(
                 "GraphQL",
