@@ -19,7 +19,7 @@ from django.test.client import ClientHandler
 
 from accounts.models import Account, Membership, User
 from keys.authentication.verification import verified_keys
-from keys.metering import ratelimit, usage
+from keys.metering import ratelimit, requestlog, usage
 from keys.models import ApiKey
 from keys.services import IssuedKey
 from tests.helpers import demo as demo_data
@@ -74,12 +74,14 @@ def _fast_and_isolated(settings):
     settings.PASSWORD_HASHERS = demo_data.FAST_HASHERS
     verified_keys.clear()
     usage.buffer.clear()
+    requestlog.buffer.clear()
     ratelimit.limiter().local.clear()
     if ratelimit.limiter().shared is not None:
         ratelimit.limiter().shared.clear()
     yield
     verified_keys.clear()
     usage.buffer.clear()
+    requestlog.buffer.clear()
     ratelimit.limiter().local.clear()
 
 

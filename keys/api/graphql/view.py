@@ -24,7 +24,7 @@ from csp.decorators import csp_update
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.db import DataError, OperationalError
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.utils.functional import SimpleLazyObject
@@ -35,6 +35,7 @@ from graphql import (
     ExecutionResult,
     GraphQLError,
     GraphQLSyntaxError,
+    OperationDefinitionNode,
     execute,
     specified_rules,
     validate,
@@ -49,7 +50,7 @@ from keys.api.graphql.limits import MAX_BODY_BYTES, parse_limited, refusals
 from keys.api.graphql.schema import Context, Mutation, Query
 from keys.api.html import with_content_security_policy
 from keys.api.middleware import KeyRequest
-from keys.api.responses import graphql_error_response, service_unavailable
+from keys.api.responses import ErrorResponse, graphql_error_response, service_unavailable
 from keys.errors import ErrorCode
 from keys.redaction import scrub
 
@@ -202,6 +203,7 @@ def graphql_endpoint(request: KeyRequest) -> HttpResponseBase:
     if _holds_nul(query) or _holds_nul(variables) or _holds_nul(operation_name):
         # No text column can hold one (PostgreSQL refuses it), and no name, slug or scope has one.
         return graphql_error_response(ErrorCode.BAD_REQUEST, "NUL characters are not allowed in a request.")
+    request.graphql_operation = operation_of(query, operation_name)  # for the key's request log
     result = execute_prepared(query, variables, operation_name, Context(request, actor))
     originals = [error.original_error for error in result.errors or ()]
     unavailable = next((e for e in originals if isinstance(e, OperationalError)), None)
@@ -218,9 +220,31 @@ def graphql_endpoint(request: KeyRequest) -> HttpResponseBase:
     payload: dict = {} if status == 400 else {"data": result.data}
     if errors:
         payload["errors"] = errors
-    response = JsonResponse(payload, status=status)
+    response = ErrorResponse(payload, status=status)
+    if errors:  # the request log's code: the first error's, by its REST name
+        response.error_code = REST_NAMES.get(errors[0]["extensions"]["code"], ErrorCode.ERROR.value)
     response["Cache-Control"] = "no-store"
     return response
+
+
+# Each code's REST name by its GraphQL one (access_denied is forbidden).
+REST_NAMES = {code.graphql: code.value for code in ErrorCode}
+
+
+@lru_cache(maxsize=512)
+def operation_of(query: str, operation_name: str | None) -> tuple[str, str]:
+    """The operation a request runs, for its request log: its name (the one asked for, else the
+    document's own) and whether it is a query or a mutation; empty when the query does not parse."""
+    try:
+        document, _ = _prepared(query)
+    except GraphQLError:
+        return (operation_name or "")[:100], ""
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            name = definition.name.value if definition.name else ""
+            if operation_name is None or name == operation_name:
+                return (operation_name or name)[:100], definition.operation.value
+    return (operation_name or "")[:100], ""
 
 
 # A NUL character, raw or escaped in a GraphQL string ("\u0000", "\u{0}").

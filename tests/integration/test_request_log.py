@@ -1,0 +1,252 @@
+"""The request log: every request made with a key and every refused attempt that names one, with
+why it was refused; never a secret, a header value, a body or a query string value; written in
+batches by the timer's flush, bounded, and read by those who may see the key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from prometheus_client import REGISTRY
+
+from accounts.actors import Actor
+from keys import credentials, services
+from keys.metering import requestlog
+from keys.models import ApiKey, RequestLogEntry
+from keys.request_log import why
+
+pytestmark = pytest.mark.django_db
+
+
+def logged(issued) -> list[RequestLogEntry]:
+    requestlog.buffer.flush()
+    return list(RequestLogEntry.objects.filter(key_id=issued.key.pk).order_by("time", "id"))
+
+
+def test_a_request_with_a_key_is_logged_with_what_it_did(api, make_key):
+    issued = make_key()
+    response = api("get", f"/api/v1/org/api-keys/{issued.key.pk}", issued.secret, HTTP_X_REQUEST_ID="trace-1")
+    assert response.status_code == 200
+    (row,) = logged(issued)
+    assert (row.method, row.route, row.path, row.status) == (
+        "GET",
+        "api/v1/org/api-keys/<key_id>",
+        f"/api/v1/org/api-keys/{issued.key.pk}",
+        200,
+    )
+    assert (row.error_code, row.reason, row.surface, row.request_id) == ("", "", "rest", "trace-1")
+    assert row.client_ip == "127.0.0.1" and row.duration_us > 0
+    assert row.time <= timezone.now()
+
+
+def test_nothing_is_written_on_the_request_path(api, make_key, django_assert_num_queries):
+    issued = make_key()
+    api("get", "/api/v1/key", issued.secret)  # the key is verified and cached
+    with django_assert_num_queries(0):
+        api("get", "/api/v1/key", issued.secret)
+    assert requestlog.buffer.pending() == 2
+    assert RequestLogEntry.objects.count() == 0
+    assert requestlog.buffer.flush() == 2
+    assert RequestLogEntry.objects.count() == 2
+
+
+def test_no_query_string_value_and_no_secret_is_stored(api, make_key):
+    issued = make_key()
+    leaked = make_key().secret
+    token = "tok_9f8e7d6c5b4a3f2e1d0c"  # secret-looking, not the shape of ours: the request goes on
+    response = api("get", f"/api/v1/org/api-keys?search=abc&access_token={token}&limit=5", issued.secret)
+    assert response.status_code == 200
+    api("get", f"/api/v1/org/api-keys/{leaked}", issued.secret)  # a secret in the path is scrubbed
+    api("get", "/api/v1/org/api-keys?" + leaked + "=1", issued.secret)  # or as a parameter's name
+    # One of our secrets as a query value is refused before the key is read: nothing logged.
+    assert api("get", f"/api/v1/key?key={leaked}", issued.secret).status_code == 401
+    rows = logged(issued)
+    assert len(rows) == 3
+    assert rows[0].path == "/api/v1/org/api-keys?search=…&access_token=…&limit=…"
+    assert rows[1].path == "/api/v1/org/api-keys/sk_…[redacted]" and rows[1].status == 404
+    assert rows[2].path == "/api/v1/org/api-keys" and rows[2].status == 200
+    for row in RequestLogEntry.objects.values_list(*requestlog.COLUMNS):
+        text = " ".join(str(value) for value in row)
+        assert token not in text and "abc" not in text and "Bearer" not in text
+        assert leaked not in text and issued.secret not in text and not credentials.contains_secret(text)
+
+
+def test_a_missing_scope_says_which(api, make_key):
+    issued = make_key(scopes=["api-keys:read"])
+    response = api("delete", f"/api/v1/org/api-keys/{issued.key.pk}", issued.secret)
+    assert response.status_code == 403
+    (row,) = logged(issued)
+    assert (row.status, row.error_code, row.reason, row.detail) == (
+        403,
+        "forbidden",
+        "missing_scope",
+        "api-keys:write",
+    )
+    assert why(row) == "missing scope api-keys:write"
+
+
+def test_outside_the_allowed_networks(api, make_key):
+    issued = make_key(allowed_ips=["10.0.0.0/8"])
+    assert api("get", "/api/v1/key", issued.secret, REMOTE_ADDR="203.0.113.9").status_code == 403
+    (row,) = logged(issued)
+    assert (row.status, row.error_code, row.reason, row.client_ip) == (
+        403,
+        "ip_not_allowed",
+        "ip_not_allowed",
+        "203.0.113.9",
+    )
+    assert row.route == "api/v1/key"  # resolved by the writer: the request was refused before routing
+    assert why(row) == "from 203.0.113.9, outside the allowed networks"
+
+
+def test_rate_limited(api, make_key):
+    issued = make_key(rate_limit=1)
+    api("get", "/api/v1/key", issued.secret)
+    assert api("get", "/api/v1/key", issued.secret).status_code == 429
+    rows = logged(issued)
+    assert [(r.status, r.error_code, r.reason) for r in rows] == [
+        (200, "", ""),
+        (429, "rate_limited", "rate_limited"),
+    ]
+    assert why(rows[1]) == "over the rate limit of 1 requests per minute"
+
+
+def test_disabled(api, make_key):
+    issued = make_key()
+    services.disable_key(actor=Actor.system(issued.key.organization_id), key=issued.key)
+    assert api("get", "/api/v1/key", issued.secret).status_code == 401
+    (row,) = logged(issued)
+    assert (row.status, row.error_code, row.reason) == (401, "unauthorized", "disabled")
+    assert why(row) == "the key is disabled"
+
+
+def test_expired(api, make_key):
+    issued = make_key()
+    ApiKey.objects.filter(pk=issued.key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert api("get", "/api/v1/key", issued.secret).status_code == 401
+    (row,) = logged(issued)
+    assert (row.status, row.error_code, row.reason) == (401, "unauthorized", "expired")
+
+
+def test_a_wrong_secret_for_a_known_client_id(api, make_key):
+    issued = make_key()
+    environment = issued.secret.split("_")[1]
+    wrong = credentials.new_secret(environment)
+    response = api(
+        "get", "/api/v1/key", headers={"HTTP_AUTHORIZATION": f"Bearer {issued.key.client_id}:{wrong}"}
+    )
+    assert response.status_code == 401
+    (row,) = logged(issued)
+    assert (row.status, row.error_code, row.reason) == (401, "unauthorized", "wrong_secret")
+    # Another key's right secret with this Client ID names this key too, never the other.
+    other = make_key()
+    api("get", "/api/v1/key", headers={"HTTP_X_API_KEY": f"{issued.key.client_id}:{other.secret}"})
+    assert [r.reason for r in logged(issued)] == ["wrong_secret", "wrong_secret"]
+    assert logged(other) == []
+
+
+def test_an_unknown_secret_names_no_key(api, make_key):
+    issued = make_key()
+    wrong = credentials.new_secret(issued.secret.split("_")[1])
+    assert api("get", "/api/v1/key", wrong).status_code == 401
+    requestlog.buffer.flush()
+    assert RequestLogEntry.objects.count() == 0
+
+
+def test_graphql_operations_are_named(api, make_key):
+    issued = make_key(scopes=["api-keys:read"])
+    query = "query Mine { currentKey { id } }"
+    assert api("post", "/api/graphql", issued.secret, json={"query": query}).status_code == 200
+    mutation = 'mutation Drop { revokeApiKey(id: "' + str(issued.key.pk) + '") { id } }'
+    assert api("post", "/api/graphql", issued.secret, json={"query": mutation}).status_code == 200
+    first, second = logged(issued)
+    assert (first.surface, first.operation, first.operation_type, first.error_code) == (
+        "graphql",
+        "Mine",
+        "query",
+        "",
+    )
+    assert (second.operation, second.operation_type, second.error_code, second.reason, second.detail) == (
+        "Drop",
+        "mutation",
+        "forbidden",
+        "missing_scope",
+        "api-keys:write",
+    )
+
+
+def test_request_log_off(api, make_key, settings):
+    settings.REQUEST_LOG = False
+    issued = make_key()
+    api("get", "/api/v1/key", issued.secret)
+    assert requestlog.buffer.pending() == 0
+
+
+def _dropped() -> float:
+    return REGISTRY.get_sample_value("akp_request_log_dropped_total") or 0.0
+
+
+def test_a_full_buffer_counts_and_logs_what_it_drops(api, make_key, settings, caplog):
+    settings.REQUEST_LOG_BUFFER_MAX_ROWS = 2
+    issued = make_key()
+    before = _dropped()
+    for _ in range(5):
+        assert api("get", "/api/v1/key", issued.secret).status_code == 200  # never a refused answer
+    assert _dropped() - before == 3
+    requestlog.buffer.report_dropped()
+    assert "dropped 3 requests" in caplog.text
+    assert len(logged(issued)) == 2
+
+
+def test_a_batch_the_database_refuses_waits_for_the_next_flush(api, make_key, settings, monkeypatch):
+    settings.REQUEST_LOG_BUFFER_MAX_ROWS = 3
+    issued = make_key()
+    api("get", "/api/v1/key", issued.secret)
+    api("get", "/api/v1/key", issued.secret)
+
+    def stalled(rows):
+        raise requestlog.DatabaseError("database is locked")
+
+    monkeypatch.setattr(requestlog, "write", stalled)
+    before = _dropped()
+    assert requestlog.buffer.flush() == 0
+    assert requestlog.buffer.pending() == 2  # kept, in order
+    api("get", "/api/v1/key", issued.secret)
+    api("get", "/api/v1/key", issued.secret)  # over the bound: dropped and counted
+    assert _dropped() - before == 1
+    monkeypatch.undo()
+    assert len(logged(issued)) == 3
+
+
+def test_retention_deletes_or_drops_the_expired_days(make_key, settings):
+    issued = make_key()
+    now = timezone.now()
+    buffer = requestlog.RequestLogBuffer()
+    for days_ago in (0, 3, 6, 7, 30):
+        moment = now - timedelta(days=days_ago)
+        requestlog.write([_row(issued.key.pk, moment)])
+    requestlog.maintain(now)
+    kept = sorted((now - t).days for t in RequestLogEntry.objects.values_list("time", flat=True))
+    assert kept == [0, 3, 6]
+    assert buffer.pending() == 0
+
+
+def _row(key_id, moment):
+    return (
+        moment,
+        key_id,
+        "GET",
+        "api/v1/key",
+        "/api/v1/key",
+        200,
+        "",
+        "",
+        "",
+        None,
+        1000,
+        "r",
+        "rest",
+        "",
+        "",
+    )
