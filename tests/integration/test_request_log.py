@@ -250,3 +250,117 @@ def _row(key_id, moment):
         "",
         "",
     )
+
+
+# ---- reading: REST ----
+
+
+def _seed(key_id, rows):
+    """Rows written as the flusher writes them: (seconds ago, status, code, surface)."""
+    now = timezone.now()
+    requestlog.write(
+        [
+            (
+                now - timedelta(seconds=ago),
+                key_id,
+                "GET",
+                "api/v1/key",
+                "/api/v1/key",
+                status,
+                code,
+                "",
+                "",
+                "192.0.2.1",
+                2000 + ago,
+                f"rid-{ago}",
+                surface,
+                "",
+                "",
+            )
+            for ago, status, code, surface in rows
+        ]
+    )
+
+
+def test_rest_lists_a_keys_requests_newest_first_by_cursor(api, make_key, django_assert_max_num_queries):
+    caller = make_key(scopes=["api-keys:read"])
+    target = make_key()
+    _seed(target.key.pk, [(ago, 200, "", "rest") for ago in range(1, 8)])
+    url = f"/api/v1/org/api-keys/{target.key.pk}/requests"
+    with django_assert_max_num_queries(3):  # the key, its visibility, one page
+        first = api("get", url + "?limit=3", caller.secret)
+    assert first.status_code == 200, first.content
+    body = first.json()
+    assert [row["request_id"] for row in body["data"]] == ["rid-1", "rid-2", "rid-3"]
+    assert body["previous"] is None and body["next"]
+    row = body["data"][0]
+    assert row["status"] == 200 and row["error_code"] is None and row["surface"] == "rest"
+    assert row["duration_ms"] == 2.001 and row["time"].endswith("Z") and row["client_ip"] == "192.0.2.1"
+    second = api("get", url + f"?limit=3&cursor={body['next']}", caller.secret).json()
+    assert [row["request_id"] for row in second["data"]] == ["rid-4", "rid-5", "rid-6"]
+    back = api("get", url + f"?limit=3&cursor={second['previous']}", caller.secret).json()
+    assert [row["request_id"] for row in back["data"]] == ["rid-1", "rid-2", "rid-3"]
+
+
+def test_rest_filters(api, make_key):
+    caller = make_key(scopes=["api-keys:read"])
+    target = make_key()
+    _seed(
+        target.key.pk,
+        [
+            (1, 200, "", "rest"),
+            (2, 403, "forbidden", "graphql"),
+            (3, 429, "rate_limited", "rest"),
+            (4, 503, "service_unavailable", "rest"),
+            (7200, 404, "not_found", "rest"),
+        ],
+    )
+    url = f"/api/v1/org/api-keys/{target.key.pk}/requests"
+
+    def ids(query):
+        response = api("get", url + query, caller.secret)
+        assert response.status_code == 200, response.content
+        return [row["request_id"] for row in response.json()["data"]]
+
+    assert ids("?status=4xx") == ["rid-2", "rid-3", "rid-7200"]
+    assert ids("?status=5xx") == ["rid-4"]
+    assert ids("?code=rate_limited") == ["rid-3"]
+    assert ids("?surface=graphql") == ["rid-2"]
+    an_hour_ago = (timezone.now() - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    assert ids(f"?since={an_hour_ago}&status=4xx") == ["rid-2", "rid-3"]
+    assert ids(f"?until={an_hour_ago}") == ["rid-7200"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?status=6xx", "status"),
+        ("?code=nope", "code"),
+        ("?surface=soap", "surface"),
+        ("?since=yesterday", "since"),
+        ("?since=2026-12-04T10:00:00Z&until=2026-12-04T09:00:00Z", "until"),
+        ("?cursor=abc", "cursor"),
+        ("?limit=0", "limit"),
+    ],
+)
+def test_rest_refuses_a_bad_filter_with_a_400(api, make_key, query, field):
+    caller = make_key(scopes=["api-keys:read"])
+    response = api("get", f"/api/v1/org/api-keys/{caller.key.pk}/requests{query}", caller.secret)
+    body = response.json()
+    assert response.status_code == 400 and body["error"]["code"] == "validation_error", body
+    assert field in body["error"]["message"]
+
+
+def test_rest_needs_the_read_scope_and_keeps_to_the_tenant_and_subtree(api, make_key, demo):
+    from accounts.models import Role
+
+    target = make_key()
+    _seed(target.key.pk, [(1, 200, "", "rest")])
+    url = f"/api/v1/org/api-keys/{target.key.pk}/requests"
+    verifier = make_key(scopes=["api-keys:verify"])
+    assert api("get", url, verifier.secret).json()["error"]["code"] == "forbidden"
+    foreign = make_key(organization=demo.globex, scopes=["api-keys:read"])
+    assert api("get", url, foreign.secret).status_code == 404
+    below = make_key(role=Role.ADMIN_API, account=demo.north, scopes=["api-keys:read"])
+    assert api("get", url, below.secret).status_code == 404  # a key of the root account, above it
+    assert api("get", url, make_key(scopes=["api-keys:read"]).secret).status_code == 200
