@@ -361,6 +361,9 @@ REQUEST_LOG = env.bool("REQUEST_LOG", default=True)
 REQUEST_LOG_DAYS = env.int("REQUEST_LOG_DAYS", default=7)
 if REQUEST_LOG_DAYS < 1:
     raise ImproperlyConfigured("REQUEST_LOG_DAYS must be at least 1.")
+# Where the JSON logs are searched, with {request_id} where a request id goes (e.g. a Grafana Explore
+# or Kibana address): each request id on a key's Requests tab then links there. Empty: no link.
+REQUEST_LOG_SEARCH_URL = env.str("REQUEST_LOG_SEARCH_URL", default="")
 REQUEST_LOG_BUFFER_MAX_ROWS = env.int("REQUEST_LOG_BUFFER_MAX_ROWS", default=50_000)
 if REQUEST_LOG_BUFFER_MAX_ROWS < 1:
     raise ImproperlyConfigured("REQUEST_LOG_BUFFER_MAX_ROWS must be at least 1.")

@@ -364,3 +364,89 @@ def test_rest_needs_the_read_scope_and_keeps_to_the_tenant_and_subtree(api, make
     below = make_key(role=Role.ADMIN_API, account=demo.north, scopes=["api-keys:read"])
     assert api("get", url, below.secret).status_code == 404  # a key of the root account, above it
     assert api("get", url, make_key(scopes=["api-keys:read"]).secret).status_code == 200
+
+
+# ---- reading: the key page's Requests tab ----
+
+
+def test_the_requests_tab_shows_why_and_filters(login, make_key, settings, django_assert_max_num_queries):
+    settings.REQUEST_LOG_SEARCH_URL = "https://logs.example.test/search?q=request_id:{request_id}"
+    target = make_key()
+    now = timezone.now()
+    requestlog.write(
+        [
+            (
+                now - timedelta(seconds=1),
+                target.key.pk,
+                "DELETE",
+                "api/v1/org/api-keys/<key_id>",
+                "/api/v1/org/api-keys/x",
+                403,
+                "forbidden",
+                "missing_scope",
+                "work-orders:write",
+                "192.0.2.1",
+                900,
+                "rid-scope",
+                "rest",
+                "",
+                "",
+            ),
+            (
+                now - timedelta(seconds=2),
+                target.key.pk,
+                "GET",
+                "api/v1/key",
+                "/api/v1/key",
+                403,
+                "ip_not_allowed",
+                "ip_not_allowed",
+                "",
+                "203.0.113.9",
+                700,
+                "rid-net",
+                "rest",
+                "",
+                "",
+            ),
+            (
+                now - timedelta(seconds=3),
+                target.key.pk,
+                "GET",
+                "api/v1/key",
+                "/api/v1/key",
+                200,
+                "",
+                "",
+                "",
+                "192.0.2.1",
+                500,
+                "rid-ok",
+                "rest",
+                "",
+                "",
+            ),
+        ]
+    )
+    client = login("advanced@acme.test")
+    url = f"/settings/api-keys/{target.key.pk}/requests/"
+    with django_assert_max_num_queries(12):
+        page = client.get(url)
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "missing scope work-orders:write" in text
+    assert "from 203.0.113.9, outside the allowed networks" in text
+    assert text.index("rid-scope") < text.index("rid-net") < text.index("rid-ok")
+    assert "https://logs.example.test/search?q=request_id:rid-ok" in text
+    filtered = client.get(url + "?status=2xx").content.decode()
+    assert "rid-ok" in filtered and "rid-net" not in filtered
+    assert "rid-net" in client.get(url + "?code=ip_not_allowed").content.decode()
+    bad = client.get(url + "?status=9xx")
+    assert bad.status_code == 400 and "field-error" in bad.content.decode()
+    assert client.get(url + "?cursor=nonsense").status_code == 400
+
+
+def test_the_requests_tab_keeps_to_what_the_member_may_see(login, make_key, demo):
+    foreign = make_key(organization=demo.globex)
+    client = login("advanced@acme.test")
+    assert client.get(f"/settings/api-keys/{foreign.key.pk}/requests/").status_code == 404
