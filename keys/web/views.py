@@ -310,6 +310,8 @@ def _usage(key: ApiKey) -> dict:
         ),
         "chart_summary": charts.summary(days),
         "last_used_ago": _ago(key.last_used_at),
+        # The last 24 hours from the request log: durations and the busiest routes, one query.
+        "recent": request_log.recent_stats(key) if settings.REQUEST_LOG else None,
     }
 
 
@@ -340,6 +342,7 @@ def _detail_context(request: MemberRequest, key: ApiKey) -> dict:
     return {
         "key": key,
         "usage": _usage(key),
+        "request_log_days": settings.REQUEST_LOG_DAYS,
         "recent_ips": _recent_ips(key),
         "events": events[:KEY_EVENTS_SHOWN],
         "more_events": len(events) > KEY_EVENTS_SHOWN,

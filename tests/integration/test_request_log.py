@@ -450,3 +450,83 @@ def test_the_requests_tab_keeps_to_what_the_member_may_see(login, make_key, demo
     foreign = make_key(organization=demo.globex)
     client = login("advanced@acme.test")
     assert client.get(f"/settings/api-keys/{foreign.key.pk}/requests/").status_code == 404
+
+
+# ---- the usage card's last 24 hours ----
+
+
+def test_recent_stats_give_percentiles_and_the_busiest_routes(make_key, login, django_assert_num_queries):
+    from keys.request_log import recent_stats
+
+    target = make_key()
+    now = timezone.now()
+    rows = []
+    for i in range(1, 101):  # 1 … 100 ms on api/v1/key
+        rows.append(
+            (
+                now - timedelta(seconds=i),
+                target.key.pk,
+                "GET",
+                "api/v1/key",
+                "/api/v1/key",
+                200,
+                "",
+                "",
+                "",
+                None,
+                i * 1000,
+                f"a{i}",
+                "rest",
+                "",
+                "",
+            )
+        )
+    for i in range(1, 11):  # 10 on the list
+        rows.append(
+            (
+                now - timedelta(seconds=i),
+                target.key.pk,
+                "GET",
+                "api/v1/org/api-keys",
+                "/api/v1/org/api-keys",
+                200,
+                "",
+                "",
+                "",
+                None,
+                5000,
+                f"b{i}",
+                "rest",
+                "",
+                "",
+            )
+        )
+    rows.append(
+        (
+            now - timedelta(hours=25),
+            target.key.pk,
+            "GET",
+            "api/v1/old",
+            "/api/v1/old",
+            200,
+            "",
+            "",
+            "",
+            None,
+            999_000,
+            "old",
+            "rest",
+            "",
+            "",
+        )
+    )
+    requestlog.write(rows)
+    with django_assert_num_queries(1):
+        stats = recent_stats(target.key)
+    assert stats.calls == 110
+    assert stats.p50_ms == 45.5 or 40 <= stats.p50_ms <= 50  # percentile_cont on both databases
+    assert 90 <= stats.p95_ms <= 100
+    assert [(r.route, r.calls) for r in stats.routes] == [("api/v1/key", 100), ("api/v1/org/api-keys", 10)]
+    assert stats.routes[0].p95_ms == pytest.approx(95.05, abs=0.1)
+    page = login("advanced@acme.test").get(f"/settings/api-keys/{target.key.pk}/").content.decode()
+    assert 'id="recent-stats"' in page and "api/v1/org/api-keys" in page and f"{stats.p95_ms} ms" in page
