@@ -530,3 +530,53 @@ def test_recent_stats_give_percentiles_and_the_busiest_routes(make_key, login, d
     assert stats.routes[0].p95_ms == pytest.approx(95.05, abs=0.1)
     page = login("advanced@acme.test").get(f"/settings/api-keys/{target.key.pk}/").content.decode()
     assert 'id="recent-stats"' in page and "api/v1/org/api-keys" in page and f"{stats.p95_ms} ms" in page
+
+
+# ---- reading: GraphQL ----
+
+CONNECTION = """
+query Log($id: ID!, $status: String, $after: String) {
+  apiKeyRequests(id: $id, status: $status, first: 2, after: $after) {
+    edges { cursor node { requestId status errorCode reason why surface durationMs time } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+def test_graphql_api_key_requests_is_a_connection(api, make_key, demo):
+    caller = make_key(scopes=["api-keys:read"])
+    target = make_key()
+    _seed(target.key.pk, [(1, 200, "", "rest"), (2, 429, "rate_limited", "rest"), (3, 200, "", "graphql")])
+
+    def run(**variables):
+        response = api(
+            "post", "/api/graphql", caller.secret, json={"query": CONNECTION, "variables": variables}
+        )
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    first = run(id=str(target.key.pk))["data"]["apiKeyRequests"]
+    assert [e["node"]["requestId"] for e in first["edges"]] == ["rid-1", "rid-2"]
+    assert first["pageInfo"]["hasNextPage"] is True
+    assert first["edges"][1]["node"]["errorCode"] == "rate_limited"
+    rest = run(id=str(target.key.pk), after=first["pageInfo"]["endCursor"])["data"]["apiKeyRequests"]
+    assert [e["node"]["requestId"] for e in rest["edges"]] == ["rid-3"] and not rest["pageInfo"][
+        "hasNextPage"
+    ]
+    assert [
+        e["node"]["requestId"]
+        for e in run(id=str(target.key.pk), status="4xx")["data"]["apiKeyRequests"]["edges"]
+    ] == ["rid-2"]
+    bad = run(id=str(target.key.pk), status="9xx")
+    assert (
+        bad["errors"][0]["extensions"]["code"] == "bad_user_input" and "status" in bad["errors"][0]["message"]
+    )
+    foreign = make_key(organization=demo.globex, scopes=["api-keys:read"])
+    hidden = api(
+        "post",
+        "/api/graphql",
+        foreign.secret,
+        json={"query": CONNECTION, "variables": {"id": str(target.key.pk)}},
+    )
+    assert hidden.json()["errors"][0]["extensions"]["code"] == "not_found"
