@@ -90,6 +90,7 @@ SQLITE_ROWS_PER_INSERT = 2_000 if sqlite3.sqlite_version_info >= (3, 32, 0) else
 # How often the timer creates the partitions ahead and drops or deletes the expired days.
 MAINTAIN_EVERY_SECONDS = 3600
 PARTITIONS_AHEAD = 2  # days after today
+DROP_LOCK_TIMEOUT = "2s"
 
 
 class RequestLogBuffer:
@@ -114,7 +115,9 @@ class RequestLogBuffer:
         if not settings.REQUEST_LOG:
             return
         match = request.resolver_match
-        operation = getattr(request, "graphql_operation", None)
+        # Set by the GraphQL view only: read from the instance, as getattr() with a default pays for
+        # the AttributeError of every other request.
+        operation = request.__dict__.get("graphql_operation")
         entry = (
             time.time(),
             key_id,
@@ -362,7 +365,10 @@ def maintain(now: datetime | None = None) -> dict[str, int]:
         done["created"] = len(missing)
         for name, day in partitions():
             if day < first_kept:
-                with connection.cursor() as cursor:
+                # Dropping a partition locks its parent for a moment: never queue behind a long
+                # reader (and everyone behind us); the next hour tries again.
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
                     cursor.execute(f"DROP TABLE IF EXISTS {name}")
                 _partitions.discard(day)
                 done["dropped"] += 1
