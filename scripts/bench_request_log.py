@@ -48,12 +48,13 @@ def load(url: str, key_id: str, rows: int, busy_share: float, other_keys: int) -
                 f"keys_requestlogentry FOR VALUES FROM ('{start.isoformat()}') TO "
                 f"('{(start + timedelta(days=1)).isoformat()}')"
             )
-        window = 7 * 86400 - 60  # seconds of the 7 days, up to a minute ago
+        oldest = datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC)
+        window = int((now - oldest).total_seconds()) - 1  # the 7 UTC days kept, up to now
         for share, keys_sql in ((busy, f"'{key_id}'::uuid"), (rows - busy, None)):
             if share <= 0:
                 continue
             key = keys_sql or (
-                f"('00000000-0000-4000-8000-' || lpad(to_hex(1 + (n % {other_keys})), 12, '0'))::uuid"
+                f"('00000000-0000-4000-8000-' || lpad(to_hex(1 + (n %% {other_keys})), 12, '0'))::uuid"
             )
             # Only numbers and the key's id (from create_api_key) are interpolated.
             db.execute(
@@ -62,25 +63,25 @@ def load(url: str, key_id: str, rows: int, busy_share: float, other_keys: int) -
                     reason, detail, client_ip, duration_us, request_id, surface, operation, operation_type)
                 SELECT %s::timestamptz - make_interval(secs => (n::float8 * {window} / {share})),
                     {key},
-                    CASE WHEN n % 10 = 0 THEN 'POST' ELSE 'GET' END,
-                    CASE WHEN n % 7 = 0 THEN 'api/graphql' WHEN n % 3 = 0 THEN 'api/v1/org/api-keys'
+                    CASE WHEN n %% 10 = 0 THEN 'POST' ELSE 'GET' END,
+                    CASE WHEN n %% 7 = 0 THEN 'api/graphql' WHEN n %% 3 = 0 THEN 'api/v1/org/api-keys'
                          ELSE 'api/v1/key' END,
-                    CASE WHEN n % 7 = 0 THEN '/api/graphql' WHEN n % 3 = 0 THEN '/api/v1/org/api-keys'
+                    CASE WHEN n %% 7 = 0 THEN '/api/graphql' WHEN n %% 3 = 0 THEN '/api/v1/org/api-keys'
                          ELSE '/api/v1/key' END,
-                    CASE WHEN n % 20 = 1 THEN 403 WHEN n % 33 = 2 THEN 429 WHEN n % 101 = 3 THEN 404
-                         WHEN n % 997 = 4 THEN 403 ELSE 200 END,
-                    CASE WHEN n % 20 = 1 THEN 'forbidden' WHEN n % 33 = 2 THEN 'rate_limited'
-                         WHEN n % 101 = 3 THEN 'not_found' WHEN n % 997 = 4 THEN 'ip_not_allowed'
+                    CASE WHEN n %% 20 = 1 THEN 403 WHEN n %% 33 = 2 THEN 429 WHEN n %% 101 = 3 THEN 404
+                         WHEN n %% 997 = 4 THEN 403 ELSE 200 END,
+                    CASE WHEN n %% 20 = 1 THEN 'forbidden' WHEN n %% 33 = 2 THEN 'rate_limited'
+                         WHEN n %% 101 = 3 THEN 'not_found' WHEN n %% 997 = 4 THEN 'ip_not_allowed'
                          ELSE '' END,
-                    CASE WHEN n % 20 = 1 THEN 'missing_scope' WHEN n % 33 = 2 THEN 'rate_limited'
-                         WHEN n % 997 = 4 THEN 'ip_not_allowed' ELSE '' END,
-                    CASE WHEN n % 20 = 1 THEN 'api-keys:write' WHEN n % 33 = 2 THEN '600' ELSE '' END,
-                    ('10.0.' || (n % 200) || '.' || (n % 250))::inet,
-                    500 + (n * 7919) % 40000,
+                    CASE WHEN n %% 20 = 1 THEN 'missing_scope' WHEN n %% 33 = 2 THEN 'rate_limited'
+                         WHEN n %% 997 = 4 THEN 'ip_not_allowed' ELSE '' END,
+                    CASE WHEN n %% 20 = 1 THEN 'api-keys:write' WHEN n %% 33 = 2 THEN '600' ELSE '' END,
+                    ('10.0.' || (n %% 200) || '.' || (n %% 250))::inet,
+                    500 + ((n::bigint * 7919) %% 40000)::int,
                     md5(n::text),
-                    CASE WHEN n % 7 = 0 THEN 'graphql' ELSE 'rest' END,
-                    CASE WHEN n % 7 = 0 THEN 'Sync' ELSE '' END,
-                    CASE WHEN n % 7 = 0 THEN 'query' ELSE '' END
+                    CASE WHEN n %% 7 = 0 THEN 'graphql' ELSE 'rest' END,
+                    CASE WHEN n %% 7 = 0 THEN 'Sync' ELSE '' END,
+                    CASE WHEN n %% 7 = 0 THEN 'query' ELSE '' END
                 FROM generate_series(1, {share}) AS n
                 """,  # noqa: S608
                 [now],
