@@ -425,6 +425,7 @@ class RequestLogEntry(models.Model):
     route = models.CharField(max_length=200, blank=True, default="")
     path = models.CharField(max_length=500)
     status = models.PositiveSmallIntegerField()
+    status_class = models.PositiveSmallIntegerField()  # status // 100: the filter's 2xx … 5xx, indexed
     error_code = models.CharField(max_length=40, blank=True, default="")
     # Why a request was refused, when the code alone does not say: one of keys.metering.requestlog's
     # REASONS, with the scope, network or limit it is about in ``detail``.
@@ -441,12 +442,8 @@ class RequestLogEntry(models.Model):
         indexes = [
             # A key's page of requests, newest first (and the usage card's last 24 hours).
             models.Index(fields=["key_id", "-time", "-id"], name="request_log_key_time"),
-            # The same, its error answers only (status 4xx or 5xx).
-            models.Index(
-                fields=["key_id", "-time", "-id"],
-                name="request_log_key_errors",
-                condition=models.Q(status__gte=400),
-            ),
+            # The same, by status class (2xx … 5xx).
+            models.Index(fields=["key_id", "status_class", "-time", "-id"], name="request_log_key_class"),
             # The same, by error code.
             models.Index(
                 fields=["key_id", "error_code", "-time", "-id"],

@@ -95,8 +95,7 @@ def requests_of(key: ApiKey, filters: RequestFilters = RequestFilters()) -> Quer
     """The key's rows under these filters (in no order: ``page_of_requests`` orders them)."""
     rows = RequestLogEntry.objects.filter(key_id=key.pk)
     if filters.status:
-        low = int(filters.status[0]) * 100
-        rows = rows.filter(status__gte=low, status__lt=low + 100)
+        rows = rows.filter(status_class=int(filters.status[0]))
     if filters.code:
         rows = rows.filter(error_code=filters.code)
     if filters.surface:
@@ -162,7 +161,7 @@ class RecentStats:
 
 def recent_stats(key: ApiKey, now: datetime | None = None) -> RecentStats:
     """p50 and p95 duration and the busiest routes of the last 24 hours, in one query on the key's
-    index (on PostgreSQL an aggregate over the index, which carries route and duration)."""
+    index (on PostgreSQL a histogram counted from the index, which carries route and duration)."""
     since = (now or timezone.now()) - RECENT
     if connection.vendor == "postgresql":
         by_route = _percentiles_in_postgres(key, since)
@@ -182,21 +181,49 @@ def _ms(microseconds: float | None) -> float | None:
     return None if microseconds is None else round(microseconds / 1000, 1)
 
 
+# PostgreSQL counts the durations into buckets 2 % wide (a logarithmic histogram) instead of sorting
+# them: a busy key's day is 100,000s of rows, which percentile_cont sorted (on disk) in 0.8 s, while
+# counting them from the key's index (an index-only scan: it carries route and duration) is a hash
+# aggregate; p50 and p95 are then read from the histogram, within 2 %.
+BUCKETS_PER_E = 50
+
+
 def _percentiles_in_postgres(key: ApiKey, since: datetime) -> dict[str | None, tuple[int, Any, Any]]:
     table = connection.ops.quote_name(RequestLogEntry._meta.db_table)
     sql = (
-        "SELECT route, GROUPING(route), count(*), "  # noqa: S608 - the table's name only
-        "percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_us), "
-        "percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_us) "
-        f"FROM {table} WHERE key_id = %s AND time >= %s GROUP BY GROUPING SETS ((route), ())"
+        f"SELECT route, floor(ln(greatest(duration_us, 1)) * {BUCKETS_PER_E})::int, count(*) "  # noqa: S608
+        f"FROM {table} WHERE key_id = %s AND time >= %s GROUP BY 1, 2"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [key.pk, since])
         rows = cursor.fetchall()
-    found: dict[str | None, tuple[int, Any, Any]] = {}
-    for route, overall, calls, p50, p95 in rows:
-        found[None if overall else route] = (calls, _ms(p50), _ms(p95))
-    return found
+    histograms: dict[str | None, dict[int, int]] = {None: {}}
+    for route, bucket, calls in rows:
+        for name in (None, route):
+            histogram = histograms.setdefault(name, {})
+            histogram[bucket] = histogram.get(bucket, 0) + calls
+    if not histograms[None]:
+        return {}
+    return {
+        route: (
+            sum(histogram.values()),
+            _ms(_from_histogram(histogram, 0.5)),
+            _ms(_from_histogram(histogram, 0.95)),
+        )
+        for route, histogram in histograms.items()
+    }
+
+
+def _from_histogram(histogram: dict[int, int], fraction: float) -> float:
+    """The duration (µs) at ``fraction`` of the calls: the middle of the bucket it falls in."""
+    total = sum(histogram.values())
+    wanted = fraction * total
+    seen = 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= wanted:
+            return math.exp((bucket + 0.5) / BUCKETS_PER_E)
+    return math.exp((max(histogram) + 0.5) / BUCKETS_PER_E)
 
 
 def _percentiles_in_python(key: ApiKey, since: datetime) -> dict[str | None, tuple[int, Any, Any]]:

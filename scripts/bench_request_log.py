@@ -59,8 +59,9 @@ def load(url: str, key_id: str, rows: int, busy_share: float, other_keys: int) -
             # Only numbers and the key's id (from create_api_key) are interpolated.
             db.execute(
                 f"""
-                INSERT INTO keys_requestlogentry (time, key_id, method, route, path, status, error_code,
-                    reason, detail, client_ip, duration_us, request_id, surface, operation, operation_type)
+                INSERT INTO keys_requestlogentry (time, key_id, method, route, path, status, status_class,
+                    error_code, reason, detail, client_ip, duration_us, request_id, surface, operation,
+                    operation_type)
                 SELECT %s::timestamptz - make_interval(secs => (n::float8 * {window} / {share})),
                     {key},
                     CASE WHEN n %% 10 = 0 THEN 'POST' ELSE 'GET' END,
@@ -70,6 +71,7 @@ def load(url: str, key_id: str, rows: int, busy_share: float, other_keys: int) -
                          ELSE '/api/v1/key' END,
                     CASE WHEN n %% 20 = 1 THEN 403 WHEN n %% 33 = 2 THEN 429 WHEN n %% 101 = 3 THEN 404
                          WHEN n %% 997 = 4 THEN 403 ELSE 200 END,
+                    CASE WHEN n %% 20 = 1 OR n %% 33 = 2 OR n %% 101 = 3 OR n %% 997 = 4 THEN 4 ELSE 2 END,
                     CASE WHEN n %% 20 = 1 THEN 'forbidden' WHEN n %% 33 = 2 THEN 'rate_limited'
                          WHEN n %% 101 = 3 THEN 'not_found' WHEN n %% 997 = 4 THEN 'ip_not_allowed'
                          ELSE '' END,

@@ -71,6 +71,7 @@ COLUMNS = (
     "route",
     "path",
     "status",
+    "status_class",
     "error_code",
     "reason",
     "detail",
@@ -85,8 +86,8 @@ MAX_PATH = RequestLogEntry._meta.get_field("path").max_length or 500
 MAX_ROUTE = RequestLogEntry._meta.get_field("route").max_length or 200
 UNRESOLVED = ""  # a route the path does not match
 GRAPHQL_PATH = "/api/graphql"
-# SQLite takes 32,766 parameters a statement since 3.32 (999 before): 2,000 rows of 15 columns.
-SQLITE_ROWS_PER_INSERT = 2_000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 60
+# SQLite takes 32,766 parameters a statement since 3.32 (999 before): 2,000 rows of 16 columns.
+SQLITE_ROWS_PER_INSERT = 2_000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 50
 # How often the timer creates the partitions ahead and drops or deletes the expired days.
 MAINTAIN_EVERY_SECONDS = 3600
 PARTITIONS_AHEAD = 2  # days after today
@@ -209,6 +210,7 @@ def _row(entry: tuple[Any, ...]) -> tuple[Any, ...]:
         route[:MAX_ROUTE],
         path,
         status,
+        status // 100,
         code or "",
         reason,
         detail[:200],

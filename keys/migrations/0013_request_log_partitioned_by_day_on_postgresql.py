@@ -23,6 +23,7 @@ POSTGRES_FORWARD = [
         route varchar(200) NOT NULL,
         path varchar(500) NOT NULL,
         status smallint NOT NULL CHECK (status >= 0),
+        status_class smallint NOT NULL CHECK (status_class >= 0),
         error_code varchar(40) NOT NULL,
         reason varchar(20) NOT NULL,
         detail varchar(200) NOT NULL,
@@ -39,8 +40,7 @@ POSTGRES_FORWARD = [
         INCLUDE (status, route, duration_us)
     """,
     """
-    CREATE INDEX request_log_key_errors ON keys_requestlogentry (key_id, time DESC, id DESC)
-        WHERE status >= 400
+    CREATE INDEX request_log_key_class ON keys_requestlogentry (key_id, status_class, time DESC, id DESC)
     """,
     """
     CREATE INDEX request_log_key_code ON keys_requestlogentry (key_id, error_code, time DESC, id DESC)
@@ -79,6 +79,7 @@ class Migration(migrations.Migration):
                         ("route", models.CharField(blank=True, default="", max_length=200)),
                         ("path", models.CharField(max_length=500)),
                         ("status", models.PositiveSmallIntegerField()),
+                        ("status_class", models.PositiveSmallIntegerField()),
                         ("error_code", models.CharField(blank=True, default="", max_length=40)),
                         ("reason", models.CharField(blank=True, default="", max_length=20)),
                         ("detail", models.CharField(blank=True, default="", max_length=200)),
@@ -93,9 +94,7 @@ class Migration(migrations.Migration):
                         "indexes": [
                             models.Index(fields=["key_id", "-time", "-id"], name="request_log_key_time"),
                             models.Index(
-                                condition=models.Q(("status__gte", 400)),
-                                fields=["key_id", "-time", "-id"],
-                                name="request_log_key_errors",
+                                fields=["key_id", "status_class", "-time", "-id"], name="request_log_key_class"
                             ),
                             models.Index(
                                 condition=models.Q(("error_code", ""), _negated=True),

@@ -19,6 +19,11 @@ from keys.request_log import why
 pytestmark = pytest.mark.django_db
 
 
+def write(rows) -> None:
+    """Rows as the flusher writes them, given without their status class (status // 100)."""
+    requestlog.write([(*row[:6], row[5] // 100, *row[6:]) for row in rows])
+
+
 def logged(issued) -> list[RequestLogEntry]:
     requestlog.buffer.flush()
     return list(RequestLogEntry.objects.filter(key_id=issued.key.pk).order_by("time", "id"))
@@ -225,7 +230,7 @@ def test_retention_deletes_or_drops_the_expired_days(make_key, settings):
     buffer = requestlog.RequestLogBuffer()
     for days_ago in (0, 3, 6, 7, 30):
         moment = now - timedelta(days=days_ago)
-        requestlog.write([_row(issued.key.pk, moment)])
+        write([_row(issued.key.pk, moment)])
     requestlog.maintain(now)
     kept = sorted((now - t).days for t in RequestLogEntry.objects.values_list("time", flat=True))
     assert kept == [0, 3, 6]
@@ -258,7 +263,7 @@ def _row(key_id, moment):
 def _seed(key_id, rows):
     """Rows written as the flusher writes them: (seconds ago, status, code, surface)."""
     now = timezone.now()
-    requestlog.write(
+    write(
         [
             (
                 now - timedelta(seconds=ago),
@@ -373,7 +378,7 @@ def test_the_requests_tab_shows_why_and_filters(login, make_key, settings, djang
     settings.REQUEST_LOG_SEARCH_URL = "https://logs.example.test/search?q=request_id:{request_id}"
     target = make_key()
     now = timezone.now()
-    requestlog.write(
+    write(
         [
             (
                 now - timedelta(seconds=1),
@@ -520,14 +525,14 @@ def test_recent_stats_give_percentiles_and_the_busiest_routes(make_key, login, d
             "",
         )
     )
-    requestlog.write(rows)
+    write(rows)
     with django_assert_num_queries(1):
         stats = recent_stats(target.key)
     assert stats.calls == 110
     assert stats.p50_ms == 45.5 or 40 <= stats.p50_ms <= 50  # percentile_cont on both databases
     assert 90 <= stats.p95_ms <= 100
     assert [(r.route, r.calls) for r in stats.routes] == [("api/v1/key", 100), ("api/v1/org/api-keys", 10)]
-    assert stats.routes[0].p95_ms == pytest.approx(95.05, abs=0.1)
+    assert stats.routes[0].p95_ms == pytest.approx(95.05, rel=0.02)  # PostgreSQL: a 2 % histogram
     page = login("advanced@acme.test").get(f"/settings/api-keys/{target.key.pk}/").content.decode()
     assert 'id="recent-stats"' in page and "api/v1/org/api-keys" in page and f"{stats.p95_ms} ms" in page
 
