@@ -20,7 +20,7 @@ def test_the_requests_tab_says_why_filters_and_copies_the_request_id(sign_in, ma
     requestlog.buffer.flush()  # what the timer does every few seconds
 
     page.goto(f"/settings/api-keys/{issued.key.pk}/")
-    page.get_by_role("link", name="Requests").click()
+    page.get_by_role("link", name="Requests", exact=True).click()
     expect(page.get_by_role("heading", name="SCADA bridge")).to_be_visible()
     rows = page.locator("tr.request-row")
     expect(rows).to_have_count(2)
