@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 from django.test.client import ClientHandler
+from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Account, Membership, User
 from keys.authentication.verification import verified_keys
@@ -23,9 +24,14 @@ from keys.metering import ratelimit, requestlog, usage
 from keys.models import ApiKey
 from keys.services import IssuedKey
 from tests.helpers import demo as demo_data
-from tests.helpers import services
+from tests.helpers import services, tasks
 from tests.helpers.api import bearer
 from tests.helpers.demo import PASSWORD, Demo
+
+# Property tests check what happens, not how fast: Hypothesis's per-example deadline (200 ms) is a
+# timed assertion that a loaded CI machine fails. Speed is for the benchmarks.
+hypothesis_settings.register_profile("portal", deadline=None)
+hypothesis_settings.load_profile("portal")
 
 
 def _empties_the_database(item: pytest.Item) -> bool:
@@ -70,8 +76,11 @@ def client(_request_handler) -> Client:
 
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings):
-    """Fast password hashing, and no per-process state leaking from one test into the next."""
+    """Fast password hashing, tasks run at once where they are enqueued (no worker needed: the
+    ``database_tasks`` fixture gives a test the real queue), and no per-process state leaking from
+    one test into the next."""
     settings.PASSWORD_HASHERS = demo_data.FAST_HASHERS
+    settings.TASKS = tasks.IMMEDIATE
     verified_keys.clear()
     usage.buffer.clear()
     requestlog.buffer.clear()
@@ -83,6 +92,15 @@ def _fast_and_isolated(settings):
     usage.buffer.clear()
     requestlog.buffer.clear()
     ratelimit.limiter().local.clear()
+
+
+@pytest.fixture
+def database_tasks(settings, transactional_db) -> Callable[[], str]:
+    """The real database backend: enqueued tasks wait in the database until the test runs the worker
+    (``manage.py db_worker --batch``) with the function this fixture gives. Committed rows, as the
+    worker sees them in production: the test runs outside a transaction (transactional_db)."""
+    settings.TASKS = tasks.DATABASE
+    return tasks.run_worker
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """GraphQL ``apiKeyRequests(id, …)``: a key's request log as a connection (edges with cursors and
-``pageInfo``), the same rows, filters and rules as REST ``GET /org/api-keys/{id}/requests``. Apart
+Relay's ``pageInfo``), the same rows, filters and rules as REST ``GET /org/api-keys/{id}/requests``. Apart
 from ``schema.py``, whose ``Query`` only delegates here, so that the request log is one piece of the
 schema."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.relay import PageInfo
 
 from accounts.actors import Actor
 from keys import request_log, selectors
@@ -42,12 +43,6 @@ class ApiKeyRequest:
 class ApiKeyRequestEdge:
     cursor: str = strawberry.field(description="Pass as after for the rows older than this one")
     node: ApiKeyRequest
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
 
 
 @strawberry.type(description="A key's requests, newest first.")
@@ -90,6 +85,13 @@ def api_key_requests(
     edges = [
         ApiKeyRequestEdge(cursor=request_log.KEYSET.cursor(NEXT, row), node=_node(row)) for row in page.rows
     ]
+    # Relay's PageInfo, as apiKeysConnection answers it; going back is by the REST call's previous.
     return ApiKeyRequestConnection(
-        edges=edges, page_info=PageInfo(has_next_page=page.next is not None, end_cursor=page.next)
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.next is not None,
+            has_previous_page=page.previous is not None,
+            start_cursor=page.previous,
+            end_cursor=page.next,
+        ),
     )
