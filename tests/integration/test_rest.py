@@ -658,6 +658,7 @@ def test_operation_ids_and_tags_name_what_generated_clients_call(client):
         ("GET", "/api/v1/org/api-keys/{key_id}"): ("getApiKey", ["api-keys"]),
         ("DELETE", "/api/v1/org/api-keys/{key_id}"): ("revokeApiKey", ["api-keys"]),
         ("GET", "/api/v1/org/api-keys/{key_id}/usage"): ("getApiKeyUsage", ["api-keys"]),
+        ("GET", "/api/v1/org/api-keys/{key_id}/requests"): ("listApiKeyRequests", ["api-keys"]),
         ("POST", "/api/v1/org/api-keys/{key_id}/regenerate"): ("regenerateApiKey", ["api-keys"]),
         ("POST", "/api/v1/org/api-keys/{key_id}/disable"): ("disableApiKey", ["api-keys"]),
         ("POST", "/api/v1/org/api-keys/{key_id}/enable"): ("enableApiKey", ["api-keys"]),
