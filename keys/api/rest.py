@@ -209,6 +209,12 @@ class ErrorOut(Schema):
     error: ErrorDetail
 
 
+class ExposureOut(Schema):
+    reason: str = Field(description="Why, in words: who saw the secret, or where it was reported leaked")
+    source_url: str | None = Field(description="Where the secret was found, when it was reported leaked")
+    at: datetime = Field(description="Since when the key is exposed")
+
+
 class KeyOut(Schema):
     id: UUID
     name: str
@@ -226,9 +232,10 @@ class KeyOut(Schema):
         description="Networks the key may be used from (addresses or CIDR ranges); empty: anywhere"
     )
     exposed: bool = Field(
-        description="A live secret of this key was seen by a member who has since been deactivated: "
-        "regenerate it (or revoke it)"
+        description="A live secret of this key was seen by a member who has since been deactivated, "
+        "or was reported leaked: regenerate it (or revoke it)"
     )
+    exposure: ExposureOut | None = Field(description="Why the key is exposed; null when it is not")
 
 
 class IssuedKeyOut(KeyOut):
@@ -282,6 +289,14 @@ class RegenerateKeyIn(Schema):
 
     grace_period_seconds: WholeNumber = Field(
         default=0, ge=0, le=int(services.MAX_GRACE_PERIOD.total_seconds())
+    )
+
+
+class LookUpIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str = Field(
+        max_length=200, description="A Client Secret (sk_live_… or sk_test_…): in the body, never in a URL"
     )
 
 
@@ -482,6 +497,23 @@ def list_keys(request: ApiRequest, filters: Query[ListQuery]) -> dict[str, Any]:
 def create_key(request: ApiRequest, payload: CreateKeyIn) -> Status:
     issued = create_requested_key(require(request.actor, Operation.WRITE), **payload.model_dump())
     return Status(201, {**key_out(issued.key), "key": issued.secret})
+
+
+# Before /org/api-keys/{key_id}, which would otherwise take "lookup" for an id.
+@api.post(
+    "/org/api-keys/lookup",
+    response={200: KeyOut, **BODY_ERRORS},
+    tags=["api-keys"],
+    summary="Find the key of a secret",
+    operation_id="lookUpApiKey",
+)
+def look_up_key(request: ApiRequest, payload: LookUpIn) -> dict[str, Any]:
+    """The key a Client Secret belongs to (its current secret, or the one it keeps for a grace
+    period), whatever its status, among the keys the caller may see; 404 otherwise. For a secret
+    found where it should not be: regenerate, disable or revoke the key it names. Each look-up is
+    audited, never with the secret."""
+    actor = require(request.actor, Operation.READ)
+    return key_out(services.look_up_key(actor=actor, secret=payload.secret).key)
 
 
 @api.get(

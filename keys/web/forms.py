@@ -448,6 +448,27 @@ class RegenerateForm(forms.Form):
         return GRACE_PERIODS[self.cleaned_data["grace_period"]][1]
 
 
+class FindBySecretForm(ErrorsDescribedMixin, forms.Form):
+    """Settings → API Keys, "Find the key of a secret". A password field that is never rendered
+    with its value: the page that answers does not carry the secret, nor does the field after."""
+
+    secret = forms.CharField(
+        label="Client Secret",
+        max_length=200,
+        strip=True,
+        help_text="Paste a secret (sk_live_… or sk_test_…) to see which key it belongs to. "
+        "It is sent in the form, never kept, and the field is emptied after.",
+        error_messages={"required": "Paste the Client Secret whose key you want to find."},
+        widget=forms.PasswordInput(
+            render_value=False,
+            attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"},
+        ),
+    )
+
+    def add_service_error(self, err: ServiceError) -> None:
+        self.add_error("secret" if err.field == "secret" else None, err.message)
+
+
 class SecurityPolicyForm(ErrorsDescribedMixin, forms.Form):
     """Settings → Security. The service validates the same ranges again and decides who may save."""
 
