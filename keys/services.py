@@ -105,13 +105,17 @@ def quota_message(in_use: int, limit: int) -> str:
     return f"{in_use} of {limit} keys in use — revoke a key or upgrade the plan."
 
 
-def key_limit_refusal(organization: Organization, *, now: datetime | None = None) -> str | None:
+def key_limit_refusal(
+    organization: Organization, *, now: datetime | None = None, in_use: int | None = None
+) -> str | None:
     """The plan's key limit: None while one more key fits, else why not. ``create_key`` asks it
-    under the organization's lock; the pages ask it to disable "+ Add API Key" before a form is filled."""
+    under the organization's lock; the pages ask it to disable "+ Add API Key" before a form is
+    filled, passing ``in_use`` when they have already counted the keys in use (for the badge)."""
     limit = organization.key_limit
     if limit is None:
         return None
-    in_use = ApiKey.objects.filter(organization=organization).in_use(now).count()
+    if in_use is None:
+        in_use = ApiKey.objects.filter(organization=organization).in_use(now).count()
     return quota_message(in_use, limit) if in_use >= limit else None
 
 

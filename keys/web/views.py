@@ -130,16 +130,20 @@ def key_list(request: MemberRequest) -> HttpResponse:
             messages.warning(request, f"The {name} filter was ignored: its value is not one it takes.")
     sort = filters.form.sort_order
     page = paginate(request, filters.qs, KEYS_PER_PAGE, cap=selectors.COUNT_CAP)
+    quota = _quota(request)
     context = {
         "filters": filters.form,
         "page": page,
         "keys": page.object_list,
         "columns": _columns(sort),
-        "quota": _quota(request),
+        "quota": quota,
         "can_manage": permissions.can_manage_keys(actor),
-        # Asked before the form is filled, of the rule create_key applies (None: one more fits).
+        # Asked before the form is filled, of the rule create_key applies (None: one more fits), with
+        # the badge's count: one count for both (None when over the badge's cap: the rule counts).
         "key_limit_refusal": (
-            services.key_limit_refusal(_organization(request)) if permissions.can_manage_keys(actor) else None
+            services.key_limit_refusal(_organization(request), in_use=quota.in_use)
+            if permissions.can_manage_keys(actor)
+            else None
         ),
         "this_year": str(timezone.localtime().year),  # dates of this year are shown without it
         "pasted_secret": pasted_secret,

@@ -88,6 +88,23 @@ def test_quota_badge_enterprise_and_professional(demo, login, make_key, make_use
     assert "9 of 10 keys in use" in client.get("/settings/api-keys/").content.decode()
 
 
+def test_a_plan_limit_is_counted_once_per_list_page(demo, login, make_key):
+    """The badge ("9 of 10 keys in use") and the disabled "+ Add API Key" ask the same count."""
+    for n in range(10):
+        make_key(organization=demo.globex, name=f"g{n}")
+    client = login("advanced@globex.test")
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get("/settings/api-keys/").content.decode()
+    assert "10 of 10 keys in use" in html and "revoke a key or upgrade the plan" in html
+    in_use = '"revoked_at" IS NULL AND ("keys_apikey"."expires_at" IS NULL OR'  # ApiKeyQuerySet.in_use()
+    in_use_counts = [
+        sql
+        for q in queries.captured_queries
+        if "COUNT" in (sql := q["sql"]) and in_use in sql and "exposed" not in sql
+    ]
+    assert len(in_use_counts) == 1, in_use_counts
+
+
 def test_empty_state_tells_a_new_admin_what_to_do(demo, login):
     html = login("advanced@acme.test").get("/settings/api-keys/").content.decode()
     assert "No API keys yet" in html and "Create your first key" in html
