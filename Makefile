@@ -19,17 +19,22 @@ $(VENV)/.installed: requirements.lock | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# The task worker (emails) runs beside the server and stops with it: the trap stops it (SIGTERM: it
+# finishes the task in hand) however the server ends. It does not reload on code changes: restart.
+WITH_WORKER = $(BIN)/python manage.py db_worker --no-reload & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM;
+
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://127.0.0.1:$(PORT) — sign in as advanced@acme.test / acme-demo-2026"
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@$(WITH_WORKER) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 # Production-like: gunicorn, collected static files, DEBUG=0 (needs SECRET_KEY and KEY_PEPPERS).
 serve: install
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/gunicorn portal.wsgi:application --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --config gunicorn.conf.py
+	@$(WITH_WORKER) $(BIN)/gunicorn portal.wsgi:application --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --config gunicorn.conf.py
 
 chromium:
 	@bash scripts/ensure-chromium

@@ -11,10 +11,11 @@ Three notices, each sent once:
   change (``policy_notice_sent_for`` holds the time of the change announced).
 
 One email per person per run lists every key of theirs that needs them, by notice, in a plain-text
-part and an HTML part (tables, inline styles, no images or anything fetched from elsewhere). Keys
-are marked as announced before anything is sent, so the guarantee is at most once. The emails carry
-what identifies a key (name, Client ID, application, account, a link to it); there is no secret to
-leak, as none is stored.
+part and an HTML part (tables, inline styles, no images or anything fetched from elsewhere). The
+command decides who gets what, and in one transaction marks the keys as announced and enqueues one
+email task per person (``accounts.emails.enqueue_email``, with the notices as key ids); the task
+worker renders and sends it, so the guarantee is at most once. The emails carry what identifies a key (name,
+Client ID, application, account, a link to it); there is no secret to leak, as none is stored.
 """
 
 from __future__ import annotations
@@ -26,16 +27,18 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django_tasks import TaskResultStatus
 
 from accounts import permissions, timezones
 from accounts.actors import Actor
 from accounts.catalogue import portal_base_url
+from accounts.emails import email_builder, enqueue_email
 from accounts.models import Organization, User
 from keys.models import EXPIRING_SOON, ApiKey, KeyFlag
 from keys.policy import SecurityPolicy, breaches, outside_filter
@@ -75,6 +78,9 @@ SECTIONS = {
 
 @dataclass
 class NoticeRun:
+    """``emails``: the emails enqueued (would be, in a dry run), one per person; ``failed``: the
+    recipients whose email failed already (a backend that runs tasks at once tells at once)."""
+
     keys: int
     emails: int
     failed: tuple[str, ...] = ()
@@ -190,12 +196,7 @@ def subject_for(counts: dict[Notice, int]) -> str:
     return "API keys need your attention: " + ", ".join(parts)
 
 
-def _email(user: User, notices: list[tuple[Notice, ApiKey]], now: datetime) -> EmailMultiAlternatives:
-    with timezone.override(user.time_zone):  # dates in the recipient's own time zone
-        return _email_in_zone(user, notices, now)
-
-
-def _email_in_zone(user: User, notices: list[tuple[Notice, ApiKey]], now: datetime) -> EmailMultiAlternatives:
+def _message(user: User, notices: list[tuple[Notice, ApiKey]], now: datetime) -> EmailMultiAlternatives:
     base = portal_base_url()
     grouped: dict[Notice, list[dict]] = defaultdict(list)
     for notice, key in notices:
@@ -230,14 +231,29 @@ def _email_in_zone(user: User, notices: list[tuple[Notice, ApiKey]], now: dateti
     return message
 
 
-def notify_expiring_keys(
-    *, now: datetime | None = None, within: timedelta = EXPIRING_SOON, dry_run: bool = False
-) -> NoticeRun:
-    """Each due notice is sent at most once: keys are claimed first, then one email per person is
-    sent on its own, so a refused recipient neither stops the others nor makes a later run send
-    the same emails again. Refused recipients are returned to be reported."""
-    now = now or timezone.now()
-    due = due_notices(now, within) if dry_run else _claim(now, within)
+@email_builder
+def key_notices_email(user: User, *, notices: list[list[str]], now: str) -> EmailMultiAlternatives | None:
+    """The email of one run to one person: ``notices`` are [notice, key id] pairs in the order the
+    email lists them, ``now`` the run's time (ISO 8601). The keys are read as they are when it is
+    sent: a key revoked, expired or deleted since, or one the person may no longer manage, is left
+    out, and with none left nothing is sent."""
+    moment = datetime.fromisoformat(now)
+    found = (
+        ApiKey.objects.in_use(moment)
+        .select_related("organization", "application", "account")
+        .in_bulk([key_id for _, key_id in notices])
+    )
+    keys = {str(pk): key for pk, key in found.items()}
+    kept = [
+        (Notice(notice), keys[key_id])
+        for notice, key_id in notices
+        if key_id in keys and recipients_for(keys[key_id], [user])
+    ]
+    return _message(user, kept, moment) if kept else None
+
+
+def _per_user(due: list[tuple[Notice, ApiKey]]) -> dict[User, list[tuple[Notice, ApiKey]]]:
+    """Who hears about what: each person's notices, in the order their email lists them."""
     members_by_org: dict[int, list[User]] = {}
     per_user: dict[User, list[tuple[Notice, ApiKey]]] = defaultdict(list)
     for notice, key in due:
@@ -249,16 +265,44 @@ def notify_expiring_keys(
             )
         for user in recipients_for(key, members_by_org[key.organization_id]):
             per_user[user].append((notice, key))
-    by_notice = {notice.value: sum(1 for n, _ in due if n == notice) for notice in Notice}
-    keys = len({key.pk for _, key in due})
+    return per_user
+
+
+def notify_expiring_keys(
+    *, now: datetime | None = None, within: timedelta = EXPIRING_SOON, dry_run: bool = False
+) -> NoticeRun:
+    """Each due notice is sent at most once. The keys are claimed and one email per person is
+    enqueued in one transaction: with the database backend a run either marks the keys and queues
+    their emails or, failing, does neither (the next run tries again). The task worker sends each
+    email on its own, so a refused recipient neither stops the others nor makes a later run send
+    the same emails again. Recipients whose email failed already (a backend that runs tasks at
+    once) are returned to be reported."""
+    now = now or timezone.now()
+
+    def counts(due: list[tuple[Notice, ApiKey]]) -> tuple[int, dict[str, int]]:
+        by_notice = {notice.value: sum(1 for n, _ in due if n == notice) for notice in Notice}
+        return len({key.pk for _, key in due}), by_notice
+
     if dry_run:
-        return NoticeRun(keys=keys, emails=len(per_user), by_notice=by_notice)
-    sent, failed = 0, []
-    connection = get_connection()
-    for user, notices in sorted(per_user.items(), key=lambda item: item[0].email):
-        try:
-            sent += connection.send_messages([_email(user, notices, now)]) or 0
-        except Exception as exc:  # an SMTP refusal, a timeout: report it, go on with the others
-            log.warning("Key notice to %s not sent: %s", user.email, exc)
-            failed.append(user.email)
-    return NoticeRun(keys=keys, emails=sent, failed=tuple(failed), by_notice=by_notice)
+        due = due_notices(now, within)
+        keys, by_notice = counts(due)
+        return NoticeRun(keys=keys, emails=len(_per_user(due)), by_notice=by_notice)
+    queued, failed = 0, []
+    with transaction.atomic():
+        due = _claim(now, within)
+        for user, notices in sorted(_per_user(due).items(), key=lambda item: item[0].email):
+            result = enqueue_email(
+                user,
+                key_notices_email,
+                notices=[[notice.value, str(key.pk)] for notice, key in notices],
+                now=now.isoformat(),
+            )
+            if result.status == TaskResultStatus.FAILED:  # a backend that runs tasks at once
+                log.warning(
+                    "Key notice to %s not sent: %s", user.email, result.errors[-1].exception_class_path
+                )
+                failed.append(user.email)
+            else:
+                queued += 1
+    keys, by_notice = counts(due)
+    return NoticeRun(keys=keys, emails=queued, failed=tuple(failed), by_notice=by_notice)

@@ -7,7 +7,8 @@
   it): requests by surface (``portal``, ``rest``, ``graphql``, ``probe``), method, route template
   and status class; latency by surface; time queued before a worker took the request (from a
   proxy's ``X-Request-Start``); each worker's ``process_*`` metrics; and what
-  ``keys.metering.metrics`` counts. Under gunicorn the workers share them through
+  ``keys.metering.metrics`` counts; the task queue's backlog, read from the database at scrape time
+  (``TaskQueue``). Under gunicorn the workers share them through
   ``PROMETHEUS_MULTIPROC_DIR`` (``gunicorn.conf.py``). A label never holds a raw path, a secret, a
   Client ID or an email: the route is the URL pattern (``api/v1/org/api-keys/<key_id>``), or
   ``<unresolved>`` for a request answered before routing (a refused key, an unknown path).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import os
 import re
 import time
@@ -27,12 +29,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import Count, Min
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.cache import never_cache
+from django_tasks_db.models import DBTaskResult
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, ProcessCollector
 from prometheus_client import Counter as PrometheusCounter
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -198,12 +203,13 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if not settings.METRICS_ENABLED or not _may_scrape(request):
         raise Http404
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    registry = CollectorRegistry()
     if directory:
-        registry = CollectorRegistry()
         MultiProcessCollector(registry)  # every worker's files, added up
         registry.register(WorkerProcesses(directory))
     else:
-        registry = REGISTRY  # one process: the client's own process_* collector is in it
+        registry.register(Registered(REGISTRY))  # one process: the client's own process_* collector is in it
+    registry.register(TaskQueue())
     # The Prometheus text format, or OpenMetrics when the scraper's Accept header asks for it.
     encode, content_type = choose_encoder(request.META.get("HTTP_ACCEPT", ""))
     return HttpResponse(encode(registry), content_type=content_type)
@@ -243,3 +249,37 @@ class WorkerProcesses(Collector):
                 for sample in metric.samples:
                     family.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
         return families.values()
+
+
+class TaskQueue(Collector):
+    """The database task queue's backlog (``manage.py db_worker``'s work), read at scrape time in
+    one query on the index of ready tasks: how many tasks wait to run, and since when the oldest
+    has waited. The queue is the deployment's, so every node reports the same numbers. A database
+    that does not answer leaves them out of the scrape rather than failing it."""
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            waiting = DBTaskResult.objects.ready().aggregate(count=Count("pk"), oldest=Min("enqueued_at"))
+        except DatabaseError:
+            return []
+        ready = GaugeMetricFamily(
+            "akp_tasks_ready", "Background tasks (emails) waiting for the task worker, ready to run."
+        )
+        ready.add_metric([], waiting["count"])
+        oldest = GaugeMetricFamily(
+            "akp_tasks_oldest_ready_timestamp_seconds",
+            "When the oldest task still waiting was enqueued (Unix time; +Inf when none waits). "
+            "time() minus it is how far behind the task worker is.",
+        )
+        oldest.add_metric([], waiting["oldest"].timestamp() if waiting["oldest"] else math.inf)
+        return [ready, oldest]
+
+
+class Registered(Collector):
+    """What a registry holds, as one collector of another (the scrape's)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return self.registry.collect()

@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "ninja",
     "axes",
     "csp",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "audit",
     "keys",
@@ -240,6 +242,20 @@ SILENCED_SYSTEM_CHECKS = ["models.W040"]
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="API Key Portal <noreply@localhost>")
+
+# ---- Background tasks (django-tasks: Django 6's django.tasks for 5.2) ----
+# Work that must not ride on a request or a command (email above all) is enqueued as a task.
+# "database" (the default): a row in the database, in the caller's transaction, run by
+# `manage.py db_worker` (make run and make serve start one; deploy/systemd/portal-worker.service).
+# "immediate": run at once in the process that enqueues it (no worker; a failure is only logged).
+TASKS_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="database").lower()
+if TASKS_BACKEND not in TASKS_BACKENDS:
+    raise ImproperlyConfigured(f"TASKS_BACKEND is one of {', '.join(TASKS_BACKENDS)}, not {TASKS_BACKEND!r}.")
+TASKS = {"default": {"BACKEND": TASKS_BACKENDS[TASKS_BACKEND], "QUEUES": ["default"]}}
 
 # Security headers and cookies: safe values in production, each can be turned off for plain-HTTP
 # loopback use (e.g. `make serve` on 127.0.0.1).

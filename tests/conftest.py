@@ -23,7 +23,7 @@ from keys.metering import ratelimit, usage
 from keys.models import ApiKey
 from keys.services import IssuedKey
 from tests.helpers import demo as demo_data
-from tests.helpers import services
+from tests.helpers import services, tasks
 from tests.helpers.api import bearer
 from tests.helpers.demo import PASSWORD, Demo
 
@@ -70,8 +70,11 @@ def client(_request_handler) -> Client:
 
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings):
-    """Fast password hashing, and no per-process state leaking from one test into the next."""
+    """Fast password hashing, tasks run at once where they are enqueued (no worker needed: the
+    ``database_tasks`` fixture gives a test the real queue), and no per-process state leaking from
+    one test into the next."""
     settings.PASSWORD_HASHERS = demo_data.FAST_HASHERS
+    settings.TASKS = tasks.IMMEDIATE
     verified_keys.clear()
     usage.buffer.clear()
     ratelimit.limiter().local.clear()
@@ -81,6 +84,15 @@ def _fast_and_isolated(settings):
     verified_keys.clear()
     usage.buffer.clear()
     ratelimit.limiter().local.clear()
+
+
+@pytest.fixture
+def database_tasks(settings, transactional_db) -> Callable[[], str]:
+    """The real database backend: enqueued tasks wait in the database until the test runs the worker
+    (``manage.py db_worker --batch``) with the function this fixture gives. Committed rows, as the
+    worker sees them in production: the test runs outside a transaction (transactional_db)."""
+    settings.TASKS = tasks.DATABASE
+    return tasks.run_worker
 
 
 @pytest.fixture

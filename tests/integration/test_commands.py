@@ -133,7 +133,7 @@ def test_expiring_keys_are_announced_once_to_everyone_who_may_manage_them(demo, 
 
     assert "Would send 3 email(s) about 3 key(s)" in _notify("--dry-run")
     assert mail.outbox == []
-    assert "Sent 3 email(s) about 3 key(s): 3 expiring within 7 days, 0 due for rotation" in _notify()
+    assert "Queued 3 email(s) about 3 key(s): 3 expiring within 7 days, 0 due for rotation" in _notify()
     by_recipient = {m.to[0]: m for m in mail.outbox}
     # Advanced Admin may manage both Acme keys, Admin + API only the one at its role; Admin,
     # Support and Viewer manage nothing; Globex hears only about its own key.
@@ -150,15 +150,15 @@ def test_expiring_keys_are_announced_once_to_everyone_who_may_manage_them(demo, 
             assert issued.secret not in message.body
 
     # Running again announces nothing new; an earlier expiry is announced again.
-    assert "Sent 0 email(s) about 0 key(s)" in _notify()
+    assert "Queued 0 email(s) about 0 key(s)" in _notify()
     update_key(
         actor=Actor.system(demo.acme.pk),
         key=ApiKey.objects.get(pk=soon.key.pk),
         expires_at=soon.key.expires_at - timedelta(days=2),
     )
-    assert "Sent 2 email(s) about 1 key(s)" in _notify()
+    assert "Queued 2 email(s) about 1 key(s)" in _notify()
     # "later" expires in 30 days and only an Advanced Admin may manage it.
-    assert _notify("--days", "30").startswith("Sent 1 email(s) about 1 key(s): 1 expiring within 30 days")
+    assert _notify("--days", "30").startswith("Queued 1 email(s) about 1 key(s): 1 expiring within 30 days")
 
 
 def _age(key, days: int, **more) -> None:
@@ -227,7 +227,7 @@ def test_one_email_per_person_lists_every_notice_in_text_and_html(demo, make_key
     _age(stale, 100)
     set_policy(demo, require_ip_allowlist=True)
     said = _notify()
-    assert "Sent 1 email(s) about 2 key(s): 1 expiring within 7 days, 1 due for rotation, 2 outside" in said
+    assert "Queued 1 email(s) about 2 key(s): 1 expiring within 7 days, 1 due for rotation, 2 outside" in said
     message = next(m for m in mail.outbox if m.to == ["advanced@acme.test"])
     assert message.subject == (
         "API keys need your attention: 1 expires soon, 1 is due for rotation, "
@@ -286,7 +286,7 @@ def test_a_refused_recipient_neither_stops_the_others_nor_causes_repeats(demo, m
         _notify()
     assert [m.to for m in mail.outbox] == [["advanced@acme.test"]]
     # The key is announced: the next runs send nothing again, to anyone.
-    assert "Sent 0 email(s) about 0 key(s)" in _notify()
+    assert "Queued 0 email(s) about 0 key(s)" in _notify()
     assert len(mail.outbox) == 1
 
 

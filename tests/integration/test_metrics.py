@@ -394,3 +394,32 @@ def test_log_format_json_writes_a_json_object_per_line_with_each_request(tmp_pat
         "key_id": None,
     }
     assert request["duration_ms"] >= 0
+
+
+# ---- the task queue ----
+
+
+def test_the_task_backlog_is_read_from_the_database_at_scrape_time(client, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    from accounts.emails import send_member_email
+    from tests.helpers.tasks import DATABASE
+
+    def samples() -> dict[str, float]:
+        return {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(scrape(client))
+            for sample in family.samples
+            if sample.name.startswith("akp_tasks")
+        }
+
+    assert samples() == {"akp_tasks_ready": 0, "akp_tasks_oldest_ready_timestamp_seconds": math.inf}
+    settings.TASKS = DATABASE
+    before = time.time()
+    send_member_email.enqueue(0, "nobody.builds_this", {})
+    send_member_email.enqueue(0, "nobody.builds_this", {})
+    found = samples()
+    assert found["akp_tasks_ready"] == 2
+    assert before - 1 <= found["akp_tasks_oldest_ready_timestamp_seconds"] <= time.time()
+    DBTaskResult.objects.update(status="SUCCESSFUL")
+    assert samples()["akp_tasks_ready"] == 0
