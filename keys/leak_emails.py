@@ -2,8 +2,10 @@
 ``keys.notifications.recipients_for``) is told what leaked, where, what was done and what to do
 next, with the one-click link to the key. One email per person per report.
 
-The builder runs in the task worker, never in the request that reported the leak: it reads the key
-again by id, so the email says what is true when it is sent, in the recipient's own time zone.
+The emails are tasks (``accounts.emails.enqueue_email``), enqueued in the report's own transaction
+(rolled back with it, seen by the worker once committed): the partner endpoint answers without
+waiting on the mail server. The builder runs in the task worker: it reads the key again by id, so
+the email says what is true when it is sent, in the recipient's own time zone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 from accounts import permissions, timezones
 from accounts.actors import Actor
 from accounts.catalogue import portal_base_url
+from accounts.emails import email_builder, enqueue_email
 from accounts.models import User
 from keys.models import ApiKey
 from keys.notifications import recipients_for
@@ -53,6 +56,7 @@ def managers_of(key: ApiKey) -> list[User]:
     return recipients_for(key, list(members))
 
 
+@email_builder
 def leak_report_email(
     user: User,
     *,
@@ -94,3 +98,30 @@ def leak_report_email(
     )
     message.attach_alternative(render_to_string("keys/email/leak_report.html", context), "text/html")
     return message
+
+
+def enqueue_leak_emails(
+    key: ApiKey,
+    *,
+    source_url: str,
+    action: str,
+    secret: str,
+    reported_at: datetime,
+    reported_by: str,
+    flagged: list[str],
+) -> int:
+    """One email task per person who may manage the key; how many were enqueued."""
+    recipients = managers_of(key)
+    for user in recipients:
+        enqueue_email(
+            user,
+            leak_report_email,
+            key_id=str(key.pk),
+            source_url=source_url,
+            action=action,
+            secret=secret,
+            reported_at=reported_at.isoformat(),
+            reported_by=reported_by,
+            flagged=flagged,
+        )
+    return len(recipients)

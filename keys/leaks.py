@@ -13,7 +13,9 @@ in one transaction:
   stays exposed until it is regenerated;
 * every key made or regenerated through it is flagged exposed too (whoever holds the leaked secret
   could have made them: ``keys.lineage``);
-* one ``key.leak_reported`` event names the key, the address, and the action taken.
+* one ``key.leak_reported`` event names the key, the address, and the action taken;
+* everyone who may manage the key is emailed, through the task queue (``keys.leak_emails``): the
+  email tasks are written in the same transaction, and sent by the worker, never by the request.
 
 A report is idempotent: the same secret reported again from the same address finds the key already
 flagged from there (or no longer live, once revoked) and changes nothing. A secret that is not live
@@ -34,7 +36,7 @@ from accounts.actors import Actor
 from accounts.models import LeakPolicy
 from audit.models import AuditAction
 from audit.services import door_transaction, record_event
-from keys import credentials, lineage, selectors, services, state
+from keys import credentials, leak_emails, lineage, selectors, services, state
 from keys.errors import ErrorCode, ServiceError
 from keys.models import MAX_SOURCE_URL_LENGTH, ApiKey
 from keys.policy import SecurityPolicy
@@ -189,7 +191,8 @@ def do_report_leaked_secret(*, secret: str, source_url: str, source: str) -> Lea
         services.do_set_disabled(actor=actor, key=key, disabled=True)
     _flag_key(plan.match, plan.action, source_url)
     flagged = _flag_children(key, source_url)
-    record_event(
+    flagged_names = [f"{k.name} ({k.client_id})" for k in flagged]
+    event = record_event(
         actor=actor,
         action=AuditAction.KEY_LEAK_REPORTED,
         key=key,
@@ -198,8 +201,17 @@ def do_report_leaked_secret(*, secret: str, source_url: str, source: str) -> Lea
             "action": plan.action.value,
             "secret": plan.match.which,
             "reported_by": source,
-            "flagged_keys": [f"{k.name} ({k.client_id})" for k in flagged],
+            "flagged_keys": flagged_names,
         },
+    )
+    leak_emails.enqueue_leak_emails(
+        key,
+        source_url=source_url,
+        action=plan.action.value,
+        secret=plan.match.which,
+        reported_at=event.occurred_at,
+        reported_by=source,
+        flagged=flagged_names,
     )
     key.refresh_from_db()
     return LeakReport(plan, action=plan.action, flagged=flagged)

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django_tasks_db.models import DBTaskResult
 
 from accounts.actors import Actor
 from audit.models import AuditAction, AuditEvent
@@ -260,3 +261,21 @@ def test_the_openapi_document_describes_it(client):
         "Github-Public-Key-Signature",
     }
     assert "ReportedToken" in document["components"]["schemas"]
+
+
+def test_the_managers_are_emailed_by_the_worker_not_by_the_request(
+    database_tasks, partner, client, make_key, demo, mailoutbox
+):
+    leaked = make_key(name="Night batch")
+    body = report(leaked.secret)
+    meta = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in partner.headers(body).items()}
+    response = client.post(GITHUB_PATH, data=body, content_type="application/json", **meta)
+    assert response.json() == [_label(leaked.secret, "true_positive")]
+    # The request has answered: the key is revoked, the emails wait in the queue.
+    assert _status(leaked) == "revoked"
+    assert mailoutbox == [] and DBTaskResult.objects.count() == 1  # one manager of this key
+    database_tasks()
+    (message,) = mailoutbox
+    assert message.to == ["advanced@acme.test"]
+    assert message.subject == "Leaked API key secret: Night batch was revoked"
+    assert URL in message.body and f"/settings/api-keys/{leaked.key.pk}/" in message.body

@@ -8,11 +8,13 @@ import pytest
 from django.utils import timezone
 
 from accounts.actors import Actor
+from accounts.models import Role
 from audit.models import AuditAction, AuditEvent
 from keys import credentials, leaks, services
 from keys.authentication.verification import verified_keys
 from keys.errors import ErrorCode, ServiceError
 from keys.models import ApiKey, KeyFlag
+from keys.offboarding import deactivate_member
 from keys.selectors import listed_keys
 from tests.helpers.services import set_policy
 
@@ -238,9 +240,6 @@ def test_bad_input_is_refused_before_anything(demo, make_key, secret, url, field
 
 
 def test_offboarding_keeps_the_leak_as_the_reason(demo, make_key, make_user):
-    from accounts.models import Role
-    from keys.offboarding import deactivate_member
-
     set_policy(demo, leak_policy="flag")
     leaver = make_user("leaver@acme.test", Role.ADVANCED_ADMIN)
     issued = make_key(actor=Actor.for_user(leaver), name="seen and leaked")
@@ -285,3 +284,27 @@ def test_the_key_page_the_list_and_the_apis_show_the_leak(demo, make_key, login,
     own = api("get", "/api/v1/key", issued.secret).json()
     assert own["exposed"] is True and own["exposure"]["source_url"] == URL
     assert api("get", "/api/v1/key", caller.secret).json()["exposure"] is None
+
+
+# ---- who is told ----
+
+
+def test_everyone_who_may_manage_the_key_gets_one_email_per_report(demo, make_key, make_user, mailoutbox):
+    make_user("north-admin@acme.test", Role.ADMIN_API, account=demo.north)  # another subtree's: not told
+    set_policy(demo, leak_policy="flag")
+    issued = make_key(name="ERP sync", role=Role.ADMIN_API)
+    _report(issued.secret)
+    assert sorted(m.to[0] for m in mailoutbox) == ["adminapi@acme.test", "advanced@acme.test"]
+    assert all(m.subject == "Leaked API key secret: ERP sync was flagged" for m in mailoutbox)
+    assert all(URL in m.body and issued.secret not in m.body for m in mailoutbox)
+    _report(issued.secret)  # a replay tells no one again
+    assert len(mailoutbox) == 2
+    _report(issued.secret, url="https://gist.github.com/someone/1")  # another report: told again
+    assert len(mailoutbox) == 4
+
+
+def test_no_email_for_a_secret_that_is_not_live(demo, make_key, mailoutbox):
+    issued = make_key()
+    services.revoke_key(actor=Actor.system(demo.acme.pk), key=issued.key)
+    _report(issued.secret)
+    assert mailoutbox == []
