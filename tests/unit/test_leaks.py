@@ -308,3 +308,12 @@ def test_no_email_for_a_secret_that_is_not_live(demo, make_key, mailoutbox):
     services.revoke_key(actor=Actor.system(demo.acme.pk), key=issued.key)
     _report(issued.secret)
     assert mailoutbox == []
+
+
+def test_a_revoked_key_page_still_says_where_its_secret_leaked(demo, make_key, login):
+    issued = make_key(name="Revoked for a leak")
+    _report(issued.secret)
+    page = login("advanced@acme.test").get(f"/settings/api-keys/{issued.key.pk}/").content.decode()
+    assert 'id="revoked-notice"' in page and "Revoked</strong> by GitHub secret scanning" in page
+    assert f'id="leak-notice">Its secret was reported leaked at {URL} on ' in page
+    assert 'id="exposed-notice"' not in page  # a revoked key exposes nothing any more
