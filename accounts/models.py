@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -68,6 +69,14 @@ class LeakPolicy(models.TextChoices):
     REVOKE = "revoke", "Revoke the key"
     DISABLE = "disable", "Disable it"
     FLAG = "flag", "Flag it exposed only"
+
+
+# The roles by their API names, highest first: the one role vocabulary of REST (its OpenAPI enum)
+# and GraphQL (its KeyRole enum), generated from Role so that the two cannot drift apart (the
+# model's numbers stay out of the APIs). Members computed at import: mypy cannot list them (it
+# wants literals).
+KeyRole = StrEnum("KeyRole", {role.name: role.api_name for role in sorted(Role, reverse=True)})  # type: ignore[misc]
+KeyRole.__doc__ = "The role a key acts with; each includes the ones below it."
 
 
 class Plan(models.TextChoices):

@@ -24,7 +24,17 @@ from keys.metering.usage import FIELDS as USAGE_FIELDS
 from keys.models import ApiKey, ApiKeyQuerySet, KeyUsageDay
 from keys.names import MAX_NAME_LENGTH
 from keys.policy import NOTHING, SecurityPolicy, lifetime_filter, network_filter, outside_filter
-from paging import COUNT_CAP, NEXT, PREVIOUS, BadCursor, Keyset, capped_count, keyset_page, rows_at
+from paging import (
+    COUNT_CAP,
+    NEXT,
+    PREVIOUS,
+    BadCursor,
+    Keyset,
+    capped_count,
+    keyset_page,
+    keyset_slice,
+    rows_at,
+)
 
 # The portal's key list, the quota badge and the keys outside the policy count up to COUNT_CAP and
 # then say "more than". The API lists count exactly (``total`` is part of their contract), from an
@@ -132,6 +142,55 @@ def key_of_secret(keys: QuerySet[ApiKey], secret: str) -> SecretMatch | None:
     if previous in digests and hmac.compare_digest(digests[previous or ""], found.previous_pepper_id):
         return SecretMatch(found, previous=True)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class KeySlice:
+    """A slice of an API list as Relay's connections read it: its keys with a cursor each (the
+    cursors of ``next`` and ``previous``: any of them marks its key), and whether there are keys
+    after and before the slice. How many keys the whole list has is a query of its own
+    (``keys.count()``), made only when asked for."""
+
+    keys: list[ApiKey]
+    cursors: list[str]
+    has_next: bool
+    has_previous: bool
+
+
+def slice_of_keys(
+    keys: QuerySet[ApiKey],
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> KeySlice:
+    """``first`` keys after the ``after`` cursor, or ``last`` keys before the ``before`` one, of a
+    list (``listed_keys(...).qs``), newest first, on the cursors of :func:`page_of_keys`, in one
+    query. Without ``first`` or ``last``, the first 50. Seen
+    from a slice read forwards, there are keys before it when it starts after a cursor (and the
+    other way round), as Relay allows when finding out would cost another query."""
+    if first is not None and last is not None:
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, "Give first or last, not both.", field="first")
+    size = last if last is not None else (50 if first is None else first)
+    if not 1 <= size <= MAX_PAGE:
+        name = "last" if last is not None else "first"
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, f"{name} must be 1 to {MAX_PAGE}.", field=name)
+    try:
+        found = keyset_slice(
+            keys, KEY_ORDER, size=size, after=after, before=before, from_end=last is not None
+        )
+    except BadCursor:
+        raise ServiceError(
+            ErrorCode.VALIDATION_ERROR, "This cursor is not one this list handed out.", field="after"
+        ) from None
+    backwards = last is not None
+    return KeySlice(
+        keys=found.rows,
+        cursors=[KEY_ORDER.cursor(NEXT, key) for key in found.rows],
+        has_next=found.more if not backwards else before is not None,
+        has_previous=found.more if backwards else after is not None,
+    )
 
 
 def get_visible_key(actor: Actor, key_id: str | uuid.UUID) -> ApiKey:

@@ -189,6 +189,38 @@ def keyset_page(
     return _page(keyset, rows, has_next=more, has_previous=False)
 
 
+@dataclass
+class KeysetSlice(Generic[T]):
+    rows: list[T]
+    more: bool  # the list goes on past these rows, in the direction they were read
+
+
+def keyset_slice(
+    queryset: QuerySet[T],
+    keyset: Keyset,
+    *,
+    size: int,
+    after: str | None = None,
+    before: str | None = None,
+    from_end: bool = False,
+) -> KeysetSlice[T]:
+    """Relay's connection arguments on a keyset, in one query: the ``size`` rows after ``after``
+    (or from the start), or with ``from_end`` the ``size`` rows before ``before`` (or at the end),
+    either way in keyset order, between both cursors when both are given. Any cursor of this
+    keyset marks a row: its direction is not read (``first``/``last`` say which way to go).
+    Raises :class:`BadCursor` for a cursor this list did not hand out."""
+    if after:
+        queryset = queryset.filter(keyset.beyond(keyset.parse(after, queryset.model)[1]))
+    if before:
+        queryset = queryset.filter(keyset.beyond(keyset.parse(before, queryset.model)[1], reverse=True))
+    rows = list(queryset.order_by(*keyset.order_by(reverse=from_end))[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if from_end:
+        rows.reverse()
+    return KeysetSlice(rows, more)
+
+
 def _page(keyset: Keyset, rows: list[T], *, has_next: bool, has_previous: bool) -> KeysetPage[T]:
     return KeysetPage(
         rows=rows,

@@ -241,11 +241,16 @@ WARM_NO_METRICS = "/api/v1/key, valid key, warm, metrics off (METRICS=0)"
 # A pseudo-header: the wrk Lua script that makes the request a POST with a body.
 POST_SCRIPT = "x-bench-post-script"
 GRAPHQL_QUERY = "{ currentKey { id name } }"
+# Ten fields of each of 50 keys: a list page as a client reads it (no count).
+GRAPHQL_LIST_QUERY = (
+    "{ apiKeysConnection(first: 50) { edges { node { id name clientId scopes application account "
+    "role status createdAt expiresAt } } } }"
+)
 
 
-def graphql_post_script(work: Path) -> str:
-    path = work / "graphql.lua"
-    body = json.dumps({"query": GRAPHQL_QUERY}).replace("\\", "\\\\").replace("'", "\\'")
+def graphql_post_script(work: Path, query: str = GRAPHQL_QUERY, name: str = "graphql") -> str:
+    path = work / f"{name}.lua"
+    body = json.dumps({"query": query}).replace("\\", "\\\\").replace("'", "\\'")
     path.write_text(
         f"wrk.method = 'POST'\nwrk.body = '{body}'\nwrk.headers['Content-Type'] = 'application/json'\n"
     )
@@ -386,6 +391,12 @@ def main() -> None:
             "warm",
             "/api/graphql",
             {**auth, POST_SCRIPT: graphql_post_script(work)},
+        ),
+        (
+            "GraphQL 10 fields of 50 keys (`apiKeysConnection(first: 50)`), valid key, warm",
+            "warm",
+            "/api/graphql",
+            {**auth, POST_SCRIPT: graphql_post_script(work, GRAPHQL_LIST_QUERY, "graphql-list")},
         ),
     ]
     if "redis" in servers:

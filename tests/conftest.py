@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 from django.test.client import ClientHandler
+from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Account, Membership, User
 from keys.authentication.verification import verified_keys
@@ -26,6 +27,11 @@ from tests.helpers import demo as demo_data
 from tests.helpers import services, tasks
 from tests.helpers.api import bearer
 from tests.helpers.demo import PASSWORD, Demo
+
+# Property tests check what happens, not how fast: Hypothesis's per-example deadline (200 ms) is a
+# timed assertion that a loaded CI machine fails. Speed is for the benchmarks.
+hypothesis_settings.register_profile("portal", deadline=None)
+hypothesis_settings.load_profile("portal")
 
 
 def _empties_the_database(item: pytest.Item) -> bool:

@@ -227,7 +227,7 @@ class JsonErrorsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
-        if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
+        if response.status_code < 400 or response.get("Content-Type", "").startswith(responses.JSON_TYPES):
             return response
         if not request.path_info.startswith(API_PREFIX):
             return response

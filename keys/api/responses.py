@@ -12,6 +12,11 @@ from django.http import HttpRequest, JsonResponse
 from keys.errors import ErrorCode
 
 GRAPHQL_PATH = "/api/graphql"
+JSON = "application/json"
+# GraphQL over HTTP's own media type: a client that asks for it is answered in it (with the same
+# status codes: 4xx for a request that never executed, 200 once it executed, errors or not).
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON_TYPES = (JSON, GRAPHQL_RESPONSE_JSON)
 UNAUTHORIZED_MESSAGE = (
     "Missing or invalid API key. Send it as 'Authorization: Bearer <secret>' or 'X-API-Key: <secret>'."
 )
@@ -45,13 +50,28 @@ def error_response(
     )
 
 
+def graphql_media_type(request: HttpRequest) -> str:
+    """The media type of a GraphQL answer: ``application/graphql-response+json`` for a client that
+    prefers it, ``application/json`` otherwise (older clients, no ``Accept``, ``*/*``)."""
+    accept = request.META.get("HTTP_ACCEPT")
+    if not accept or accept == "*/*" or GRAPHQL_RESPONSE_JSON not in accept:
+        return JSON
+    return request.get_preferred_type(JSON_TYPES) or JSON
+
+
 def graphql_error_response(
-    code: ErrorCode, message: str, headers: dict[str, str] | None = None, *, status: int | None = None
+    code: ErrorCode,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    status: int | None = None,
+    media_type: str = JSON,
 ) -> JsonResponse:
     """The GraphQL error body, with GraphQL's name for the code; its status is the code's unless given."""
     status = status or code.status or 400
     body = {"errors": [{"message": message, "extensions": {"code": code.graphql}}]}
-    return _finish(JsonResponse(body, status=status), status, headers)
+    response = JsonResponse(body, status=status, content_type=media_type)
+    return _finish(response, status, headers)
 
 
 def error_for(
@@ -63,8 +83,11 @@ def error_for(
     status: int | None = None,
 ) -> JsonResponse:
     """The error body of the surface the request was made to."""
-    build = graphql_error_response if request.path_info == GRAPHQL_PATH else error_response
-    return build(code, message, headers, status=status)
+    if request.path_info == GRAPHQL_PATH:
+        return graphql_error_response(
+            code, message, headers, status=status, media_type=graphql_media_type(request)
+        )
+    return error_response(code, message, headers, status=status)
 
 
 def unauthorized(request: HttpRequest, message: str = UNAUTHORIZED_MESSAGE) -> JsonResponse:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -34,7 +33,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from accounts.actors import client_ip
 from accounts.catalogue import portal_base_url
-from accounts.models import Application, Role
+from accounts.models import Application, KeyRole
 from keys import scanning, selectors, services
 from keys.api import responses, secret_scanning
 from keys.api.access import Operation, require
@@ -42,9 +41,9 @@ from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
 from keys.api.middleware import KeyRequest, failed_auth
 from keys.api.openapi import RestErrorCode, document_responses
-from keys.api.serializers import key_out, own_key_json, timestamp
+from keys.api.serializers import key_out, own_key_json, timestamp, usage_out
 from keys.api.validation import WholeNumber, readable
-from keys.authentication.presented import verify_presented
+from keys.authentication.presented import VerificationCode, verify_presented
 from keys.authentication.verification import VerifiedKey
 from keys.errors import ErrorCode, ServiceError
 from keys.filters import MAX_SEARCH_LENGTH
@@ -190,24 +189,6 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 # ---- schemas ----
-
-
-# The roles of ``accounts.models.Role`` by their API names, highest first (the model's numbers stay
-# out of the API); a key's status is ``keys.state.KeyStatus`` itself.
-# Members computed at import: mypy cannot list them (it wants literals).
-KeyRole = StrEnum("KeyRole", {role.name: role.api_name for role in sorted(Role, reverse=True)})  # type: ignore[misc]
-KeyRole.__doc__ = "The role a key acts with; each includes the ones below it."
-
-
-class VerificationCode(StrEnum):
-    """Why a presented key is valid or not: three of the reasons are the error codes a request
-    made with that key would answer with."""
-
-    VALID = "valid"
-    UNAUTHORIZED = ErrorCode.UNAUTHORIZED.value
-    IP_NOT_ALLOWED = ErrorCode.IP_NOT_ALLOWED.value
-    INSUFFICIENT_SCOPE = "insufficient_scope"
-    RATE_LIMITED = ErrorCode.RATE_LIMITED.value
 
 
 class ErrorDetail(Schema):
@@ -551,13 +532,7 @@ def key_usage(request: ApiRequest, key_id: str, query: Query[UsageQuery]) -> dic
     key's page in the portal, which also offers them as CSV. Counts are written every few seconds,
     so the last calls may take a moment to appear."""
     actor = require(request.actor, Operation.READ)
-    key = selectors.get_visible_key(actor, key_id)
-    data: list[dict[str, Any]] = [
-        {"date": day.day, "calls": day.calls, "errors": day.errors, "rate_limited": day.rate_limited}
-        for day in selectors.daily_usage(key, query.days)
-    ]
-    totals = {name: sum(entry[name] for entry in data) for name in ("calls", "errors", "rate_limited")}
-    return {"key_id": str(key.id), "days": query.days, "data": data, "totals": totals}
+    return usage_out(selectors.get_visible_key(actor, key_id), query.days)
 
 
 @api.post(

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 
 from accounts.models import Role
+from keys import selectors
 from keys.authentication.verification import VerifiedKey
 from keys.metering.ratelimit import Decision
 from keys.models import ApiKey
@@ -80,6 +81,17 @@ def key_out(key: ApiKey | VerifiedKey) -> dict[str, Any]:
         "exposed": key.exposed,
         "exposure": exposure_of(key),
     }
+
+
+def usage_out(key: ApiKey, days: int) -> dict[str, Any]:
+    """A key's usage by day, as REST's usage endpoint and GraphQL's ``apiKeyUsage`` answer it:
+    ``{key_id, days, data: [{date, calls, errors, rate_limited}], totals: {calls, errors, rate_limited}}``."""
+    data: list[dict[str, Any]] = [
+        {"date": day.day, "calls": day.calls, "errors": day.errors, "rate_limited": day.rate_limited}
+        for day in selectors.daily_usage(key, days)
+    ]
+    totals = {name: sum(entry[name] for entry in data) for name in ("calls", "errors", "rate_limited")}
+    return {"key_id": str(key.id), "days": days, "data": data, "totals": totals}
 
 
 def rate_limit_out(decision: Decision) -> dict[str, int]:

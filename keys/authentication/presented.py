@@ -13,6 +13,7 @@ and a key's limits never loosen because it travelled through another service."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.views.decorators.debug import sensitive_variables
 
@@ -27,10 +28,22 @@ from keys.networks import parse_network
 from keys.scopes import canonical_scope
 
 
+class VerificationCode(StrEnum):
+    """Why a presented key is valid or not: three of the reasons are the error codes a request
+    made with that key would answer with. The one vocabulary of REST (its OpenAPI enum) and
+    GraphQL (its VerificationCode enum)."""
+
+    VALID = "valid"
+    UNAUTHORIZED = ErrorCode.UNAUTHORIZED.value
+    IP_NOT_ALLOWED = ErrorCode.IP_NOT_ALLOWED.value
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    RATE_LIMITED = ErrorCode.RATE_LIMITED.value
+
+
 @dataclass(frozen=True)
 class Verification:
     valid: bool
-    code: str  # valid, unauthorized, ip_not_allowed, insufficient_scope or rate_limited
+    code: VerificationCode
     key: VerifiedKey | None
 
 
@@ -58,20 +71,20 @@ def verify_presented(
     verified = services.verify_key(presented=presented)
     # A key of another organization is as unknown as a key that does not exist.
     if verified is None or verified.organization_id != actor.organization_id:
-        return Verification(False, ErrorCode.UNAUTHORIZED, None)
+        return Verification(False, VerificationCode.UNAUTHORIZED, None)
     seen_from = client or actor.ip
     shown = verified if _visible(actor, verified) else None
     if verified.networks and not verified.allows_ip(client):
         usage.buffer.record(verified.id, 403, seen_from)
-        return Verification(False, ErrorCode.IP_NOT_ALLOWED, shown)
+        return Verification(False, VerificationCode.IP_NOT_ALLOWED, shown)
     if not limiter().hit(str(verified.id), verified.rate_limit).allowed:
         usage.buffer.record(verified.id, 429, seen_from)
-        return Verification(False, ErrorCode.RATE_LIMITED, shown)
+        return Verification(False, VerificationCode.RATE_LIMITED, shown)
     if any(not verified.has_scope(canonical_scope(scope)) for scope in required_scopes):
         usage.buffer.record(verified.id, 403, seen_from)
-        return Verification(False, "insufficient_scope", shown)
+        return Verification(False, VerificationCode.INSUFFICIENT_SCOPE, shown)
     usage.buffer.record(verified.id, 200, seen_from)
-    return Verification(True, "valid", shown)
+    return Verification(True, VerificationCode.VALID, shown)
 
 
 def _visible(actor: Actor, key: VerifiedKey) -> bool:

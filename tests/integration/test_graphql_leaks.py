@@ -82,3 +82,14 @@ def test_a_secret_in_the_url_is_refused_before_anything(client, make_key, demo):
     )
     assert_graphql_error(response, 401, "unauthenticated")
     assert not AuditEvent.objects.filter(action=AuditAction.KEY_LOOKED_UP).exists()
+
+
+def test_the_exposure_reads_the_same_over_rest_and_graphql(client, api, make_key, demo):
+    set_policy(demo, leak_policy="disable")
+    caller = make_key(name="caller", scopes=["api-keys:read"])
+    leaked = make_key(name="leaked")
+    leaks.report_leaked_secret(secret=leaked.secret, source_url=URL, source="test")
+    rest = api("get", f"/api/v1/org/api-keys/{leaked.key.pk}", caller.secret).json()["exposure"]
+    query = f'{{ apiKey(id: "{leaked.key.pk}") {{ exposure {{ reason sourceUrl at }} }} }}'
+    exposure = graphql(client, query, caller.secret).json()["data"]["apiKey"]["exposure"]
+    assert exposure == {"reason": rest["reason"], "sourceUrl": rest["source_url"], "at": rest["at"]}

@@ -7,6 +7,7 @@ from accounts.catalogue import ensure_application
 from accounts.models import (
     PLAN_LIMITS,
     Account,
+    KeyRole,
     Organization,
     Plan,
     Role,
@@ -14,7 +15,6 @@ from accounts.models import (
     rate_limit_per_minute,
     resource_label,
 )
-from keys.api.rest import KeyRole
 
 pytestmark = pytest.mark.django_db
 

@@ -4,25 +4,27 @@ who may call what is asked of ``keys.api.access``, what is visible of the access
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry import relay
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from accounts import models as account_models
 from accounts.actors import Actor
+from accounts.models import KeyRole
 from keys import models as key_models
 from keys import selectors, services, state
 from keys.api import serializers
 from keys.api.access import Operation, require
 from keys.api.inputs import create_requested_key
 from keys.api.middleware import KeyRequest
-from keys.authentication.presented import verify_presented
+from keys.authentication.presented import VerificationCode, verify_presented
 from keys.authentication.verification import VerifiedKey
 from keys.errors import ErrorCode, ServiceError
 from keys.services import MAX_GRACE_PERIOD
@@ -39,12 +41,45 @@ def problem(code: ErrorCode, message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code.graphql})
 
 
-# Built from keys.state.KeyStatus when imported, so the type checker sees neither its members nor a
-# type: the ignores below that name KeyStatus say so.
-KeyStatus = strawberry.enum(  # type: ignore[call-overload]
-    enum.Enum("KeyStatus", {status.name: status.value for status in state.KeyStatus}),
-    description="active, disabled, expired or revoked",
+# One vocabulary with REST: each enum of the REST contract is a GraphQL enum, registered here on
+# the very Python enum that REST's schemas and the domain use (strawberry.enum returns the class
+# itself), so a value cannot be added to one API and not the other. GraphQL names the values by
+# the members' names: ACTIVE, ADMIN_API, IP_NOT_ALLOWED.
+strawberry.enum(
+    state.KeyStatus,
+    description="A key's status (REST: active, disabled, expired, revoked): ACTIVE keys authenticate; "
+    "DISABLED ones are paused and can be enabled again; EXPIRED and REVOKED ones never come back.",
 )
+strawberry.enum(
+    KeyRole,
+    description="The role a key acts with (REST: advanced_admin, admin_api, admin, support, viewer), "
+    "highest first; each includes the ones below it.",
+)
+strawberry.enum(
+    VerificationCode,
+    description="Why a presented key is valid or not (REST: valid, unauthorized, ip_not_allowed, "
+    "insufficient_scope, rate_limited): UNAUTHORIZED, IP_NOT_ALLOWED and RATE_LIMITED are the errors a "
+    "request made with that key would answer with.",
+)
+
+
+def _parse_datetime(value: object) -> datetime:
+    """An ISO 8601 time as a variable; one without an offset is UTC."""
+    if not isinstance(value, str):
+        raise ValueError("A DateTime is an ISO 8601 string, e.g. 2026-03-01T12:00:00.000Z.")
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# Times are written as REST writes them (serializers.timestamp), not as strawberry's own DateTime
+# (Python's isoformat: microseconds and +00:00).
+DATETIME = strawberry.scalar(
+    name="DateTime",
+    description="A time in UTC, ISO 8601 with milliseconds and Z, as in REST: 2026-03-01T12:00:00.000Z.",
+    serialize=serializers.timestamp,
+    parse_value=_parse_datetime,
+)
+CONFIG = StrawberryConfig(scalar_map={datetime: DATETIME})
 
 
 # Strawberry resolves these types on the objects the resolvers return (a model instance, a verified
@@ -68,21 +103,23 @@ class ApiKeyType:
         # A stored key, or the key that authenticated the request (no database read for currentKey).
         return isinstance(obj, key_models.ApiKey | VerifiedKey)
 
+    # Nullable: read from other rows than the key's own, they can fail on their own; the rest of
+    # the key (and of the answer) stands, with an error at this field's path.
     @strawberry.field(description="The application's slug.")
-    def application(self) -> str:
+    def application(self) -> str | None:
         return serializers.application_slug(self)  # type: ignore[arg-type]  # self is the model
 
     @strawberry.field(description="The account's name.")
-    def account(self) -> str:
+    def account(self) -> str | None:
         return serializers.account_name(self)  # type: ignore[arg-type]  # self is the model
 
-    @strawberry.field(description="advanced_admin, admin_api, admin, support or viewer.")
-    def role(self) -> str:
-        return serializers.role_name(self)  # type: ignore[arg-type]  # self is the model
+    @strawberry.field
+    def role(self) -> KeyRole:
+        return KeyRole(serializers.role_name(self))  # type: ignore[arg-type]  # self is the model
 
     @strawberry.field
-    def status(self) -> KeyStatus:  # type: ignore[valid-type]  # KeyStatus: see above
-        return KeyStatus(serializers.status_of(self))  # type: ignore[arg-type]  # self is the model
+    def status(self) -> state.KeyStatus:
+        return serializers.status_of(self)  # type: ignore[arg-type]  # self is the model
 
     @strawberry.field(
         description="A live secret of it was seen by a member who has since been deactivated, or was "
@@ -136,6 +173,47 @@ class ApiKeyPage:
     )
 
 
+# Relay's connection, from strawberry's own types (relay.Connection, Edge, PageInfo and the
+# relay.connection field, which adds first/after/last/before): so Relay's and Apollo's pagination
+# helpers work. The cursors are the API lists' keyset cursors (keys.selectors.slice_of_keys), not
+# strawberry's ListConnection offsets, which would skip or repeat keys created meanwhile. Relay
+# types its nodes as relay.Node (a global id); a key keeps its own id, as in REST.
+@strawberry.type(
+    name="ApiKeyConnection",
+    description="Keys the caller may see, newest first, as a Relay connection (cursor pagination).",
+)
+class ApiKeyConnection(relay.Connection[ApiKeyType]):  # type: ignore[type-var]  # see above
+    listed: strawberry.Private[Any]  # the whole list's queryset, counted only when asked
+
+    @strawberry.field(description="How many keys the list has, every page together.")
+    def total_count(self) -> int:
+        return int(self.listed.count())
+
+    @classmethod
+    def resolve_connection(
+        cls,
+        nodes: Any,
+        *,
+        info: Info,
+        before: str | None = None,
+        after: str | None = None,
+        first: int | None = None,
+        last: int | None = None,
+        **kwargs: Any,
+    ) -> ApiKeyConnection:
+        found = _service(selectors.slice_of_keys, nodes, first=first, after=after, last=last, before=before)
+        return cls(
+            edges=[relay.Edge(cursor=c, node=k) for c, k in zip(found.cursors, found.keys, strict=True)],
+            page_info=relay.PageInfo(
+                has_next_page=found.has_next,
+                has_previous_page=found.has_previous,
+                start_cursor=found.cursors[0] if found.cursors else None,
+                end_cursor=found.cursors[-1] if found.cursors else None,
+            ),
+            listed=nodes,
+        )
+
+
 @strawberry.type
 class CreatedApiKey:
     api_key: ApiKeyType
@@ -145,22 +223,50 @@ class CreatedApiKey:
 @strawberry.type
 class Verification:
     valid: bool
-    code: str = strawberry.field(
-        description="valid, unauthorized, ip_not_allowed, insufficient_scope or rate_limited"
-    )
+    code: VerificationCode
     api_key: ApiKeyType | None = strawberry.field(
         description="The presented key, when the caller may see it (its account subtree and role, as for "
         "every read); null otherwise, and for an unknown key."
     )
 
 
+def _scope_name(root: Any) -> str:
+    return str(root)  # the model's resource:action
+
+
 @strawberry.type(name="Scope")
 class ScopeType:
+    name: str = strawberry.field(resolver=_scope_name, description="resource:action, e.g. work-orders:read")
+    resource: str = strawberry.field(description="e.g. work-orders")
+    action: str = strawberry.field(description="read or write")
     description: str
 
-    @strawberry.field(description="resource:action, e.g. work-orders:read")
-    def name(self) -> str:
-        return str(self)
+
+@strawberry.type(description="A key's calls on one UTC day.")
+class UsageDay:
+    date: date = strawberry.field(description="A UTC day")
+    calls: int
+    errors: int = strawberry.field(
+        description="Refused or failed calls (4xx and 5xx answers); not rate-limited ones"
+    )
+    rate_limited: int = strawberry.field(description="Calls refused with 429 for the key's rate limit")
+
+
+@strawberry.type
+class UsageTotals:
+    calls: int
+    errors: int
+    rate_limited: int
+
+
+@strawberry.type(description="A key's usage by day, as REST's GET /api/v1/org/api-keys/{id}/usage.")
+class KeyUsage:
+    key_id: strawberry.ID
+    days: int
+    data: list[UsageDay] = strawberry.field(
+        description="Every day of the range, oldest first; zeros without calls"
+    )
+    totals: UsageTotals = strawberry.field(description="The sums of data")
 
 
 @strawberry.type(name="User", description="The signed-in member.")
@@ -172,9 +278,10 @@ class UserType:
     def organization(self) -> str | None:
         return self.organization.slug if self.organization_id else None  # type: ignore[attr-defined]  # a User
 
-    @strawberry.field(description="The member's highest role, e.g. advanced_admin.")
-    def role(self) -> str | None:
-        return account_models.Role.api_name_of(self.top_role)  # type: ignore[attr-defined]  # self is a User
+    @strawberry.field(description="The member's highest role; null without a membership.")
+    def role(self) -> KeyRole | None:
+        name = account_models.Role.api_name_of(self.top_role)  # type: ignore[attr-defined]  # self is a User
+        return None if name is None else KeyRole(name)
 
 
 @strawberry.input
@@ -185,7 +292,7 @@ class CreateApiKeyInput:
     expires_in_days: int | None = None
     application: str | None = strawberry.field(default=None, description="Slug; default: the caller's")
     account: str | None = strawberry.field(default=None, description="Name; default: the caller's")
-    role: str | None = strawberry.field(default=None, description="e.g. admin_api; default: the caller's")
+    role: KeyRole | None = strawberry.field(default=None, description="Default: the caller's")
     allowed_ips: list[str] | None = strawberry.field(
         default=None, description="IPv4/IPv6 addresses or CIDR ranges, at most 32; default: anywhere"
     )
@@ -215,7 +322,7 @@ def _visible_key(actor: Actor, key_id: str) -> key_models.ApiKey:
 @strawberry.type
 class Query:
     @strawberry.field(description="The key that authenticated this request.")
-    def current_key(self, info: Info) -> ApiKeyType:
+    def current_key(self, info: Info) -> ApiKeyType | None:
         key = _context(info).request.api_key
         if key is None:
             raise problem(
@@ -224,7 +331,7 @@ class Query:
         return key  # type: ignore[return-value]  # the verified key, as ApiKeyType
 
     @strawberry.field(description="The member signed in to the portal.")
-    def current_user(self, info: Info) -> UserType:
+    def current_user(self, info: Info) -> UserType | None:
         actor = _context(info).actor
         if actor.key is not None or actor.user is None:
             raise problem(
@@ -237,7 +344,7 @@ class Query:
     def api_keys(
         self,
         info: Info,
-        status: KeyStatus | None = None,  # type: ignore[valid-type]  # KeyStatus: see above
+        status: state.KeyStatus | None = None,
         search: str | None = None,
         first: int | None = 50,
         offset: int | None = 0,
@@ -249,7 +356,7 @@ class Query:
                 "Costs the same at any depth, unlike offset (at most 1,000,000)."
             ),
         ] = None,
-    ) -> ApiKeyPage:
+    ) -> ApiKeyPage | None:
         actor = _allowed(info, Operation.READ)
         first = 50 if first is None else first
         offset = offset or 0
@@ -258,16 +365,56 @@ class Query:
                 ErrorCode.VALIDATION_ERROR,
                 f"first must be 1 to {selectors.MAX_PAGE} and offset 0 to {selectors.MAX_OFFSET:,}.",
             )
-        data = {"status": status.value if status else None, "search": search}  # type: ignore[attr-defined]
-        query = {k: v for k, v in data.items() if v}
+        data = {"status": status.value if status else None, "search": search}
+        query: dict[str, Any] = {k: v for k, v in data.items() if v}
         if exposed is not None:
             query["exposed"] = exposed
         page = _service(selectors.page_of_keys, actor, query, limit=first, offset=offset, cursor=cursor)
         return ApiKeyPage(total=page.total, items=page.keys, next=page.next, previous=page.previous)
 
+    @relay.connection(
+        ApiKeyConnection | None,
+        description="Keys the caller may see, newest first, as a Relay connection: first (default 50, "
+        "at most 100) after a cursor, or last before one. The same keys and filters as apiKeys.",
+    )
+    def api_keys_connection(
+        self,
+        info: Info,
+        status: state.KeyStatus | None = None,
+        search: str | None = None,
+        exposed: bool | None = None,
+    ) -> Iterable[ApiKeyType] | None:
+        actor = _allowed(info, Operation.READ)
+        query: dict[str, Any] = {"status": status.value if status else None, "search": search or None}
+        query = {k: v for k, v in query.items() if v}
+        if exposed is not None:
+            query["exposed"] = exposed
+        return selectors.listed_keys(actor, query).qs  # the models, as ApiKeyType
+
     @strawberry.field
-    def api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType:
+    def api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType | None:
         return _visible_key(_allowed(info, Operation.READ), id)  # type: ignore[return-value]  # the model
+
+    @strawberry.field(
+        description="A key's calls, errors and rate-limited calls on each of the last days UTC days, "
+        "oldest first (a day without calls with zeros): the answer of REST's usage endpoint."
+    )
+    def api_key_usage(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        days: Annotated[
+            int | None, strawberry.argument(description=f"1 to {selectors.USAGE_DAYS_MAX}, today included")
+        ] = selectors.USAGE_DAYS_DEFAULT,
+    ) -> KeyUsage | None:
+        key = _visible_key(_allowed(info, Operation.READ), id)
+        usage = _service(serializers.usage_out, key, selectors.USAGE_DAYS_DEFAULT if days is None else days)
+        return KeyUsage(
+            key_id=usage["key_id"],
+            days=usage["days"],
+            data=[UsageDay(**day) for day in usage["data"]],
+            totals=UsageTotals(**usage["totals"]),
+        )
 
     @strawberry.field(
         description="The key a Client Secret belongs to (its current secret, or one kept for a grace "
@@ -279,7 +426,7 @@ class Query:
         return _key_of_secret(info, secret)  # type: ignore[return-value]  # the model, as ApiKeyType
 
     @strawberry.field(description="The scope catalogue of an application: by default the calling key's own.")
-    def scopes(self, info: Info, application: str | None = None) -> list[ScopeType]:
+    def scopes(self, info: Info, application: str | None = None) -> list[ScopeType] | None:
         actor = _context(info).actor
         applications = account_models.Application.objects.filter(organization_id=actor.organization_id)
         if application:
@@ -296,14 +443,14 @@ class Query:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Create a key; its secret is in this response only.")
-    def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreatedApiKey:
+    def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreatedApiKey | None:
         issued = _service(create_requested_key, _allowed(info, Operation.WRITE), **vars(input))
         return CreatedApiKey(api_key=issued.key, client_secret=issued.secret)
 
     @strawberry.mutation(description="A new secret; the old one stops at once or after the grace period.")
     def regenerate_api_key(
         self, info: Info, id: strawberry.ID, grace_period_seconds: int | None = None
-    ) -> CreatedApiKey:
+    ) -> CreatedApiKey | None:
         actor = _allowed(info, Operation.WRITE)
         seconds = grace_period_seconds or 0
         most = int(MAX_GRACE_PERIOD.total_seconds())
@@ -319,17 +466,17 @@ class Mutation:
         return CreatedApiKey(api_key=issued.key, client_secret=issued.secret)
 
     @strawberry.mutation(description="Revoke a key: final, and at once.")
-    def revoke_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType:
+    def revoke_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType | None:
         actor = _allowed(info, Operation.WRITE)
         return _service(services.revoke_key, actor=actor, key=_visible_key(actor, id))
 
     @strawberry.mutation(description="Pause a key at once; enableApiKey brings the same secret back.")
-    def disable_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType:
+    def disable_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType | None:
         actor = _allowed(info, Operation.WRITE)
         return _service(services.disable_key, actor=actor, key=_visible_key(actor, id))
 
     @strawberry.mutation(description="Resume a disabled key with the secret it had.")
-    def enable_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType:
+    def enable_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyType | None:
         actor = _allowed(info, Operation.WRITE)
         return _service(services.enable_key, actor=actor, key=_visible_key(actor, id))
 
@@ -345,7 +492,7 @@ class Mutation:
                 description="Where the key was presented from; required for a key with allowed networks."
             ),
         ] = None,
-    ) -> Verification:
+    ) -> Verification | None:
         actor = _allowed(info, Operation.VERIFY)
         result = _service(verify_presented, actor, key, required_scopes or [], client_ip)
         return Verification(valid=result.valid, code=result.code, api_key=result.key)
