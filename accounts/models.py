@@ -212,12 +212,13 @@ class Account(models.Model):
                 kwargs.pop("force_insert", None)
             prefix = self.parent.path if self.parent is not None else ""
             self.path = f"{prefix}{self.pk}/"
-            super().save(update_fields=["path", "parent", "name", "organization"])
             if old_path and old_path != self.path:
-                # Moved: rewrite the paths of every descendant in the same transaction.
+                # Moved: rewrite the paths of every descendant in the same transaction, before this
+                # row's own save, whose post_save receivers then see the whole subtree where it is.
                 for child in Account.objects.filter(path__startswith=old_path).exclude(pk=self.pk):
                     child.path = self.path + child.path[len(old_path) :]
                     Account.objects.filter(pk=child.pk).update(path=child.path)
+            super().save(update_fields=["path", "parent", "name", "organization"])
 
 
 def normalized_email(value: str) -> str:

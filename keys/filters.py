@@ -31,9 +31,9 @@ MAX_SEARCH_LENGTH = 200
 # ?sort= values and the field each one orders by.
 KEY_SORTS = {
     "name": "name",
-    "application": "application__name",
+    "application": "application_name",
     "role": "role",
-    "account": "account__path",
+    "account": "account_path",
     "created": "created_at",
     "last_used": "last_used_at",
     "expires": "expires_at",

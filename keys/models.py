@@ -133,6 +133,61 @@ class NameFingerprintField(models.CharField):
         return value
 
 
+class CopiedField(models.CharField):
+    """A copy of a column of a row the key points at (``source``: ``"application.name"``), so that
+    the key lists can sort by it through an index of the keys table (a sort on the joined table
+    sorts every key). Written whenever the key row is written (``save()`` and ``bulk_create()``
+    alike: a key's application and account are fixed at creation), and rewritten for every key of an
+    application or account subtree when that row changes (``keys.services.refresh_copies``, on each
+    save of an ``Application`` or ``Account``)."""
+
+    def __init__(self, *args: Any, source: str = "", **kwargs: Any) -> None:
+        self.source = source
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("default", "")
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["source"] = self.source
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> str:
+        relation, column = self.source.split(".")
+        value = getattr(getattr(model_instance, relation), column)
+        setattr(model_instance, self.attname, value)
+        return value
+
+
+#: What the key lists filter on: every list index carries it (``list_index``).
+LISTS_FILTER_ON = (
+    *("created_at", "id", "application", "account", "role", "created_by"),
+    *("revoked_at", "expires_at", "disabled_at", "last_used_at", "regenerated_at"),
+    *("secret_seen_by", "previous_secret_seen_by", "previous_expires_at"),
+)
+#: The index of each sort of the key lists (``keys.filters.order_keys``), after the organization.
+LIST_INDEXES: dict[str, tuple[str, ...]] = {
+    "key_list_created": ("-created_at", "-id"),
+    "key_list_name": ("name", "-created_at", "-id"),
+    "key_list_last_used": ("last_used_at", "-created_at", "-id"),
+    "key_list_expires": ("expires_at", "-created_at", "-id"),
+    "key_list_role": ("role", "-created_at", "-id"),
+    "key_list_role_desc": ("-role", "-created_at", "-id"),
+    "key_list_application": ("application_name", "-created_at", "-id"),
+    "key_list_application_desc": ("-application_name", "-created_at", "-id"),
+    "key_list_account": ("account_path", "-created_at", "-id"),
+    "key_list_account_desc": ("-account_path", "-created_at", "-id"),
+}
+
+
+def list_index(name: str, *fields: str) -> models.Index:
+    """An index of the key lists: the organization, the sort's ``fields``, carrying the rest of
+    ``LISTS_FILTER_ON``."""
+    keys = {f.lstrip("-") for f in fields}
+    include = [c for c in LISTS_FILTER_ON if c not in keys]
+    return models.Index(fields=["organization", *fields], include=include, name=name)
+
+
 class ApiKey(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Not indexed alone: every index of the lists below starts with it.
@@ -142,6 +197,9 @@ class ApiKey(models.Model):
     application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="api_keys")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="api_keys")
     role = models.PositiveSmallIntegerField(choices=Role.choices)
+    # What the lists sort by for "Application" and "Account" (see CopiedField).
+    application_name = CopiedField(max_length=120, source="application.name")
+    account_path = CopiedField(max_length=1000, source="account.path")
     name = models.CharField(max_length=MAX_NAME_LENGTH)
     # The name as people read it (keys.names): unique among the organization's live keys.
     name_fingerprint = NameFingerprintField(default="")
@@ -187,6 +245,7 @@ class ApiKey(models.Model):
         on_delete=models.PROTECT,
         related_name="seen_secrets",
         editable=False,
+        db_index=False,  # key_seen_by starts with it
     )
     secret_seen_by_label = models.CharField(max_length=200, blank=True, default="", editable=False)
     # The key through which the current secret (and the grace-period one) was seen: the key that
@@ -262,26 +321,20 @@ class ApiKey(models.Model):
                 name="key_name_fingerprint_unique_among_live_keys",
             ),
         ]
-        # One index per sort of the key lists, each starting with the organization: a page is a
-        # range of it, whatever the number of keys. The default order's index also carries what
-        # the lists filter on (status, account, role), so a count or the keys of a deep page are
-        # read from it alone (PostgreSQL; SQLite ignores ``include``). PostgreSQL also gets the
+        # One index per sort of the key lists (and per direction where ties would otherwise come
+        # out oldest first), each starting with the organization and carrying every column the
+        # lists filter on: any filter under any sort, at any depth, is a walk of one index that
+        # never reads the table (PostgreSQL; SQLite ignores ``include``). PostgreSQL also gets the
         # descending "empty last" orders and a trigram index for name search: see
-        # ``keys.migrations.0009_indexes_for_large_lists``.
+        # ``keys.migrations.0009_indexes_for_large_lists`` and ``0014_indexes_for_every_filter_and_sort``.
         indexes = [
+            *(list_index(name, *fields) for name, fields in LIST_INDEXES.items()),
+            # The keys whose secret each member saw (Members counts them per member on every view),
+            # carrying what says whether the actor may see the key and whether it is in use.
             models.Index(
-                fields=["organization", "-created_at", "-id"],
-                include=["account", "role", "revoked_at", "expires_at", "disabled_at"],
-                name="key_org_created_id",
-            ),
-            models.Index(fields=["organization", "name"], name="key_org_name"),
-            models.Index(
-                fields=["organization", "last_used_at"],
-                include=["created_at", "id"],
-                name="key_org_last_used",
-            ),
-            models.Index(
-                fields=["organization", "expires_at"], include=["created_at", "id"], name="key_org_expires"
+                fields=["secret_seen_by"],
+                include=["organization", "account", "role", "revoked_at", "expires_at"],
+                name="key_seen_by",
             ),
             # The few exposed keys (the banner on API Keys and Members counts them on every view).
             models.Index(fields=["organization"], condition=EXPOSED_CANDIDATES, name="key_org_exposed"),

@@ -92,7 +92,8 @@ def page_of_keys(
     total = keys.count()
     if cursor or not offset:
         try:
-            page = keyset_page(keys, KEY_ORDER, size=limit, cursor=cursor)
+            # Ids first: the order's index carries what the filters ask (ApiKey.Meta.indexes).
+            page = keyset_page(keys, KEY_ORDER, size=limit, cursor=cursor, ids_first=True)
         except BadCursor:
             raise ServiceError(
                 ErrorCode.VALIDATION_ERROR, "This cursor is not one this list handed out.", field="cursor"
@@ -177,8 +178,9 @@ def slice_of_keys(
         name = "last" if last is not None else "first"
         raise ServiceError(ErrorCode.VALIDATION_ERROR, f"{name} must be 1 to {MAX_PAGE}.", field=name)
     try:
+        # Ids first: the order's index carries what the filters ask (ApiKey.Meta.indexes).
         found = keyset_slice(
-            keys, KEY_ORDER, size=size, after=after, before=before, from_end=last is not None
+            keys, KEY_ORDER, size=size, after=after, before=before, from_end=last is not None, ids_first=True
         )
     except BadCursor:
         raise ServiceError(

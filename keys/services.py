@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -741,3 +742,26 @@ def check_key(*, presented: credentials.PresentedCredentials) -> tuple[VerifiedK
     """:func:`verify_key` for credentials read from request headers, with why a refused one was
     refused (``"disabled"`` or ``"unauthorized"``), for /metrics; the answer must not differ."""
     return check_secret(presented)
+
+
+# ---- the keys' copies of their application's name and account's path (``ApiKey.CopiedField``) ----
+
+
+def refresh_copies(changed: Application | Account) -> int:
+    """After an application or account was saved: every key whose copy of its name (application) or
+    path (account and the accounts below it, whose paths move with it) no longer matches, rewritten
+    in one statement. Returns how many keys changed (none, unless the name or the place changed)."""
+    if isinstance(changed, Application):
+        stale = ApiKey.objects.filter(application=changed).exclude(application_name=changed.name)
+        return stale.update(application_name=changed.name)
+    subtree = ApiKey.objects.filter(account__path__startswith=changed.path)
+    stale = subtree.exclude(account_path=F("account__path"))
+    return stale.update(
+        account_path=Subquery(Account.objects.filter(pk=OuterRef("account_id")).values("path"))
+    )
+
+
+def copies_on_save(sender: type, instance: Application | Account, raw: bool = False, **kwargs: Any) -> None:
+    """``post_save`` of ``Application`` and ``Account`` (connected in ``keys.apps``)."""
+    if not raw:  # loaddata writes keys with their copies as they were dumped
+        refresh_copies(instance)

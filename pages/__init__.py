@@ -96,18 +96,25 @@ def _page_number(value: str | None) -> int:
         return 1
 
 
-def paginate(request: HttpRequest, items: QuerySet, per_page: int, *, cap: int = COUNT_CAP) -> NumberedPage:
+def paginate(
+    request: HttpRequest, items: QuerySet, per_page: int, *, cap: int = COUNT_CAP, ids_first: bool = False
+) -> NumberedPage:
     """The page ``?page=`` asks for, counting at most ``cap`` rows. A bad number shows the first page
-    and one past the end the last (or the first, when the count is capped)."""
+    and one past the end the last (or the first, when the count is capped). ``ids_first``: the first
+    page too is read as its primary keys, then its rows (``paging.keyset_page`` says when that is
+    cheaper); deeper pages always are."""
     count = capped_count(items, cap)
     number = _page_number(request.GET.get("page"))
     if count is not None:
         number = min(number, max(1, -(-count // per_page)))
     number = min(number, INTEGER_RANGE[-1] // per_page)  # an offset the database can still take
     offset = (number - 1) * per_page
-    rows = list(items[: per_page + 1]) if offset == 0 else rows_at(items, offset, per_page + 1)
+    if offset == 0 and not ids_first:
+        rows = list(items[: per_page + 1])
+    else:
+        rows = rows_at(items, offset, per_page + 1)
     if not rows and number > 1:  # beyond the end of a list too long to count
-        number, rows = 1, list(items[: per_page + 1])
+        number, rows = 1, rows_at(items, 0, per_page + 1) if ids_first else list(items[: per_page + 1])
     return NumberedPage(rows[:per_page], number, per_page, count, cap, has_next=len(rows) > per_page)
 
 

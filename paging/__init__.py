@@ -160,27 +160,40 @@ class KeysetPage(Generic[T]):
 
 
 def keyset_page(
-    queryset: QuerySet[T], keyset: Keyset, *, size: int, cursor: str | None = None, last: bool = False
+    queryset: QuerySet[T],
+    keyset: Keyset,
+    *,
+    size: int,
+    cursor: str | None = None,
+    last: bool = False,
+    ids_first: bool = False,
 ) -> KeysetPage[T]:
     """One page of ``queryset`` in ``keyset`` order: the first, the one ``cursor`` points to, or
     the ``last``. Raises :class:`BadCursor` for a cursor this list did not hand out.
 
     One query, plus one more only when a "previous" cursor finds less than a page (rows were
-    deleted, or the cursor was close to the start): then the first page is shown instead."""
+    deleted, or the cursor was close to the start): then the first page is shown instead.
+    ``ids_first``: the page's primary keys first, then its rows (one query more), for a list whose
+    index carries what it filters on: the first query then reads the index alone, however many
+    entries the filters pass over, where one reading whole rows reads the row of every entry."""
+
+    def page_rows(ordered: QuerySet[T]) -> list[T]:
+        return rows_at(ordered, 0, size + 1) if ids_first else list(ordered[: size + 1])
+
     if cursor:
         direction, values = keyset.parse(cursor, queryset.model)
         reverse = direction == PREVIOUS
         beyond = queryset.filter(keyset.beyond(values, reverse))
-        rows = list(beyond.order_by(*keyset.order_by(reverse))[: size + 1])
+        rows = page_rows(beyond.order_by(*keyset.order_by(reverse)))
         more = len(rows) > size
         rows = rows[:size]
         if reverse:
             if not more:
-                return keyset_page(queryset, keyset, size=size)
+                return keyset_page(queryset, keyset, size=size, ids_first=ids_first)
             rows.reverse()
             return _page(keyset, rows, has_next=True, has_previous=True)
         return _page(keyset, rows, has_next=more, has_previous=True)
-    rows = list(queryset.order_by(*keyset.order_by(reverse=last))[: size + 1])
+    rows = page_rows(queryset.order_by(*keyset.order_by(reverse=last)))
     more = len(rows) > size
     rows = rows[:size]
     if last:
@@ -203,17 +216,20 @@ def keyset_slice(
     after: str | None = None,
     before: str | None = None,
     from_end: bool = False,
+    ids_first: bool = False,
 ) -> KeysetSlice[T]:
     """Relay's connection arguments on a keyset, in one query: the ``size`` rows after ``after``
     (or from the start), or with ``from_end`` the ``size`` rows before ``before`` (or at the end),
     either way in keyset order, between both cursors when both are given. Any cursor of this
     keyset marks a row: its direction is not read (``first``/``last`` say which way to go).
-    Raises :class:`BadCursor` for a cursor this list did not hand out."""
+    Raises :class:`BadCursor` for a cursor this list did not hand out. ``ids_first``: as for
+    :func:`keyset_page` (one query more)."""
     if after:
         queryset = queryset.filter(keyset.beyond(keyset.parse(after, queryset.model)[1]))
     if before:
         queryset = queryset.filter(keyset.beyond(keyset.parse(before, queryset.model)[1], reverse=True))
-    rows = list(queryset.order_by(*keyset.order_by(reverse=from_end))[: size + 1])
+    ordered = queryset.order_by(*keyset.order_by(reverse=from_end))
+    rows = rows_at(ordered, 0, size + 1) if ids_first else list(ordered[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
     if from_end:
@@ -231,7 +247,8 @@ def _page(keyset: Keyset, rows: list[T], *, has_next: bool, has_previous: bool) 
 
 def capped_count(queryset: QuerySet, cap: int) -> int | None:
     """How many rows, or None when there are more than ``cap``: never reads more than ``cap + 1``."""
-    found = queryset.order_by()[: cap + 1].count()
+    # The primary keys only: a list's select_related joins (and wide rows) change no count.
+    found = queryset.order_by().values("pk")[: cap + 1].count()
     return None if found > cap else found
 
 

@@ -39,6 +39,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -198,6 +199,12 @@ def load(keys: int, events: int, usage_days: int, seed: int) -> None:
                 disabled_at=disabled_at,
                 revoked_at=revoked_at,
                 revoked_by=rng.choice(creators) if revoked_at else None,
+                # Whoever made the key saw its secret; a few live keys were seen by a leaver.
+                secret_seen_by=creator,
+                secret_seen_by_label=creator.email if creator else "",
+                exposed_at=now - timedelta(days=rng.uniform(1, 60))
+                if revoked_at is None and rng.random() < 0.005
+                else None,
                 last_used_at=last_used_at if used else None,
                 recent_ips=(
                     [{"ip": f"198.51.100.{rng.randint(1, 254)}", "seen": last_used_at.isoformat()}]
@@ -413,20 +420,123 @@ def facts() -> dict:
     """What the timed requests need, read from the loaded database (so that ``--reuse`` works):
     a busy key, a key's exact name, a creator, an application, and the cursor of the sub-account
     member's page 1000 (None where the audit log pages by number only)."""
+    from datetime import timedelta
+
     from accounts.models import Application, User
     from keys.models import ApiKey
 
     keys = ApiKey.objects.filter(organization__slug="acme").exclude(name__startswith="bench scale")
     busy = keys.filter(revoked_at__isnull=True, last_used_at__isnull=False).order_by("-last_used_at").first()
     middle = keys.order_by("name").values_list("name", flat=True)[keys.count() // 2]
-    return {
+    newest = keys.order_by("-created_at").values_list("created_at", flat=True).first()
+    month_from = (newest - timedelta(days=400)).date()
+    found = {
         "key_id": str(busy.pk),
         "key_name": middle,
         "city": CITIES[3],
         "creator_id": User.objects.get(email="engineer02@acme.test").pk,
         "application_id": Application.objects.get(organization__slug="acme", slug="infodeck").pk,
         "regional_cursor": deep_audit_cursor(REGIONAL, 999 * 50),
+        "month_from": month_from.isoformat(),
+        "month_to": (month_from + timedelta(days=30)).isoformat(),
     }
+    return {**found, "matrix": matrix_facts(found)}
+
+
+# The matrix: every filter of each list, alone, with each sort, at page 1 and at a deep page.
+KEY_SORTS = [
+    *("", "created", "name", "-name", "application", "-application", "role", "-role"),
+    *("account", "-account", "last_used", "-last_used", "expires", "-expires"),
+]
+KEYS_PER_PAGE = 25
+API_DEEP = 90_000  # the REST and GraphQL lists' deep page: this many keys in, or 90 % of a shorter list
+AUDIT_DEEP = 50_000  # the audit log's deep cursor page: this many events in (page 1,000), or 90 %
+# KeyStatus and KeyFlag's values (this side of the script runs outside Django; matrix_facts checks).
+STATUSES = ("active", "disabled", "expired", "revoked")
+FLAGS = ("expiring_soon", "rotation_due", "idle", "outside_policy", "exposed")
+
+
+def key_filters(found: dict) -> list[tuple[str, dict]]:
+    """(label, query) of every key-list filter, each alone; ``found`` holds the ids they name."""
+    return [
+        ("no filter", {}),
+        ("search", {"q": found["city"]}),
+        *((f"status={s}", {"status": s}) for s in STATUSES),
+        *((f"flag={f}", {"flag": f}) for f in FLAGS),
+        ("application", {"application": found["application_id"]}),
+        ("role", {"role": 40}),
+        ("account", {"account": found["account_id"]}),
+        ("created by", {"created_by": found["creator_id"]}),
+        ("exposed", {"exposed": "true"}),
+        ("seen by", {"seen_by": found["creator_id"]}),
+        (
+            "status + application + created by",
+            {"status": "active", "application": found["application_id"], "created_by": found["creator_id"]},
+        ),
+    ]
+
+
+def api_filters(found: dict) -> list[tuple[str, dict]]:
+    """(label, query) of the API lists' filters (REST parameters; GraphQL takes the same)."""
+    return [
+        ("no filter", {}),
+        *((f"status={s}", {"status": s}) for s in STATUSES),
+        ("search", {"search": found["city"]}),
+        ("exposed=true", {"exposed": True}),
+        ("exposed=false", {"exposed": False}),
+    ]
+
+
+def audit_filters(found: dict) -> list[tuple[str, dict]]:
+    return [
+        ("no filter", {}),
+        ("action (rare)", {"action": "policy.updated"}),
+        ("action (common)", {"action": "login.succeeded"}),
+        ("actor", {"actor": "engineer07"}),
+        ("key (one name)", {"key": found["key_name"]}),
+        ("key (many names)", {"key": found["city"]}),
+        ("date range (a month)", {"date_from": found["month_from"], "date_to": found["month_to"]}),
+        (
+            "action + date range",
+            {"action": "key.updated", "date_from": found["month_from"], "date_to": found["month_to"]},
+        ),
+    ]
+
+
+def matrix_facts(found: dict) -> dict:
+    """How long each filtered list is (for its deep page), and the audit log's deep cursors."""
+    from accounts.actors import Actor
+    from accounts.models import Account, User
+    from audit import selectors as audit_selectors
+    from audit.models import AuditAction
+    from keys import selectors
+    from keys.models import KeyFlag, KeyStatus
+    from paging import capped_count
+    from portal.audit_log.filters import AuditEventFilterSet
+
+    assert set(STATUSES) == set(KeyStatus.values) and set(FLAGS) == set(KeyFlag.values)
+    actions = {a.value for a in AuditAction}
+    assert {"policy.updated", "login.succeeded", "key.updated"} <= actions, sorted(actions)
+    admin = Actor.for_user(User.objects.get(email="advanced@acme.test"))
+    found = {**found, "account_id": Account.objects.get(name="Acme North site 1").pk}
+    keys = {}
+    for label, query in key_filters(found):
+        keys[label] = selectors.listed_keys(admin, {k: str(v) for k, v in query.items()}).qs.count()
+    api = {}
+    for label, query in api_filters(found):
+        api[label] = selectors.listed_keys(admin, query).qs.count()
+    audit = {}
+    events = audit_selectors.visible_events(admin)
+    for label, query in audit_filters(found):
+        filtered = AuditEventFilterSet(query, events, actor=admin).qs
+        count = capped_count(filtered, AUDIT_DEEP * 2)
+        depth = AUDIT_DEEP if count is None else int(count * 0.9)
+        cursor = None
+        if depth > 50:
+            event = filtered.order_by(*audit_selectors.EVENT_ORDER.order_by())[depth - 1]
+            cursor = audit_selectors.cursor_after(event)
+        audit[label] = {"count": count, "depth": depth, "cursor": cursor}
+    return {"account_id": found["account_id"], "keys": keys, "api": api, "audit": audit}
 
 
 def deep_audit_cursor(email: str, depth: int) -> str | None:
@@ -471,14 +581,14 @@ class Session:
             )
 
     def call(
-        self, path: str, body: dict | None = None, headers: dict | None = None
+        self, path: str, body: dict | None = None, headers: dict | None = None, method: str | None = None
     ) -> tuple[float, int, bytes]:
         headers = {**self.headers, **(headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(self.base + path, data=data, headers=headers)
+        request = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
         started = time.perf_counter()
         try:
             with self.opener.open(request, timeout=60) as response:
@@ -494,15 +604,44 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def timed(
-    session: Session, path: str, runs: int, body: dict | None = None, headers: dict | None = None
+    session: Session,
+    path: str,
+    runs: int,
+    body: dict | None = None,
+    headers: dict | None = None,
+    cpu: Callable[[], tuple[float, float]] | None = None,
 ) -> dict:
+    """Median and p95 of ``runs`` calls after a warm-up; with ``cpu``, also the CPU time per call
+    in the server's workers and in PostgreSQL (``cpu_ms``): on a quiet machine a call takes about
+    that long, and unlike the clock it does not grow when other work shares the cores."""
     session.call(path, body, headers)  # warm-up
     times, statuses = [], set()
+    before = cpu() if cpu else None
     for _ in range(runs):
         ms, status, _ = session.call(path, body, headers)
         times.append(ms)
         statuses.add(status)
-    return {"median": statistics.median(times), "p95": percentile(times, 0.95), "n": runs, "status": statuses}
+    result = {
+        "median": statistics.median(times),
+        "p95": percentile(times, 0.95),
+        "n": runs,
+        "status": statuses,
+    }
+    if cpu and before:
+        after = cpu()
+        spent = after[0] - before[0] + after[1] - before[1]
+        if spent >= 0:  # a worker that gunicorn replaced meanwhile (max_requests) took its count along
+            result["cpu_ms"] = spent / runs * 1000
+    return result
+
+
+def over(kind: str, result: dict) -> float:
+    """How far a result is from its target: 1.0 is at it, 2.0 twice it (the worse of median and
+    p95); an answer that was not 200 counts as far over."""
+    if any(s != 200 for s in result["status"]):
+        return 99.0
+    median_target, p95_target = TARGETS[kind]
+    return max(result["median"] / median_target, result["p95"] / p95_target)
 
 
 def link(html: str, element_id: str) -> str | None:
@@ -517,7 +656,14 @@ def link(html: str, element_id: str) -> str | None:
 PORTAL, API = "portal", "api"
 
 
-def measure(base: str, facts: dict, secret: str, runs: int) -> tuple[list[tuple], list[str]]:
+def measure(
+    base: str,
+    facts: dict,
+    secret: str,
+    runs: int,
+    only: re.Pattern | None = None,
+    cpu: Callable[[], tuple[float, float]] | None = None,
+) -> tuple[list[tuple], list[str]]:
     """Rows of (request, kind, result or None, note)."""
     rows: list[tuple] = []
     notes: list[str] = []
@@ -535,6 +681,8 @@ def measure(base: str, facts: dict, secret: str, runs: int) -> tuple[list[tuple]
         body: dict | None = None,
         headers: dict | None = None,
     ) -> None:
+        if only is not None and not only.search(label):
+            return
         print(f"  {label} …", flush=True)
         rows.append((label, kind, timed(session, path, runs, body, headers), ""))
 
@@ -613,10 +761,25 @@ def measure(base: str, facts: dict, secret: str, runs: int) -> tuple[list[tuple]
     )
     row("GET /api/v1/key", API, key, "/api/v1/key")
 
+    if only is not None and not only.search("4 parallel deep audit-log pages"):
+        return rows, notes
     print("  4 parallel deep audit-log pages …", flush=True)
     sessions = [admin, Session(base, "advanced@acme.test"), Session(base, "advanced@acme.test"), regional]
     paths = [last, last, last, deep_path]
+    before = cpu() if cpu else None
     result = parallel_deep_pages_mixed(base, sessions, paths, rounds=max(5, runs // 4))
+    if cpu and before:
+        after = cpu()
+        pages = result["n"]
+        worker_ms = (after[0] - before[0]) / pages * 1000
+        database_ms = (after[1] - before[1]) / pages * 1000
+        notes.append(
+            f"4 parallel deep audit-log pages: {worker_ms:.0f} ms of CPU in the gunicorn workers and "
+            f"{database_ms:.0f} ms in PostgreSQL per page ({pages} pages; CPU time, which the other "
+            "work on the machine does not lengthen): N pages at once need N × "
+            f"{worker_ms + database_ms:.0f} ms of CPU, which {os.cpu_count()} cores serve in "
+            f"≈ N × {(worker_ms + database_ms) / (os.cpu_count() or 1):.0f} ms."
+        )
     rows.append(("4 parallel deep audit-log pages (last page ×3, sub-account page 1000)", PORTAL, result, ""))
     rows.append(
         (
@@ -627,6 +790,170 @@ def measure(base: str, facts: dict, secret: str, runs: int) -> tuple[list[tuple]
         )
     )
     return rows, notes
+
+
+def measure_matrix(
+    base: str,
+    facts: dict,
+    secret: str,
+    runs: int,
+    only: re.Pattern | None,
+    cpu: Callable[[], tuple[float, float]] | None = None,
+) -> list[tuple]:
+    """Cells of (list, filter, sort, depth, kind, result): every filter of the key list alone and
+    with each sort at page 1 and a deep page (90 % of the way down); the REST and GraphQL lists'
+    filters at the first page, a deep offset and the same depth by cursor; the audit log's filters
+    at page 1, page 20, a deep cursor page and the last page."""
+    cells: list[tuple] = []
+    matrix = facts["matrix"]
+    found = {**facts, "account_id": matrix["account_id"]}
+    admin = Session(base, "advanced@acme.test")
+    key = Session(base, secret=secret)
+
+    def cell(
+        where: str, name: str, sort: str, depth: str, kind: str, session: Session, path: str, **kw
+    ) -> None:
+        label = f"{where} · {name} · {sort} · {depth}"
+        if only is not None and not only.search(label):
+            return
+        cells.append((where, name, sort, depth, kind, timed(session, path, runs, cpu=cpu, **kw)))
+
+    started = time.monotonic()
+    for name, query in key_filters(found):
+        count = matrix["keys"][name]
+        deep = math.ceil(count * 0.9 / KEYS_PER_PAGE)
+        for sort in KEY_SORTS:
+            params = {**query, **({"sort": sort} if sort else {})}
+            path = "/settings/api-keys/?" + urllib.parse.urlencode(params)
+            shown = sort or "-created (default)"
+            cell("API Keys", name, shown, "page 1", PORTAL, admin, path)
+            if deep > 1:
+                cell("API Keys", name, shown, f"page {deep:,}", PORTAL, admin, f"{path}&page={deep}")
+    print(f"  key list cells in {time.monotonic() - started:.0f} s", flush=True)
+
+    started = time.monotonic()
+    fields = "id name clientId status createdAt lastUsedAt expiresAt"
+    for name, query in api_filters(found):
+        count = matrix["api"][name]
+        deep = min(API_DEEP, int(count * 0.9))
+        rest = "/api/v1/org/api-keys?" + urllib.parse.urlencode(
+            {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in query.items()}
+        )
+        cell("REST", name, "newest first", "first page", API, key, rest)
+        arguments = ", ".join(
+            f"{k}: {str(v).lower() if isinstance(v, bool) else v.upper() if k == 'status' else json.dumps(v)}"
+            for k, v in query.items()
+        )
+
+        def graphql(extra: str, arguments: str = arguments) -> dict:
+            args = ", ".join(filter(None, [arguments, "first: 50", extra]))
+            return {"query": f"{{ apiKeys({args}) {{ total next items {{ {fields} }} }} }}"}
+
+        cell("GraphQL", name, "newest first", "first page", API, key, "/api/graphql", body=graphql(""))
+
+        def relay(extra: str, arguments: str = arguments) -> dict:
+            args = ", ".join(filter(None, [arguments, "first: 50", extra]))
+            nodes = "edges { cursor node { id name clientId status createdAt lastUsedAt expiresAt } }"
+            return {"query": f"{{ apiKeysConnection({args}) {{ totalCount {nodes} }} }}"}
+
+        cell(
+            "GraphQL connection", name, "newest first", "first page", API, key, "/api/graphql", body=relay("")
+        )
+        if deep < 100:
+            continue
+        cell("REST", name, "newest first", f"offset {deep:,}", API, key, f"{rest}&offset={deep}")
+        cell(
+            "GraphQL",
+            name,
+            "newest first",
+            f"offset {deep:,}",
+            API,
+            key,
+            "/api/graphql",
+            body=graphql(f"offset: {deep}"),
+        )
+        after = json.loads(key.call(f"{rest}&offset={deep - 1}&limit=1")[2]).get("next")
+        if after:
+            cell(
+                "REST",
+                name,
+                "newest first",
+                f"cursor ({deep:,} in)",
+                API,
+                key,
+                f"{rest}&" + urllib.parse.urlencode({"cursor": after}),
+            )
+            cell(
+                "GraphQL connection",
+                name,
+                "newest first",
+                f"after ({deep:,} in)",
+                API,
+                key,
+                "/api/graphql",
+                body=relay(f"after: {json.dumps(after)}"),
+            )
+            cell(
+                "GraphQL",
+                name,
+                "newest first",
+                f"cursor ({deep:,} in)",
+                API,
+                key,
+                "/api/graphql",
+                body=graphql(f"cursor: {json.dumps(after)}"),
+            )
+    print(f"  API cells in {time.monotonic() - started:.0f} s", flush=True)
+
+    started = time.monotonic()
+    audit_url = "/settings/audit-log/?"
+    for name, query in audit_filters(found):
+        deep = matrix["audit"][name]
+        path = audit_url + urllib.parse.urlencode(query)
+        cell("Audit log", name, "newest first", "page 1", PORTAL, admin, path)
+        cell("Audit log", name, "newest first", "page 20", PORTAL, admin, f"{path}&page=20")
+        if deep["cursor"]:
+            depth = f"cursor ({deep['depth']:,} in)"
+            cursor = urllib.parse.urlencode({"cursor": deep["cursor"]})
+            cell("Audit log", name, "newest first", depth, PORTAL, admin, f"{path}&{cursor}")
+        cell("Audit log", name, "newest first", "last page", PORTAL, admin, f"{path}&page=last")
+    print(f"  audit log cells in {time.monotonic() - started:.0f} s", flush=True)
+    return cells
+
+
+def measure_writes(base: str, secret: str, runs: int) -> list[tuple]:
+    """Create, regenerate and revoke through the REST API, each ``runs`` times (the keys it makes
+    are revoked again): what an index or column more costs a write."""
+    key = Session(base, secret=secret)
+    created, regenerated, revoked, made = [], [], [], []
+    statuses: dict[str, set] = {"create": set(), "regenerate": set(), "revoke": set()}
+    for n in range(runs + 1):
+        body = {"name": f"bench write {os.getpid()} {time.time_ns()} {n}", "scopes": ["api-keys:read"]}
+        ms, status, content = key.call("/api/v1/org/api-keys", body)
+        statuses["create"].add(status)
+        if status == 201:
+            made.append(json.loads(content)["id"])
+            created.append(ms)
+    for key_id in made:
+        ms, status, _ = key.call(f"/api/v1/org/api-keys/{key_id}/regenerate", {})
+        statuses["regenerate"].add(status)
+        regenerated.append(ms)
+    for key_id in made:
+        ms, status, _ = key.call(f"/api/v1/org/api-keys/{key_id}", method="DELETE")
+        statuses["revoke"].add(status)
+        revoked.append(ms)
+    rows = []
+    for label, times, ok in (
+        ("POST /api/v1/org/api-keys (create)", created, 201),
+        ("POST /api/v1/org/api-keys/{id}/regenerate", regenerated, 200),
+        ("DELETE /api/v1/org/api-keys/{id} (revoke)", revoked, 204),
+    ):
+        name = label.split("(")[-1].rstrip(")") if "(" in label else "regenerate"
+        seen = {200 if s == ok else s for s in statuses[name]}
+        times = times[1:] or [0.0]  # the first of each is the warm-up
+        result = {"median": statistics.median(times), "p95": percentile(times, 0.95), "n": len(times)}
+        rows.append((label, API, {**result, "status": seen}, "write"))
+    return rows
 
 
 def parallel_deep_pages_mixed(base: str, sessions: list[Session], paths: list[str], rounds: int) -> dict:
@@ -663,6 +990,30 @@ def parallel_deep_pages_mixed(base: str, sessions: list[Session], paths: list[st
         "health_max": max(health),
         "status": {200},
     }
+
+
+def postgres_cpu_seconds(url: str) -> float:
+    """CPU time (user + system) the database's server processes have used so far: those of its
+    open connections (the portal keeps its connections, ``CONN_MAX_AGE``), read from /proc on a
+    server on this machine; 0 when it is elsewhere."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        pids = [
+            pid
+            for (pid,) in connection.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def database_url(server: str, name: str) -> str:
@@ -722,6 +1073,16 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--keep", action="store_true", help="keep the database (and print its URL)")
     parser.add_argument("--reuse", metavar="DATABASE_URL", help="time a database kept by --keep (migrated)")
+    parser.add_argument(
+        "--matrix-runs",
+        type=int,
+        default=int(os.environ.get("BENCH_SCALE_MATRIX_RUNS", "3")),
+        help="how often each cell of the matrix is timed (every filter × sort × depth)",
+    )
+    parser.add_argument("--only", help="time only the rows and cells whose label matches this regex")
+    parser.add_argument("--no-matrix", action="store_true", help="time only the table's rows")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2, as deployed by default)")
+    parser.add_argument("--matrix-out", help="write every cell of the matrix here as JSON")
     parser.add_argument("--inside", choices=["load", "facts"], help=argparse.SUPPRESS)  # inside Django
     args = parser.parse_args()
 
@@ -741,6 +1102,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="akp-bench-scale-"))
     env = bench.base_env(work)
     env.update(BENCH_WORK=str(work), DATABASE_URL=args.reuse or database_url(server, name))
+    # Connections kept for the whole run (production: 60 s), so that the CPU time of the server
+    # processes behind them, which the matrix reports per call, is never lost with a closed one.
+    env["CONN_MAX_AGE"] = "3600"
     if not args.reuse:
         print(f"Creating database {name} on {urllib.parse.urlsplit(server).hostname} …", flush=True)
         admin_sql(server, f'CREATE DATABASE "{name}"')
@@ -758,9 +1122,37 @@ def main() -> None:
                 *("--scope", "api-keys:read", "--rate-limit", "1000000", "--json"),
             )
         )["key"]
-        server_process = bench.Server(env, "scale")
+        writer = json.loads(
+            bench.manage(
+                env,
+                *("create_api_key", "--organization", "acme", "--name", f"bench scale writer {os.getpid()}"),
+                *(
+                    "--scope",
+                    "api-keys:read",
+                    "--scope",
+                    "api-keys:write",
+                    "--rate-limit",
+                    "1000000",
+                    "--json",
+                ),
+            )
+        )["key"]
+        server_process = bench.Server(env, "scale", workers=args.workers)
+        only = re.compile(args.only) if args.only else None
         print(f"Timing, {args.runs} runs of each request after a warm-up …", flush=True)
-        rows, notes = measure(server_process.url, found, secret, args.runs)
+        server = server_process
+
+        def cpu() -> tuple[float, float]:
+            return server.cpu_seconds(), postgres_cpu_seconds(env["DATABASE_URL"])
+
+        rows, notes = measure(server_process.url, found, secret, args.runs, only, cpu)
+        if only is None or only.search("/api/v1/org/api-keys (create)"):
+            print("  create, regenerate, revoke …", flush=True)
+            rows += measure_writes(server_process.url, writer, args.runs)
+        cells: list[tuple] = []
+        if not args.no_matrix:
+            print(f"Timing the matrix, {args.matrix_runs} runs of each cell after a warm-up …", flush=True)
+            cells = measure_matrix(server_process.url, found, secret, args.matrix_runs, only, cpu)
     finally:
         if server_process is not None:
             server_process.stop()
@@ -768,15 +1160,42 @@ def main() -> None:
             print(f"Kept: {env['DATABASE_URL']}")
         elif not args.reuse:
             admin_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    report = render(rows, notes, args, load_seconds)
+    if args.matrix_out:
+        Path(args.matrix_out).write_text(
+            json.dumps(
+                [
+                    {
+                        "list": w,
+                        "filter": f,
+                        "sort": s,
+                        "depth": d,
+                        "kind": k,
+                        **r,
+                        "status": sorted(r["status"]),
+                    }
+                    for w, f, s, d, k, r in cells
+                ],
+                indent=1,
+            )
+        )
+    report = render(rows, notes, args, load_seconds, cells)
     print("\n" + report)
+    if args.only:
+        print("(--only: docs/benchmarks.md left as it was)")
+        return
     bench.write_section(Path(args.output), SECTION, report)
 
 
 TARGETS = {PORTAL: (100, 200), API: (50, 50)}
 
 
-def render(rows: list[tuple], notes: list[str], args: argparse.Namespace, load_seconds: float | None) -> str:
+def render(
+    rows: list[tuple],
+    notes: list[str],
+    args: argparse.Namespace,
+    load_seconds: float | None,
+    cells: list[tuple] | None = None,
+) -> str:
     cpu = bench.cpu_name()
     loaded = "loaded earlier" if load_seconds is None else f"loaded in {load_seconds / 60:.1f} minutes"
     lines = [
@@ -786,7 +1205,7 @@ def render(rows: list[tuple], notes: list[str], args: argparse.Namespace, load_s
         "by `make bench-scale`: "
         f"{args.keys:,} keys in one organization (21 accounts, 15 % revoked, a third expired), "
         f"{args.events:,} audit events over two years, {args.usage_days} days of usage for every key; "
-        f"{loaded}; gunicorn with 2 sync workers, production settings; "
+        f"{loaded}; gunicorn with {args.workers} workers ({bench.worker_model()}), production settings; "
         f"each request {args.runs} times in a row after a warm-up, timed by the client on loopback "
         "(signed in as an Advanced Admin of the whole organization unless the row says otherwise).",
         "",
@@ -808,7 +1227,65 @@ def render(rows: list[tuple], notes: list[str], args: argparse.Namespace, load_s
     lines += [f"- {note}" for note in notes]
     if notes:
         lines.append("")
+    if cells:
+        lines += render_matrix(cells, args)
     return "\n".join(lines)
+
+
+def render_matrix(cells: list[tuple], args: argparse.Namespace) -> list[str]:
+    """The matrix in a few lines: how many cells, how many over target, and the worst ten."""
+    worst = sorted(cells, key=lambda c: over(c[4], c[5]), reverse=True)
+    missed = [c for c in cells if over(c[4], c[5]) > 1]
+    with_cpu = [c for c in cells if "cpu_ms" in c[5]]
+    cpu_missed = [c for c in with_cpu if c[5]["cpu_ms"] > TARGETS[c[4]][0]]
+    worst_cpu = sorted(with_cpu, key=lambda c: c[5]["cpu_ms"] / TARGETS[c[4]][0], reverse=True)
+    groups: dict[str, int] = {}
+    for where, *_ in cells:
+        groups[where] = groups.get(where, 0) + 1
+    lines = [
+        "### The matrix: every filter × sort × depth",
+        "",
+        f"{len(cells)} cells ({', '.join(f'{g}: {n}' for g, n in groups.items())}), each timed "
+        f"{args.matrix_runs} times after a warm-up: the key list with each filter alone (and one "
+        "combination) under each sort, at page 1 and at a page 90 % of the way down; the REST and "
+        "GraphQL lists with each filter at the first page, a deep offset and the same depth by cursor; "
+        "the audit log's filters at page 1, page 20, a deep cursor page and the last page.",
+        "",
+        f"**Over target by the clock: {len(missed)} of {len(cells)} cells.**"
+        + (
+            f" **By CPU time per call (workers and PostgreSQL; what a call takes on a quiet machine): "
+            f"{len(cpu_missed)} of {len(with_cpu)} cells over the median target.**"
+            if with_cpu
+            else ""
+        ),
+        "",
+        "The worst ten by the clock:",
+        "",
+        *matrix_table(worst[:10]),
+    ]
+    if with_cpu:
+        lines += ["", "The worst ten by CPU time per call:", "", *matrix_table(worst_cpu[:10])]
+    lines.append("")
+    return lines
+
+
+def matrix_table(cells: list[tuple]) -> list[str]:
+    lines = [
+        "| list | filter | sort | page | median ms | p95 ms | CPU ms per call | target | met (clock) |",
+        "|---|---|---|---|---:|---:|---:|---|:-:|",
+    ]
+    for where, name, sort, depth, kind, result in cells:
+        median_target, p95_target = TARGETS[kind]
+        target = f"≤ {median_target} / ≤ {p95_target}" if kind == PORTAL else f"≤ {median_target}"
+        bad = sorted(s for s in result["status"] if s != 200)
+        status = f" (status {', '.join(map(str, bad))})" if bad else ""
+        met = "yes" if over(kind, result) <= 1 else "**no**"
+        cpu = f"{result['cpu_ms']:,.1f}" if "cpu_ms" in result else "—"
+        lines.append(
+            f"| {where} | {name}{status} | {sort} | {depth} | {result['median']:,.1f} | "
+            f"{result['p95']:,.1f} | {cpu} | {target} | {met} |"
+        )
+    return lines
 
 
 if __name__ == "__main__":

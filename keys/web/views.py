@@ -129,7 +129,8 @@ def key_list(request: MemberRequest) -> HttpResponse:
             # messages for a choice quote it): it may be long, or a secret pasted in the wrong place.
             messages.warning(request, f"The {name} filter was ignored: its value is not one it takes.")
     sort = filters.form.sort_order
-    page = paginate(request, filters.qs, KEYS_PER_PAGE, cap=selectors.COUNT_CAP)
+    # Ids first: every sort's index carries what the filters ask (ApiKey.Meta.indexes).
+    page = paginate(request, filters.qs, KEYS_PER_PAGE, cap=selectors.COUNT_CAP, ids_first=True)
     quota = _quota(request)
     context = {
         "filters": filters.form,

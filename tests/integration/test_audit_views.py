@@ -130,6 +130,25 @@ def test_a_key_filter_matching_many_keys_is_asked_as_a_subquery(demo, login, mon
     assert rows() == as_ids == 12
 
 
+def test_a_key_filter_matching_many_keys_is_asked_as_a_list_of_ids_in_any_form(demo, login, monkeypatch):
+    """Placeholders per id, one array parameter (PostgreSQL, from ``ONE_PARAMETER_FROM`` ids) and a
+    subquery find the same events."""
+    keys = bulk_keys(demo.acme, 8, applications=[demo.portal], accounts=[demo.acme_root], prefix="fleet")
+    for key in keys:
+        bulk_events(demo.acme, 2, key=key)
+    bulk_events(demo.acme, 5)
+    client = login("advanced@acme.test")
+
+    def rows() -> int:
+        return client.get("/settings/audit-log/", {"key": "fleet"}, **HX).content.decode().count("<tr>") - 1
+
+    placeholders = rows()
+    monkeypatch.setattr(filters, "ONE_PARAMETER_FROM", 2)
+    one_parameter = rows()
+    monkeypatch.setattr(filters, "KEY_IDS_AT_MOST", 3)
+    assert rows() == one_parameter == placeholders == 16
+
+
 def test_a_member_of_a_sub_account_pages_through_their_subtree_only(demo, login, make_user):
     from accounts.models import Role
 

@@ -183,3 +183,20 @@ def test_members_list_counts_the_secrets_each_has_seen_and_the_banner_counts_exp
     assert exposed_count(user_actor(demo)) == 2
     assert exposed_count(user_actor(demo, "support@acme.test")) == 2
     assert exposed_count(Actor.system(demo.globex.pk)) == 0
+
+
+def test_members_seen_counts_are_the_seen_by_rule_through_a_grace_period(demo, make_user):
+    """A key whose previous secret (still in its grace period) one member saw and whose current
+    secret another saw counts for both; one whose two secrets the same member saw counts once."""
+    bob = _bob(make_user, demo)
+    handed_over = create(demo, user_actor(demo, bob.email), name="handed over").key
+    regenerate_key(actor=user_actor(demo), key=handed_over, grace_period=timedelta(days=1))
+    kept = create(demo, user_actor(demo, bob.email), name="kept").key
+    regenerate_key(
+        actor=user_actor(demo, bob.email), key=ApiKey.objects.get(pk=kept.pk), grace_period=timedelta(days=1)
+    )
+    counts = {u.email: u.seen_count for u in members_with_seen_counts(user_actor(demo))}
+    keys = ApiKey.objects.filter(organization=demo.acme)
+    for email in ("bob@acme.test", "advanced@acme.test"):
+        assert counts[email] == keys.seen_by(User.objects.get(email=email)).count()
+    assert counts["bob@acme.test"] == 2 and counts["advanced@acme.test"] == 1
