@@ -39,6 +39,15 @@ def when(moment: datetime | None) -> str:
     return dateformat.format(moment, WHEN_FORMAT)
 
 
+def when_seconds(moment: datetime | None) -> str:
+    """``when`` to the second, "Dec 4, 2026 13:05:07 UTC": for a log of requests."""
+    if moment is None:
+        return ""
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return dateformat.format(moment, WHEN_FORMAT.replace("H:i", "H:i:s"))
+
+
 def day(moment: datetime | None) -> str:
     """The day of ``moment`` in the active time zone, "Dec 4, 2026"; "" for none."""
     if moment is None:

@@ -474,3 +474,54 @@ class KeyUsageDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key_id} {self.day}: {self.total}"
+
+
+class RequestLogEntry(models.Model):
+    """One request made with a key, or one refused attempt that named a key (by its Client ID, or
+    by the right secret of a disabled or expired key). Never a secret, a header value, a body or a
+    query string value. Written in batches by the request log buffer (``keys.metering.requestlog``).
+
+    On PostgreSQL the table is partitioned by UTC day on ``time`` (the migration writes it; the
+    buffer's writer creates each day's partition ahead) and old days leave by dropping a partition;
+    on SQLite it is a plain table whose old rows leave by a range delete on the ``time`` index. The
+    key is a plain column, not a foreign key: a log outlives nothing and must never slow a key's
+    deletion."""
+
+    id = models.BigAutoField(primary_key=True)
+    time = models.DateTimeField()
+    key_id = models.UUIDField()
+    method = models.CharField(max_length=8)
+    route = models.CharField(max_length=200, blank=True, default="")
+    path = models.CharField(max_length=500)
+    status = models.PositiveSmallIntegerField()
+    status_class = models.PositiveSmallIntegerField()  # status // 100: the filter's 2xx … 5xx, indexed
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    # Why a request was refused, when the code alone does not say: one of keys.metering.requestlog's
+    # REASONS, with the scope, network or limit it is about in ``detail``.
+    reason = models.CharField(max_length=20, blank=True, default="")
+    detail = models.CharField(max_length=200, blank=True, default="")
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    duration_us = models.PositiveIntegerField()
+    request_id = models.CharField(max_length=128)
+    surface = models.CharField(max_length=8)  # rest or graphql
+    operation = models.CharField(max_length=100, blank=True, default="")  # GraphQL's operation name
+    operation_type = models.CharField(max_length=12, blank=True, default="")  # query or mutation
+
+    class Meta:
+        indexes = [
+            # A key's page of requests, newest first (and the usage card's last 24 hours).
+            models.Index(fields=["key_id", "-time", "-id"], name="request_log_key_time"),
+            # The same, by status class (2xx … 5xx).
+            models.Index(fields=["key_id", "status_class", "-time", "-id"], name="request_log_key_class"),
+            # The same, by error code.
+            models.Index(
+                fields=["key_id", "error_code", "-time", "-id"],
+                name="request_log_key_code",
+                condition=~models.Q(error_code=""),
+            ),
+            # Retention on SQLite: rows older than REQUEST_LOG_DAYS leave by a range delete.
+            models.Index(fields=["time"], name="request_log_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.method} {self.path} {self.status}"

@@ -26,7 +26,7 @@ from accounts.models import Account, Application, Organization, Role
 from audit.models import AuditAction
 from audit.services import door_transaction, record_event, refuse
 from keys import credentials, lineage, networks, selectors, state
-from keys.authentication.verification import VerifiedKey, check_secret, verified_keys, verify_secret
+from keys.authentication.verification import Check, VerifiedKey, check_secret, verified_keys, verify_secret
 from keys.errors import ErrorCode, KeyNotFound, ServiceError
 from keys.models import ApiKey
 from keys.names import clean_description, clean_name, fingerprint
@@ -738,9 +738,10 @@ def verify_key(*, presented: str | credentials.PresentedCredentials) -> Verified
 
 
 @sensitive_variables("presented")
-def check_key(*, presented: credentials.PresentedCredentials) -> tuple[VerifiedKey | None, str]:
+def check_key(*, presented: credentials.PresentedCredentials) -> Check:
     """:func:`verify_key` for credentials read from request headers, with why a refused one was
-    refused (``"disabled"`` or ``"unauthorized"``), for /metrics; the answer must not differ."""
+    refused (``"disabled"`` or ``"unauthorized"``), for /metrics, and the key a refused attempt
+    named, for its request log; the answer must not differ."""
     return check_secret(presented)
 
 

@@ -368,6 +368,21 @@ if USAGE_FLUSH_SECONDS <= 0:
 USAGE_BUFFER_MAX_ROWS = env.int("USAGE_BUFFER_MAX_ROWS", default=100_000)
 if USAGE_BUFFER_MAX_ROWS < 1:
     raise ImproperlyConfigured("USAGE_BUFFER_MAX_ROWS must be at least 1.")
+# The request log (keys/metering/requestlog.py): every request made with a key, and every refused
+# attempt that names one, buffered like usage and written in batches by the same timer. REQUEST_LOG=0
+# turns it off; rows are kept REQUEST_LOG_DAYS days (a day's partition dropped on PostgreSQL); at most
+# REQUEST_LOG_BUFFER_MAX_ROWS wait in a worker, those beyond are dropped, counted
+# (akp_request_log_dropped_total) and logged.
+REQUEST_LOG = env.bool("REQUEST_LOG", default=True)
+REQUEST_LOG_DAYS = env.int("REQUEST_LOG_DAYS", default=7)
+if REQUEST_LOG_DAYS < 1:
+    raise ImproperlyConfigured("REQUEST_LOG_DAYS must be at least 1.")
+# Where the JSON logs are searched, with {request_id} where a request id goes (e.g. a Grafana Explore
+# or Kibana address): each request id on a key's Requests tab then links there. Empty: no link.
+REQUEST_LOG_SEARCH_URL = env.str("REQUEST_LOG_SEARCH_URL", default="")
+REQUEST_LOG_BUFFER_MAX_ROWS = env.int("REQUEST_LOG_BUFFER_MAX_ROWS", default=50_000)
+if REQUEST_LOG_BUFFER_MAX_ROWS < 1:
+    raise ImproperlyConfigured("REQUEST_LOG_BUFFER_MAX_ROWS must be at least 1.")
 # last_used_at and the recent IPs of one key are written at most once per this many seconds.
 LAST_USED_WRITE_INTERVAL_SECONDS = env.int("LAST_USED_WRITE_INTERVAL_SECONDS", default=60)
 CSRF_FAILURE_VIEW = "portal.views.csrf_failure"

@@ -238,6 +238,7 @@ BARE = "a bare Django JSON view (no middleware, same gunicorn): the reference"
 HEALTHZ = "/healthz"
 WARM = "/api/v1/key, valid key, warm"
 WARM_NO_METRICS = "/api/v1/key, valid key, warm, metrics off (METRICS=0)"
+WARM_NO_REQUEST_LOG = "/api/v1/key, valid key, warm, request log off (REQUEST_LOG=0)"
 # A pseudo-header: the wrk Lua script that makes the request a POST with a body.
 POST_SCRIPT = "x-bench-post-script"
 GRAPHQL_QUERY = "{ currentKey { id name } }"
@@ -373,6 +374,8 @@ def main() -> None:
         "warm": Server(env, "warm"),
         # The same without the Prometheus instrumentation, for what it costs.
         "no-metrics": Server({**env, "METRICS": "0"}, "no-metrics"),
+        # The same without the request log, for what it costs.
+        "no-request-log": Server({**env, "REQUEST_LOG": "0"}, "no-request-log"),
         "cold": Server({**env, "KEY_CACHE_TTL_SECONDS": "0"}, "cold"),
     }
     if redis_answers(redis_url):
@@ -382,6 +385,7 @@ def main() -> None:
         (HEALTHZ, "warm", "/healthz", None),
         (WARM, "warm", "/api/v1/key", auth),
         (WARM_NO_METRICS, "no-metrics", "/api/v1/key", auth),
+        (WARM_NO_REQUEST_LOG, "no-request-log", "/api/v1/key", auth),
         ("/api/v1/key, valid key with 3 allowed networks, warm", "warm", "/api/v1/key", fenced_auth),
         ("/api/v1/key, verification cache off (cold)", "cold", "/api/v1/key", auth),
         ("/api/v1/key, malformed key", "warm", "/api/v1/key", {"Authorization": "Bearer not-a-key"}),
@@ -482,9 +486,20 @@ def main() -> None:
             f"requests/s and **{(cpu_on / cpu_off - 1) * 100:.1f} %** more worker CPU per request "
             "(metrics on, as deployed, against METRICS=0).",
         ]
+    if WARM in results and WARM_NO_REQUEST_LOG in results:
+        on, off = (statistics.median(r["rps"] for r in results[name]) for name in (WARM, WARM_NO_REQUEST_LOG))
+        cpu_on, cpu_off = (
+            statistics.median(r["cpu_us"] for r in results[name]) for name in (WARM, WARM_NO_REQUEST_LOG)
+        )
+        lines += [
+            "",
+            f"The request log costs the warm row **{(1 - on / off) * 100:.1f} %** of its requests/s and "
+            f"**{(cpu_on / cpu_off - 1) * 100:.1f} %** more worker CPU per request (on, as deployed, "
+            "against REQUEST_LOG=0).",
+        ]
     lines += [
         "",
-        "Database writes per 1,000 authenticated requests of one key: "
+        "Database writes per 1,000 authenticated requests of one key (usage and request log batches): "
         f"**{writes * 1000 / max(requests, 1):.3f}** ({writes} writes for {requests:,} requests).",
         "",
         f"API Keys list page with {args.keys:,} keys (median of 15, signed in as Advanced Admin):",

@@ -20,7 +20,7 @@ from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Account, Membership, User
 from keys.authentication.verification import verified_keys
-from keys.metering import ratelimit, usage
+from keys.metering import ratelimit, requestlog, usage
 from keys.models import ApiKey
 from keys.services import IssuedKey
 from tests.helpers import demo as demo_data
@@ -83,12 +83,14 @@ def _fast_and_isolated(settings):
     settings.TASKS = tasks.IMMEDIATE
     verified_keys.clear()
     usage.buffer.clear()
+    requestlog.buffer.clear()
     ratelimit.limiter().local.clear()
     if ratelimit.limiter().shared is not None:
         ratelimit.limiter().shared.clear()
     yield
     verified_keys.clear()
     usage.buffer.clear()
+    requestlog.buffer.clear()
     ratelimit.limiter().local.clear()
 
 

@@ -7,6 +7,7 @@ from enum import Enum
 
 from accounts import permissions
 from accounts.actors import Actor
+from keys.metering import requestlog
 from keys.refusals import forbidden
 from keys.scopes import PORTAL_READ, PORTAL_VERIFY, PORTAL_WRITE
 
@@ -24,6 +25,7 @@ def require(actor: Actor, operation: Operation) -> Actor:
         if actor.key.has_scope(scope):
             return actor
         message = f"This key lacks the {scope} scope."
+        requestlog.refusal.set((requestlog.MISSING_SCOPE, scope))  # the key's request log says why
     else:
         allowed = permissions.can_view_keys if operation is Operation.READ else permissions.can_manage_keys
         if allowed(actor):

@@ -24,7 +24,7 @@ from keys import credentials, services
 from keys.api import responses
 from keys.authentication.verification import VerifiedKey
 from keys.errors import ErrorCode
-from keys.metering import metrics, usage
+from keys.metering import metrics, requestlog, usage
 from keys.metering.ratelimit import Decision, limiter
 
 API_PREFIX = "/api/"
@@ -137,6 +137,7 @@ class KeyRequest(ActorRequest):
 
     api_key: VerifiedKey | None
     rate_limit: Decision
+    graphql_operation: tuple[str, str]  # the GraphQL view's operation name and type, for the request log
 
 
 class ApiKeyMiddleware:
@@ -152,6 +153,7 @@ class ApiKeyMiddleware:
             failed_auth.record(request, "key in the URL")
             metrics.auth_outcome[ErrorCode.UNAUTHORIZED].inc()
             return responses.unauthorized(request, QUERY_KEY_MESSAGE)
+        started = time.perf_counter()  # the request log's duration
         presented = presented_credentials(request)
         if presented is _NO_CREDENTIALS:
             # Public API paths (the OpenAPI document, the docs) answer; the rest say 401 themselves.
@@ -159,34 +161,45 @@ class ApiKeyMiddleware:
         outcome: str  # why a key was refused, as /metrics counts it
         try:
             if presented is _MALFORMED:
-                key, outcome = None, ErrorCode.UNAUTHORIZED
+                key, outcome, named = None, ErrorCode.UNAUTHORIZED, None
             else:
-                key, outcome = services.check_key(presented=presented)
+                key, outcome, named = services.check_key(presented=presented)
             if key is None:
                 # Same answer for malformed, unknown, wrong, expired, disabled and revoked: no key
-                # enumeration. Only /metrics counts disabled keys apart.
+                # enumeration. Only /metrics counts disabled keys apart, and only the named key's
+                # request log (read by those who may see the key) says why.
                 failed_auth.record(
                     request, "malformed" if presented is _MALFORMED else "unknown or not valid"
                 )
                 metrics.auth_outcome[outcome].inc()
-                return responses.unauthorized(request)
-            return self._call_with_key(request, key)
+                refused = responses.unauthorized(request)
+                if named is not None:
+                    requestlog.buffer.record(
+                        request, named.id, 401, refused.error_code, client_ip(request), started, named.reason
+                    )
+                return refused
+            return self._call_with_key(request, key, started)
         except DatabaseError:
             # The database went away mid-request: a clear, retryable JSON answer, never a 500 page.
             log.exception("Database error while serving %s", request.path_info)
             return responses.service_unavailable(request)
 
-    def _call_with_key(self, request: KeyRequest, key: VerifiedKey) -> HttpResponseBase:
+    def _call_with_key(self, request: KeyRequest, key: VerifiedKey, started: float) -> HttpResponseBase:
         ip = client_ip(request)
         if key.networks and not key.allows_ip(ip):
-            return self._refuse_network(request, key, ip)
+            return self._refuse_network(request, key, ip, started)
         decision = limiter().hit(str(key.id), key.rate_limit)
         request.api_key = key
         request.actor = Actor.for_key(key, ip=ip, user_agent=user_agent(request))
         request.rate_limit = decision
+        reason = detail = ""
         if decision.allowed:
             metrics.auth_outcome["ok"].inc()
             response = self.get_response(request)
+            note = requestlog.refusal.get()
+            if note is not None:  # the view refused for a reason of its own (a missing scope)
+                reason, detail = note
+                requestlog.refusal.set(None)
         else:
             metrics.auth_outcome[ErrorCode.RATE_LIMITED].inc()
             response = responses.error_for(
@@ -195,13 +208,19 @@ class ApiKeyMiddleware:
                 f"This key is limited to {decision.limit} requests per minute. "
                 f"Retry after {max(1, decision.reset_seconds)} seconds.",
             )
+            reason, detail = requestlog.RATE_LIMITED, str(decision.limit)
         for name, value in decision.headers().items():
             response[name] = value
         # Only count here what the view did not already count (verify counts the verified key).
-        usage.buffer.record(key.id, response.status_code, request.actor.ip)
+        status = response.status_code
+        usage.buffer.record(key.id, status, ip)
+        code = getattr(response, "error_code", "")
+        requestlog.buffer.record(request, key.id, status, code, ip, started, reason, detail)
         return response
 
-    def _refuse_network(self, request: HttpRequest, key: VerifiedKey, ip: str | None) -> HttpResponse:
+    def _refuse_network(
+        self, request: HttpRequest, key: VerifiedKey, ip: str | None, started: float
+    ) -> HttpResponse:
         """403 ``ip_not_allowed``: the key is known, so the refusal is audited against it and counted
         in its usage as an error; it does not spend the key's rate limit, which belongs to the
         integration on the allowed network."""
@@ -209,13 +228,17 @@ class ApiKeyMiddleware:
         metrics.auth_outcome[ErrorCode.IP_NOT_ALLOWED].inc()
         refused_networks.record_network_refused(request, actor, key)
         usage.buffer.record(key.id, 403, ip)
-        return responses.error_for(
+        response = responses.error_for(
             request,
             ErrorCode.IP_NOT_ALLOWED,
             f"This key may not be used from {ip or 'an unknown address'}: it is limited to its allowed "
             "networks. Call from one of them, or ask the key's managers to create a key for this one.",
             limiter().peek(str(key.id), key.rate_limit).headers(),
         )
+        requestlog.buffer.record(
+            request, key.id, 403, response.error_code, ip, started, requestlog.IP_NOT_ALLOWED
+        )
+        return response
 
 
 class JsonErrorsMiddleware:

@@ -31,7 +31,13 @@ ERROR_MESSAGES = {
 }
 
 
-def _finish(response: JsonResponse, status: int, headers: dict[str, str] | None) -> JsonResponse:
+class ErrorResponse(JsonResponse):
+    """An error body, with its code at hand for the request log (``error_code``: the REST name)."""
+
+    error_code: str = ""
+
+
+def _finish(response: ErrorResponse, status: int, headers: dict[str, str] | None) -> ErrorResponse:
     for name, value in (headers or {}).items():
         response[name] = value
     if status == 401:
@@ -42,12 +48,12 @@ def _finish(response: JsonResponse, status: int, headers: dict[str, str] | None)
 
 def error_response(
     code: ErrorCode, message: str, headers: dict[str, str] | None = None, *, status: int | None = None
-) -> JsonResponse:
+) -> ErrorResponse:
     """The REST error body; its status is the code's unless given."""
     status = status or code.status or 400
-    return _finish(
-        JsonResponse({"error": {"code": code, "message": message}}, status=status), status, headers
-    )
+    response = ErrorResponse({"error": {"code": code, "message": message}}, status=status)
+    response.error_code = code.value
+    return _finish(response, status, headers)
 
 
 def graphql_media_type(request: HttpRequest) -> str:
@@ -66,11 +72,12 @@ def graphql_error_response(
     *,
     status: int | None = None,
     media_type: str = JSON,
-) -> JsonResponse:
+) -> ErrorResponse:
     """The GraphQL error body, with GraphQL's name for the code; its status is the code's unless given."""
     status = status or code.status or 400
     body = {"errors": [{"message": message, "extensions": {"code": code.graphql}}]}
-    response = JsonResponse(body, status=status, content_type=media_type)
+    response = ErrorResponse(body, status=status, content_type=media_type)
+    response.error_code = code.value
     return _finish(response, status, headers)
 
 
@@ -81,7 +88,7 @@ def error_for(
     headers: dict[str, str] | None = None,
     *,
     status: int | None = None,
-) -> JsonResponse:
+) -> ErrorResponse:
     """The error body of the surface the request was made to."""
     if request.path_info == GRAPHQL_PATH:
         return graphql_error_response(
@@ -90,11 +97,11 @@ def error_for(
     return error_response(code, message, headers, status=status)
 
 
-def unauthorized(request: HttpRequest, message: str = UNAUTHORIZED_MESSAGE) -> JsonResponse:
+def unauthorized(request: HttpRequest, message: str = UNAUTHORIZED_MESSAGE) -> ErrorResponse:
     return error_for(request, ErrorCode.UNAUTHORIZED, message)
 
 
-def service_unavailable(request: HttpRequest) -> JsonResponse:
+def service_unavailable(request: HttpRequest) -> ErrorResponse:
     return error_for(
         request,
         ErrorCode.SERVICE_UNAVAILABLE,

@@ -34,14 +34,14 @@ from pydantic import ValidationError as PydanticValidationError
 from accounts.actors import client_ip
 from accounts.catalogue import portal_base_url
 from accounts.models import Application, KeyRole
-from keys import scanning, selectors, services
+from keys import request_log, scanning, selectors, services
 from keys.api import responses, secret_scanning
 from keys.api.access import Operation, require
 from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
 from keys.api.middleware import KeyRequest, failed_auth
 from keys.api.openapi import RestErrorCode, document_responses
-from keys.api.serializers import key_out, own_key_json, timestamp, usage_out
+from keys.api.serializers import key_out, own_key_json, request_out, timestamp, usage_out
 from keys.api.validation import WholeNumber, readable
 from keys.authentication.presented import VerificationCode, verify_presented
 from keys.authentication.verification import VerifiedKey
@@ -358,6 +358,54 @@ class UsageQuery(Schema):
     )
 
 
+class RequestsQuery(Schema):
+    """Filters of a key's request log; each checked by ``keys.request_log.parse_filters``, which
+    names the one that is wrong."""
+
+    status: str | None = Field(default=None, max_length=3, description="A status class: 2xx, 3xx, 4xx or 5xx")
+    code: str | None = Field(default=None, max_length=40, description="An error code, e.g. forbidden")
+    surface: str | None = Field(default=None, max_length=8, description="rest or graphql")
+    since: str | None = Field(
+        default=None, max_length=40, description="From this time on (ISO 8601, e.g. 2026-12-04T13:00:00Z)"
+    )
+    until: str | None = Field(default=None, max_length=40, description="Before this time (ISO 8601)")
+    limit: int = Field(default=request_log.PAGE_SIZE, ge=1, le=request_log.MAX_PAGE)
+    cursor: str | None = Field(
+        default=None,
+        max_length=400,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="`next` or `previous` of an earlier answer, with the same filters",
+    )
+
+
+class RequestOut(Schema):
+    time: datetime
+    method: str
+    route: str = Field(
+        description="The URL pattern, e.g. api/v1/org/api-keys/<key_id>; empty when none matched"
+    )
+    path: str = Field(description="The path, and the query string's parameter names without their values")
+    status: int
+    error_code: str | None = Field(description="The error code answered (REST's name), if any")
+    reason: str | None = Field(
+        description="Why it was refused when the code alone does not say: wrong_secret, disabled, expired, "
+        "ip_not_allowed, missing_scope, rate_limited"
+    )
+    why: str | None = Field(description='The refusal in words, e.g. "missing scope api-keys:write"')
+    client_ip: str | None
+    duration_ms: float
+    request_id: str = Field(description="The X-Request-ID answered, and request_id of the JSON logs")
+    surface: str = Field(description="rest or graphql")
+    operation: str | None = Field(description="GraphQL: the operation's name")
+    operation_type: str | None = Field(description="GraphQL: query or mutation")
+
+
+class RequestPageOut(Schema):
+    data: list[RequestOut] = Field(description="Newest first")
+    next: str | None = Field(description="Cursor of the older page, if any")
+    previous: str | None = Field(description="Cursor of the newer page, if any")
+
+
 class UsageDayOut(Schema):
     # Annotated, not "= Field(...)": a value assigned to "date" would hide the type in this class.
     date: Annotated[date, Field(description="A UTC day")]
@@ -533,6 +581,27 @@ def key_usage(request: ApiRequest, key_id: str, query: Query[UsageQuery]) -> dic
     so the last calls may take a moment to appear."""
     actor = require(request.actor, Operation.READ)
     return usage_out(selectors.get_visible_key(actor, key_id), query.days)
+
+
+@api.get(
+    "/org/api-keys/{key_id}/requests",
+    response={200: RequestPageOut, **ERRORS},
+    tags=["api-keys"],
+    summary="A key's requests",
+    operation_id="listApiKeyRequests",
+)
+def key_requests(request: ApiRequest, key_id: str, query: Query[RequestsQuery]) -> dict[str, Any]:
+    """Every request made with the key and every refused attempt that named it, newest first, kept
+    for `REQUEST_LOG_DAYS` days (7 unless set): method, route, path (never the query string's values),
+    status, error code, why a refusal was refused, client address, duration, request id, surface.
+    Rows are written every few seconds, so the last calls may take a moment to appear."""
+    actor = require(request.actor, Operation.READ)
+    key = selectors.get_visible_key(actor, key_id)
+    filters = request_log.parse_filters(
+        query.model_dump(include={"status", "code", "surface", "since", "until"})
+    )
+    page = request_log.page_of_requests(key, filters, limit=query.limit, cursor=query.cursor)
+    return {"data": [request_out(row) for row in page.rows], "next": page.next, "previous": page.previous}
 
 
 @api.post(

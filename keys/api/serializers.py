@@ -17,7 +17,8 @@ from accounts.models import Role
 from keys import selectors
 from keys.authentication.verification import VerifiedKey
 from keys.metering.ratelimit import Decision
-from keys.models import ApiKey
+from keys.models import ApiKey, RequestLogEntry
+from keys.request_log import why
 from keys.state import KeyStatus
 
 # Each field that differs between a stored key and one that has just authenticated (which is
@@ -139,3 +140,23 @@ def own_key_json(key: VerifiedKey, decision: Decision) -> bytes:
         f'{{"limit": {decision.limit}, "remaining": {decision.remaining}, "reset": {decision.reset_seconds}}}'
     )
     return f'{entry[1]}, "rate_limit": {limits}}}'.encode()
+
+
+def request_out(entry: RequestLogEntry) -> dict[str, Any]:
+    """One row of a key's request log, as REST answers it (GraphQL's fields are the same)."""
+    return {
+        "time": timestamp(entry.time),
+        "method": entry.method,
+        "route": entry.route,
+        "path": entry.path,
+        "status": entry.status,
+        "error_code": entry.error_code or None,
+        "reason": entry.reason or None,
+        "why": why(entry) or None,
+        "client_ip": entry.client_ip,
+        "duration_ms": round(entry.duration_us / 1000, 3),
+        "request_id": entry.request_id,
+        "surface": entry.surface,
+        "operation": entry.operation or None,
+        "operation_type": entry.operation_type or None,
+    }

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connections, router
@@ -41,6 +41,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import rate_limit_per_minute
 from keys import credentials, state
 from keys.errors import ErrorCode
+from keys.metering.requestlog import EXPIRED, WRONG_SECRET
 from keys.models import ApiKey
 from keys.networks import Network, address_allowed, compile_networks
 from keys.scopes import expand_scopes
@@ -313,10 +314,27 @@ UNAUTHORIZED = ErrorCode.UNAUTHORIZED.value
 DISABLED = "disabled"
 
 
+@dataclass(frozen=True, slots=True)
+class NamedKey:
+    """The key a refused attempt named, for its request log only (never for the answer): the key
+    whose right secret was presented while it is disabled or expired, or the key of a presented
+    Client ID whose secret was wrong. ``reason`` is one of ``keys.metering.requestlog.REASONS``."""
+
+    id: uuid.UUID
+    reason: str
+
+
+class Check(NamedTuple):
+    key: VerifiedKey | None
+    outcome: str  # "ok", DISABLED or UNAUTHORIZED: what /metrics counts
+    named: NamedKey | None = None  # a refused attempt's key, when it named one
+
+
 @sensitive_variables("presented")
-def check_secret(presented: credentials.PresentedCredentials) -> tuple[VerifiedKey | None, str]:
+def check_secret(presented: credentials.PresentedCredentials) -> Check:
     """``(key, "ok")``, or ``(None, DISABLED)`` for the right secret of a disabled key, or
-    ``(None, UNAUTHORIZED)`` for every other refusal (unknown, wrong, expired, revoked)."""
+    ``(None, UNAUTHORIZED)`` for every other refusal (unknown, wrong, expired, revoked); a refusal
+    also says which key it named, if any (:class:`NamedKey`)."""
     now = timezone.now()
     # Nearly every key was made under the current pepper: try that digest in the cache first and
     # compute the others only on a miss.
@@ -335,7 +353,7 @@ def check_secret(presented: credentials.PresentedCredentials) -> tuple[VerifiedK
 
     row = _look_up(list(digests))
     if row is None:
-        return None, UNAUTHORIZED
+        return _refused(presented, None)
     current_digest, previous_digest = row.secret_digest, row.previous_digest
     via_grace = False
     if current_digest in digests and hmac.compare_digest(digests[current_digest], row.pepper_id):
@@ -347,24 +365,35 @@ def check_secret(presented: credentials.PresentedCredentials) -> tuple[VerifiedK
     ):
         matched, via_grace = previous_digest, True
     else:
-        return None, UNAUTHORIZED
+        return _refused(presented, None)
     key = snapshot(row, via_grace_period=via_grace, now=now)
-    if not key.is_current(now):
-        return None, UNAUTHORIZED  # expired, or its grace period is over
-    disabled = state.status_at(row, now) == state.KeyStatus.DISABLED
-    if not disabled:
-        verified_keys.put(matched, key)
     if not _client_id_matches(presented, key):
-        return None, UNAUTHORIZED
-    return (None, DISABLED) if disabled else (key, "ok")
+        return _refused(presented, None)
+    if not key.is_current(now):
+        return _refused(presented, NamedKey(key.id, EXPIRED))  # expired, or its grace period is over
+    disabled = state.status_at(row, now) == state.KeyStatus.DISABLED
+    if disabled:
+        return Check(None, DISABLED, NamedKey(key.id, DISABLED))
+    verified_keys.put(matched, key)
+    return Check(key, "ok")
 
 
-def _if_usable(
-    presented: credentials.PresentedCredentials, key: VerifiedKey, now: datetime
-) -> tuple[VerifiedKey | None, str]:
-    if key.is_current(now) and _client_id_matches(presented, key):
-        return key, "ok"
-    return None, UNAUTHORIZED
+def _if_usable(presented: credentials.PresentedCredentials, key: VerifiedKey, now: datetime) -> Check:
+    if not _client_id_matches(presented, key):
+        return _refused(presented, None)
+    if key.is_current(now):
+        return Check(key, "ok")
+    return _refused(presented, NamedKey(key.id, EXPIRED))
+
+
+def _refused(presented: credentials.PresentedCredentials, named: NamedKey | None) -> Check:
+    """A refusal; without a key of the secret's own, the key of the presented Client ID (one
+    indexed look-up, on a refused attempt only) is the one it named, with a wrong secret."""
+    if named is None and presented.client_id is not None:
+        found = list(ApiKey.objects.filter(client_id=presented.client_id).values_list("pk", flat=True)[:1])
+        if found:
+            named = NamedKey(_uuid(found[0]), WRONG_SECRET)
+    return Check(None, UNAUTHORIZED, named)
 
 
 def _client_id_matches(presented: credentials.PresentedCredentials, key: VerifiedKey) -> bool:

@@ -1,10 +1,11 @@
 """Each worker process writes its buffered usage on a timer, off the request path.
 
-One daemon thread per process calls every registered flush (today the usage buffer: counts, last
-use, recent IPs) every ``USAGE_FLUSH_SECONDS``, whether requests come or not, and ``shutdown()``
-stops it and flushes one last time (``atexit``, and gunicorn's ``worker_exit``). The thread has a
-database connection of its own (Django's connections are per thread), so a stalled database holds
-the thread, never a request.
+One daemon thread per process calls every registered flush (the usage buffer: counts, last use,
+recent IPs; the request log's rows, and its partitions and retention once an hour) every
+``USAGE_FLUSH_SECONDS``, whether requests come or not, and ``shutdown()`` stops it and flushes one
+last time (``atexit``, and gunicorn's ``worker_exit``). The thread has a database connection of its
+own (Django's connections are per thread), so a stalled database holds the thread, never a
+request.
 
 Fork-safe: a thread does not survive ``fork()``, so ``start()`` is called in the process that
 serves (``portal.wsgi`` when the application loads, and gunicorn's ``post_worker_init``); it does
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import connection
 
-from keys.metering import usage
+from keys.metering import requestlog, usage
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,15 @@ def _flush_usage(final: bool) -> None:
     usage.buffer.report_dropped()
 
 
+def _flush_request_log(final: bool) -> None:
+    requestlog.buffer.flush()
+    requestlog.buffer.report_dropped()
+    if not final:
+        requestlog.maintenance.tick()  # partitions ahead, expired days out: once an hour
+
+
 # What is flushed each tick and at shutdown: a callable taking ``final`` (True at shutdown).
-TASKS: list[Callable[[bool], None]] = [_flush_usage]
+TASKS: list[Callable[[bool], None]] = [_flush_usage, _flush_request_log]
 
 
 # How long shutdown waits for the timer thread to end.

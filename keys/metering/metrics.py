@@ -73,3 +73,17 @@ rate_limit_mode = Gauge(
 def set_rate_limit_mode(shared: bool) -> None:
     rate_limit_mode.labels("shared").set(1 if shared else 0)
     rate_limit_mode.labels("per-process").set(0 if shared else 1)
+
+
+request_log_flushes = Counter(
+    "akp_request_log_flushes",
+    "Writes of a worker's buffered request log rows to the database, by outcome (ok, failed).",
+    ["outcome"],
+)
+for _outcome in ("ok", "failed"):
+    request_log_flushes.labels(_outcome)
+request_log_dropped = Counter(
+    "akp_request_log_dropped",
+    "Request log rows a worker could not keep because its buffer was full (REQUEST_LOG_BUFFER_MAX_ROWS) "
+    "while the database did not take its writes.",
+)

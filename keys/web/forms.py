@@ -16,7 +16,7 @@ from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Account, Application, LeakPolicy, Role, resource_label, resource_words
 from keys import credentials, names, networks, selectors, services
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 from keys.filters import indented
 from keys.models import ApiKey
 from keys.policy import SecurityPolicy
@@ -539,3 +539,43 @@ class UsageExportForm(forms.Form):
     def clean_days(self) -> int:
         days = self.cleaned_data["days"]
         return selectors.USAGE_DAYS_DEFAULT if days is None else days
+
+
+class RequestFilterForm(forms.Form):
+    """The Requests tab's filters; times are the member's own zone's (the active one)."""
+
+    status = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Any"),
+            ("2xx", "2xx success"),
+            ("3xx", "3xx"),
+            ("4xx", "4xx refused"),
+            ("5xx", "5xx failed"),
+        ],
+    )
+    code = forms.ChoiceField(required=False, label="Error code")
+    surface = forms.ChoiceField(
+        required=False, choices=[("", "Both"), ("rest", "REST"), ("graphql", "GraphQL")]
+    )
+    since = forms.DateTimeField(
+        required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    until = forms.DateTimeField(
+        required=False, label="To", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        codes = sorted(code.value for code in ErrorCode if code is not ErrorCode.ERROR)
+        cast(forms.ChoiceField, self.fields["code"]).choices = [("", "Any"), *((c, c) for c in codes)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since >= until:
+            self.add_error("until", "To must be after From.")
+        return data
+
+    def is_filtered(self) -> bool:
+        return self.is_bound and any(self.data.get(name) for name in self.fields)

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api-keys/find/", views.key_find, name="find"),
     path("api-keys/new/scopes/", views.key_form_scopes, name="form_scopes"),
     path("api-keys/<str:key_id>/", views.key_detail, name="detail"),
+    path("api-keys/<str:key_id>/requests/", views.key_requests, name="requests"),
     path("api-keys/<str:key_id>/usage.csv", views.key_usage_csv, name="usage_csv"),
     path("api-keys/<str:key_id>/edit/", views.key_edit, name="edit"),
     path("api-keys/<str:key_id>/regenerate/", views.key_regenerate, name="regenerate"),

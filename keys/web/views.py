@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -33,12 +34,19 @@ from accounts import permissions
 from accounts.actors import MemberRequest
 from accounts.catalogue import portal_base_url
 from accounts.models import Organization
-from keys import credentials, offboarding, selectors, services, state
+from keys import credentials, offboarding, request_log, selectors, services, state
 from keys.errors import KeyNotFound, ServiceError
 from keys.models import ApiKey
 from keys.policy import SecurityPolicy, breaches
 from keys.web import charts
-from keys.web.forms import FindBySecretForm, KeyCreateForm, KeyEditForm, RegenerateForm, UsageExportForm
+from keys.web.forms import (
+    FindBySecretForm,
+    KeyCreateForm,
+    KeyEditForm,
+    RegenerateForm,
+    RequestFilterForm,
+    UsageExportForm,
+)
 from pages import paginate, refuse, render_screen, wants_partial
 
 KEYS_PER_PAGE = 25
@@ -346,6 +354,8 @@ def _usage(key: ApiKey) -> dict:
         ),
         "chart_summary": charts.summary(days),
         "last_used_ago": _ago(key.last_used_at),
+        # The last 24 hours from the request log: durations and the busiest routes, one query.
+        "recent": request_log.recent_stats(key) if settings.REQUEST_LOG else None,
     }
 
 
@@ -388,6 +398,7 @@ def _detail_context(request: MemberRequest, key: ApiKey) -> dict:
     return {
         "key": key,
         "usage": _usage(key),
+        "request_log_days": settings.REQUEST_LOG_DAYS,
         "recent_ips": _recent_ips(key),
         "events": events[:KEY_EVENTS_SHOWN],
         "more_events": len(events) > KEY_EVENTS_SHOWN,
@@ -419,6 +430,45 @@ def key_detail(request: MemberRequest, key_id: str) -> HttpResponse:
     _require_view(request, "view key")
     key = _visible_key(request, key_id)
     return render_screen(request, "keys/key_detail.html", "key-detail-body", _detail_context(request, key))
+
+
+# ---- the Requests tab ----
+
+
+@require_GET
+def key_requests(request: MemberRequest, key_id: str) -> HttpResponse:
+    """The key's request log, newest first, by cursor; a wrong filter is a 400 with its error beside
+    it."""
+    _require_view(request, "view key requests")
+    key = _visible_key(request, key_id)
+    form = RequestFilterForm(request.GET or None)
+    status = 200
+    page = None
+    if form.is_bound and not form.is_valid():
+        status = 400
+    else:
+        data = form.cleaned_data if form.is_bound else {}
+        filters = request_log.RequestFilters(**{name: data.get(name) or None for name in form.fields})
+        try:
+            page = request_log.page_of_requests(
+                key, filters, cursor=request.GET.get("cursor") or None, last=request.GET.get("page") == "last"
+            )
+        except ServiceError as err:
+            form.add_error(None, err.message)
+            status = 400
+    rows = [{"entry": entry, "why": request_log.why(entry)} for entry in page.rows] if page else []
+    context = {
+        "key": key,
+        "filters": form,
+        "page": page,
+        "rows": rows,
+        "log_search_url": settings.REQUEST_LOG_SEARCH_URL,
+        "log_days": settings.REQUEST_LOG_DAYS,
+        "log_on": settings.REQUEST_LOG,
+    }
+    response = render_screen(request, "keys/key_requests.html", "requests-table", context)
+    response.status_code = status
+    return response
 
 
 # ---- usage as CSV ----

@@ -1,4 +1,5 @@
-"""A stalled database holds the usage timer, never an API answer or a probe.
+"""A stalled database holds the usage timer, never an API answer or a probe; the usage counts and the
+request log's rows wait in the buffer (below its bound) and are all written once it answers.
 
 The SQLite file is held by another process's ``BEGIN IMMEDIATE`` for longer than the busy timeout
 (20 s): every write waits, then fails. Readers go on (WAL), so a key verified once keeps answering
@@ -28,6 +29,14 @@ def usage_total(db_path, key_id: str) -> int:
             "SELECT coalesce(sum(total), 0) FROM keys_keyusageday WHERE key_id = ?", [key_id.replace("-", "")]
         ).fetchone()
     return total
+
+
+def logged_requests(db_path, key_id: str) -> int:
+    with sqlite3.connect(db_path, timeout=30) as db:
+        (rows,) = db.execute(
+            "SELECT count(*) FROM keys_requestlogentry WHERE key_id = ?", [key_id.replace("-", "")]
+        ).fetchone()
+    return rows
 
 
 def metric(url: str, line_start: str) -> float:
@@ -65,15 +74,22 @@ def test_requests_and_probes_answer_while_the_database_is_held(tmp_path):
         served = traffic.served()
         during = [a for a in served if held_at + 1 < a[0] < released_at]
         deadline = time.monotonic() + 20  # the next ticks write what waited
-        while usage_total(db_path, key["id"]) < len(served) and time.monotonic() < deadline:
+        while (
+            min(usage_total(db_path, key["id"]), logged_requests(db_path, key["id"])) < len(served)
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.5)
         counted = usage_total(db_path, key["id"])
+        logged = logged_requests(db_path, key["id"])
         failed_flushes = metric(url, 'akp_usage_flushes_total{outcome="failed"}')
+        failed_log_flushes = metric(url, 'akp_request_log_flushes_total{outcome="failed"}')
+        dropped = metric(url, "akp_request_log_dropped_total")
     finally:
         stop_gunicorn(server)
     print(
         f"\ndatabase held {HOLD_SECONDS} s: {len(served)} served ({len(during)} while held), "
-        f"{counted} counted, {failed_flushes:.0f} flushes failed and were retried; "
+        f"{counted} counted, {logged} in the request log, {failed_flushes:.0f} usage and "
+        f"{failed_log_flushes:.0f} request log flushes failed and were retried; "
         f"outcomes {outcomes(traffic.answers)}; /healthz while held: {sorted(set(probes))}"
     )
     assert set(outcomes(traffic.answers)) == {"200"}, outcomes(traffic.answers)
@@ -83,3 +99,7 @@ def test_requests_and_probes_answer_while_the_database_is_held(tmp_path):
     assert set(probes) == {200} and len(probes) >= HOLD_SECONDS - 2, probes
     assert failed_flushes >= 1, "the flushes never waited out the busy timeout"
     assert counted == len(served), (counted, len(served), log.read_text()[-3000:])
+    # Below the buffer's bound nothing of the request log is lost either: every answer is a row.
+    # (Its flush comes after usage's in the same tick, so it may wait out the rest of the hold.)
+    assert dropped == 0
+    assert logged == len(served), (logged, len(served), log.read_text()[-3000:])

@@ -73,6 +73,7 @@ def test_the_generated_modules_read_like_the_api(generated):
         "create_api_key",
         "get_api_key",
         "get_api_key_usage",
+        "list_api_key_requests",
         "regenerate_api_key",
         "revoke_api_key",
         "disable_api_key",

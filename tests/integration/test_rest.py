@@ -660,6 +660,7 @@ def test_operation_ids_and_tags_name_what_generated_clients_call(client):
         ("POST", "/api/v1/secret-scanning/github"): ("reportLeakedSecretsGitHub", ["secret-scanning"]),
         ("DELETE", "/api/v1/org/api-keys/{key_id}"): ("revokeApiKey", ["api-keys"]),
         ("GET", "/api/v1/org/api-keys/{key_id}/usage"): ("getApiKeyUsage", ["api-keys"]),
+        ("GET", "/api/v1/org/api-keys/{key_id}/requests"): ("listApiKeyRequests", ["api-keys"]),
         ("POST", "/api/v1/org/api-keys/{key_id}/regenerate"): ("regenerateApiKey", ["api-keys"]),
         ("POST", "/api/v1/org/api-keys/{key_id}/disable"): ("disableApiKey", ["api-keys"]),
         ("POST", "/api/v1/org/api-keys/{key_id}/enable"): ("enableApiKey", ["api-keys"]),

@@ -149,7 +149,7 @@ def test_the_hot_path_answers_by_the_same_rule(make_key, name):
     key, secret = _key_in(make_key, times, timezone.now())
     verified_keys.clear()
     via_grace = "previous_expires_at" in times
-    verified, answer = check_secret(credentials.parse_presented(secret))
+    verified, answer, _named = check_secret(credentials.parse_presented(secret))
     moment = timezone.now()
     assert state.status_at(key, moment) == status and state.exposed(key, moment) is exposed
     # A grace-period secret works while the grace period lasts; the current one while the key does.

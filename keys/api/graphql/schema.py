@@ -22,6 +22,7 @@ from keys import models as key_models
 from keys import selectors, services, state
 from keys.api import serializers
 from keys.api.access import Operation, require
+from keys.api.graphql.request_log import ApiKeyRequestConnection, api_key_requests
 from keys.api.inputs import create_requested_key
 from keys.api.middleware import KeyRequest
 from keys.authentication.presented import VerificationCode, verify_presented
@@ -414,6 +415,34 @@ class Query:
             days=usage["days"],
             data=[UsageDay(**day) for day in usage["data"]],
             totals=UsageTotals(**usage["totals"]),
+        )
+
+    # The request log: one field, its types and resolver in keys/api/graphql/request_log.py.
+    @strawberry.field(description="A key's requests, newest first (kept REQUEST_LOG_DAYS days).")
+    def api_key_requests(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        status: str | None = None,
+        code: str | None = None,
+        surface: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> ApiKeyRequestConnection | None:
+        actor = _allowed(info, Operation.READ)
+        return _service(
+            api_key_requests,
+            actor,
+            id,
+            status=status,
+            code=code,
+            surface=surface,
+            since=since,
+            until=until,
+            first=first,
+            after=after,
         )
 
     @strawberry.field(

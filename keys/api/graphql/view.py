@@ -275,6 +275,8 @@ class GraphQLEndpoint(GraphQLView):
         self, *, request: HttpRequest, request_data: GraphQLRequestData, context: Context, **_: Any
     ) -> ExecutionResult:
         query, variables, name = _operation(request_data)
+        # For the key's request log (keys.metering.requestlog): which operation this request ran.
+        cast(KeyRequest, request).graphql_operation = operation_of(query, name)
         result = execute_prepared(query, variables, name, context, mutations=request.method == "POST")
         _refuse_if_database_away(result)
         return result
@@ -293,13 +295,41 @@ class GraphQLEndpoint(GraphQLView):
         return payload
 
     def create_response(self, response_data: Any, sub_response: Any) -> HttpResponse:
-        response = HttpResponse(
+        response = AnswerResponse(
             json.dumps(response_data),
             status=200 if "data" in response_data else 400,
             content_type=self.media_type,
         )
+        if response_data.get("errors"):  # the request log's code: the first error's, by its REST name
+            first = response_data["errors"][0].get("extensions", {}).get("code")
+            response.error_code = REST_NAMES.get(first, ErrorCode.ERROR.value)
         response["Cache-Control"] = "no-store"
         return response
+
+
+class AnswerResponse(HttpResponse):
+    """A GraphQL answer, with the code of its first error at hand for the request log."""
+
+    error_code: str = ""
+
+
+# Each code's REST name by its GraphQL one (access_denied is forbidden).
+REST_NAMES = {code.graphql: code.value for code in ErrorCode}
+
+
+@lru_cache(maxsize=512)
+def operation_of(query: str, operation_name: str | None) -> tuple[str, str]:
+    """The operation a request runs, for its request log: its name (the one asked for, else the
+    document's own) and whether it is a query or a mutation; empty when the query does not parse."""
+    try:
+        document, _ = _prepared(query)
+    except GraphQLError:
+        return (operation_name or "")[:100], ""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return (operation_name or "")[:100], ""
+    name = operation_name or (operation.name.value if operation.name else "")
+    return name[:100], operation.operation.value
 
 
 def _one_operation(data: dict | list) -> GraphQLRequestData:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('keys', '0015_keys_seen_by_a_member_counted_from_one_index'),
+        ('keys', '0016_request_log_partitioned_by_day_on_postgresql'),
     ]
 
     operations = [
