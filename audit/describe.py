@@ -19,6 +19,7 @@ UPDATABLE_FIELDS = (
     "rotation_policy_days",
     "max_key_lifetime_days",
     "require_ip_allowlist",
+    "leak_policy",
 )
 # Names people read instead of the field's.
 LABELS = {
@@ -26,6 +27,7 @@ LABELS = {
     "rotation_policy_days": "rotation period (days)",
     "max_key_lifetime_days": "maximum key lifetime (days)",
     "require_ip_allowlist": "require allowed networks",
+    "leak_policy": "leak policy",
 }
 # How an empty value of these fields reads.
 EMPTY_MEANS = {"allowed_ips": "anywhere", "max_key_lifetime_days": "no limit", "description": "none"}
@@ -55,6 +57,7 @@ ORDER = {
             "rotation_policy_days",
             "max_key_lifetime_days",
             "require_ip_allowlist",
+            "leak_policy",
         )
     )
 }

@@ -656,6 +656,8 @@ def test_operation_ids_and_tags_name_what_generated_clients_call(client):
         ("GET", "/api/v1/org/api-keys"): ("listApiKeys", ["api-keys"]),
         ("POST", "/api/v1/org/api-keys"): ("createApiKey", ["api-keys"]),
         ("GET", "/api/v1/org/api-keys/{key_id}"): ("getApiKey", ["api-keys"]),
+        ("POST", "/api/v1/org/api-keys/lookup"): ("lookUpApiKey", ["api-keys"]),
+        ("POST", "/api/v1/secret-scanning/github"): ("reportLeakedSecretsGitHub", ["secret-scanning"]),
         ("DELETE", "/api/v1/org/api-keys/{key_id}"): ("revokeApiKey", ["api-keys"]),
         ("GET", "/api/v1/org/api-keys/{key_id}/usage"): ("getApiKeyUsage", ["api-keys"]),
         ("GET", "/api/v1/org/api-keys/{key_id}/requests"): ("listApiKeyRequests", ["api-keys"]),
