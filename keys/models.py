@@ -523,5 +523,9 @@ class RequestLogEntry(models.Model):
             models.Index(fields=["time"], name="request_log_time"),
         ]
 
+    @property
+    def duration_ms(self) -> float:
+        return self.duration_us / 1000
+
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.method} {self.path} {self.status}"

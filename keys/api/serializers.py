@@ -154,7 +154,7 @@ def request_out(entry: RequestLogEntry) -> dict[str, Any]:
         "reason": entry.reason or None,
         "why": why(entry) or None,
         "client_ip": entry.client_ip,
-        "duration_ms": round(entry.duration_us / 1000, 3),
+        "duration_ms": round(entry.duration_ms, 3),
         "request_id": entry.request_id,
         "surface": entry.surface,
         "operation": entry.operation or None,
