@@ -31,6 +31,8 @@ LABELS = {
 }
 # How an empty value of these fields reads.
 EMPTY_MEANS = {"allowed_ips": "anywhere", "max_key_lifetime_days": "no limit", "description": "none"}
+# A yes/no detail that is not a setting switched on or off.
+YES_NO = {"found"}
 
 
 def _is_change(name: str, value: object) -> bool:
@@ -91,7 +93,7 @@ def describe_lines(details: dict) -> list[str]:
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value) or EMPTY_MEANS.get(name, "none")
         elif isinstance(value, bool):
-            value = "on" if value else "off"
+            value = ("yes" if value else "no") if name in YES_NO else ("on" if value else "off")
         elif value is None:
             value = "never" if "expires" in name or "until" in name else EMPTY_MEANS.get(name, "—")
         elif value == "":
