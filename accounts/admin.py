@@ -16,6 +16,7 @@ SECURITY_POLICY_FIELDS = (
     "rotation_policy_days",
     "max_key_lifetime_days",
     "require_ip_allowlist",
+    "leak_policy",
     "policy_updated_at",
 )
 

@@ -63,6 +63,14 @@ class Role(models.IntegerChoices):
         raise ValueError(f"Unknown role {value!r}; choose one of: {', '.join(r.name.lower() for r in cls)}")
 
 
+class LeakPolicy(models.TextChoices):
+    """What happens to a key whose live secret is reported leaked (a secret scanner, an admin)."""
+
+    REVOKE = "revoke", "Revoke the key"
+    DISABLE = "disable", "Disable it"
+    FLAG = "flag", "Flag it exposed only"
+
+
 # The roles by their API names, highest first: the one role vocabulary of REST (its OpenAPI enum)
 # and GraphQL (its KeyRole enum), generated from Role so that the two cannot drift apart (the
 # model's numbers stay out of the APIs). Members computed at import: mypy cannot list them (it
@@ -122,8 +130,17 @@ class Organization(models.Model):
     require_ip_allowlist = models.BooleanField(
         default=False, help_text="Every new key must be limited to at least one allowed network."
     )
+    leak_policy = models.CharField(
+        max_length=16,
+        choices=LeakPolicy.choices,
+        default=LeakPolicy.REVOKE,
+        help_text="What happens at once to a key whose live secret is reported leaked.",
+    )
     policy_updated_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text="When the security policy last changed."
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the rules for keys (rotation, lifetime, networks) last changed.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

@@ -19,6 +19,7 @@ UPDATABLE_FIELDS = (
     "rotation_policy_days",
     "max_key_lifetime_days",
     "require_ip_allowlist",
+    "leak_policy",
 )
 # Names people read instead of the field's.
 LABELS = {
@@ -26,9 +27,12 @@ LABELS = {
     "rotation_policy_days": "rotation period (days)",
     "max_key_lifetime_days": "maximum key lifetime (days)",
     "require_ip_allowlist": "require allowed networks",
+    "leak_policy": "leak policy",
 }
 # How an empty value of these fields reads.
 EMPTY_MEANS = {"allowed_ips": "anywhere", "max_key_lifetime_days": "no limit", "description": "none"}
+# A yes/no detail that is not a setting switched on or off.
+YES_NO = {"found"}
 
 
 def _is_change(name: str, value: object) -> bool:
@@ -55,6 +59,7 @@ ORDER = {
             "rotation_policy_days",
             "max_key_lifetime_days",
             "require_ip_allowlist",
+            "leak_policy",
         )
     )
 }
@@ -88,7 +93,7 @@ def describe_lines(details: dict) -> list[str]:
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value) or EMPTY_MEANS.get(name, "none")
         elif isinstance(value, bool):
-            value = "on" if value else "off"
+            value = ("yes" if value else "no") if name in YES_NO else ("on" if value else "off")
         elif value is None:
             value = "never" if "expires" in name or "until" in name else EMPTY_MEANS.get(name, "—")
         elif value == "":

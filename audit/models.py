@@ -25,6 +25,8 @@ class AuditAction(models.TextChoices):
     KEY_ENABLED = "key.enabled", "Key enabled"
     KEY_AUTH_FAILED = "key.auth_failed", "Key authentication failed"
     KEY_IP_REFUSED = "key.ip_refused", "Key used from a network not allowed"
+    KEY_LOOKED_UP = "key.looked_up", "Key looked up by its secret"
+    KEY_LEAK_REPORTED = "key.leak_reported", "Key's secret reported leaked"
     POLICY_UPDATED = "policy.updated", "Security policy changed"
     MEMBER_DEACTIVATED = "member.deactivated", "Member deactivated"
     MEMBER_REACTIVATED = "member.reactivated", "Member reactivated"

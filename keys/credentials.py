@@ -142,3 +142,10 @@ def current_pepper() -> Pepper:
 
 def digest(secret: str, pepper: Pepper) -> str:
     return hmac.new(pepper.value, secret.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+@sensitive_variables("secret")
+def digests_of(secret: str) -> dict[str, str]:
+    """The secret's digest under every accepted pepper, each with its pepper's id: what finds the key
+    of a secret outside the hot path (which computes the others only on a cache miss)."""
+    return {digest(secret, pepper): pepper.id for pepper in peppers()}

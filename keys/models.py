@@ -48,10 +48,12 @@ class KeyFlag(models.TextChoices):
     ROTATION_DUE = "rotation_due", "Rotation due"
     IDLE = "idle", "Idle"
     OUTSIDE_POLICY = "outside_policy", "Outside the security policy"
-    EXPOSED = "exposed", "Exposed (seen by a deactivated member)"
+    EXPOSED = "exposed", "Exposed (seen by a deactivated member, or reported leaked)"
 
 
 EXPIRING_SOON = timedelta(days=7)
+#: The longest address of a place a leaked secret was found that is kept.
+MAX_SOURCE_URL_LENGTH = 2000
 IDLE_AFTER = timedelta(days=90)
 
 
@@ -263,10 +265,15 @@ class ApiKey(models.Model):
         related_name="seen_previous_secrets",
         editable=False,
     )
-    # Exposed: a member who saw the secret has been deactivated. Cleared by regenerating (the old
-    # secret, if kept for a grace period, stays exposed until it stops) or revoking.
+    # Exposed: a member who saw the secret has been deactivated, or the secret was reported leaked.
+    # Cleared by regenerating (the old secret, if kept for a grace period, stays exposed until it
+    # stops) or revoking.
     exposed_at = models.DateTimeField(null=True, blank=True, editable=False)
     exposed_reason = models.CharField(max_length=300, blank=True, default="", editable=False)
+    # Where the secret was found, when it was reported leaked (``keys.leaks``); empty otherwise.
+    exposed_source_url = models.CharField(
+        max_length=MAX_SOURCE_URL_LENGTH, blank=True, default="", editable=False
+    )
     previous_exposed_at = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_at = models.DateTimeField(
         null=True,
@@ -421,9 +428,18 @@ class ApiKey(models.Model):
 
     @property
     def exposed(self) -> bool:
-        """A live secret of this key was seen by a member who has since been deactivated: the
-        current one, or the previous one while its grace period lasts."""
+        """A live secret of this key was seen by a member who has since been deactivated, or was
+        reported leaked: the current one, or the previous one while its grace period lasts."""
         return state.exposed(self, timezone.now())
+
+    @property
+    def exposure(self) -> dict[str, Any] | None:
+        """Why and since when the key is exposed, and where its secret was found when it was
+        reported leaked; None when it is not exposed. Every surface shows this one answer."""
+        since = state.exposed_since(self, timezone.now())
+        if since is None:
+            return None
+        return {"reason": self.exposed_reason, "source_url": self.exposed_source_url or None, "at": since}
 
     def allows(self, action: state.Action) -> bool:
         """Whether the key's status allows ``action`` now."""
@@ -506,6 +522,10 @@ class RequestLogEntry(models.Model):
             # Retention on SQLite: rows older than REQUEST_LOG_DAYS leave by a range delete.
             models.Index(fields=["time"], name="request_log_time"),
         ]
+
+    @property
+    def duration_ms(self) -> float:
+        return self.duration_us / 1000
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.method} {self.path} {self.status}"

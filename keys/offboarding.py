@@ -159,14 +159,23 @@ def _locked_children(seen: list[ApiKey], now: datetime) -> list[lineage.ExposedC
     return children
 
 
+def _reported_leaked(keys: list[ApiKey]) -> set[object]:
+    """The keys exposed by a leak report already (read before this flagging): they keep that reason,
+    the more urgent one, and where the secret was found."""
+    return {key.pk for key in keys if key.exposed and key.exposed_source_url}
+
+
 def _explain_children(member: User, children: list[lineage.ExposedChild], now: datetime) -> None:
     by_parent: dict[object, list[lineage.ExposedChild]] = {}
+    leaked = _reported_leaked([c.key for c in children])
     for child in children:
-        by_parent.setdefault(child.parent.pk, []).append(child)
+        if child.key.pk not in leaked:
+            by_parent.setdefault(child.parent.pk, []).append(child)
     for kin in by_parent.values():  # one UPDATE per parent, not per child
         parent = kin[0].parent
         ApiKey.objects.filter(pk__in=[c.key.pk for c in kin]).update(
-            exposed_reason=state.offboarding_through_reason(parent.name, parent.client_id, member.email, now)
+            exposed_reason=state.offboarding_through_reason(parent.name, parent.client_id, member.email, now),
+            exposed_source_url="",
         )
 
 
@@ -188,8 +197,11 @@ def _flag_exposed(member: User, seen: list[ApiKey], now: datetime) -> list[ApiKe
     current, previous = _whose_secret(member, seen, children)
     ApiKey.objects.filter(pk__in=current, exposed_at__isnull=True).update(exposed_at=now)
     ApiKey.objects.filter(pk__in=previous, previous_exposed_at__isnull=True).update(previous_exposed_at=now)
+    leaked = _reported_leaked(seen)
     reason = state.offboarding_reason(member.email, now)
-    ApiKey.objects.filter(pk__in=[k.pk for k in seen]).update(exposed_reason=reason)
+    ApiKey.objects.filter(pk__in=[k.pk for k in seen if k.pk not in leaked]).update(
+        exposed_reason=reason, exposed_source_url=""
+    )
     _explain_children(member, children, now)
     return seen + [c.key for c in children]
 

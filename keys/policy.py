@@ -2,7 +2,9 @@
 
 * ``rotation_policy_days``: a key whose secret is older than this is *rotation due*;
 * ``max_key_lifetime_days``: every new key must expire within this many days (none: no limit);
-* ``require_ip_allowlist``: every new key must be limited to at least one allowed network.
+* ``require_ip_allowlist``: every new key must be limited to at least one allowed network;
+* ``leak_policy``: what happens at once to a key whose live secret is reported leaked (revoke it,
+  the default; disable it; or only flag it exposed): ``keys.leaks`` applies it.
 
 The policy is enforced here for every door that creates keys (the portal, REST, GraphQL, the
 ``create_api_key`` command): :func:`check_new_key` is called by ``services.create_key``. Changing the
@@ -12,7 +14,7 @@ portal can show them and ``notify_expiring_keys`` can tell their managers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import reduce
 from operator import or_
@@ -25,7 +27,7 @@ from django.utils import timezone
 
 from accounts import permissions
 from accounts.actors import Actor
-from accounts.models import Organization
+from accounts.models import LeakPolicy, Organization
 from audit.models import AuditAction
 from audit.services import door_transaction, record_event
 from keys.errors import ErrorCode, ServiceError
@@ -47,8 +49,11 @@ class SecurityPolicy:
     rotation_policy_days: int = 90
     max_key_lifetime_days: int | None = None
     require_ip_allowlist: bool = False
+    leak_policy: str = LeakPolicy.REVOKE
 
-    FIELDS = ("rotation_policy_days", "max_key_lifetime_days", "require_ip_allowlist")
+    FIELDS = ("rotation_policy_days", "max_key_lifetime_days", "require_ip_allowlist", "leak_policy")
+    #: The rules every new key must follow: changing one may leave existing keys outside them.
+    KEY_RULES = ("rotation_policy_days", "max_key_lifetime_days", "require_ip_allowlist")
 
     @classmethod
     def of(cls, organization: Organization) -> SecurityPolicy:
@@ -168,14 +173,26 @@ def _clean_days(value: object, *, field: str, label: str, optional: bool) -> int
     return value
 
 
+def _clean_leak_policy(value: object) -> str:
+    if value not in LeakPolicy.values:
+        choices = ", ".join(f"{choice.value} ({choice.label.lower()})" for choice in LeakPolicy)
+        raise ServiceError(
+            ErrorCode.VALIDATION_ERROR,
+            f"The leak policy must be one of: {choices}.",
+            field="leak_policy",
+        )
+    return str(value)
+
+
 def do_update_policy(
     *,
     actor: Actor,
     rotation_policy_days: int,
     max_key_lifetime_days: int | None,
     require_ip_allowlist: bool,
+    leak_policy: str | None = None,
 ) -> dict[str, list]:
-    """:func:`update_policy`, inside the caller's transaction."""
+    """:func:`update_policy`, inside the caller's transaction. ``leak_policy`` None: unchanged."""
     wanted = SecurityPolicy(
         rotation_policy_days=_clean_days(
             rotation_policy_days, field="rotation_policy_days", label="The rotation period", optional=False
@@ -187,6 +204,7 @@ def do_update_policy(
             optional=True,
         ),
         require_ip_allowlist=bool(require_ip_allowlist),
+        leak_policy=LeakPolicy.REVOKE if leak_policy is None else _clean_leak_policy(leak_policy),
     )
     if not permissions.may_edit_security_policy(actor):
         raise forbidden(
@@ -196,6 +214,8 @@ def do_update_policy(
         )
     organization = Organization.objects.select_for_update().get(pk=actor.organization_id)
     before = SecurityPolicy.of(organization)
+    if leak_policy is None:
+        wanted = replace(wanted, leak_policy=before.leak_policy)
     changes = {
         name: [getattr(before, name), getattr(wanted, name)]
         for name in SecurityPolicy.FIELDS
@@ -205,8 +225,12 @@ def do_update_policy(
         return {}
     for name, (_, after) in changes.items():
         setattr(organization, name, after)
-    organization.policy_updated_at = timezone.now()
-    organization.save(update_fields=[*changes, "policy_updated_at"])
+    updated = list(changes)
+    if any(name in SecurityPolicy.KEY_RULES for name in changes):
+        # Existing keys may now be outside the rules: notify_expiring_keys announces this change.
+        organization.policy_updated_at = timezone.now()
+        updated.append("policy_updated_at")
+    organization.save(update_fields=updated)
     record_event(actor=actor, action=AuditAction.POLICY_UPDATED, details=changes)
     return changes
 
@@ -217,6 +241,7 @@ def update_policy(
     rotation_policy_days: int,
     max_key_lifetime_days: int | None,
     require_ip_allowlist: bool,
+    leak_policy: str | None = None,
 ) -> dict[str, list]:
     """Change the actor's organization's policy; returns the changes as ``{field: [before, after]}``
     (also the audit event's details). Existing keys are not touched."""
@@ -226,4 +251,5 @@ def update_policy(
             rotation_policy_days=rotation_policy_days,
             max_key_lifetime_days=max_key_lifetime_days,
             require_ip_allowlist=require_ip_allowlist,
+            leak_policy=leak_policy,
         )

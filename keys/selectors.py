@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.http import QueryDict
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts import permissions
 from accounts.actors import Actor
 from accounts.models import Application, Organization, User
-from keys import state
+from keys import credentials, state
 from keys.errors import ErrorCode, KeyNotFound, ServiceError
 from keys.filters import ApiKeyFilterSet
 from keys.metering.usage import FIELDS as USAGE_FIELDS
@@ -105,6 +107,42 @@ def page_of_keys(
         KEY_ORDER.cursor(NEXT, found[-1]) if found and more else None,
         KEY_ORDER.cursor(PREVIOUS, found[0]) if found else None,
     )
+
+
+@dataclass(frozen=True)
+class SecretMatch:
+    """The key a secret belongs to, and which of its secrets it is."""
+
+    key: ApiKey
+    previous: bool  # the secret kept for a grace period (else the current one)
+
+    def live(self, now: datetime) -> bool:
+        return state.secret_live(self.key, now, previous=self.previous)
+
+    @property
+    def which(self) -> str:
+        return "previous" if self.previous else "current"
+
+
+@sensitive_variables("secret")
+def key_of_secret(keys: QuerySet[ApiKey], secret: str) -> SecretMatch | None:
+    """The key among ``keys`` whose current or kept previous secret this is (any status: a revoked
+    key keeps its current digest), or None. ``secret`` is well formed (checksum verified): one
+    indexed look-up under every accepted pepper, the pepper then held to the one that made it."""
+    digests = credentials.digests_of(secret)
+    found = (
+        keys.filter(Q(secret_digest__in=list(digests)) | Q(previous_digest__in=list(digests)))
+        .select_related("organization", "application", "account")
+        .first()
+    )
+    if found is None:
+        return None
+    if found.secret_digest in digests and hmac.compare_digest(digests[found.secret_digest], found.pepper_id):
+        return SecretMatch(found, previous=False)
+    previous = found.previous_digest
+    if previous in digests and hmac.compare_digest(digests[previous or ""], found.previous_pepper_id):
+        return SecretMatch(found, previous=True)
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,9 @@ from accounts.actors import Actor
 from accounts.models import Account, Application, Organization, Role
 from audit.models import AuditAction
 from audit.services import door_transaction, record_event, refuse
-from keys import credentials, lineage, networks, state
+from keys import credentials, lineage, networks, selectors, state
 from keys.authentication.verification import Check, VerifiedKey, check_secret, verified_keys, verify_secret
-from keys.errors import ErrorCode, ServiceError
+from keys.errors import ErrorCode, KeyNotFound, ServiceError
 from keys.models import ApiKey
 from keys.names import clean_description, clean_name, fingerprint
 from keys.policy import MAX_EXPIRY_DAYS, SecurityPolicy, check_new_key
@@ -406,6 +406,7 @@ def do_regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = ti
     locked.exposed_at, reason = _exposed_through(parent, "regenerated", now)
     if reason or locked.previous_exposed_at is None:
         locked.exposed_reason = reason
+        locked.exposed_source_url = ""
     locked.save(
         update_fields=[
             "previous_digest",
@@ -422,6 +423,7 @@ def do_regenerate_key(*, actor: Actor, key: ApiKey, grace_period: timedelta = ti
             "secret_seen_through",
             "exposed_at",
             "exposed_reason",
+            "exposed_source_url",
         ]
     )
     record_event(
@@ -670,6 +672,56 @@ def _refuse_widening(old: list[str], new: list[str]) -> None:
             "Create a new key for other networks.",
             field=networks.FIELD,
         )
+
+
+# ---- the key of a secret ----
+
+NOT_A_SECRET = (
+    "This is not a Client Secret of this portal: one starts with sk_live_ or sk_test_ and has "
+    f"{credentials.SECRET_LENGTH} characters, the last six a checksum (a mistyped or cut secret fails it)."
+)
+NO_KEY_WITH_SECRET = (
+    "No key you may see has this secret: it is not one of your organization's, or not in your accounts."
+)
+
+
+@sensitive_variables("secret")
+def clean_secret(secret: object) -> str:
+    """A pasted Client Secret, without the spaces around it; a ServiceError when it is not one
+    (shape and checksum: no database)."""
+    cleaned = secret.strip() if isinstance(secret, str) else ""
+    if not credentials.is_well_formed_secret(cleaned):
+        raise ServiceError(ErrorCode.VALIDATION_ERROR, NOT_A_SECRET, field="secret")
+    return cleaned
+
+
+@sensitive_variables("secret")
+def do_look_up_key(*, actor: Actor, secret: str) -> selectors.SecretMatch | None:
+    """:func:`look_up_key`, inside the caller's transaction: the match, or None, audited either way."""
+    cleaned = clean_secret(secret)
+    if not permissions.can_view_keys(actor):
+        raise forbidden(actor, "look up key by secret", "Your role cannot see API keys.")
+    match = selectors.key_of_secret(selectors.visible_keys(actor), cleaned)
+    # Never the secret, nor anything derived from it, in the log.
+    record_event(
+        actor=actor,
+        action=AuditAction.KEY_LOOKED_UP,
+        key=match.key if match else None,
+        details={"found": True, "secret": match.which} if match else {"found": False},
+    )
+    return match
+
+
+@sensitive_variables("secret")
+def look_up_key(*, actor: Actor, secret: str) -> selectors.SecretMatch:
+    """The key a secret belongs to (its current secret, or the one kept for a grace period), whatever
+    its status, among the keys the actor may see; KeyNotFound otherwise. Each look-up is audited."""
+    cleaned = clean_secret(secret)  # before the transaction: junk costs no database round trip
+    with door_transaction():
+        match = do_look_up_key(actor=actor, secret=cleaned)
+    if match is None:  # after the door: the audit event of a look-up that found nothing stays
+        raise KeyNotFound(NO_KEY_WITH_SECRET)
+    return match
 
 
 @sensitive_variables("presented")

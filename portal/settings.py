@@ -386,6 +386,16 @@ if REQUEST_LOG_BUFFER_MAX_ROWS < 1:
 # last_used_at and the recent IPs of one key are written at most once per this many seconds.
 LAST_USED_WRITE_INTERVAL_SECONDS = env.int("LAST_USED_WRITE_INTERVAL_SECONDS", default=60)
 CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
+# ---- secret scanning (keys/scanning.py) ----
+# The public keys that sign leak reports: a URL or a file path of a document shaped like
+# https://api.github.com/meta/public_keys/secret_scanning. Empty: the endpoint verifies nothing (401).
+SECRET_SCANNING_PUBLIC_KEYS = env.str("SECRET_SCANNING_PUBLIC_KEYS", default="")
+SECRET_SCANNING_PUBLIC_KEYS_TTL_SECONDS = env.float("SECRET_SCANNING_PUBLIC_KEYS_TTL_SECONDS", default=3600.0)
+SECRET_SCANNING_FETCH_TIMEOUT_SECONDS = env.float("SECRET_SCANNING_FETCH_TIMEOUT_SECONDS", default=5.0)
+# Reports accepted per minute from one client address (the key rate limiter's sliding window).
+SECRET_SCANNING_RATE_LIMIT_PER_MINUTE = env.int("SECRET_SCANNING_RATE_LIMIT_PER_MINUTE", default=60)
+if SECRET_SCANNING_RATE_LIMIT_PER_MINUTE < 1:
+    raise ImproperlyConfigured("SECRET_SCANNING_RATE_LIMIT_PER_MINUTE must be at least 1.")
 # Where the portal is served, e.g. https://keys.example.com: its own application's endpoint and the
 # links in emails. Empty: the address each request came to (emails: http://127.0.0.1:8000).
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="")

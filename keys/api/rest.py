@@ -14,6 +14,8 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, DataError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
@@ -29,14 +31,15 @@ from ninja.security import APIKeyHeader, HttpBearer
 from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
+from accounts.actors import client_ip
 from accounts.catalogue import portal_base_url
 from accounts.models import Application, KeyRole
-from keys import request_log, selectors, services
-from keys.api import responses
+from keys import request_log, scanning, selectors, services
+from keys.api import responses, secret_scanning
 from keys.api.access import Operation, require
 from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
-from keys.api.middleware import KeyRequest
+from keys.api.middleware import KeyRequest, failed_auth
 from keys.api.openapi import RestErrorCode, document_responses
 from keys.api.serializers import key_out, own_key_json, request_out, timestamp, usage_out
 from keys.api.validation import WholeNumber, readable
@@ -97,7 +100,10 @@ class PortalAPI(NinjaAPI):
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-        return document_responses(schema, named={"RegenerateKeyIn": RegenerateKeyIn})
+        return document_responses(
+            schema,
+            named={"RegenerateKeyIn": RegenerateKeyIn, "ReportedToken": secret_scanning.ReportedToken},
+        )
 
 
 TAGS = [
@@ -110,6 +116,10 @@ TAGS = [
         "description": "The key making the call: its own object and its scope catalogue.",
     },
     {"name": "verification", "description": "Checking a key presented to one of your own services."},
+    {
+        "name": "secret-scanning",
+        "description": "Leaked secrets reported by a secret scanning partner (GitHub): signed, no key.",
+    },
 ]
 
 api = PortalAPI(
@@ -190,6 +200,12 @@ class ErrorOut(Schema):
     error: ErrorDetail
 
 
+class ExposureOut(Schema):
+    reason: str = Field(description="Why, in words: who saw the secret, or where it was reported leaked")
+    source_url: str | None = Field(description="Where the secret was found, when it was reported leaked")
+    at: datetime = Field(description="Since when the key is exposed")
+
+
 class KeyOut(Schema):
     id: UUID
     name: str
@@ -207,9 +223,10 @@ class KeyOut(Schema):
         description="Networks the key may be used from (addresses or CIDR ranges); empty: anywhere"
     )
     exposed: bool = Field(
-        description="A live secret of this key was seen by a member who has since been deactivated: "
-        "regenerate it (or revoke it)"
+        description="A live secret of this key was seen by a member who has since been deactivated, "
+        "or was reported leaked: regenerate it (or revoke it)"
     )
+    exposure: ExposureOut | None = Field(description="Why the key is exposed; null when it is not")
 
 
 class IssuedKeyOut(KeyOut):
@@ -263,6 +280,14 @@ class RegenerateKeyIn(Schema):
 
     grace_period_seconds: WholeNumber = Field(
         default=0, ge=0, le=int(services.MAX_GRACE_PERIOD.total_seconds())
+    )
+
+
+class LookUpIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str = Field(
+        max_length=200, description="A Client Secret (sk_live_… or sk_test_…): in the body, never in a URL"
     )
 
 
@@ -513,6 +538,23 @@ def create_key(request: ApiRequest, payload: CreateKeyIn) -> Status:
     return Status(201, {**key_out(issued.key), "key": issued.secret})
 
 
+# Before /org/api-keys/{key_id}, which would otherwise take "lookup" for an id.
+@api.post(
+    "/org/api-keys/lookup",
+    response={200: KeyOut, **BODY_ERRORS},
+    tags=["api-keys"],
+    summary="Find the key of a secret",
+    operation_id="lookUpApiKey",
+)
+def look_up_key(request: ApiRequest, payload: LookUpIn) -> dict[str, Any]:
+    """The key a Client Secret belongs to (its current secret, or the one it keeps for a grace
+    period), whatever its status, among the keys the caller may see; 404 otherwise. For a secret
+    found where it should not be: regenerate, disable or revoke the key it names. Each look-up is
+    audited, never with the secret."""
+    actor = require(request.actor, Operation.READ)
+    return key_out(services.look_up_key(actor=actor, secret=payload.secret).key)
+
+
 @api.get(
     "/org/api-keys/{key_id}",
     response={200: KeyOut, **ERRORS},
@@ -667,6 +709,113 @@ def verify(request: ApiRequest, payload: VerifyIn) -> dict[str, Any]:
         None if payload.client_ip is None else str(payload.client_ip),
     )
     return {"valid": result.valid, "code": result.code, "key": key_out(result.key) if result.key else None}
+
+
+# ---- secret scanning: no key, a partner's signature instead ----
+
+SIGNATURE_REFUSED = (
+    "The report's signature is missing or does not verify: sign the raw body with the key named in "
+    "Github-Public-Key-Identifier and send it, base64 DER, in Github-Public-Key-Signature."
+)
+
+
+@api.post(
+    "/secret-scanning/github",
+    auth=None,
+    response={
+        200: list[secret_scanning.LabelOut],
+        400: ErrorOut,
+        401: ErrorOut,
+        413: ErrorOut,
+        429: ErrorOut,
+        503: ErrorOut,
+    },
+    tags=["secret-scanning"],
+    summary="Report leaked secrets (GitHub secret scanning partner program)",
+    operation_id="reportLeakedSecretsGitHub",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "maxItems": scanning.MAX_TOKENS,
+                        "items": {"$ref": "#/components/schemas/ReportedToken"},
+                    }
+                }
+            },
+        },
+        "parameters": [
+            {
+                "name": name,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": text,
+            }
+            for name, text in (
+                ("Github-Public-Key-Identifier", "The identifier of the partner's key that signed the body"),
+                ("Github-Public-Key-Signature", "Base64 DER ECDSA P-256 / SHA-256 signature of the raw body"),
+            )
+        ],
+    },
+)
+def secret_scanning_report(request: HttpRequest) -> Any:
+    """For GitHub's secret scanning partner program: the body is a JSON array (at most 1 MiB and
+    1,000 tokens) of ``{token, type, url, source}``, signed. Each live Client Secret of ours among
+    the tokens has its key dealt with at once by its organization's leak policy (revoked, disabled
+    or flagged exposed), is flagged with where it was found, and its managers are told. The answer
+    labels each token of our format: ``true_positive`` for a live secret, ``false_positive``
+    otherwise; other tokens are left out. Reporting the same secret again changes nothing."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > scanning.MAX_BODY_BYTES:
+        return _too_large()
+    decision = limiter().hit(
+        f"secret-scanning:{client_ip(request)}", settings.SECRET_SCANNING_RATE_LIMIT_PER_MINUTE
+    )
+    if not decision.allowed:
+        return responses.error_response(
+            ErrorCode.RATE_LIMITED,
+            f"At most {decision.limit} reports a minute from one address. Retry after "
+            f"{max(1, decision.reset_seconds)} seconds.",
+            decision.headers(),
+        )
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _too_large()
+    if len(body) > scanning.MAX_BODY_BYTES:
+        return _too_large()
+    try:
+        signed = scanning.signature_valid(
+            body,
+            request.headers.get("Github-Public-Key-Identifier"),
+            request.headers.get("Github-Public-Key-Signature"),
+        )
+    except scanning.NotConfigured:
+        return responses.unauthorized(
+            request, "This portal accepts no secret scanning reports: no public keys are set."
+        )
+    except scanning.PublicKeysUnavailable:
+        return responses.error_response(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "The partner's public keys cannot be read now, so the report cannot be verified. Retry later.",
+            {"Retry-After": "60"},
+        )
+    if not signed:
+        failed_auth.record(request, "secret scanning report not signed by a known key")
+        return responses.unauthorized(request, SIGNATURE_REFUSED)
+    answer = Response(secret_scanning.answer_report(secret_scanning.parse_report(body)))
+    for name, value in decision.headers().items():
+        answer[name] = value
+    return answer
+
+
+def _too_large() -> HttpResponse:
+    return responses.error_response(
+        ErrorCode.PAYLOAD_TOO_LARGE, f"A report is at most {scanning.MAX_BODY_BYTES:,} bytes: split it."
+    )
 
 
 OPENAPI_FILENAME = "api-key-portal-openapi.json"

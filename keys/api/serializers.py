@@ -1,7 +1,8 @@
 """The key object every API surface returns, written once: REST, GraphQL and the command line.
 
 ``{id, name, description, client_id, scopes, application, account, role, status, created_at, last_used_at,
-expires_at, allowed_ips, exposed}``; never a secret or a digest. The domain does not import this module.
+expires_at, allowed_ips, exposed, exposure}``; never a secret or a digest. The domain does not import
+this module.
 """
 
 from __future__ import annotations
@@ -42,6 +43,27 @@ def status_of(key: ApiKey | VerifiedKey) -> KeyStatus:
     return KeyStatus.ACTIVE if isinstance(key, VerifiedKey) else key.status
 
 
+def exposure_of(key: ApiKey | VerifiedKey) -> dict[str, Any] | None:
+    """Why the key is exposed (``ApiKey.exposure``). A key that has just authenticated carries only
+    whether it is: its reason is read for an exposed one alone, so the hot path does no more."""
+    if isinstance(key, ApiKey):
+        return key.exposure
+    if not key.exposed:
+        return None
+    stored = ApiKey.objects.only(*EXPOSURE_FIELDS).filter(pk=key.id).first()
+    return stored.exposure if stored is not None else None
+
+
+EXPOSURE_FIELDS = (
+    "revoked_at",
+    "exposed_at",
+    "exposed_reason",
+    "exposed_source_url",
+    "previous_exposed_at",
+    "previous_expires_at",
+)
+
+
 def key_out(key: ApiKey | VerifiedKey) -> dict[str, Any]:
     return {
         "id": str(key.id),
@@ -58,6 +80,7 @@ def key_out(key: ApiKey | VerifiedKey) -> dict[str, Any]:
         "expires_at": key.expires_at,
         "allowed_ips": list(key.allowed_ips),
         "exposed": key.exposed,
+        "exposure": exposure_of(key),
     }
 
 
@@ -110,6 +133,8 @@ def own_key_json(key: VerifiedKey, decision: Decision) -> bytes:
         body = key_out(key)
         for field in ("created_at", "last_used_at", "expires_at"):
             body[field] = timestamp(body[field])
+        if body["exposure"] is not None:
+            body["exposure"] = {**body["exposure"], "at": timestamp(body["exposure"]["at"])}
         entry = _RENDERED[id(key)] = (key, json.dumps(body)[:-1])  # without its closing brace
     limits = (
         f'{{"limit": {decision.limit}, "remaining": {decision.remaining}, "reset": {decision.reset_seconds}}}'
@@ -129,7 +154,7 @@ def request_out(entry: RequestLogEntry) -> dict[str, Any]:
         "reason": entry.reason or None,
         "why": why(entry) or None,
         "client_ip": entry.client_ip,
-        "duration_ms": round(entry.duration_us / 1000, 3),
+        "duration_ms": round(entry.duration_ms, 3),
         "request_id": entry.request_id,
         "surface": entry.surface,
         "operation": entry.operation or None,

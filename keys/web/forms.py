@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts import permissions
 from accounts.actors import Actor
-from accounts.models import Account, Application, Role, resource_label, resource_words
+from accounts.models import Account, Application, LeakPolicy, Role, resource_label, resource_words
 from keys import credentials, names, networks, selectors, services
 from keys.errors import ErrorCode, ServiceError
 from keys.filters import indented
@@ -448,6 +448,27 @@ class RegenerateForm(forms.Form):
         return GRACE_PERIODS[self.cleaned_data["grace_period"]][1]
 
 
+class FindBySecretForm(ErrorsDescribedMixin, forms.Form):
+    """Settings → API Keys, "Find the key of a secret". A password field that is never rendered
+    with its value: the page that answers does not carry the secret, nor does the field after."""
+
+    secret = forms.CharField(
+        label="Client Secret",
+        max_length=200,
+        strip=True,
+        help_text="Paste a secret (sk_live_… or sk_test_…) to see which key it belongs to. "
+        "It is sent in the form, never kept, and the field is emptied after.",
+        error_messages={"required": "Paste the Client Secret whose key you want to find."},
+        widget=forms.PasswordInput(
+            render_value=False,
+            attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"},
+        ),
+    )
+
+    def add_service_error(self, err: ServiceError) -> None:
+        self.add_error("secret" if err.field == "secret" else None, err.message)
+
+
 class SecurityPolicyForm(ErrorsDescribedMixin, forms.Form):
     """Settings → Security. The service validates the same ranges again and decides who may save."""
 
@@ -472,6 +493,17 @@ class SecurityPolicyForm(ErrorsDescribedMixin, forms.Form):
         required=False,
         help_text="Every new key must be limited to at least one address or CIDR range.",
     )
+    leak_policy = forms.ChoiceField(
+        label="When a secret is reported leaked",
+        choices=LeakPolicy.choices,
+        required=False,  # not sent: unchanged
+        widget=forms.RadioSelect,
+        help_text="Applied at once to the key of a live secret that a secret scanner (GitHub) or an "
+        "administrator reports found in public; the key is also flagged exposed and its managers "
+        "are emailed. Revoking stops the leaked secret for good; disabling pauses the key until "
+        "someone enables it; flagging leaves it working until it is regenerated.",
+        error_messages={"invalid_choice": "Choose what happens to a key whose secret is reported leaked."},
+    )
 
     def __init__(
         self, policy: SecurityPolicy, data: QueryDict | None = None, *, read_only: bool = False
@@ -480,6 +512,9 @@ class SecurityPolicyForm(ErrorsDescribedMixin, forms.Form):
         if read_only:
             for field in self.fields.values():
                 field.disabled = True
+
+    def clean_leak_policy(self) -> str | None:
+        return self.cleaned_data["leak_policy"] or None
 
     def add_service_error(self, err: ServiceError) -> None:
         self.add_error(err.field if err.field in self.fields else None, err.message)

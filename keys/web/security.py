@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import permissions
 from accounts.actors import MemberRequest
+from accounts.models import LeakPolicy
 from keys import policy, selectors
 from keys.errors import ServiceError
 from keys.models import KeyFlag
@@ -50,6 +51,7 @@ def security_policy(request: MemberRequest) -> HttpResponse:
     outside = selectors.outside_policy_counts(actor, current)
     context = {
         "form": form,
+        "leak_policy_label": LeakPolicy(current.leak_policy).label,
         "may_edit": may_edit,
         "policy": current,
         "outside": outside,
@@ -68,6 +70,9 @@ def _say_what_changed(request: MemberRequest, changes: dict) -> None:
         return
     now = policy.SecurityPolicy.of_organization(request.actor.organization_id)
     outside = selectors.outside_policy_counts(request.actor, now)["total"]
+    if not set(changes) & set(policy.SecurityPolicy.KEY_RULES):
+        messages.success(request, f"Saved. {_leak_policy_sentence(now.leak_policy)}")
+        return
     text = "Saved. The policy applies to every key created from now on."
     if outside:
         text += (
@@ -76,3 +81,11 @@ def _say_what_changed(request: MemberRequest, changes: dict) -> None:
             "the next reminder run tells their managers."
         )
     messages.success(request, text)
+
+
+def _leak_policy_sentence(leak_policy: str) -> str:
+    return {
+        LeakPolicy.REVOKE: "A key whose live secret is reported leaked is revoked at once.",
+        LeakPolicy.DISABLE: "A key whose live secret is reported leaked is disabled at once.",
+        LeakPolicy.FLAG: "A key whose live secret is reported leaked is flagged exposed and keeps working.",
+    }[LeakPolicy(leak_policy)]

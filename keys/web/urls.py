@@ -22,6 +22,7 @@ urlpatterns = [
     path("api-keys/", views.key_list, name="list"),
     path("api-keys/new/", views.key_create, name="create"),
     path("api-keys/export.csv", views.key_list_csv, name="list_csv"),
+    path("api-keys/find/", views.key_find, name="find"),
     path("api-keys/new/scopes/", views.key_form_scopes, name="form_scopes"),
     path("api-keys/<str:key_id>/", views.key_detail, name="detail"),
     path("api-keys/<str:key_id>/requests/", views.key_requests, name="requests"),

@@ -39,7 +39,14 @@ from keys.errors import KeyNotFound, ServiceError
 from keys.models import ApiKey
 from keys.policy import SecurityPolicy, breaches
 from keys.web import charts
-from keys.web.forms import KeyCreateForm, KeyEditForm, RegenerateForm, RequestFilterForm, UsageExportForm
+from keys.web.forms import (
+    FindBySecretForm,
+    KeyCreateForm,
+    KeyEditForm,
+    RegenerateForm,
+    RequestFilterForm,
+    UsageExportForm,
+)
 from pages import paginate, refuse, render_screen, wants_partial
 
 KEYS_PER_PAGE = 25
@@ -98,9 +105,10 @@ def _quota(request: MemberRequest) -> selectors.Quota:
 
 
 PASTED_SECRET_WARNING = (
-    "That search looked like a Client Secret, so it was neither searched nor kept. Secrets cannot "
-    "be searched (only a digest of each is stored): search by name or Client ID. If it was a real "
-    "secret, it may now be in this browser's history; regenerate the key it belongs to."
+    "That search looked like a Client Secret, so it was neither searched nor kept. The search finds "
+    "names and Client IDs; to see which key a secret belongs to, paste it into “Find the key of a "
+    "secret” instead. If it was a real secret, it may now be in this browser's history: regenerate "
+    "that key."
 )
 
 
@@ -149,6 +157,8 @@ def key_list(request: MemberRequest) -> HttpResponse:
         "this_year": str(timezone.localtime().year),  # dates of this year are shown without it
         "pasted_secret": pasted_secret,
         "pasted_secret_warning": PASTED_SECRET_WARNING,
+        "find_form": FindBySecretForm(),
+        "find_open": pasted_secret,
     }
     if not wants_partial(request):  # the banners are outside the table that htmx swaps
         policy = SecurityPolicy.of(_organization(request))
@@ -163,6 +173,35 @@ def key_list(request: MemberRequest) -> HttpResponse:
     if pasted_secret:
         response["HX-Replace-Url"] = url_without_it
     return response
+
+
+# ---- the key of a secret ----
+
+
+@never_cache  # the request carried a secret: nothing about its answer is kept
+@require_http_methods(["GET", "POST"])
+def key_find(request: MemberRequest) -> HttpResponse:
+    """ "Find the key of a secret": a POST (a secret never travels in a URL) answered with the key
+    and its actions, or the reason none was found; the form comes back empty either way. A GET
+    shows the form alone (the page a browser without JavaScript lands on)."""
+    _require_view(request, "find key by secret")
+    context: dict[str, Any] = {"find_open": True}
+    form = FindBySecretForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            match = services.look_up_key(actor=request.actor, secret=form.cleaned_data["secret"])
+        except KeyNotFound as err:
+            context["not_found"] = err.message
+        except ServiceError as err:
+            form.add_service_error(err)
+        else:
+            # Read again as the key's page reads it, so the answer shows the same badges and actions.
+            key = _visible_key(request, str(match.key.pk))
+            context |= {"found": key, "found_previous": match.previous, **_key_actions(request, key)}
+    if form.is_bound and not form.errors:
+        form = FindBySecretForm()  # answered: an empty field for the next secret
+    context["find_form"] = form
+    return render_screen(request, "keys/key_find.html", "find-secret", context)
 
 
 # (field, label, sortable, folds): the Client ID is under the name; the columns that fold go into
@@ -340,11 +379,23 @@ def _recent_ips(key: ApiKey) -> list[dict]:
     return entries
 
 
+def _key_actions(request: MemberRequest, key: ApiKey) -> dict[str, bool]:
+    """Which actions the key's page (and a look-up's answer) offers: what the actor may do to the
+    key, in what its status allows now."""
+    can_manage = permissions.may_manage_key(request.actor, key)
+    allowed = state.allowed_actions(key, timezone.now()) if can_manage else frozenset()
+    return {
+        "can_regenerate": state.Action.REGENERATE in allowed,
+        "can_edit": state.Action.EDIT in allowed,
+        "can_revoke": state.Action.REVOKE in allowed,
+        "can_disable": state.Action.DISABLE in allowed,
+        "can_enable": state.Action.ENABLE in allowed,
+    }
+
+
 def _detail_context(request: MemberRequest, key: ApiKey) -> dict:
     events = list(key.audit_events.order_by("-occurred_at", "-id")[: KEY_EVENTS_SHOWN + 1])
-    can_manage = permissions.may_manage_key(request.actor, key)
     now = timezone.now()
-    allowed = state.allowed_actions(key, now) if can_manage else frozenset()
     return {
         "key": key,
         "usage": _usage(key),
@@ -352,11 +403,7 @@ def _detail_context(request: MemberRequest, key: ApiKey) -> dict:
         "recent_ips": _recent_ips(key),
         "events": events[:KEY_EVENTS_SHOWN],
         "more_events": len(events) > KEY_EVENTS_SHOWN,
-        "can_regenerate": state.Action.REGENERATE in allowed,
-        "can_edit": state.Action.EDIT in allowed,
-        "can_revoke": state.Action.REVOKE in allowed,
-        "can_disable": state.Action.DISABLE in allowed,
-        "can_enable": state.Action.ENABLE in allowed,
+        **_key_actions(request, key),
         # Any key may be the model of a new one (a rotation starts so), at the plan's limit too:
         # the form then says why it cannot be created.
         "can_create_like": permissions.can_manage_keys(request.actor),

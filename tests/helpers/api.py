@@ -18,6 +18,7 @@ KEY_FIELDS = {
     "expires_at",
     "allowed_ips",
     "exposed",
+    "exposure",
 }
 
 

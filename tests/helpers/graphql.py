@@ -9,7 +9,7 @@ GRAPHQL = "/api/graphql"
 # Every field of an ApiKey, to select in a query.
 KEY_FIELDS = (
     "id name description clientId scopes application account role status createdAt lastUsedAt expiresAt "
-    "allowedIps exposed"
+    "allowedIps exposed exposure { reason sourceUrl at }"
 )
 
 

@@ -380,3 +380,43 @@ def test_create_api_key_command_takes_old_scope_names(demo):
     arguments = dict(organization="acme", name="legacy", scopes=["read:api_keys"], json=True)
     call_command("create_api_key", stdout=out, **arguments)
     assert json.loads(out.getvalue())["scopes"] == ["api-keys:read"]
+
+
+# ---- report_leaked_secret ----
+
+
+def _report_leaked(secret: str, *args: str) -> str:
+    out = StringIO()
+    call_command("report_leaked_secret", *args, stdin=StringIO(secret + "\n"), stdout=out)
+    return out.getvalue()
+
+
+LEAKED_AT = "https://pastebin.example/raw/abc123"
+
+
+def test_report_leaked_secret_reads_stdin_and_applies_the_leak_policy(make_key, demo):
+    issued = make_key(name="pasted in a ticket")
+    dry = _report_leaked(issued.secret, "--url", LEAKED_AT, "--dry-run")
+    assert dry.startswith(f"Would report its current secret of pasted in a ticket ({issued.key.client_id})")
+    assert "the key would be revoked" in dry
+    assert ApiKey.objects.get(pk=issued.key.pk).status == "active"
+    done = _report_leaked(issued.secret, "--url", LEAKED_AT)
+    assert "the key is revoked" in done and issued.secret not in done
+    assert ApiKey.objects.get(pk=issued.key.pk).status == "revoked"
+    event = AuditEvent.objects.get(action=AuditAction.KEY_LEAK_REPORTED)
+    assert event.actor_label == "manage.py report_leaked_secret" and event.details["source_url"] == LEAKED_AT
+    again = _report_leaked(issued.secret, "--url", LEAKED_AT)
+    assert "no longer works (the key is revoked); nothing to do" in again
+    assert AuditEvent.objects.filter(action=AuditAction.KEY_LEAK_REPORTED).count() == 1
+
+
+def test_report_leaked_secret_refuses_bad_input_and_never_takes_the_secret_as_an_argument(make_key, demo):
+    issued = make_key()
+    with pytest.raises(CommandError, match="not a Client Secret"):
+        _report_leaked("sk_live_typo", "--url", LEAKED_AT)
+    with pytest.raises(CommandError, match="http:// or https://"):
+        _report_leaked(issued.secret, "--url", "ftp://example.com/x")
+    with pytest.raises(CommandError, match="No key has this secret"):
+        _report_leaked(credentials.new_secret("live"), "--url", LEAKED_AT)
+    with pytest.raises(CommandError):
+        call_command("report_leaked_secret", issued.secret, "--url", LEAKED_AT)  # no such argument

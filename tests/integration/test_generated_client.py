@@ -78,11 +78,13 @@ def test_the_generated_modules_read_like_the_api(generated):
         "revoke_api_key",
         "disable_api_key",
         "enable_api_key",
+        "look_up_api_key",
     }
     for module in (
         "current_key.get_current_api_key",
         "current_key.list_scopes",
         "verification.verify_api_key",
+        "secret_scanning.report_leaked_secrets_git_hub",
     ):
         importlib.import_module(f"{PACKAGE}.api.{module}")
     models = importlib.import_module(f"{PACKAGE}.models")

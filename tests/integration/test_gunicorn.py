@@ -31,6 +31,7 @@ from tests.helpers.deployment import (
     worker_pids,
 )
 from tests.helpers.graphql import GRAPHQL, fan_out
+from tests.helpers.scanning import GITHUB_PATH, Partner, report
 from tests.helpers.threads import start_and_join
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -158,6 +159,31 @@ def test_disabling_reaches_every_worker_within_one_second_and_enabling_at_once(d
         # A refused key is never cached: enabled, the same secret works in every worker at once.
         assert server.status(f"{url}/enable", admin["key"], "POST") == 200
         assert set(_until_both_workers(server, target["key"], 200, server.log_lines())) == {200}
+    finally:
+        server.stop()
+
+
+def test_a_signed_leak_report_stops_the_key_in_every_worker_within_one_second(deployment, tmp_path):
+    work, env, manage, _ = deployment
+    target = _new_key(manage, "leaked on a public repository")
+    partner = Partner.at(tmp_path)
+    server = Gunicorn(work, {**env, "SECRET_SCANNING_PUBLIC_KEYS": str(partner.path)}, "leak")
+    try:
+        assert set(_until_both_workers(server, target["key"], 200)) == {200}
+        body = report(target["key"])
+        request = urllib.request.Request(
+            server.url + GITHUB_PATH,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", **partner.headers(body)},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            labels = json.load(response)
+        reported_at = time.monotonic()
+        assert [label["label"] for label in labels] == ["true_positive"]
+        mark = server.log_lines()
+        time.sleep(max(0.0, reported_at + 1.0 - time.monotonic()))
+        assert set(_until_both_workers(server, target["key"], 401, mark)) == {401}
     finally:
         server.stop()
 

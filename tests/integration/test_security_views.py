@@ -176,3 +176,50 @@ def test_rest_graphql_and_the_command_obey_the_policy(demo, api, client, make_ke
             stdout=StringIO(),
         )
     assert set(ApiKey.objects.values_list("name", flat=True)) == {"caller", "new"}
+
+
+# ---- the leak policy ----
+
+
+def test_the_leak_policy_is_chosen_on_the_page_and_audited_before_and_after(demo, login):
+    client = login("advanced@acme.test")
+    page = client.get(URL).content.decode()
+    assert "<legend>When a secret is reported leaked</legend>" in page
+    for value, label in (
+        ("revoke", "Revoke the key"),
+        ("disable", "Disable it"),
+        ("flag", "Flag it exposed only"),
+    ):
+        assert f'value="{value}"' in page and f">{label}</label>" in page
+    assert re.search(r'value="revoke"[^>]*checked', page)  # the default
+    saved = _save(client, leak_policy="flag")
+    assert saved.status_code == 302
+    assert _policy(demo).leak_policy == "flag"
+    event = AuditEvent.objects.get(action=AuditAction.POLICY_UPDATED)
+    assert event.details == {"leak_policy": ["revoke", "flag"]}
+    assert "leak policy: revoke → flag" in event.details_text
+    # The rules for new keys did not change: no reminder about keys outside them is due.
+    assert Organization.objects.get(pk=demo.acme.pk).policy_updated_at is None
+    assert "flagged exposed and keeps working" in client.get(URL).content.decode()
+    # A form without the field (an older page) leaves the leak policy as it is.
+    _save(client, rotation_policy_days="60")
+    assert _policy(demo).leak_policy == "flag" and _policy(demo).rotation_policy_days == 60
+
+
+def test_an_unknown_leak_policy_is_an_error_next_to_its_field(demo, login):
+    response = _save(login("advanced@acme.test"), leak_policy="delete-everything")
+    assert response.status_code == 200
+    assert "Choose what happens to a key whose secret is reported leaked." in field_error(
+        response, "leak_policy"
+    )
+    assert _policy(demo).leak_policy == "revoke"
+
+
+@pytest.mark.parametrize("email", ["adminapi@acme.test", "support@acme.test"])
+def test_readers_see_the_leak_policy_and_cannot_change_it(demo, login, email):
+    set_policy(demo, leak_policy="disable")
+    client = login(email)
+    page = client.get(URL).content.decode()
+    assert re.search(r'id="leak-policy-value"><dt>When a secret is reported leaked</dt><dd>Disable it', page)
+    assert _save(client, leak_policy="flag").status_code == 403
+    assert _policy(demo).leak_policy == "disable"

@@ -10,10 +10,11 @@ from django.db import connection, connections
 
 from accounts.actors import Actor
 from audit.models import AuditAction, AuditEvent
-from keys import services
+from keys import leaks, services
 from keys.errors import ServiceError
 from keys.models import ApiKey
 from keys.services import regenerate_key, revoke_key, verify_key
+from tests.helpers.services import set_policy
 from tests.helpers.threads import start_and_join
 
 pytestmark = [
@@ -100,3 +101,17 @@ def test_revoke_racing_regenerate_ends_revoked_with_no_valid_secret(demo, make_k
     assert all(verify_key(presented=s) is None for s in secrets_issued)
     # Regenerations that came after the revocation were refused, not half-applied.
     assert all(isinstance(r, (ApiKey, services.IssuedKey, ServiceError)) for r in results), results
+
+
+@pytest.mark.parametrize("policy", ["revoke", "flag"])
+def test_the_same_leak_reported_at_once_many_times_is_handled_once(demo, make_key, policy):
+    set_policy(demo, leak_policy=policy)
+    issued = make_key(name="reported by every retry at once")
+    url = "https://github.com/acme/erp/blob/main/.env"
+    results = run_together(
+        lambda i: leaks.report_leaked_secret(secret=issued.secret, source_url=url, source="race")
+    )
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert sum(1 for r in results if r.action is not None) == 1
+    assert AuditEvent.objects.filter(action=AuditAction.KEY_LEAK_REPORTED).count() == 1
+    assert ApiKey.objects.get(pk=issued.key.pk).status == ("revoked" if policy == "revoke" else "active")

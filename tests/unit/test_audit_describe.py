@@ -2,7 +2,7 @@
 
 import pytest
 
-from audit.describe import describe_details
+from audit.describe import describe_details, describe_lines
 
 
 @pytest.mark.parametrize(
@@ -53,3 +53,8 @@ def test_a_regeneration_with_a_grace_period_says_until_when():
     assert describe_details(details) == (
         "grace period: 1 hour · old secret valid until: Dec 5, 2026 10:00 UTC"
     )
+
+
+def test_a_look_up_says_whether_it_found_a_key():
+    assert describe_lines({"found": True, "secret": "current"}) == ["found: yes", "secret: current"]
+    assert describe_lines({"found": False}) == ["found: no"]

@@ -10,7 +10,7 @@ from accounts.actors import Actor
 from accounts.models import Organization, Role
 from audit.models import AuditAction, AuditEvent
 from keys import policy
-from keys.errors import ServiceError
+from keys.errors import ErrorCode, ServiceError
 from keys.models import ApiKey, KeyFlag
 from keys.policy import SecurityPolicy, update_policy
 from tests.helpers.services import create, set_policy, user_actor
@@ -166,3 +166,21 @@ def test_flag_filters_agree_with_the_flags_shown(demo, make_key):
         assert flagged == {k for k in keys if getattr(k, flag)}, flag
     assert set(keys.with_flag(KeyFlag.ROTATION_DUE, 90)) == {old}
     assert set(keys.with_flag(KeyFlag.EXPIRING_SOON, 90)) == {fresh}
+
+
+def test_the_leak_policy_changes_like_the_rest_and_only_by_an_advanced_admin(demo):
+    acme = Organization.objects.get(pk=demo.acme.pk)
+    assert SecurityPolicy.of(acme).leak_policy == "revoke"  # the default
+    current = {"rotation_policy_days": 90, "max_key_lifetime_days": None, "require_ip_allowlist": False}
+    admin = Actor.for_user(demo.user("advanced@acme.test"))
+    assert update_policy(actor=admin, **current, leak_policy="disable") == {
+        "leak_policy": ["revoke", "disable"]
+    }
+    assert update_policy(actor=admin, **current) == {}  # not given: unchanged
+    with pytest.raises(ServiceError) as refused:
+        update_policy(actor=admin, **current, leak_policy="shred")
+    assert (refused.value.code, refused.value.field) == (ErrorCode.VALIDATION_ERROR, "leak_policy")
+    with pytest.raises(ServiceError) as refused:
+        update_policy(actor=Actor.for_user(demo.user("adminapi@acme.test")), **current, leak_policy="flag")
+    assert refused.value.code == ErrorCode.FORBIDDEN
+    assert SecurityPolicy.of(Organization.objects.get(pk=demo.acme.pk)).leak_policy == "disable"

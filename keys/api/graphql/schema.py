@@ -122,13 +122,44 @@ class ApiKeyType:
     def status(self) -> state.KeyStatus:
         return serializers.status_of(self)  # type: ignore[arg-type]  # self is the model
 
-    @strawberry.field(description="A live secret of it was seen by a member who has since been deactivated.")
+    @strawberry.field(
+        description="A live secret of it was seen by a member who has since been deactivated, or was "
+        "reported leaked."
+    )
     def exposed(self) -> bool:
         return self.exposed
+
+    @strawberry.field(description="Why the key is exposed; null when it is not.")
+    def exposure(self) -> Exposure | None:
+        return _exposure(self)  # type: ignore[arg-type]  # self is the model or the verified key
 
     @strawberry.field(description="Addresses or CIDR ranges the key may be used from; empty: anywhere.")
     def allowed_ips(self) -> list[str]:
         return list(self.allowed_ips)
+
+
+# ---- leak response: a key's exposure, and the key of a secret (apiKeyBySecret, below) ----
+
+
+@strawberry.type(description="Why a key is exposed.")
+class Exposure:
+    reason: str = strawberry.field(description="Who saw the secret, or where it was reported leaked.")
+    source_url: str | None = strawberry.field(description="Where the secret was found, when reported leaked.")
+    at: datetime = strawberry.field(description="Since when the key is exposed.")
+
+
+def _exposure(key: key_models.ApiKey | VerifiedKey) -> Exposure | None:
+    found = serializers.exposure_of(key)
+    return Exposure(**found) if found is not None else None
+
+
+def _key_of_secret(info: Info, secret: str) -> key_models.ApiKey | None:
+    """apiKeyBySecret: the key a Client Secret belongs to, as REST's POST /org/api-keys/lookup."""
+    match = _service(services.look_up_key, actor=_allowed(info, Operation.READ), secret=secret)
+    return match.key
+
+
+# ---- end of the leak response's types ----
 
 
 @strawberry.type
@@ -413,6 +444,15 @@ class Query:
             first=first,
             after=after,
         )
+
+    @strawberry.field(
+        description="The key a Client Secret belongs to (its current secret, or one kept for a grace "
+        "period), whatever its status, among the keys the caller may see; not_found otherwise. Send "
+        "the secret as a variable of a POST: a request with a secret in its URL is refused. Audited, "
+        "never with the secret."
+    )
+    def api_key_by_secret(self, info: Info, secret: str) -> ApiKeyType | None:
+        return _key_of_secret(info, secret)  # type: ignore[return-value]  # the model, as ApiKeyType
 
     @strawberry.field(description="The scope catalogue of an application: by default the calling key's own.")
     def scopes(self, info: Info, application: str | None = None) -> list[ScopeType] | None:

@@ -44,6 +44,7 @@ from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    Executor,
     GraphQLError,
     GraphQLSyntaxError,
     OperationType,
@@ -55,6 +56,7 @@ from graphql import (
 from strawberry.django.views import GraphQLView, TemporalHttpResponse
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
@@ -80,6 +82,22 @@ class Schema(strawberry.Schema):
 
 
 schema = Schema(query=Query, mutation=Mutation, config=CONFIG)
+
+
+class PlainExecutor(Executor):
+    """graphql-core's plain executor (no incremental delivery: the schema has no ``@defer`` or
+    ``@stream``, and ``execute`` refuses an incremental answer anyway) with strawberry's resolver
+    info, instead of strawberry's default, which is built on graphql-core's ``IncrementalExecutor``
+    and sets up its delivery groups on every request. ``executor_class`` is graphql-core's own
+    parameter for this. Measured in-process for ``{ currentKey { id name } }`` on 2026-12-04:
+    35 µs of CPU per execution instead of 42 alone; through the whole middleware stack, two runs of
+    20 interleaved pairs against strawberry's executor: 264 µs of CPU per request instead of 290
+    (median ratio 0.91, faster in 18 of 20), then 254 µs instead of 259 (0.95, 16 of 20), on a
+    loaded machine (load average 6–10 on 2 cores; REST's own request, unchanged, 1.01)."""
+
+    operation_extensions = None  # what strawberry's resolver info carries; execute passes none
+    build_resolve_info = StrawberryGraphQLCoreExecutionContext.build_resolve_info
+
 
 # Every rule a query must pass once it is within our limits (limits.refusals): GraphQL's own and
 # strawberry's.
@@ -133,7 +151,7 @@ def execute_prepared(
         context_value=context,
         variable_values=variables,
         operation_name=operation_name,
-        executor_class=schema.execution_context_class,
+        executor_class=PlainExecutor,
         is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]  # graphql-core's own test, untyped
     )
     if isawaitable(result):  # no resolver of ours is async
