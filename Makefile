@@ -77,11 +77,12 @@ bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python scripts/bench.py
 
-# Every page and list call at a large customer's volume (100,000 keys, 2,000,000 audit events) on a
-# throw-away PostgreSQL database, dropped at the end (see docs/benchmarks.md). It needs a PostgreSQL
-# server: the one on 127.0.0.1:5432 as user postgres unless BENCH_DATABASE_URL names another
-# (postgres://user:password@host:5432/postgres, a user that may create databases). Loading takes a
-# few minutes; BENCH_SCALE_RUNS (20) sets how often each request is timed.
+# Every page and list call at a large customer's volume (100,000 keys, 2,000,000 audit events,
+# 10,000,000 request log rows over 7 days) on a throw-away PostgreSQL database, dropped at the end
+# (see docs/benchmarks.md). It needs a PostgreSQL server: the one on 127.0.0.1:5432 as user postgres
+# unless BENCH_DATABASE_URL names another (postgres://user:password@host:5432/postgres, a user that
+# may create databases). Loading takes a few minutes; BENCH_SCALE_RUNS (20) sets how often each
+# request is timed. Only the request log: .venv/bin/python scripts/bench_scale.py --request-log-only
 bench-scale: install
 	$(BIN)/python scripts/bench_scale.py
 

@@ -354,8 +354,9 @@ def _usage(key: ApiKey) -> dict:
         ),
         "chart_summary": charts.summary(days),
         "last_used_ago": _ago(key.last_used_at),
-        # The last 24 hours from the request log: durations and the busiest routes, one query.
-        "recent": request_log.recent_stats(key) if settings.REQUEST_LOG else None,
+        # The last 24 hours from the request log: durations and the busiest routes, one query at
+        # most once a minute (the shared cache keeps it meanwhile).
+        "recent": request_log.cached_recent_stats(key) if settings.REQUEST_LOG else None,
     }
 
 

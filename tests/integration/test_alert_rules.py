@@ -32,7 +32,7 @@ def test_every_alert_is_tested_firing_and_silent():
             (firing if check.get("exp_alerts") else silent).add(check["alertname"])
             if "idle night" in case.get("name", "") and not check.get("exp_alerts"):
                 idle.add(check["alertname"])
-    assert len(alert_names()) == 4
+    assert len(alert_names()) == 6
     assert firing == alert_names()
     assert silent == alert_names()
     assert idle == alert_names()

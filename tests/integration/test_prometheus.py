@@ -190,14 +190,14 @@ def test_prometheus_counts_every_request_of_both_workers(portal, prometheus, too
 
 def test_the_example_alert_rules_check_and_load(prometheus, tools):
     checked = subprocess.run([tools[1], "check", "rules", str(ALERTS)], capture_output=True, text=True)
-    assert checked.returncode == 0 and "SUCCESS: 4 rules found" in checked.stdout, (
+    assert checked.returncode == 0 and "SUCCESS: 6 rules found" in checked.stdout, (
         checked.stdout + checked.stderr
     )
     deadline = time.monotonic() + 20
     while True:
         with urllib.request.urlopen(prometheus + "/api/v1/rules", timeout=5) as response:
             rules = [rule for group in json.load(response)["data"]["groups"] for rule in group["rules"]]
-        if len(rules) == 4 and all(rule.get("lastEvaluation", "").startswith("20") for rule in rules):
+        if len(rules) == 6 and all(rule.get("lastEvaluation", "").startswith("20") for rule in rules):
             break
         assert time.monotonic() < deadline, rules
         time.sleep(0.5)
@@ -206,6 +206,8 @@ def test_the_example_alert_rules_check_and_load(prometheus, tools):
         "ApiKeyPortalUsageNotWritten",
         "ApiKeyPortalUsageLagging",
         "ApiKeyPortalUsageDropped",
+        "ApiKeyPortalRequestLogNotWritten",
+        "ApiKeyPortalRequestLogDropped",
     }
     assert all(rule["health"] == "ok" for rule in rules), rules
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
@@ -535,6 +536,60 @@ def test_recent_stats_give_percentiles_and_the_busiest_routes(make_key, login, d
     assert stats.routes[0].p95_ms == pytest.approx(95.05, rel=0.02)  # PostgreSQL: a 2 % histogram
     page = login("advanced@acme.test").get(f"/settings/api-keys/{target.key.pk}/").content.decode()
     assert 'id="recent-stats"' in page and "api/v1/org/api-keys" in page and f"{stats.p95_ms} ms" in page
+
+
+def _call(key_id, duration_us: int, request_id: str) -> tuple:
+    """A 200 on api/v1/key a moment ago, as the flusher's row."""
+    now = timezone.now()
+    return (
+        now,
+        key_id,
+        "GET",
+        "api/v1/key",
+        "/api/v1/key",
+        200,
+        "",
+        "",
+        "",
+        None,
+        duration_us,
+        request_id,
+        "rest",
+        "",
+        "",
+    )
+
+
+def test_the_key_page_reads_the_last_24_hours_from_the_log_at_most_once_a_minute(
+    make_key, django_assert_num_queries
+):
+    from keys import request_log
+
+    target = make_key()
+    write([_call(target.key.pk, 2000, "c1")])
+    with django_assert_num_queries(1):
+        first = request_log.cached_recent_stats(target.key)
+    write([_call(target.key.pk, 4000, "c2")])
+    with django_assert_num_queries(0):
+        again = request_log.cached_recent_stats(target.key)
+    assert again == first and first.calls == 1
+    cache.delete(f"request-log:recent:{target.key.pk}")  # as the minute passing does
+    with django_assert_num_queries(1):
+        assert request_log.cached_recent_stats(target.key).calls == 2
+
+
+def test_the_key_page_reads_the_log_when_the_cache_is_away(make_key, monkeypatch):
+    from keys import request_log
+
+    target = make_key()
+    write([_call(target.key.pk, 2000, "d1")])
+
+    def away(*args, **kwargs):
+        raise ConnectionError("cache away")
+
+    monkeypatch.setattr(request_log.cache, "get", away)
+    monkeypatch.setattr(request_log.cache, "set", away)
+    assert request_log.cached_recent_stats(target.key).calls == 1
 
 
 # ---- reading: GraphQL ----
