@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from django.core.cache import cache
@@ -30,8 +31,26 @@ from paging import BadCursor, Keyset, KeysetPage, keyset_page
 KEYSET = Keyset("-time", "-id")
 PAGE_SIZE = 50
 MAX_PAGE = 100
-STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
-SURFACES = ("rest", "graphql")
+
+
+class StatusClass(StrEnum):
+    """A class of HTTP statuses: 2xx answered, 3xx redirected, 4xx refused, 5xx failed."""
+
+    SUCCESS = "2xx"
+    REDIRECTION = "3xx"
+    CLIENT_ERROR = "4xx"
+    SERVER_ERROR = "5xx"
+
+
+class Surface(StrEnum):
+    """Which API a request called."""
+
+    REST = "rest"
+    GRAPHQL = "graphql"
+
+
+STATUS_CLASSES = tuple(member.value for member in StatusClass)
+SURFACES = tuple(member.value for member in Surface)
 CODES = frozenset(code.value for code in ErrorCode)
 RECENT = timedelta(hours=24)
 TOP_ROUTES = 5

@@ -38,6 +38,10 @@ RestErrorCode.__doc__ = (
         if code.rest
     )
 )
+#: Every code a request log row can hold: REST's codes and those only GraphQL answers (a request
+#: log row names a GraphQL error by its REST name where it has one, e.g. ``forbidden``).
+LoggedErrorCode = StrEnum("RequestErrorCode", [(code.name, code.value) for code in ErrorCode])  # type: ignore[misc]
+LoggedErrorCode.__doc__ = "The error code a request was answered with (REST's name for it)."
 #: Each error status of an operation, described by the codes answered with it.
 ERROR_DESCRIPTIONS = {
     str(status): "; ".join(

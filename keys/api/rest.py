@@ -40,7 +40,7 @@ from keys.api.access import Operation, require
 from keys.api.html import with_content_security_policy
 from keys.api.inputs import create_requested_key
 from keys.api.middleware import KeyRequest, failed_auth
-from keys.api.openapi import RestErrorCode, document_responses
+from keys.api.openapi import LoggedErrorCode, RestErrorCode, document_responses
 from keys.api.serializers import key_out, own_key_json, request_out, timestamp, usage_out
 from keys.api.validation import WholeNumber, readable
 from keys.authentication.presented import VerificationCode, verify_presented
@@ -51,6 +51,7 @@ from keys.metering.ratelimit import limiter
 from keys.names import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from keys.networks import MAX_NETWORKS
 from keys.policy import MAX_EXPIRY_DAYS
+from keys.request_log import StatusClass, Surface
 from keys.scopes import INPUT_SYNTAX
 from keys.state import KeyStatus
 
@@ -362,13 +363,14 @@ class RequestsQuery(Schema):
     """Filters of a key's request log; each checked by ``keys.request_log.parse_filters``, which
     names the one that is wrong."""
 
-    status: str | None = Field(default=None, max_length=3, description="A status class: 2xx, 3xx, 4xx or 5xx")
-    code: str | None = Field(default=None, max_length=40, description="An error code, e.g. forbidden")
-    surface: str | None = Field(default=None, max_length=8, description="rest or graphql")
-    since: str | None = Field(
-        default=None, max_length=40, description="From this time on (ISO 8601, e.g. 2026-12-04T13:00:00Z)"
+    status: StatusClass | None = Field(default=None, description="Only answers of this status class")
+    code: LoggedErrorCode | None = Field(default=None, description="Only requests answered with this code")
+    surface: Surface | None = Field(default=None, description="Only requests to this API")
+    since: datetime | None = Field(
+        default=None,
+        description="From this time on (ISO 8601, e.g. 2026-12-04T13:00:00Z; no offset: UTC)",
     )
-    until: str | None = Field(default=None, max_length=40, description="Before this time (ISO 8601)")
+    until: datetime | None = Field(default=None, description="Before this time (ISO 8601), after `since`")
     limit: int = Field(default=request_log.PAGE_SIZE, ge=1, le=request_log.MAX_PAGE)
     cursor: str | None = Field(
         default=None,
@@ -386,7 +388,7 @@ class RequestOut(Schema):
     )
     path: str = Field(description="The path, and the query string's parameter names without their values")
     status: int
-    error_code: str | None = Field(description="The error code answered (REST's name), if any")
+    error_code: LoggedErrorCode | None = Field(description="The error code answered (REST's name), if any")
     reason: str | None = Field(
         description="Why it was refused when the code alone does not say: wrong_secret, disabled, expired, "
         "ip_not_allowed, missing_scope, rate_limited"
@@ -395,7 +397,7 @@ class RequestOut(Schema):
     client_ip: str | None
     duration_ms: float
     request_id: str = Field(description="The X-Request-ID answered, and request_id of the JSON logs")
-    surface: str = Field(description="rest or graphql")
+    surface: Surface
     operation: str | None = Field(description="GraphQL: the operation's name")
     operation_type: str | None = Field(description="GraphQL: query or mutation")
 
@@ -598,7 +600,7 @@ def key_requests(request: ApiRequest, key_id: str, query: Query[RequestsQuery]) 
     actor = require(request.actor, Operation.READ)
     key = selectors.get_visible_key(actor, key_id)
     filters = request_log.parse_filters(
-        query.model_dump(include={"status", "code", "surface", "since", "until"})
+        query.model_dump(mode="json", include={"status", "code", "surface", "since", "until"})
     )
     page = request_log.page_of_requests(key, filters, limit=query.limit, cursor=query.cursor)
     return {"data": [request_out(row) for row in page.rows], "next": page.next, "previous": page.previous}

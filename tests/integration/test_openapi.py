@@ -20,6 +20,9 @@ ENUMS = {
     "KeyStatus": ["active", "disabled", "expired", "revoked"],
     "VerificationCode": ["valid", "unauthorized", "ip_not_allowed", "insufficient_scope", "rate_limited"],
     "Label": ["true_positive", "false_positive"],
+    "RequestErrorCode": [code.value for code in ErrorCode],
+    "StatusClass": ["2xx", "3xx", "4xx", "5xx"],
+    "Surface": ["rest", "graphql"],
 }
 #: The one operation called without a key (a partner signs its body instead): it neither refuses a
 #: scope (403) nor looks a key up by id (404).
@@ -49,6 +52,19 @@ def test_each_enum_is_one_named_component_and_nowhere_inline(spec):
     assert key["role"] == {"$ref": "#/components/schemas/KeyRole"}
     assert key["status"] == {"$ref": "#/components/schemas/KeyStatus"}
     assert schemas["VerifyOut"]["properties"]["code"] == {"$ref": "#/components/schemas/VerificationCode"}
+
+
+def test_the_request_log_filters_list_their_values(spec):
+    """A client (or a fuzzer) reads the values a filter takes from the document: a value outside them
+    is refused as a validation error, never one the document calls valid."""
+    operation = spec["paths"]["/api/v1/org/api-keys/{key_id}/requests"]["get"]
+    parameters = {parameter["name"]: parameter["schema"] for parameter in operation["parameters"]}
+    for name, enum in (("status", "StatusClass"), ("code", "RequestErrorCode"), ("surface", "Surface")):
+        assert parameters[name]["anyOf"] == [{"$ref": f"#/components/schemas/{enum}"}, {"type": "null"}]
+    for name in ("since", "until"):
+        assert {"type": "string", "format": "date-time"} in parameters[name]["anyOf"]
+    row = spec["components"]["schemas"]["RequestOut"]["properties"]
+    assert row["surface"] == {"$ref": "#/components/schemas/Surface"}
 
 
 def test_every_error_code_is_documented(spec):
