@@ -12,7 +12,9 @@ from django.utils import timezone
 from accounts.models import KeyRole, Role
 from keys.api.graphql.view import schema
 from keys.authentication.presented import VerificationCode
+from keys.errors import ErrorCode
 from keys.metering import usage
+from keys.request_log import StatusClass, Surface
 from keys.state import KeyStatus
 from tests.helpers.graphql import KEY_FIELDS, error_codes, graphql
 
@@ -42,6 +44,8 @@ def data(response) -> dict:
         ("KeyStatus", KeyStatus, "KeyStatus"),
         ("KeyRole", KeyRole, "KeyRole"),
         ("VerificationCode", VerificationCode, "VerificationCode"),
+        ("Surface", Surface, "Surface"),
+        ("RequestErrorCode", ErrorCode, "RequestErrorCode"),
     ],
 )
 def test_every_rest_enum_is_the_same_graphql_enum(client, graphql_name, python_enum, rest_name):
@@ -53,6 +57,15 @@ def test_every_rest_enum_is_the_same_graphql_enum(client, graphql_name, python_e
     assert [member.value for member in python_enum] == rest
     assert list(served.values) == [value.upper() for value in rest]
     assert served.description
+
+
+def test_a_status_class_is_named_in_graphql_and_valued_as_in_rest(client):
+    """2xx cannot be a GraphQL name (a name starts with a letter): GraphQL names the members, REST
+    lists their values, and both come from the one Python enum."""
+    rest = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["StatusClass"]["enum"]
+    served = schema._schema.type_map["StatusClass"]
+    assert list(served.values) == [member.name for member in StatusClass]
+    assert rest == [member.value for member in StatusClass] == ["2xx", "3xx", "4xx", "5xx"]
 
 
 def test_a_key_reads_the_same_over_rest_and_graphql(client, api, make_key):

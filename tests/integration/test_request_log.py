@@ -595,7 +595,7 @@ def test_the_key_page_reads_the_log_when_the_cache_is_away(make_key, monkeypatch
 # ---- reading: GraphQL ----
 
 CONNECTION = """
-query Log($id: ID!, $status: String, $after: String) {
+query Log($id: ID!, $status: StatusClass, $after: String) {
   apiKeyRequests(id: $id, status: $status, first: 2, after: $after) {
     edges { cursor node { requestId status errorCode reason why surface durationMs time } }
     pageInfo { hasNextPage endCursor }
@@ -619,19 +619,23 @@ def test_graphql_api_key_requests_is_a_connection(api, make_key, demo):
     first = run(id=str(target.key.pk))["data"]["apiKeyRequests"]
     assert [e["node"]["requestId"] for e in first["edges"]] == ["rid-1", "rid-2"]
     assert first["pageInfo"]["hasNextPage"] is True
-    assert first["edges"][1]["node"]["errorCode"] == "rate_limited"
+    assert first["edges"][1]["node"]["errorCode"] == "RATE_LIMITED"
+    assert first["edges"][0]["node"]["surface"] == "REST"
     rest = run(id=str(target.key.pk), after=first["pageInfo"]["endCursor"])["data"]["apiKeyRequests"]
     assert [e["node"]["requestId"] for e in rest["edges"]] == ["rid-3"] and not rest["pageInfo"][
         "hasNextPage"
     ]
     assert [
         e["node"]["requestId"]
-        for e in run(id=str(target.key.pk), status="4xx")["data"]["apiKeyRequests"]["edges"]
+        for e in run(id=str(target.key.pk), status="CLIENT_ERROR")["data"]["apiKeyRequests"]["edges"]
     ] == ["rid-2"]
-    bad = run(id=str(target.key.pk), status="9xx")
-    assert (
-        bad["errors"][0]["extensions"]["code"] == "bad_user_input" and "status" in bad["errors"][0]["message"]
+    bad = api(
+        "post",
+        "/api/graphql",
+        caller.secret,
+        json={"query": CONNECTION, "variables": {"id": str(target.key.pk), "status": "4xx"}},
     )
+    assert bad.status_code == 400 and "StatusClass" in bad.json()["errors"][0]["message"]
     foreign = make_key(organization=demo.globex, scopes=["api-keys:read"])
     hidden = api(
         "post",

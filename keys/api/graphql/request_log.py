@@ -13,8 +13,27 @@ from strawberry.relay import PageInfo
 from accounts.actors import Actor
 from keys import request_log, selectors
 from keys.api.serializers import request_out
+from keys.errors import ErrorCode
 from keys.models import RequestLogEntry
+from keys.request_log import StatusClass, Surface
 from paging import NEXT
+
+# The request log's vocabulary, the same Python enums as REST's StatusClass, Surface and
+# RequestErrorCode (whose values are ErrorCode's). A status class cannot be named by its REST value
+# in GraphQL (a name cannot start with a digit), so its values are its members' names.
+strawberry.enum(
+    StatusClass,
+    description="A class of HTTP statuses (REST: 2xx, 3xx, 4xx, 5xx): SUCCESS answered, REDIRECTION "
+    "redirected, CLIENT_ERROR refused, SERVER_ERROR failed.",
+)
+strawberry.enum(Surface, description="Which API a request called (REST: rest, graphql).")
+strawberry.enum(
+    ErrorCode,
+    name="RequestErrorCode",
+    description="The error code a request was answered with, by its REST name (REST: validation_error, "
+    "forbidden, …): GraphQL's own names (BAD_USER_INPUT, ACCESS_DENIED, UNAUTHENTICATED) are logged as "
+    "REST's (VALIDATION_ERROR, FORBIDDEN, UNAUTHORIZED).",
+)
 
 
 @strawberry.type(description="One request made with a key, or a refused attempt that named it.")
@@ -24,7 +43,7 @@ class ApiKeyRequest:
     route: str = strawberry.field(description="The URL pattern; empty when none matched")
     path: str = strawberry.field(description="The path, and the query string's parameter names only")
     status: int
-    error_code: str | None = strawberry.field(description="The error code answered, by its REST name")
+    error_code: ErrorCode | None = strawberry.field(description="The error code answered, by its REST name")
     reason: str | None = strawberry.field(
         description="wrong_secret, disabled, expired, ip_not_allowed, missing_scope or rate_limited"
     )
@@ -34,7 +53,7 @@ class ApiKeyRequest:
     client_ip: str | None
     duration_ms: float
     request_id: str = strawberry.field(description="The X-Request-ID answered; request_id in the JSON logs")
-    surface: str = strawberry.field(description="rest or graphql")
+    surface: Surface
     operation: str | None = strawberry.field(description="GraphQL: the operation's name")
     operation_type: str | None = strawberry.field(description="GraphQL: query or mutation")
 
@@ -54,6 +73,8 @@ class ApiKeyRequestConnection:
 def _node(entry: RequestLogEntry) -> ApiKeyRequest:
     fields = request_out(entry)
     fields["time"] = entry.time
+    fields["error_code"] = ErrorCode(fields["error_code"]) if fields["error_code"] else None
+    fields["surface"] = Surface(fields["surface"])
     return ApiKeyRequest(**fields)
 
 
@@ -61,9 +82,9 @@ def api_key_requests(
     actor: Actor,
     key_id: str,
     *,
-    status: str | None,
-    code: str | None,
-    surface: str | None,
+    status: StatusClass | None,
+    code: ErrorCode | None,
+    surface: Surface | None,
     since: datetime | None,
     until: datetime | None,
     first: int,

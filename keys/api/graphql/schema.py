@@ -28,6 +28,7 @@ from keys.api.middleware import KeyRequest
 from keys.authentication.presented import VerificationCode, verify_presented
 from keys.authentication.verification import VerifiedKey
 from keys.errors import ErrorCode, ServiceError
+from keys.request_log import StatusClass, Surface
 from keys.services import MAX_GRACE_PERIOD
 
 
@@ -423,9 +424,9 @@ class Query:
         self,
         info: Info,
         id: strawberry.ID,
-        status: str | None = None,
-        code: str | None = None,
-        surface: str | None = None,
+        status: StatusClass | None = None,
+        code: ErrorCode | None = None,
+        surface: Surface | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         first: int = 50,
