@@ -73,7 +73,7 @@ class ApiKeyRequestConnection:
 def _node(entry: RequestLogEntry) -> ApiKeyRequest:
     fields = request_out(entry)
     fields["time"] = entry.time
-    fields["error_code"] = ErrorCode(fields["error_code"]) if fields["error_code"] else None
+    # error_code stays its value: the enum is answered by value (ErrorCode is a StrEnum)
     fields["surface"] = Surface(fields["surface"])
     return ApiKeyRequest(**fields)
 
