@@ -13,6 +13,7 @@ class KeysConfig(AppConfig):
             checks,  # noqa: F401  (registers the deploy check)
             services,
         )
+        from keys.metering import flusher  # noqa: F401  (its at-exit hook writes what any process buffered)
 
         # A renamed application or a moved account: the keys' copies the lists sort by follow.
         for model in (Application, Account):

@@ -106,6 +106,9 @@ shutdown = flusher.shutdown
 
 
 def _at_exit() -> None:
+    """The one at-exit hook of the buffers: a worker, and a process that never ran the timer (a
+    management command, a shell), writes what it counted and logged. Registered when Django loads
+    (``keys.apps``)."""
     try:
         flusher.shutdown()
     except Exception:  # the interpreter is going away; never make shutdown fail

@@ -25,7 +25,6 @@ nothing.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import re
 import threading
@@ -406,14 +405,3 @@ class Maintenance:
 
 buffer = RequestLogBuffer()
 maintenance = Maintenance()
-
-
-def _flush_at_exit() -> None:
-    """A process without the timer (a management command) still writes what it logged."""
-    try:
-        buffer.flush()
-    except Exception:  # the interpreter is going away; never make shutdown fail
-        log.exception("Final request log flush failed")
-
-
-atexit.register(_flush_at_exit)

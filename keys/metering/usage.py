@@ -31,7 +31,6 @@ flight). gunicorn's signals (``tests/faults`` proves each with a sync worker):
 
 from __future__ import annotations
 
-import atexit
 import logging
 import math
 import signal
@@ -291,14 +290,3 @@ def _write_last_used(due: dict[UUID, tuple[datetime, dict[str, datetime]]]) -> N
 
 
 buffer = UsageBuffer()
-
-
-def _flush_at_exit() -> None:
-    """A process without the timer (a management command) still writes what it counted."""
-    try:
-        buffer.flush(force_last_used=True)
-    except Exception:  # the interpreter is going away; never make shutdown fail
-        log.exception("Final usage flush failed")
-
-
-atexit.register(_flush_at_exit)
