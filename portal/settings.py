@@ -159,6 +159,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # seconds, answered as 503: a few slow requests cannot hold every worker. 0 turns it off. Commands
 # and migrations are not limited (see portal/database.py).
 DATABASE_STATEMENT_TIMEOUT_SECONDS = env.float("DATABASE_STATEMENT_TIMEOUT_SECONDS", default=5.0)
+# PostgreSQL's planner prices a random page read at this on the connections of web requests (the
+# default 4.0 is a spinning disk's): the lists' index-only walks over cached data win. 0: the
+# server's own setting (see portal/database.py).
+DATABASE_RANDOM_PAGE_COST = env.float("DATABASE_RANDOM_PAGE_COST", default=1.1)
 
 _cache_url = env.str("CACHE_URL", default="") or env.str("REDIS_URL", default="")
 if _cache_url:

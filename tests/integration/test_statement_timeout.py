@@ -87,8 +87,33 @@ def test_a_new_connection_of_a_web_process_gets_the_timeout(settings):
         with fresh.cursor() as cursor:
             cursor.execute("SHOW statement_timeout")
             assert cursor.fetchone()[0] == "200ms"
+            cursor.execute("SHOW random_page_cost")
+            assert cursor.fetchone()[0] == "1.1"
             with pytest.raises(OperationalError, match="statement timeout"):
                 cursor.execute("SELECT pg_sleep(1)")
+    finally:
+        connection_created.disconnect(dispatch_uid="test statement timeout")
+        fresh.close()
+
+
+@postgres
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_zero_leaves_the_servers_own_settings(settings):
+    settings.DATABASE_STATEMENT_TIMEOUT_SECONDS = 0
+    settings.DATABASE_RANDOM_PAGE_COST = 0
+    connection_created.connect(limit_statement_time, dispatch_uid="test statement timeout")
+    fresh = connections.create_connection("default")
+    try:
+        with fresh.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('random_page_cost'), reset_val FROM pg_settings "
+                "WHERE name = 'random_page_cost'"
+            )
+            current, server = cursor.fetchone()
+            assert current == server
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone()[0] == "0"
     finally:
         connection_created.disconnect(dispatch_uid="test statement timeout")
         fresh.close()
