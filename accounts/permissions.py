@@ -108,18 +108,31 @@ def event_filter(actor: Actor) -> Q:
     parts = grants(actor)
     if not parts:
         return NOTHING
-    return Q(organization_id=actor.organization_id) & _any_grant(parts, key_relation="key")
+    return Q(organization_id=actor.organization_id) & _any_grant(
+        parts, key_relation="key", subtree_as_ids=True
+    )
 
 
-def _any_grant(parts: tuple[Grant, ...], *, key_relation: str = "") -> Q:
+def _any_grant(parts: tuple[Grant, ...], *, key_relation: str = "", subtree_as_ids: bool = False) -> Q:
     """OR of the grants on a model with an ``account``: ``ApiKey`` itself, or one that points at a
-    key through ``key_relation`` (an event about no key passes the role condition)."""
+    key through ``key_relation`` (an event about no key passes the role condition).
+
+    ``subtree_as_ids``: the subtree's accounts read first (one query) and passed as their ids, for
+    the audit log: PostgreSQL then sees which accounts they are and how many events each has. As a
+    subquery, its count of a sub-account member's events (``LIMIT 1,001``) became a merge join that
+    walked the events of every account from the first (97 ms at 2,000,000 events); with the ids,
+    an index scan that stops at the 1,001st (1.7 ms)."""
     rules = []
     for grant in parts:
         # The subtree's accounts as a subquery on the account table, not a join: the keys or events
         # are then filtered by their own account column (which the list indexes carry).
         subtree = Account.objects.filter(path__startswith=grant.path).values("pk")
-        where = Q() if grant.whole_organization else Q(account__in=subtree)
+        if grant.whole_organization:
+            where = Q()
+        elif subtree_as_ids:
+            where = Q(account__in=list(subtree.values_list("pk", flat=True)))
+        else:
+            where = Q(account__in=subtree)
         if grant.max_role is not None:
             if key_relation:
                 where &= Q(**{f"{key_relation}__isnull": True}) | Q(
