@@ -488,3 +488,21 @@ def test_audit_log_hides_events_about_keys_above_the_users_role(client, demo, ma
     assert visible_audit_events(Actor.for_user(demo.user(SUP))).filter(key=above.key).count() == 2
     client.force_login(demo.user(API))
     assert "very-secret-advanced-key" not in client.get("/settings/audit-log/").content.decode()
+
+
+def test_a_sub_account_members_events_are_filtered_by_the_subtrees_ids(demo, make_user, make_key):
+    """The audit log names a sub-account member's accounts by their ids, read first, not by a
+    subquery PostgreSQL cannot see into: as a subquery, its capped count of a member's events walked
+    every account's events (97 ms at 2,000,000 events; docs/benchmarks.md). The same events."""
+    from audit.selectors import visible_events
+    from keys.services import revoke_key
+
+    revoke_key(actor=Actor.system(demo.acme.pk), key=make_key(name="north-key", account=demo.north).key)
+    revoke_key(actor=Actor.system(demo.acme.pk), key=make_key(name="south-key", account=demo.south).key)
+    member = make_user("north-admin@acme.test", Role.ADVANCED_ADMIN, demo.north)
+    events = visible_events(Actor.for_user(member))
+    sql = str(events.query)
+    assert "accounts_account" not in sql and "IN (" in sql
+    subtree = set(Account.objects.filter(path__startswith=demo.north.path).values_list("pk", flat=True))
+    assert set(events.values_list("account_id", flat=True)) <= subtree
+    assert {e.key.name for e in events if e.key} == {"north-key"}
