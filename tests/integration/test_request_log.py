@@ -238,21 +238,32 @@ def test_retention_deletes_or_drops_the_expired_days(make_key, settings):
     assert buffer.pending() == 0
 
 
-def _row(key_id, moment):
+def _row(
+    key_id,
+    moment,
+    *,
+    status: int = 200,
+    code: str = "",
+    ip: str | None = None,
+    duration_us: int = 1000,
+    request_id: str = "r",
+    surface: str = "rest",
+) -> tuple:
+    """A GET on api/v1/key as the flusher's row (what ``write`` takes)."""
     return (
         moment,
         key_id,
         "GET",
         "api/v1/key",
         "/api/v1/key",
-        200,
+        status,
+        code,
         "",
         "",
-        "",
-        None,
-        1000,
-        "r",
-        "rest",
+        ip,
+        duration_us,
+        request_id,
+        surface,
         "",
         "",
     )
@@ -266,22 +277,15 @@ def _seed(key_id, rows):
     now = timezone.now()
     write(
         [
-            (
-                now - timedelta(seconds=ago),
+            _row(
                 key_id,
-                "GET",
-                "api/v1/key",
-                "/api/v1/key",
-                status,
-                code,
-                "",
-                "",
-                "192.0.2.1",
-                2000 + ago,
-                f"rid-{ago}",
-                surface,
-                "",
-                "",
+                now - timedelta(seconds=ago),
+                status=status,
+                code=code,
+                ip="192.0.2.1",
+                duration_us=2000 + ago,
+                request_id=f"rid-{ago}",
+                surface=surface,
             )
             for ago, status, code, surface in rows
         ]
@@ -540,24 +544,7 @@ def test_recent_stats_give_percentiles_and_the_busiest_routes(make_key, login, d
 
 def _call(key_id, duration_us: int, request_id: str) -> tuple:
     """A 200 on api/v1/key a moment ago, as the flusher's row."""
-    now = timezone.now()
-    return (
-        now,
-        key_id,
-        "GET",
-        "api/v1/key",
-        "/api/v1/key",
-        200,
-        "",
-        "",
-        "",
-        None,
-        duration_us,
-        request_id,
-        "rest",
-        "",
-        "",
-    )
+    return _row(key_id, timezone.now(), duration_us=duration_us, request_id=request_id)
 
 
 def test_the_key_page_reads_the_last_24_hours_from_the_log_at_most_once_a_minute(
